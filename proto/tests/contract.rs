@@ -1,0 +1,162 @@
+//! The contract's promises: every kind round-trips between JSON and protobuf,
+//! the examples are valid, and docs/EVENTS.md shows exactly these examples.
+
+use sapha_proto::event::{Body, Event, KINDS};
+use sapha_proto::examples::one_of_each_kind;
+use sapha_proto::validate::{validate, ValidationError};
+
+#[test]
+fn there_is_one_example_of_every_kind() {
+    let mut kinds: Vec<&str> = one_of_each_kind().iter().map(|e| e.body.kind()).collect();
+    kinds.sort();
+    let mut all = KINDS.to_vec();
+    all.sort();
+    assert_eq!(kinds, all);
+}
+
+#[test]
+fn every_kind_round_trips_json_proto_json() {
+    for event in one_of_each_kind() {
+        let json = event.to_json();
+        let from_json = Event::from_json(&json).unwrap_or_else(|e| panic!("{json}: {e}"));
+        assert_eq!(from_json, event, "JSON round trip of {}", event.body.kind());
+        let bytes = from_json.encode_proto();
+        let from_proto = Event::decode_proto(&bytes).expect("decodes");
+        assert_eq!(
+            from_proto,
+            event,
+            "protobuf round trip of {}",
+            event.body.kind()
+        );
+        assert_eq!(
+            from_proto.to_json(),
+            json,
+            "JSON text is stable for {}",
+            event.body.kind()
+        );
+    }
+}
+
+#[test]
+fn every_example_is_valid() {
+    for event in one_of_each_kind() {
+        assert_eq!(validate(&event), Ok(()), "{event}");
+    }
+}
+
+#[test]
+fn docs_events_md_shows_every_example() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/EVENTS.md"))
+        .expect("docs/EVENTS.md exists");
+    for event in one_of_each_kind() {
+        let pretty = serde_json::to_string_pretty(&event).unwrap();
+        assert!(
+            doc.contains(&pretty),
+            "docs/EVENTS.md lacks the current example of {}; regenerate it with \
+             `cargo run -p sapha-proto --example events_md > docs/EVENTS.md`",
+            event.body.kind()
+        );
+    }
+}
+
+fn example_json(kind: &str) -> serde_json::Value {
+    let event = one_of_each_kind()
+        .into_iter()
+        .find(|e| e.body.kind() == kind)
+        .unwrap();
+    serde_json::to_value(&event).unwrap()
+}
+
+#[test]
+fn unknown_fields_are_rejected_with_their_path() {
+    let mut v = example_json("vote.closed");
+    v["colour"] = "red".into();
+    let err = Event::from_value(v).unwrap_err();
+    assert!(err.message.contains("unknown field `colour`"), "{err}");
+
+    let mut v = example_json("vote.closed");
+    v["data"]["counts"][1]["weight"] = 2.into();
+    let err = Event::from_value(v).unwrap_err();
+    assert_eq!(err.path, "data.counts[1].weight");
+    assert!(err.message.contains("unknown field `weight`"), "{err}");
+}
+
+#[test]
+fn bad_codes_and_kinds_name_the_field() {
+    let mut v = example_json("vote.closed");
+    v["data"]["counts"][0]["option"] = "maybe".into();
+    let err = Event::from_value(v).unwrap_err();
+    assert_eq!(err.path, "data.counts[0].option", "{err}");
+
+    let mut v = example_json("vote.closed");
+    v["kind"] = "vote.recounted".into();
+    let err = Event::from_value(v).unwrap_err();
+    assert_eq!(err.path, "kind");
+
+    let mut v = example_json("bill.stage_changed");
+    v["occurred_at"] = "yesterday".into();
+    let err = Event::from_value(v).unwrap_err();
+    assert_eq!(err.path, "occurred_at");
+
+    let err = Event::from_json("{not json").unwrap_err();
+    assert!(!err.message.is_empty());
+}
+
+#[test]
+fn tallies_above_membership_are_rejected() {
+    let mut event = one_of_each_kind()
+        .into_iter()
+        .find(|e| e.body.kind() == "vote.closed")
+        .unwrap();
+    let Body::VoteClosed(vote) = &mut event.body else {
+        unreachable!()
+    };
+    // 250 senators sat in 2021: 149 + 10 + 66 = 225; push the senate group over.
+    vote.counts[1].value = 149 + 30;
+    assert_eq!(
+        validate(&event).unwrap_err().code(),
+        "tally_exceeds_membership"
+    );
+    let Body::VoteClosed(vote) = &mut event.body else {
+        unreachable!()
+    };
+    vote.counts[1].value = 149;
+    vote.counts[0].value = 323 + 40; // 363 + 23 + 121 = 507 > 500 MPs
+    let err = validate(&event).unwrap_err();
+    assert!(
+        matches!(err, ValidationError::ExceedsMembership { .. }),
+        "{err}"
+    );
+}
+
+#[test]
+fn ids_that_would_widen_a_subject_are_rejected() {
+    let mut event = one_of_each_kind().remove(0);
+    let Body::BillStageChanged(b) = &mut event.body else {
+        unreachable!()
+    };
+    b.bill_id = ">".into();
+    event.aggregate_id = ">".into();
+    let err = validate(&event).unwrap_err();
+    assert_eq!(err.code(), "bad_id");
+    assert_eq!(err.field(), "aggregate_id");
+}
+
+#[test]
+fn subjects_follow_the_scheme() {
+    let events = one_of_each_kind();
+    assert_eq!(events[0].subject(), "parl.v1.bill.b-2564-ca-0001.stage");
+    assert_eq!(
+        events[1].subject(),
+        "parl.v1.sitting.joint.joint-2564-1-10.lifecycle"
+    );
+    let vote = events
+        .iter()
+        .find(|e| e.body.kind() == "vote.closed")
+        .unwrap();
+    assert_eq!(vote.subject(), "parl.v1.sitting.joint.joint-2564-1-10.vote");
+    assert_eq!(
+        vote.secondary_topic().as_deref(),
+        Some("bill.b-2564-ca-0001.vote")
+    );
+}

@@ -1,0 +1,190 @@
+//! # The test harness
+//!
+//! Starts a real `nats-server` per test, on a random port (`-p -1`), with
+//! JetStream in a temp dir, and kills it on drop. The port is read back from the
+//! server's log. `scripts/test.sh` finds or installs the binary and exports its
+//! path as `SAPHA_NATS_SERVER`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long a nats-server may take to start listening.
+const START_DEADLINE: Duration = Duration::from_secs(20);
+
+/// A running nats-server that this test owns.
+pub struct NatsServer {
+    child: Option<Child>,
+    port: u16,
+    websocket_port: Option<u16>,
+    dir: tempfile::TempDir,
+    websocket: bool,
+}
+
+/// The nats-server binary: `$SAPHA_NATS_SERVER`, `.tools/bin/nats-server`, or `nats-server`.
+pub fn nats_server_binary() -> PathBuf {
+    if let Ok(path) = std::env::var("SAPHA_NATS_SERVER") {
+        return PathBuf::from(path);
+    }
+    let local = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools/bin/nats-server");
+    if local.exists() {
+        return local;
+    }
+    PathBuf::from("nats-server")
+}
+
+impl NatsServer {
+    /// Starts a server with JetStream on a random port.
+    pub fn start() -> NatsServer {
+        Self::start_with(false)
+    }
+
+    /// Starts a server that also listens for NATS-over-WebSocket clients (the
+    /// benchmark baseline).
+    pub fn start_with_websocket() -> NatsServer {
+        Self::start_with(true)
+    }
+
+    fn start_with(websocket: bool) -> NatsServer {
+        let dir = tempfile::tempdir().expect("temp dir for nats-server");
+        let mut server = NatsServer {
+            child: None,
+            port: 0,
+            websocket_port: None,
+            dir,
+            websocket,
+        };
+        server.spawn(None);
+        server
+    }
+
+    fn spawn(&mut self, port: Option<u16>) {
+        let log = self.dir.path().join("nats.log");
+        let _ = std::fs::remove_file(&log);
+        let ws = if self.websocket {
+            let ws_port = self.websocket_port.map(i32::from).unwrap_or(-1);
+            format!("websocket {{ host: 127.0.0.1, port: {ws_port}, no_tls: true }}\n")
+        } else {
+            String::new()
+        };
+        let conf = self.dir.path().join("nats.conf");
+        let config = format!(
+            "host: 127.0.0.1\nport: {}\nmax_payload: 1MB\njetstream {{ store_dir: \"{}\" }}\n{ws}",
+            port.map(i32::from).unwrap_or(-1),
+            self.dir.path().join("js").display(),
+        );
+        std::fs::write(&conf, config).expect("write nats.conf");
+        let child = Command::new(nats_server_binary())
+            .arg("-c")
+            .arg(&conf)
+            .arg("-l")
+            .arg(&log)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start {}: {e}; run the tests with scripts/test.sh, which installs it",
+                    nats_server_binary().display()
+                )
+            });
+        self.child = Some(child);
+        let deadline = Instant::now() + START_DEADLINE;
+        loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let client = find_port(&text, "Listening for client connections on");
+            let ws = find_port(&text, "Listening for websocket clients on");
+            if text.contains("Server is ready") && client.is_some() {
+                self.port = client.unwrap();
+                if self.websocket {
+                    self.websocket_port = Some(ws.expect("websocket port in log"));
+                }
+                return;
+            }
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!("nats-server exited with {status} at start:\n{text}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "nats-server did not start in time:\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// `nats://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The NATS-over-WebSocket port, for servers started with `start_with_websocket`.
+    pub fn websocket_port(&self) -> Option<u16> {
+        self.websocket_port
+    }
+
+    /// Kills the server (SIGKILL: no goodbye to clients). JetStream data stays on disk.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same port with the same JetStream store.
+    pub fn restart(&mut self) {
+        self.kill();
+        let port = self.port;
+        // The port may sit in TIME_WAIT for a moment; nats-server sets SO_REUSEADDR,
+        // but retry a few times in case another process grabbed it.
+        self.spawn(Some(port));
+    }
+
+    /// The server's log so far, for failure messages.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("nats.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn find_port(log: &str, marker: &str) -> Option<u16> {
+    let line = log.lines().find(|l| l.contains(marker))?;
+    let addr = line.rsplit(' ').next()?;
+    addr.rsplit(':').next()?.trim().parse().ok()
+}
+
+/// Polls `condition` every 20 ms until it holds or `deadline` passes; returns whether it held.
+pub async fn wait_until<F, Fut>(deadline: Duration, mut condition: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let end = tokio::time::Instant::now() + deadline;
+    loop {
+        if condition().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= end {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The directory of the repository, for scenarios and example configs.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}

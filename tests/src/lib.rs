@@ -95,8 +95,8 @@ impl NatsServer {
             let text = std::fs::read_to_string(&log).unwrap_or_default();
             let client = find_port(&text, "Listening for client connections on");
             let ws = find_port(&text, "Listening for websocket clients on");
-            if text.contains("Server is ready") && client.is_some() {
-                self.port = client.unwrap();
+            if let (true, Some(client)) = (text.contains("Server is ready"), client) {
+                self.port = client;
                 if self.websocket {
                     self.websocket_port = Some(ws.expect("websocket port in log"));
                 }
@@ -143,8 +143,6 @@ impl NatsServer {
     pub fn restart(&mut self) {
         self.kill();
         let port = self.port;
-        // The port may sit in TIME_WAIT for a moment; nats-server sets SO_REUSEADDR,
-        // but retry a few times in case another process grabbed it.
         self.spawn(Some(port));
     }
 

@@ -1,1 +1,59 @@
-fn main() {}
+//! `sapha`: one binary, one subcommand per job. All logic lives in the library
+//! crates; this file only parses flags and wires them together.
+
+mod publish;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "sapha",
+    version,
+    about = "Real-time event streaming for a legislature"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Publish NDJSON events from a file (or `-` for stdin) into JetStream.
+    Publish(publish::PublishArgs),
+    /// Serve the HTTP ingest endpoint (`POST /v1/events`).
+    Ingest(publish::IngestArgs),
+    /// Replay scenario files into JetStream at real speed or `--speed N`.
+    Play(publish::PlayArgs),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Publish(args) => publish::publish(args).await,
+        Command::Ingest(args) => publish::ingest(args).await,
+        Command::Play(args) => publish::play(args).await,
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub(crate) async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

@@ -471,6 +471,21 @@ pub struct JsonError {
     pub message: String,
 }
 
+impl JsonError {
+    /// A stable code: `malformed_json`, `unknown_field`, `unknown_kind` or `invalid_field`.
+    pub fn code(&self) -> &'static str {
+        if self.path == "kind" && self.message.starts_with("unknown event kind") {
+            "unknown_kind"
+        } else if self.message.starts_with("unknown field") {
+            "unknown_field"
+        } else if self.path == "." && !self.message.starts_with("missing field") {
+            "malformed_json"
+        } else {
+            "invalid_field"
+        }
+    }
+}
+
 /// The JSON shape of the envelope. `data` is parsed once `kind` is known, so that
 /// errors inside it name their real path.
 #[derive(Serialize, Deserialize)]

@@ -1,1 +1,26 @@
-//! x
+//! # Sapha's publisher: sources -> validation -> NATS JetStream
+//!
+//! Every source feeds the same [`pipeline::Pipeline`], which validates an event,
+//! checks it against the aggregate's stored history (the bill's last stage, the
+//! per-aggregate sequence), and appends it to the log once, retrying while the log
+//! is unavailable.
+//!
+//! ## Layout
+//!
+//! - [`log`]: the [`log::EventLog`] trait the pipeline writes to.
+//! - [`jetstream`]: the production log: stream setup, `Nats-Msg-Id` publishes, acks.
+//! - [`state`]: what is known of each bill or sitting, rebuilt from the log.
+//! - [`pipeline`]: validation, sequence and stage checks, retries with backoff.
+//! - [`metrics`]: Prometheus counters.
+//! - Sources: [`ingest`] (HTTP `POST /v1/events`), [`file`] (NDJSON file or stdin),
+//!   [`player`] (replays scenarios in time) and [`scenario`] (the shipped scenarios).
+
+pub mod file;
+pub mod ingest;
+pub mod jetstream;
+pub mod log;
+pub mod metrics;
+pub mod pipeline;
+pub mod player;
+// pub mod scenario; (added once the scenario module lands)
+pub mod state;

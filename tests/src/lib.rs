@@ -5,6 +5,8 @@
 //! server's log. `scripts/test.sh` finds or installs the binary and exports its
 //! path as `SAPHA_NATS_SERVER`.
 
+pub mod fixtures;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

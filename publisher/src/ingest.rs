@@ -1,0 +1,332 @@
+//! The HTTP ingest endpoint for the parliament's own systems:
+//! `POST /v1/events` (one event or a JSON array), `GET /healthz`, `GET /metrics`.
+//!
+//! A batch is parsed and validated whole before anything is written, so a
+//! malformed or invalid batch writes nothing. Events are then appended in order;
+//! if one is refused against the stored history (a sequence gap, an illegal
+//! stage move) the events before it stay stored, the response says which, and
+//! resending the whole batch is safe because stored events come back as
+//! `duplicate`. Error bodies are documented in docs/INGEST.md.
+
+use crate::log::EventLog;
+use crate::pipeline::{Outcome, Pipeline, SubmitError};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use sapha_proto::validate::validate;
+use sapha_proto::Event;
+use serde_json::{json, Value};
+use std::future::Future;
+use std::sync::Arc;
+use subtle::ConstantTimeEq;
+
+/// Named bearer tokens. Only names are ever logged.
+#[derive(Clone, Default)]
+pub struct Tokens(Vec<(String, String)>);
+
+impl std::fmt::Debug for Tokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.0.iter().map(|(n, _)| n.as_str()).collect();
+        write!(f, "Tokens({names:?})")
+    }
+}
+
+impl Tokens {
+    /// Parses `name:secret,name2:secret2`. Secrets must be at least 16 bytes.
+    pub fn parse(spec: &str) -> Result<Tokens, String> {
+        let mut tokens = Vec::new();
+        for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (name, secret) = part
+                .split_once(':')
+                .ok_or_else(|| "each token is written name:secret".to_string())?;
+            if secret.len() < 16 {
+                return Err(format!("token '{name}' is shorter than 16 bytes"));
+            }
+            tokens.push((name.to_owned(), secret.to_owned()));
+        }
+        if tokens.is_empty() {
+            return Err("no ingest token configured".into());
+        }
+        Ok(Tokens(tokens))
+    }
+
+    /// The name of the token `presented` matches, compared in constant time.
+    pub fn check(&self, presented: &str) -> Option<&str> {
+        let mut found = None;
+        for (name, secret) in &self.0 {
+            if bool::from(secret.as_bytes().ct_eq(presented.as_bytes())) {
+                found = Some(name.as_str());
+            }
+        }
+        found
+    }
+}
+
+/// Settings of the ingest endpoint.
+#[derive(Debug, Clone)]
+pub struct IngestConfig {
+    pub tokens: Tokens,
+    /// Largest request body; larger gets 413. Default 1 MiB.
+    pub max_body_bytes: usize,
+    /// Most events in one batch; more gets 413. Default 1,000.
+    pub max_batch: usize,
+}
+
+impl IngestConfig {
+    pub fn new(tokens: Tokens) -> Self {
+        IngestConfig {
+            tokens,
+            max_body_bytes: 1024 * 1024,
+            max_batch: 1000,
+        }
+    }
+}
+
+struct App<L: EventLog> {
+    pipeline: Arc<Pipeline<L>>,
+    config: IngestConfig,
+}
+
+/// The ingest routes.
+pub fn router<L: EventLog>(pipeline: Arc<Pipeline<L>>, config: IngestConfig) -> Router {
+    let limit = config.max_body_bytes;
+    let app = Arc::new(App { pipeline, config });
+    Router::new()
+        .route("/v1/events", post(post_events::<L>))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/metrics", get(metrics::<L>))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(app)
+}
+
+/// Serves `router` on an already-bound listener until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+async fn metrics<L: EventLog>(State(app): State<Arc<App<L>>>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        app.pipeline.metrics().render(),
+    )
+}
+
+/// An error response: `{"error": {...}, "results": [...]}`.
+struct Failure {
+    status: StatusCode,
+    error: Value,
+    results: Vec<Value>,
+}
+
+impl Failure {
+    fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+        Failure {
+            status,
+            error: json!({ "code": code, "message": message.into() }),
+            results: Vec::new(),
+        }
+    }
+
+    fn at(mut self, index: usize, event_id: Option<&str>, field: Option<String>) -> Self {
+        self.error["index"] = index.into();
+        if let Some(id) = event_id {
+            self.error["event_id"] = id.into();
+        }
+        if let Some(field) = field {
+            self.error["field"] = field.into();
+        }
+        self
+    }
+}
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        let mut response = (
+            self.status,
+            Json(json!({ "error": self.error, "results": self.results })),
+        )
+            .into_response();
+        let headers = response.headers_mut();
+        match self.status {
+            StatusCode::UNAUTHORIZED => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"sapha-ingest\""),
+                );
+            }
+            StatusCode::SERVICE_UNAVAILABLE => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+fn authorize<'a>(tokens: &'a Tokens, headers: &HeaderMap) -> Result<&'a str, Failure> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Err(Failure::new(
+            StatusCode::UNAUTHORIZED,
+            "missing_token",
+            "send 'Authorization: Bearer <token>'",
+        ));
+    };
+    let presented = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .unwrap_or_default();
+    tokens.check(presented).ok_or_else(|| {
+        Failure::new(
+            StatusCode::UNAUTHORIZED,
+            "bad_token",
+            "the token is not valid",
+        )
+    })
+}
+
+fn status_of(error: &SubmitError) -> StatusCode {
+    match error {
+        SubmitError::Unavailable(_) | SubmitError::Backlog(_) => StatusCode::SERVICE_UNAVAILABLE,
+        SubmitError::Refused(_) => StatusCode::INSUFFICIENT_STORAGE,
+        _ => StatusCode::UNPROCESSABLE_ENTITY,
+    }
+}
+
+async fn post_events<L: EventLog>(
+    State(app): State<Arc<App<L>>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    match ingest(&app, &headers, body).await {
+        Ok(results) => (StatusCode::OK, Json(json!({ "results": results }))).into_response(),
+        Err(failure) => failure.into_response(),
+    }
+}
+
+async fn ingest<L: EventLog>(
+    app: &App<L>,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Vec<Value>, Failure> {
+    let token = authorize(&app.config.tokens, headers)?;
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(';').next().unwrap_or_default().trim() == "application/json");
+    if !is_json {
+        return Err(Failure::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send 'Content-Type: application/json'",
+        ));
+    }
+    let body = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Failure::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("the body exceeds {} bytes", app.config.max_body_bytes),
+            )
+        } else {
+            Failure::new(StatusCode::BAD_REQUEST, "bad_body", rejection.body_text())
+        }
+    })?;
+    let values = match serde_json::from_slice::<Value>(&body) {
+        Ok(Value::Array(items)) => items,
+        Ok(item @ Value::Object(_)) => vec![item],
+        Ok(_) => {
+            return Err(Failure::new(
+                StatusCode::BAD_REQUEST,
+                "malformed_json",
+                "the body must be one event object or an array of them",
+            ))
+        }
+        Err(e) => {
+            return Err(Failure::new(
+                StatusCode::BAD_REQUEST,
+                "malformed_json",
+                e.to_string(),
+            ))
+        }
+    };
+    if values.is_empty() {
+        return Err(Failure::new(
+            StatusCode::BAD_REQUEST,
+            "empty_batch",
+            "the batch has no events",
+        ));
+    }
+    if values.len() > app.config.max_batch {
+        return Err(Failure::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "batch_too_large",
+            format!(
+                "{} events; the limit is {}",
+                values.len(),
+                app.config.max_batch
+            ),
+        ));
+    }
+    // Parse and validate the whole batch before writing anything.
+    let mut events = Vec::with_capacity(values.len());
+    for (index, value) in values.into_iter().enumerate() {
+        let event_id = value
+            .get("event_id")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let event = Event::from_value(value).map_err(|e| {
+            Failure::new(StatusCode::BAD_REQUEST, e.code(), e.to_string()).at(
+                index,
+                event_id.as_deref(),
+                Some(e.path.clone()),
+            )
+        })?;
+        validate(&event).map_err(|e| {
+            Failure::new(StatusCode::UNPROCESSABLE_ENTITY, e.code(), e.to_string()).at(
+                index,
+                Some(&event.event_id),
+                Some(e.field()),
+            )
+        })?;
+        events.push(event);
+    }
+    let source = format!("http:{token}");
+    let mut results = Vec::with_capacity(events.len());
+    for (index, event) in events.into_iter().enumerate() {
+        let event_id = event.event_id.clone();
+        match app.pipeline.submit(event, &source).await {
+            Ok(Outcome::Stored { stream_seq }) => results.push(
+                json!({ "index": index, "event_id": event_id, "status": "stored", "stream_seq": stream_seq }),
+            ),
+            Ok(Outcome::Duplicate) => results
+                .push(json!({ "index": index, "event_id": event_id, "status": "duplicate" })),
+            Err(e) => {
+                tracing::warn!(token_name = token, event_id = %event_id, code = e.code(), error = %e, "event rejected");
+                let mut failure = Failure::new(status_of(&e), e.code(), e.to_string()).at(
+                    index,
+                    Some(&event_id),
+                    e.field(),
+                );
+                failure.results = results;
+                return Err(failure);
+            }
+        }
+    }
+    tracing::info!(token_name = token, events = results.len(), "batch ingested");
+    Ok(results)
+}

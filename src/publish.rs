@@ -1,0 +1,217 @@
+//! The publisher's subcommands: `publish`, `ingest` and `play`.
+
+use anyhow::{bail, Context};
+use clap::Args;
+use sapha_publisher::file::{publish_ndjson, Report};
+use sapha_publisher::ingest::{self, IngestConfig, Tokens};
+use sapha_publisher::jetstream::{JetStreamLog, StreamSettings};
+use sapha_publisher::metrics::Metrics;
+use sapha_publisher::pipeline::{Pipeline, RetryPolicy};
+use sapha_publisher::player::{Pacer, Pacing};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::BufReader;
+
+/// Where JetStream is and how its stream is configured.
+#[derive(Args, Debug, Clone)]
+pub struct NatsArgs {
+    /// NATS server URL.
+    #[arg(long, env = "SAPHA_NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    nats_url: String,
+    /// JetStream stream name.
+    #[arg(long, env = "SAPHA_STREAM", default_value = "PARL")]
+    stream: String,
+    /// Keep events this many days.
+    #[arg(long, env = "SAPHA_MAX_AGE_DAYS", default_value_t = 365)]
+    max_age_days: u64,
+    /// Keep at most this many bytes of events.
+    #[arg(long, env = "SAPHA_MAX_BYTES", default_value_t = 10 * 1024 * 1024 * 1024)]
+    max_bytes: i64,
+    /// Window in which a resent event id is recognised as a duplicate, in seconds.
+    #[arg(long, env = "SAPHA_DUPLICATE_WINDOW_SECS", default_value_t = 7200)]
+    duplicate_window_secs: u64,
+    /// Stream replicas (3 on a cluster).
+    #[arg(long, env = "SAPHA_REPLICAS", default_value_t = 1)]
+    replicas: usize,
+    /// Give up on an event after retrying an unavailable NATS this many seconds.
+    #[arg(long, env = "SAPHA_GIVE_UP_SECS", default_value_t = 120)]
+    give_up_secs: u64,
+    /// Most events waiting for the log at once; more are refused with 503.
+    #[arg(long, env = "SAPHA_BACKLOG", default_value_t = 10_000)]
+    backlog: usize,
+}
+
+impl NatsArgs {
+    async fn pipeline(&self) -> anyhow::Result<Arc<Pipeline<JetStreamLog>>> {
+        let settings = StreamSettings {
+            name: self.stream.clone(),
+            max_age: Duration::from_secs(self.max_age_days * 24 * 3600),
+            max_bytes: self.max_bytes,
+            duplicate_window: Duration::from_secs(self.duplicate_window_secs),
+            replicas: self.replicas,
+            ..StreamSettings::default()
+        };
+        let log = JetStreamLog::open(&self.nats_url, &settings)
+            .await
+            .context("preparing the JetStream stream")?;
+        tracing::info!(url = %self.nats_url, stream = %settings.name, "JetStream stream ready");
+        let retry = RetryPolicy {
+            give_up_after: Duration::from_secs(self.give_up_secs),
+            ..RetryPolicy::default()
+        };
+        Ok(Arc::new(Pipeline::new(
+            log,
+            retry,
+            self.backlog,
+            Arc::new(Metrics::default()),
+        )))
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct PublishArgs {
+    /// NDJSON file of events, or `-` for stdin.
+    #[arg(long = "from", value_name = "FILE")]
+    from: PathBuf,
+    #[command(flatten)]
+    nats: NatsArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct IngestArgs {
+    /// Address to listen on.
+    #[arg(long, env = "SAPHA_INGEST_LISTEN", default_value = "127.0.0.1:8081")]
+    listen: String,
+    /// Bearer tokens, `name:secret,name2:secret2` (secrets of 16+ bytes). Never logged.
+    #[arg(long, env = "SAPHA_INGEST_TOKENS", hide_env_values = true)]
+    tokens: String,
+    /// Largest request body in bytes.
+    #[arg(long, env = "SAPHA_INGEST_MAX_BODY", default_value_t = 1024 * 1024)]
+    max_body_bytes: usize,
+    /// Most events per batch.
+    #[arg(long, env = "SAPHA_INGEST_MAX_BATCH", default_value_t = 1000)]
+    max_batch: usize,
+    #[command(flatten)]
+    nats: NatsArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct PlayArgs {
+    /// Scenario NDJSON files (see scenarios/), played one after another.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Speed-up over real time; 0 plays as fast as possible.
+    #[arg(long, default_value_t = 1.0)]
+    speed: f64,
+    /// Longest single wait between two events, in seconds.
+    #[arg(long, default_value_t = 10.0)]
+    max_gap_secs: f64,
+    #[command(flatten)]
+    nats: NatsArgs,
+}
+
+fn finish(report: &Report) -> anyhow::Result<()> {
+    for r in &report.rejected {
+        eprintln!(
+            "line {}: {} {}: {}",
+            r.line,
+            r.event_id.as_deref().unwrap_or("-"),
+            r.code,
+            r.message
+        );
+    }
+    eprintln!("{report}");
+    if !report.rejected.is_empty() {
+        bail!("{} events were rejected", report.rejected.len());
+    }
+    Ok(())
+}
+
+async fn count_lines(path: &PathBuf) -> Option<u64> {
+    let text = tokio::fs::read(path).await.ok()?;
+    Some(text.iter().filter(|&&b| b == b'\n').count() as u64)
+}
+
+pub async fn publish(args: PublishArgs) -> anyhow::Result<()> {
+    let pipeline = args.nats.pipeline().await?;
+    let report = if args.from.as_os_str() == "-" {
+        let stdin = BufReader::new(tokio::io::stdin());
+        publish_ndjson(
+            &pipeline,
+            stdin,
+            None,
+            None,
+            "stdin",
+            crate::shutdown_signal(),
+        )
+        .await?
+    } else {
+        let total = count_lines(&args.from).await;
+        let file = tokio::fs::File::open(&args.from)
+            .await
+            .with_context(|| format!("opening {}", args.from.display()))?;
+        publish_ndjson(
+            &pipeline,
+            BufReader::new(file),
+            total,
+            None,
+            "file",
+            crate::shutdown_signal(),
+        )
+        .await?
+    };
+    finish(&report)
+}
+
+pub async fn play(args: PlayArgs) -> anyhow::Result<()> {
+    let pipeline = args.nats.pipeline().await?;
+    let pacing = Pacing {
+        speed: args.speed,
+        max_gap: Duration::from_secs_f64(args.max_gap_secs),
+    };
+    let mut total = Report::default();
+    for path in &args.files {
+        let file = tokio::fs::File::open(path)
+            .await
+            .with_context(|| format!("opening {}", path.display()))?;
+        let lines = count_lines(path).await;
+        tracing::info!(file = %path.display(), speed = args.speed, "playing scenario");
+        let report = publish_ndjson(
+            &pipeline,
+            BufReader::new(file),
+            lines,
+            Some(Pacer::new(pacing)),
+            "scenario",
+            crate::shutdown_signal(),
+        )
+        .await?;
+        total.stored += report.stored;
+        total.duplicates += report.duplicates;
+        total.rejected.extend(report.rejected);
+    }
+    finish(&total)
+}
+
+pub async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
+    let tokens = Tokens::parse(&args.tokens)
+        .map_err(anyhow::Error::msg)
+        .context("--tokens")?;
+    let pipeline = args.nats.pipeline().await?;
+    let config = IngestConfig {
+        tokens,
+        max_body_bytes: args.max_body_bytes,
+        max_batch: args.max_batch,
+    };
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("binding the ingest listener on {}", args.listen))?;
+    tracing::info!(addr = %listener.local_addr()?, "ingest listening");
+    ingest::serve(
+        listener,
+        ingest::router(pipeline, config),
+        crate::shutdown_signal(),
+    )
+    .await
+    .context("serving ingest")
+}

@@ -1,0 +1,308 @@
+//! The publisher against a real nats-server: files, dedupe, stage rules from the
+//! stored history, and a NATS restart mid-publish.
+
+use sapha_proto::examples::one_of_each_kind;
+use sapha_proto::stage::Stage::*;
+use sapha_publisher::file::publish_ndjson;
+use sapha_publisher::jetstream::{JetStreamLog, StreamSettings};
+use sapha_publisher::metrics::Metrics;
+use sapha_publisher::pipeline::{Outcome, Pipeline, RetryPolicy, SubmitError};
+use sapha_tests::fixtures::*;
+use sapha_tests::{wait_until, NatsServer};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::BufReader;
+
+const STREAM: &str = "PARL";
+
+fn settings() -> StreamSettings {
+    StreamSettings {
+        ack_timeout: Duration::from_secs(1),
+        ..StreamSettings::default()
+    }
+}
+
+async fn pipeline(server: &NatsServer) -> Arc<Pipeline<JetStreamLog>> {
+    let log = JetStreamLog::open(&server.url(), &settings())
+        .await
+        .expect("stream ready");
+    let retry = RetryPolicy {
+        initial_backoff: Duration::from_millis(50),
+        max_backoff: Duration::from_millis(500),
+        give_up_after: Duration::from_secs(60),
+    };
+    Arc::new(Pipeline::new(
+        log,
+        retry,
+        1000,
+        Arc::new(Metrics::default()),
+    ))
+}
+
+async fn publish_file(
+    p: &Pipeline<JetStreamLog>,
+    file: &tempfile::NamedTempFile,
+) -> sapha_publisher::file::Report {
+    let f = tokio::fs::File::open(file.path()).await.unwrap();
+    publish_ndjson(
+        p,
+        BufReader::new(f),
+        None,
+        None,
+        "file",
+        std::future::pending(),
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_file_is_stored_once_in_order_on_the_right_subjects() {
+    let server = NatsServer::start();
+    let p = pipeline(&server).await;
+    let mut events = one_of_each_kind();
+    // The bill example is seq 6 of its bill; give it the five stages before it.
+    let bill = events.remove(0);
+    let mut all = bill_history(
+        "b-2564-ca-0001",
+        &[Proposed, JointR1, ParliamentCommittee, JointR2, JointR3],
+    );
+    for e in &mut all {
+        let sapha_proto::Body::BillStageChanged(b) = &mut e.body else {
+            unreachable!()
+        };
+        b.bill_type = sapha_proto::stage::BillType::ConstitutionalAmendment;
+    }
+    all.truncate(4);
+    let mut last = bill.clone();
+    last.seq = 5;
+    last.event_id = "e-b-2564-ca-0001-5".into();
+    all.push(last);
+    all.extend(events);
+    let file = ndjson_file(&all);
+
+    let report = publish_file(&p, &file).await;
+    assert_eq!(report.rejected, vec![], "nothing is rejected");
+    assert_eq!(report.stored, all.len());
+
+    let stored = read_stream(&server.url(), STREAM).await;
+    assert_eq!(stored.len(), all.len(), "every event once");
+    for (sent, got) in all.iter().zip(&stored) {
+        assert_eq!(got.event.event_id, sent.event_id, "same order");
+        assert_eq!(got.subject, sent.subject());
+        assert_eq!(
+            got.msg_id.as_deref(),
+            Some(sent.event_id.as_str()),
+            "Nats-Msg-Id is the event id"
+        );
+        assert!(
+            got.event.recorded_at.is_some(),
+            "the publisher stamps recorded_at"
+        );
+        let mut without_recorded = got.event.clone();
+        without_recorded.recorded_at = sent.recorded_at;
+        assert_eq!(&without_recorded, sent, "stored event equals the sent one");
+    }
+    assert!(stored.windows(2).all(|w| w[0].stream_seq < w[1].stream_seq));
+}
+
+#[tokio::test]
+async fn the_same_events_twice_are_stored_once_even_after_a_restart() {
+    let server = NatsServer::start();
+    let events = interleaved_bills(5, 6);
+    let file = ndjson_file(&events);
+
+    let first = pipeline(&server).await;
+    assert_eq!(publish_file(&first, &file).await.stored, 30);
+    let again = publish_file(&first, &file).await;
+    assert_eq!(
+        (again.stored, again.duplicates, again.rejected.len()),
+        (0, 30, 0)
+    );
+
+    // A new publisher knows the history from JetStream itself.
+    drop(first);
+    let restarted = pipeline(&server).await;
+    let third = publish_file(&restarted, &file).await;
+    assert_eq!(
+        (third.stored, third.duplicates, third.rejected.len()),
+        (0, 30, 0)
+    );
+    assert_eq!(stream_len(&server.url(), STREAM).await, 30);
+}
+
+#[tokio::test]
+async fn an_illegal_transition_is_rejected_and_nothing_is_stored() {
+    let server = NatsServer::start();
+    let p = pipeline(&server).await;
+    for e in bill_history("b-2566-0123", &[Proposed, HouseR1]) {
+        assert!(matches!(
+            p.submit(e, "test").await,
+            Ok(Outcome::Stored { .. })
+        ));
+    }
+    // Skipping the committee and second reading is illegal.
+    let skip = bill_event("b-2566-0123", 3, Some(HouseR1), HouseR3);
+    let err = p.submit(skip, "test").await.unwrap_err();
+    assert_eq!(err.code(), "illegal_transition", "{err}");
+    assert_eq!(stream_len(&server.url(), STREAM).await, 2);
+
+    // A restarted publisher reads the bill's stage back from JetStream: an event
+    // that claims the bill is somewhere else is refused.
+    drop(p);
+    let p = pipeline(&server).await;
+    let wrong_from = bill_event("b-2566-0123", 3, Some(HouseCommittee), HouseR2);
+    let err = p.submit(wrong_from, "test").await.unwrap_err();
+    assert_eq!(
+        err,
+        SubmitError::StageMismatch {
+            expected: Some(HouseR1),
+            got: Some(HouseCommittee)
+        }
+    );
+    let gap = bill_event("b-2566-0123", 5, Some(HouseR1), HouseCommittee);
+    assert_eq!(p.submit(gap, "test").await.unwrap_err().code(), "seq_gap");
+    let next = bill_event("b-2566-0123", 3, Some(HouseR1), HouseCommittee);
+    assert!(matches!(
+        p.submit(next, "test").await,
+        Ok(Outcome::Stored { .. })
+    ));
+    assert_eq!(stream_len(&server.url(), STREAM).await, 3);
+    let metrics = p.metrics().render();
+    assert!(metrics.contains("reason=\"stage_mismatch\""), "{metrics}");
+    assert!(metrics.contains("reason=\"seq_gap\""), "{metrics}");
+}
+
+#[tokio::test]
+async fn a_reused_seq_or_event_id_is_a_conflict_not_a_duplicate() {
+    let server = NatsServer::start();
+    let p = pipeline(&server).await;
+    let e1 = bill_event("b-2566-0001", 1, None, Proposed);
+    p.submit(e1.clone(), "test").await.unwrap();
+    let mut other = bill_event("b-2566-0001", 1, None, Proposed);
+    other.event_id = "e-something-else".into();
+    assert_eq!(
+        p.submit(other, "test").await.unwrap_err().code(),
+        "seq_conflict"
+    );
+    // Another bill's event under an id already stored.
+    let mut reused = bill_event("b-2566-0002", 1, None, Proposed);
+    reused.event_id = e1.event_id.clone();
+    assert_eq!(
+        p.submit(reused, "test").await.unwrap_err().code(),
+        "event_id_reused"
+    );
+    assert_eq!(stream_len(&server.url(), STREAM).await, 1);
+}
+
+#[tokio::test]
+async fn stopping_nats_mid_publish_loses_and_duplicates_nothing() {
+    let mut server = NatsServer::start();
+    let p = pipeline(&server).await;
+    let events = interleaved_bills(40, 10); // 400 events
+    let file = ndjson_file(&events);
+    let publisher = {
+        let p = p.clone();
+        let path = file.path().to_owned();
+        tokio::spawn(async move {
+            let f = tokio::fs::File::open(path).await.unwrap();
+            publish_ndjson(
+                &p,
+                BufReader::new(f),
+                None,
+                None,
+                "file",
+                std::future::pending(),
+            )
+            .await
+        })
+    };
+    let url = server.url();
+    assert!(
+        wait_until(Duration::from_secs(30), || {
+            let url = url.clone();
+            async move { stream_len(&url, STREAM).await >= 100 }
+        })
+        .await,
+        "publishing started"
+    );
+    server.kill();
+    // Wait until the publisher has noticed and is retrying, then bring NATS back.
+    assert!(
+        wait_until(Duration::from_secs(30), || {
+            let m = p.metrics().render();
+            async move {
+                m.lines()
+                    .any(|l| l.starts_with("sapha_publisher_retries_total") && !l.ends_with(" 0"))
+            }
+        })
+        .await,
+        "the publisher retried while NATS was down"
+    );
+    server.restart();
+    let report = tokio::time::timeout(Duration::from_secs(90), publisher)
+        .await
+        .expect("publishing finishes after NATS is back")
+        .unwrap()
+        .unwrap();
+    assert_eq!(report.rejected, vec![]);
+    assert_eq!(report.stored + report.duplicates, 400);
+
+    let stored = read_stream(&server.url(), STREAM).await;
+    let ids: Vec<&str> = stored.iter().map(|s| s.event.event_id.as_str()).collect();
+    let mut unique = ids.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 400, "every event stored");
+    assert_eq!(ids.len(), 400, "no event stored twice");
+    // Each bill's events are in order.
+    for b in 0..40 {
+        let bill = format!("b-2566-{b:04}");
+        let seqs: Vec<u64> = stored
+            .iter()
+            .filter(|s| s.event.aggregate_id == bill)
+            .map(|s| s.event.seq)
+            .collect();
+        assert_eq!(seqs, (1..=10).collect::<Vec<_>>(), "{bill}");
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_nats_fails_with_a_clear_message() {
+    let server = NatsServer::start();
+    let url = server.url();
+    drop(server);
+    let err = JetStreamLog::open(&url, &settings())
+        .await
+        .err()
+        .expect("no server there");
+    let text = err.to_string();
+    assert!(
+        text.starts_with(&format!("cannot reach NATS at {url}")),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_conflicting_stream_config_fails_with_a_clear_message() {
+    let server = NatsServer::start();
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let js = async_nats::jetstream::new(client);
+    // Another stream already owns Sapha's subjects.
+    js.create_stream(async_nats::jetstream::stream::Config {
+        name: "OTHER".into(),
+        subjects: vec!["parl.>".into()],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let err = JetStreamLog::open(&server.url(), &settings())
+        .await
+        .err()
+        .expect("conflict");
+    let text = err.to_string();
+    assert!(
+        text.starts_with("stream 'PARL' cannot be created or updated"),
+        "{text}"
+    );
+}

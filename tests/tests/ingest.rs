@@ -1,0 +1,265 @@
+//! The HTTP ingest endpoint against a real nats-server: auth, every kind of bad
+//! input, batches, idempotent resends, health and metrics.
+
+use reqwest::StatusCode;
+use sapha_proto::stage::Stage::*;
+use sapha_publisher::ingest::{self, IngestConfig, Tokens};
+use sapha_publisher::jetstream::{JetStreamLog, StreamSettings};
+use sapha_publisher::metrics::Metrics;
+use sapha_publisher::pipeline::{Pipeline, RetryPolicy};
+use sapha_tests::fixtures::*;
+use sapha_tests::NatsServer;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+const TOKEN: &str = "secret-token-of-the-secretariat";
+
+struct Ingest {
+    server: NatsServer,
+    base: String,
+    http: reqwest::Client,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Ingest {
+    async fn start() -> Ingest {
+        let server = NatsServer::start();
+        let log = JetStreamLog::open(&server.url(), &StreamSettings::default())
+            .await
+            .unwrap();
+        let pipeline = Arc::new(Pipeline::new(
+            log,
+            RetryPolicy::default(),
+            100,
+            Arc::new(Metrics::default()),
+        ));
+        let mut config = IngestConfig::new(Tokens::parse(&format!("secretariat:{TOKEN}")).unwrap());
+        config.max_body_bytes = 64 * 1024;
+        config.max_batch = 50;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(ingest::serve(
+            listener,
+            ingest::router(pipeline, config),
+            async move {
+                let _ = rx.await;
+            },
+        ));
+        Ingest {
+            server,
+            base,
+            http: reqwest::Client::new(),
+            _shutdown: tx,
+        }
+    }
+
+    async fn post(
+        &self,
+        token: Option<&str>,
+        body: impl Into<reqwest::Body>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .http
+            .post(format!("{}/v1/events", self.base))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn stored(&self) -> u64 {
+        stream_len(&self.server.url(), "PARL").await
+    }
+}
+
+fn json_of(events: &[sapha_proto::Event]) -> String {
+    serde_json::to_string(&events).unwrap()
+}
+
+#[tokio::test]
+async fn a_batch_is_stored_and_a_resend_is_reported_as_duplicates() {
+    let ingest = Ingest::start().await;
+    let events = bill_history("b-2566-0123", &[Proposed, HouseR1, HouseCommittee]);
+    let (status, body) = ingest.post(Some(TOKEN), json_of(&events)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let results = body["results"].as_array().unwrap();
+    assert_eq!(results.len(), 3);
+    assert!(results.iter().all(|r| r["status"] == "stored"), "{body}");
+    assert_eq!(results[0]["stream_seq"], 1);
+
+    let (status, body) = ingest.post(Some(TOKEN), json_of(&events)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        body["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["status"] == "duplicate"),
+        "{body}"
+    );
+    // A single object is accepted too.
+    let next = bill_event("b-2566-0123", 4, Some(HouseCommittee), HouseR2);
+    let (status, _) = ingest.post(Some(TOKEN), next.to_json()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(ingest.stored().await, 4);
+}
+
+#[tokio::test]
+async fn a_missing_or_bad_token_gets_401_and_nothing_is_stored() {
+    let ingest = Ingest::start().await;
+    let events = json_of(&bill_history("b-2566-0123", &[Proposed]));
+    let (status, body) = ingest.post(None, events.clone()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"]["code"], "missing_token");
+    let (status, body) = ingest
+        .post(Some("secret-token-of-the-secretariaX"), events.clone())
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"]["code"], "bad_token");
+    assert!(
+        !body.to_string().contains("secretaria"),
+        "no token echoed back: {body}"
+    );
+    assert_eq!(ingest.stored().await, 0);
+}
+
+#[tokio::test]
+async fn malformed_json_unknown_fields_and_oversized_bodies_get_clear_4xx() {
+    let ingest = Ingest::start().await;
+
+    let (status, body) = ingest.post(Some(TOKEN), "{\"event_id\": ").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["code"], "malformed_json");
+
+    let mut batch: Value =
+        serde_json::from_str(&json_of(&bill_history("b-2566-0001", &[Proposed, HouseR1]))).unwrap();
+    batch[1]["data"]["colour"] = json!("red");
+    let (status, body) = ingest.post(Some(TOKEN), batch.to_string()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["code"], "unknown_field", "{body}");
+    assert_eq!(body["error"]["index"], 1);
+    assert_eq!(body["error"]["event_id"], "e-b-2566-0001-2");
+    assert_eq!(body["error"]["field"], "data.colour");
+
+    let mut bad_id: Value =
+        serde_json::from_str(&bill_event("b-2566-0001", 1, None, Proposed).to_json()).unwrap();
+    bad_id["aggregate_id"] = json!(">");
+    bad_id["data"]["bill_id"] = json!(">");
+    let (status, body) = ingest.post(Some(TOKEN), bad_id.to_string()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["error"]["code"], "bad_id", "{body}");
+    assert_eq!(body["error"]["field"], "aggregate_id");
+
+    let huge = format!(
+        "[{}]",
+        vec![bill_event("b-2566-0001", 1, None, Proposed).to_json(); 200].join(",")
+    );
+    assert!(huge.len() > 64 * 1024);
+    let (status, body) = ingest.post(Some(TOKEN), huge).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(body["error"]["code"], "body_too_large");
+
+    let many = json_of(&interleaved_bills(60, 1));
+    let (status, body) = ingest.post(Some(TOKEN), many).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(body["error"]["code"], "batch_too_large");
+
+    let resp = ingest
+        .http
+        .post(format!("{}/v1/events", ingest.base))
+        .bearer_auth(TOKEN)
+        .header("content-type", "text/plain")
+        .body("hello")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+
+    let (status, body) = ingest.post(Some(TOKEN), "[]").await;
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (StatusCode::BAD_REQUEST, json!("empty_batch"))
+    );
+    assert_eq!(ingest.stored().await, 0, "no bad request stored anything");
+}
+
+#[tokio::test]
+async fn an_illegal_transition_in_a_batch_names_the_event_and_keeps_the_ones_before() {
+    let ingest = Ingest::start().await;
+    let mut events = bill_history("b-2566-0777", &[Proposed, HouseR1]);
+    events.push(bill_event("b-2566-0777", 3, Some(HouseR1), RoyalAssent));
+    let (status, body) = ingest.post(Some(TOKEN), json_of(&events)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["code"], "illegal_transition");
+    assert_eq!(body["error"]["index"], 2);
+    assert_eq!(body["error"]["field"], "data.to_stage");
+    // Validation runs on the whole batch before anything is written.
+    assert_eq!(ingest.stored().await, 0);
+
+    // A move that is legal in itself but not from the stored stage is caught
+    // against JetStream, after the events before it are stored.
+    let mut events = bill_history("b-2566-0777", &[Proposed, HouseR1]);
+    events.push(bill_event("b-2566-0777", 3, Some(HouseR2), HouseR3));
+    let (status, body) = ingest.post(Some(TOKEN), json_of(&events)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["code"], "stage_mismatch");
+    assert_eq!(body["results"].as_array().unwrap().len(), 2, "{body}");
+    assert_eq!(ingest.stored().await, 2);
+}
+
+#[tokio::test]
+async fn health_and_metrics_are_served() {
+    let ingest = Ingest::start().await;
+    let health = ingest
+        .http
+        .get(format!("{}/healthz", ingest.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    ingest
+        .post(
+            Some(TOKEN),
+            json_of(&bill_history("b-2566-0001", &[Proposed])),
+        )
+        .await;
+    ingest
+        .post(
+            Some(TOKEN),
+            json_of(&bill_history("b-2566-0001", &[Proposed])),
+        )
+        .await;
+    ingest
+        .post(
+            Some(TOKEN),
+            json_of(&[bill_event("b-2566-0002", 2, None, Proposed)]),
+        )
+        .await;
+    let text = ingest
+        .http
+        .get(format!("{}/metrics", ingest.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains(
+            r#"sapha_publisher_events_accepted_total{source="http:secretariat",result="stored"} 1"#
+        ),
+        "{text}"
+    );
+    assert!(text.contains(r#"result="duplicate"} 1"#), "{text}");
+    assert!(text.contains(r#"reason="seq_gap"} 1"#), "{text}");
+    assert!(
+        text.contains("sapha_publisher_events_published_total"),
+        "{text}"
+    );
+    assert!(!text.contains(TOKEN));
+}

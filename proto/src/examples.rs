@@ -47,9 +47,9 @@ pub fn one_of_each_kind() -> Vec<Event> {
     let s = joint;
     let amendment = Some("b-2564-ca-0001".to_string());
     let mut bill = envelope(
-        "e-b-2564-ca-0001-6",
+        "e-b-2564-ca-0001-5",
         "b-2564-ca-0001",
-        6,
+        5,
         "2021-09-10T00:00:00Z",
         Body::BillStageChanged(BillStageChanged {
             bill_id: "b-2564-ca-0001".into(),

@@ -6,7 +6,7 @@
 //! if one is refused against the stored history (a sequence gap, an illegal
 //! stage move) the events before it stay stored, the response says which, and
 //! resending the whole batch is safe because stored events come back as
-//! `duplicate`. Error bodies are documented in docs/INGEST.md.
+//! `duplicate`. Error bodies are documented in docs/PUBLISHER.md.
 
 use crate::log::EventLog;
 use crate::pipeline::{Outcome, Pipeline, SubmitError};

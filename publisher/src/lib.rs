@@ -22,5 +22,5 @@ pub mod log;
 pub mod metrics;
 pub mod pipeline;
 pub mod player;
-// pub mod scenario; (added once the scenario module lands)
+pub mod scenario;
 pub mod state;

@@ -2,9 +2,11 @@
 //! build needs no system `protoc`.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let schema = "schema/sapha/v1/events.proto";
-    println!("cargo:rerun-if-changed={schema}");
-    let descriptors = protox::compile([schema], ["schema"])?;
+    let schemas = ["schema/sapha/v1/events.proto", "schema/sapha/v1/hub.proto"];
+    for schema in schemas {
+        println!("cargo:rerun-if-changed={schema}");
+    }
+    let descriptors = protox::compile(schemas, ["schema"])?;
     prost_build::Config::new().compile_fds(descriptors)?;
     Ok(())
 }

@@ -1,0 +1,376 @@
+//! The hub's configuration: one serde struct per section, every field documented
+//! and defaulted, unknown keys rejected. Layers, lowest first: defaults, a TOML
+//! file, `SAPHA_HUB__SECTION__KEY` environment variables, then flags.
+
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+use thiserror::Error;
+
+/// The prefix of environment variables that override config keys:
+/// `SAPHA_HUB__LIMITS__MAX_CONNECTIONS=5000` sets `limits.max_connections`.
+pub const ENV_PREFIX: &str = "SAPHA_HUB__";
+
+/// Why a configuration cannot be loaded.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid toml")]
+    Toml {
+        path: String,
+        #[source]
+        source: toml::de::Error,
+    },
+    #[error("override '{0}' is not of the form key.path=value")]
+    BadOverride(String),
+    #[error("override of '{key}' goes inside '{parent}', which is not a table")]
+    NotATable { key: String, parent: String },
+    #[error("config key '{path}': {message}")]
+    Invalid { path: String, message: String },
+}
+
+/// Everything the hub needs to run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The address the HTTP server (WebSocket, SSE, health, metrics) listens on.
+    pub listen: SocketAddr,
+    /// Where the events come from.
+    pub nats: NatsConfig,
+    /// Per-connection and per-process limits.
+    pub limits: Limits,
+    /// The in-memory history that serves most resumes without asking NATS.
+    pub history: HistoryConfig,
+    /// WebSocket buffer sizes: small, so that many idle connections stay cheap.
+    pub websocket: WebSocketConfig,
+    /// Graceful shutdown.
+    pub shutdown: ShutdownConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: default_listen(),
+            nats: NatsConfig::default(),
+            limits: Limits::default(),
+            history: HistoryConfig::default(),
+            websocket: WebSocketConfig::default(),
+            shutdown: ShutdownConfig::default(),
+        }
+    }
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+
+/// The JetStream stream the hub reads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NatsConfig {
+    /// The NATS server URL (several may be given, comma-separated).
+    pub url: String,
+    /// The JetStream stream that the publisher writes to.
+    pub stream: String,
+    /// Longest wait between two attempts to reach NATS or the stream, in milliseconds.
+    pub max_backoff_ms: u64,
+}
+
+impl Default for NatsConfig {
+    fn default() -> Self {
+        NatsConfig {
+            url: "nats://127.0.0.1:4222".into(),
+            stream: "PARL".into(),
+            max_backoff_ms: 2_000,
+        }
+    }
+}
+
+/// The limits. Each one is announced to clients in the welcome frame.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Most WebSocket + SSE connections this process serves at once; more get HTTP 503.
+    pub max_connections: usize,
+    /// Most connections from one IP address; more get HTTP 429.
+    pub max_connections_per_ip: usize,
+    /// Most topic filters one connection may hold.
+    pub max_subscriptions: usize,
+    /// Largest client message, in bytes. A larger one gets a `frame_too_large`
+    /// error frame; one larger than `hard_max_frame_bytes` closes the connection (1009).
+    pub max_frame_bytes: usize,
+    /// Largest client message the WebSocket layer reads at all, in bytes.
+    pub hard_max_frame_bytes: usize,
+    /// Sustained client messages per second per connection (token bucket rate).
+    pub messages_per_second: u32,
+    /// Client messages a connection may send in a burst (token bucket size).
+    pub message_burst: u32,
+    /// Frames that may wait in one connection's outgoing queue. A client whose
+    /// queue is full is disconnected as a slow consumer (close code 4001).
+    pub queue_frames: usize,
+    /// A connection from which nothing (not even a pong) arrives for this long is
+    /// closed (4002), in milliseconds.
+    pub idle_timeout_ms: u64,
+    /// How often the hub pings each client (WebSocket ping, SSE comment), in milliseconds.
+    pub ping_interval_ms: u64,
+    /// Browser origins allowed to connect. `*` allows any; a request without an
+    /// `Origin` header (curl, servers) is always allowed.
+    pub allowed_origins: Vec<String>,
+    /// Resumes that may read history from NATS at once (the rest wait their turn).
+    pub max_concurrent_replays: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 20_000,
+            max_connections_per_ip: 200,
+            max_subscriptions: 100,
+            max_frame_bytes: 4_096,
+            hard_max_frame_bytes: 65_536,
+            messages_per_second: 20,
+            message_burst: 40,
+            queue_frames: 512,
+            idle_timeout_ms: 60_000,
+            ping_interval_ms: 20_000,
+            allowed_origins: vec!["*".into()],
+            max_concurrent_replays: 16,
+        }
+    }
+}
+
+impl Limits {
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_millis(self.idle_timeout_ms)
+    }
+
+    pub fn ping_interval(&self) -> Duration {
+        Duration::from_millis(self.ping_interval_ms.max(1))
+    }
+
+    /// Whether a browser at `origin` may connect.
+    pub fn origin_allowed(&self, origin: &str) -> bool {
+        self.allowed_origins
+            .iter()
+            .any(|o| o == "*" || o.eq_ignore_ascii_case(origin))
+    }
+}
+
+/// The recent-events cache.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HistoryConfig {
+    /// How many of the latest events the hub keeps in memory (already encoded),
+    /// so that a client resuming within them is served without NATS.
+    pub cache_events: usize,
+}
+
+impl Default for HistoryConfig {
+    fn default() -> Self {
+        HistoryConfig {
+            cache_events: 10_000,
+        }
+    }
+}
+
+/// WebSocket buffers, per connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebSocketConfig {
+    /// Read buffer, in bytes (tungstenite's default is 128 KiB; clients send little).
+    pub read_buffer_bytes: usize,
+    /// Bytes buffered before a write reaches the socket; the writer flushes after
+    /// each batch of up to 16 queued frames anyway.
+    pub write_buffer_bytes: usize,
+}
+
+impl Default for WebSocketConfig {
+    fn default() -> Self {
+        WebSocketConfig {
+            read_buffer_bytes: 4_096,
+            write_buffer_bytes: 16_384,
+        }
+    }
+}
+
+/// Graceful shutdown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShutdownConfig {
+    /// How long clients get to receive their close frame (1001) and go, in milliseconds.
+    pub drain_timeout_ms: u64,
+}
+
+impl Default for ShutdownConfig {
+    fn default() -> Self {
+        ShutdownConfig {
+            drain_timeout_ms: 10_000,
+        }
+    }
+}
+
+impl Config {
+    /// Loads the config: defaults, then `file` (if any), then `SAPHA_HUB__*`
+    /// variables from `env`, then `overrides` (`key.path=value`, from flags).
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        overrides: &[String],
+    ) -> Result<Config, ConfigError> {
+        let mut table = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+                toml::from_str::<toml::Table>(&text).map_err(|source| ConfigError::Toml {
+                    path: path.display().to_string(),
+                    source,
+                })?
+            }
+            None => toml::Table::new(),
+        };
+        for (key, value) in env {
+            if let Some(path) = key.strip_prefix(ENV_PREFIX) {
+                let path = path.to_ascii_lowercase().replace("__", ".");
+                set_path(&mut table, &path, &value)?;
+            }
+        }
+        for item in overrides {
+            let (path, value) = item
+                .split_once('=')
+                .ok_or_else(|| ConfigError::BadOverride(item.clone()))?;
+            set_path(&mut table, path.trim(), value.trim())?;
+        }
+        Config::from_table(table)
+    }
+
+    /// Parses a TOML document (used by tests and by `load`).
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        let table = toml::from_str::<toml::Table>(text).map_err(|source| ConfigError::Toml {
+            path: "<string>".into(),
+            source,
+        })?;
+        Config::from_table(table)
+    }
+
+    fn from_table(table: toml::Table) -> Result<Config, ConfigError> {
+        serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+            ConfigError::Invalid {
+                path: e.path().to_string(),
+                message: e.inner().to_string(),
+            }
+        })
+    }
+}
+
+/// Sets `a.b.c = value` in `table`. The value is read as TOML when it parses as
+/// one (numbers, booleans, arrays) and as a plain string otherwise.
+fn set_path(table: &mut toml::Table, path: &str, raw: &str) -> Result<(), ConfigError> {
+    if path.is_empty() || path.split('.').any(str::is_empty) {
+        return Err(ConfigError::BadOverride(format!("{path}={raw}")));
+    }
+    let value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_owned()));
+    let mut parts: Vec<&str> = path.split('.').collect();
+    let last = parts.pop().expect("a non-empty path");
+    let mut current = table;
+    let mut walked = String::new();
+    for part in parts {
+        if !walked.is_empty() {
+            walked.push('.');
+        }
+        walked.push_str(part);
+        let entry = current
+            .entry(part.to_owned())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        current = match entry {
+            toml::Value::Table(t) => t,
+            _ => {
+                return Err(ConfigError::NotATable {
+                    key: path.to_owned(),
+                    parent: walked,
+                })
+            }
+        };
+    }
+    current.insert(last.to_owned(), value);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_need_no_file() {
+        let c = Config::load(None, Vec::new(), &[]).unwrap();
+        assert_eq!(c, Config::default());
+        assert_eq!(c.nats.stream, "PARL");
+    }
+
+    #[test]
+    fn file_then_env_then_flags() {
+        let dir = std::env::temp_dir().join(format!("sapha-hub-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("hub.toml");
+        std::fs::write(
+            &file,
+            "listen = \"0.0.0.0:9000\"\n[limits]\nmax_connections = 10\nmax_subscriptions = 7\n",
+        )
+        .unwrap();
+        let env = vec![
+            (
+                "SAPHA_HUB__LIMITS__MAX_CONNECTIONS".to_string(),
+                "20".to_string(),
+            ),
+            ("SAPHA_HUB__NATS__STREAM".to_string(), "OTHER".to_string()),
+            ("UNRELATED".to_string(), "x".to_string()),
+        ];
+        let flags = vec![
+            "limits.max_subscriptions=3".to_string(),
+            "limits.allowed_origins=[\"https://a.example\"]".to_string(),
+        ];
+        let c = Config::load(Some(&file), env, &flags).unwrap();
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.limits.max_connections, 20);
+        assert_eq!(c.limits.max_subscriptions, 3);
+        assert_eq!(c.nats.stream, "OTHER");
+        assert_eq!(c.limits.allowed_origins, ["https://a.example"]);
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_with_their_path() {
+        let e = Config::from_toml("[limits]\nmax_conections = 1\n").unwrap_err();
+        assert!(matches!(&e, ConfigError::Invalid { path, .. } if path.starts_with("limits")));
+        let e = Config::load(
+            None,
+            vec![("SAPHA_HUB__NOPE".to_string(), "1".to_string())],
+            &[],
+        )
+        .unwrap_err();
+        assert!(matches!(e, ConfigError::Invalid { .. }), "{e}");
+        assert!(matches!(
+            Config::load(None, Vec::new(), &["x".to_string()]),
+            Err(ConfigError::BadOverride(_))
+        ));
+    }
+
+    #[test]
+    fn origins() {
+        let mut l = Limits::default();
+        assert!(l.origin_allowed("https://anything.example"));
+        l.allowed_origins = vec!["https://parliament.go.th".into()];
+        assert!(l.origin_allowed("https://PARLIAMENT.go.th"));
+        assert!(!l.origin_allowed("https://evil.example"));
+    }
+}

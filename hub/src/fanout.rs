@@ -1,0 +1,99 @@
+//! The one consumer per process: reads the source from the hub's last sequence
+//! on, decodes each event once and hands it to the fan-out. When the source
+//! breaks (NATS lost, consumer deleted) it reopens from the next sequence it
+//! needs, so clients see neither a gap nor a duplicate.
+
+use crate::hub::Hub;
+use crate::prepared::Prepared;
+use futures::StreamExt;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Runs until the hub shuts down.
+pub(crate) async fn run(hub: Arc<Hub>) {
+    let max_backoff = Duration::from_millis(hub.config.nats.max_backoff_ms.max(10));
+    let mut backoff = Duration::from_millis(50);
+    let mut started = false;
+    loop {
+        if hub.shutdown.is_cancelled() {
+            return;
+        }
+        if !started {
+            match hub.source.bounds().await {
+                Ok(bounds) => {
+                    hub.start_at(bounds);
+                    started = true;
+                    tracing::info!(
+                        last_seq = bounds.last,
+                        first_seq = bounds.first,
+                        "fan-out starts"
+                    );
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "waiting for the event stream");
+                    if sleep_or_shutdown(&hub, &mut backoff, max_backoff).await {
+                        return;
+                    }
+                    continue;
+                }
+            }
+        }
+        let start = hub.last_seq() + 1;
+        let mut stream = match hub.source.read_from(start).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, start, "cannot open the consumer");
+                if sleep_or_shutdown(&hub, &mut backoff, max_backoff).await {
+                    return;
+                }
+                continue;
+            }
+        };
+        hub.consumer_live.store(true, Ordering::Relaxed);
+        tracing::info!(start, "consumer open");
+        loop {
+            let item = tokio::select! {
+                item = stream.next() => item,
+                _ = hub.shutdown.cancelled() => return,
+            };
+            match item {
+                Some(Ok(msg)) => {
+                    backoff = Duration::from_millis(50);
+                    match Prepared::decode(msg.seq, msg.payload) {
+                        Ok(p) => hub.fan_out(p),
+                        Err(e) => {
+                            tracing::warn!(seq = msg.seq, error = %e, "skipping a message that is not an event");
+                            hub.skip(msg.seq);
+                        }
+                    }
+                }
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "consumer broke; reopening");
+                    break;
+                }
+                None => {
+                    tracing::warn!("consumer ended; reopening");
+                    break;
+                }
+            }
+        }
+        hub.consumer_live.store(false, Ordering::Relaxed);
+        hub.metrics
+            .consumer_restarts
+            .fetch_add(1, Ordering::Relaxed);
+        if sleep_or_shutdown(&hub, &mut backoff, max_backoff).await {
+            return;
+        }
+    }
+}
+
+/// Sleeps for the backoff (then doubles it); true if the hub shut down meanwhile.
+async fn sleep_or_shutdown(hub: &Hub, backoff: &mut Duration, max: Duration) -> bool {
+    let wait = *backoff;
+    *backoff = (*backoff * 2).min(max);
+    tokio::select! {
+        _ = tokio::time::sleep(wait) => false,
+        _ = hub.shutdown.cancelled() => true,
+    }
+}

@@ -1,0 +1,701 @@
+//! The hub's shared state: connections, the subscription index, the recent-events
+//! ring, and the one lock that makes "switch a resuming client to live" atomic
+//! with respect to the fan-out.
+//!
+//! ## Resume without gap or duplicate
+//!
+//! A client that subscribes with `since = S` is not put in the index at once.
+//! Its catch-up task replays, in order, every stored event after `S` that its
+//! filters match (from the in-memory ring when it reaches back far enough, else
+//! from the source), up to `H`, the last sequence the fan-out has handled. It then
+//! takes the core lock, and, if the fan-out has moved on, replays the few events
+//! between `H` and the new last sequence from the ring *under the lock*; finally,
+//! still under the lock, it adds the client's filters to the index. The fan-out
+//! handles each event under the same lock, so every event is either before the
+//! switch (replayed) or after it (delivered live): never both, never neither.
+//! Every frame on a connection therefore has a larger `seq` than the one before.
+
+use crate::config::Config;
+use crate::index::{ConnId, Index};
+use crate::metrics::{DisconnectReason, Metrics};
+use crate::prepared::Prepared;
+use crate::protocol::{code, Format, Frame, LimitsInfo};
+use crate::source::{EventSource, SourceError, SourceStream, StreamBounds};
+use futures::future::BoxFuture;
+use futures::{FutureExt, StreamExt};
+use sapha_proto::TopicFilter;
+use serde_json::Value;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+use tokio::sync::{mpsc, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+/// How long a replay waits for the next stored message before it re-checks the
+/// stream's bounds (the messages it expects may have been deleted meanwhile).
+const REPLAY_STALL: Duration = Duration::from_secs(3);
+/// How often a replay may reopen its reader after errors before it gives up.
+const REPLAY_ATTEMPTS: u32 = 20;
+/// Most rounds of "replay up to the fan-out's position"; each round is shorter
+/// than the one before, so a handful is normal.
+const CATCH_UP_ROUNDS: u32 = 1_000;
+
+/// What goes into a connection's outgoing queue.
+#[derive(Debug)]
+pub(crate) enum Out {
+    Event(Arc<Prepared>),
+    Frame(Frame),
+}
+
+/// A connection's filters, and whether they are in the index yet.
+#[derive(Debug, Default)]
+struct Subs {
+    filters: Vec<TopicFilter>,
+    /// False while a resume is replaying: the filters are not in the index yet.
+    live: bool,
+    /// Whether any subscribe was accepted (a `since` is only allowed on the first).
+    started: bool,
+}
+
+/// One client connection as the hub sees it.
+#[derive(Debug)]
+pub(crate) struct Conn {
+    pub(crate) id: ConnId,
+    pub(crate) format: Format,
+    /// The bounded outgoing queue (`limits.queue_frames`). The fan-out only
+    /// `try_send`s: a full queue disconnects the client, it never waits.
+    tx: mpsc::Sender<Out>,
+    /// Cancelled when the connection must end; `reason` says why.
+    kill: CancellationToken,
+    reason: OnceLock<DisconnectReason>,
+    /// Events with `seq <= floor` are never delivered: the client has them.
+    floor: AtomicU64,
+    /// Guarded by a std mutex held only in short synchronous sections, always
+    /// after the core lock when both are held.
+    subs: Mutex<Subs>,
+}
+
+impl Conn {
+    /// Ends the connection; the first reason wins and is counted.
+    pub(crate) fn kill(&self, reason: DisconnectReason, metrics: &Metrics) {
+        if self.reason.set(reason).is_ok() {
+            metrics.disconnected(reason);
+        }
+        self.kill.cancel();
+    }
+
+    pub(crate) fn reason(&self) -> Option<DisconnectReason> {
+        self.reason.get().copied()
+    }
+
+    pub(crate) fn killed(&self) -> tokio_util::sync::WaitForCancellationFuture<'_> {
+        self.kill.cancelled()
+    }
+
+    pub(crate) fn is_killed(&self) -> bool {
+        self.kill.is_cancelled()
+    }
+
+    fn matches(&self, p: &Prepared) -> bool {
+        let subs = self.subs.lock().expect("subs lock");
+        subs.filters
+            .iter()
+            .any(|f| f.matches(&p.topic) || p.secondary.as_deref().is_some_and(|s| f.matches(s)))
+    }
+
+    pub(crate) fn subscription_count(&self) -> usize {
+        self.subs.lock().expect("subs lock").filters.len()
+    }
+}
+
+/// State that the fan-out and subscription changes share, under one lock.
+struct Core {
+    index: Index,
+    conns: HashMap<ConnId, Arc<Conn>>,
+    /// The latest events, oldest first, contiguous up to `last_seq` (bounded by
+    /// `history.cache_events`; the oldest is dropped).
+    recent: VecDeque<Arc<Prepared>>,
+    /// The last sequence fanned out.
+    last_seq: u64,
+    /// The first sequence the source still had, when last asked.
+    first_seq: u64,
+    /// Reused for lookups, so the fan-out does not allocate per event.
+    scratch: Vec<ConnId>,
+}
+
+/// An object-safe view of an [`EventSource`], so the hub and the HTTP handlers
+/// need no type parameter.
+pub(crate) trait DynSource: Send + Sync {
+    fn bounds(&self) -> BoxFuture<'_, Result<StreamBounds, SourceError>>;
+    fn read_from(&self, start: u64) -> BoxFuture<'_, Result<SourceStream, SourceError>>;
+    fn is_connected(&self) -> bool;
+}
+
+impl<S: EventSource> DynSource for S {
+    fn bounds(&self) -> BoxFuture<'_, Result<StreamBounds, SourceError>> {
+        EventSource::bounds(self).boxed()
+    }
+    fn read_from(&self, start: u64) -> BoxFuture<'_, Result<SourceStream, SourceError>> {
+        EventSource::read_from(self, start).boxed()
+    }
+    fn is_connected(&self) -> bool {
+        EventSource::is_connected(self)
+    }
+}
+
+/// The hub.
+pub(crate) struct Hub {
+    pub(crate) config: Config,
+    pub(crate) metrics: Metrics,
+    pub(crate) source: Box<dyn DynSource>,
+    core: Mutex<Core>,
+    next_id: AtomicU64,
+    /// Bounds the resumes that read from the source at once.
+    replays: Semaphore,
+    /// Whether the fan-out's consumer is open (for `/readyz`).
+    pub(crate) consumer_live: std::sync::atomic::AtomicBool,
+    /// Cancelled when the process shuts down.
+    pub(crate) shutdown: CancellationToken,
+}
+
+pub(crate) enum Subscribed {
+    /// Send this ack; events follow live.
+    Ack(Frame),
+    /// Start a catch-up (it sends the ack itself).
+    CatchUp { topics: Vec<String>, since: u64 },
+}
+
+impl Hub {
+    pub(crate) fn new(config: Config, source: Box<dyn DynSource>) -> Hub {
+        let replays = Semaphore::new(config.limits.max_concurrent_replays.max(1));
+        Hub {
+            config,
+            metrics: Metrics::default(),
+            source,
+            core: Mutex::new(Core {
+                index: Index::default(),
+                conns: HashMap::new(),
+                recent: VecDeque::new(),
+                last_seq: 0,
+                first_seq: 0,
+                scratch: Vec::new(),
+            }),
+            next_id: AtomicU64::new(1),
+            replays,
+            consumer_live: Default::default(),
+            shutdown: CancellationToken::new(),
+        }
+    }
+
+    fn core(&self) -> std::sync::MutexGuard<'_, Core> {
+        self.core.lock().expect("core lock")
+    }
+
+    /// Sets the fan-out's starting position (the stream's last sequence at start).
+    pub(crate) fn start_at(&self, bounds: StreamBounds) {
+        let mut core = self.core();
+        core.last_seq = bounds.last;
+        core.first_seq = bounds.first;
+        self.metrics.last_seq.store(bounds.last, Ordering::Relaxed);
+    }
+
+    pub(crate) fn note_first_seq(&self, first: u64) {
+        self.core().first_seq = first;
+    }
+
+    pub(crate) fn last_seq(&self) -> u64 {
+        self.core().last_seq
+    }
+
+    /// Adds a connection; the receiver is its outgoing queue.
+    pub(crate) fn register(&self, format: Format) -> (Arc<Conn>, mpsc::Receiver<Out>) {
+        let (tx, rx) = mpsc::channel(self.config.limits.queue_frames.max(1));
+        let conn = Arc::new(Conn {
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            format,
+            tx,
+            kill: self.shutdown.child_token(),
+            reason: OnceLock::new(),
+            floor: AtomicU64::new(0),
+            subs: Mutex::new(Subs {
+                live: true,
+                ..Default::default()
+            }),
+        });
+        self.core().conns.insert(conn.id, conn.clone());
+        self.metrics.connections.fetch_add(1, Ordering::Relaxed);
+        self.metrics
+            .connections_total
+            .fetch_add(1, Ordering::Relaxed);
+        (conn, rx)
+    }
+
+    /// Removes a connection and its filters.
+    pub(crate) fn unregister(&self, conn: &Conn) {
+        let mut core = self.core();
+        core.conns.remove(&conn.id);
+        let subs = std::mem::take(&mut *conn.subs.lock().expect("subs lock"));
+        if subs.live {
+            for f in &subs.filters {
+                core.index.remove(f, conn.id);
+            }
+        }
+        drop(core);
+        self.metrics
+            .subscriptions
+            .fetch_sub(subs.filters.len() as u64, Ordering::Relaxed);
+        self.metrics.connections.fetch_sub(1, Ordering::Relaxed);
+        // A connection that ends without a reason was closed by its client.
+        if conn.reason.set(DisconnectReason::Client).is_ok() {
+            self.metrics.disconnected(DisconnectReason::Client);
+        }
+    }
+
+    /// Closes every connection with 1001.
+    pub(crate) fn close_all(&self) {
+        let conns: Vec<Arc<Conn>> = self.core().conns.values().cloned().collect();
+        for conn in conns {
+            conn.kill(DisconnectReason::Shutdown, &self.metrics);
+        }
+    }
+
+    pub(crate) fn limits_info(&self) -> LimitsInfo {
+        let l = &self.config.limits;
+        LimitsInfo {
+            max_subscriptions: l.max_subscriptions,
+            max_frame_bytes: l.max_frame_bytes,
+            messages_per_second: l.messages_per_second,
+            message_burst: l.message_burst,
+            queue_frames: l.queue_frames,
+            idle_timeout_ms: l.idle_timeout_ms,
+            ping_interval_ms: l.ping_interval_ms,
+        }
+    }
+
+    pub(crate) fn welcome(&self, conn: &Conn) -> Frame {
+        let (seq, first_seq) = {
+            let core = self.core();
+            (core.last_seq, core.first_seq)
+        };
+        Frame::Welcome {
+            session: format!("s-{:x}-{}", std::process::id(), conn.id),
+            seq,
+            first_seq,
+            format: conn.format.name(),
+            limits: self.limits_info(),
+            server: concat!("sapha-hub/", env!("CARGO_PKG_VERSION")),
+        }
+    }
+
+    /// Queues a control frame without waiting; a full queue ends the connection.
+    pub(crate) fn send_frame(&self, conn: &Conn, frame: Frame) {
+        if matches!(frame, Frame::Error { .. }) {
+            self.metrics.error_frames.fetch_add(1, Ordering::Relaxed);
+        }
+        self.try_deliver(conn, Out::Frame(frame));
+    }
+
+    fn try_deliver(&self, conn: &Conn, out: Out) -> bool {
+        match conn.tx.try_send(out) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.metrics.drops.fetch_add(1, Ordering::Relaxed);
+                conn.kill(DisconnectReason::SlowConsumer, &self.metrics);
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+
+    /// Queues a frame, waiting for room (used by replays, which the client paces).
+    async fn deliver_wait(&self, conn: &Conn, out: Out) -> bool {
+        tokio::select! {
+            r = conn.tx.send(out) => r.is_ok(),
+            _ = conn.killed() => false,
+        }
+    }
+
+    /// Fans one event out to every matching connection.
+    pub(crate) fn fan_out(&self, p: Prepared) {
+        let p = Arc::new(p);
+        let mut core = self.core();
+        let core = &mut *core;
+        if p.seq <= core.last_seq {
+            return; // already handled (a reader reopened from an older position)
+        }
+        core.last_seq = p.seq;
+        self.metrics.last_seq.store(p.seq, Ordering::Relaxed);
+        self.metrics.events_in.fetch_add(1, Ordering::Relaxed);
+        let cap = self.config.history.cache_events;
+        if cap > 0 {
+            if core.recent.len() >= cap {
+                core.recent.pop_front();
+            }
+            core.recent.push_back(p.clone());
+        }
+        let mut ids = std::mem::take(&mut core.scratch);
+        ids.clear();
+        core.index.lookup(&p.topic, &mut ids);
+        if let Some(s) = &p.secondary {
+            core.index.lookup(s, &mut ids);
+        }
+        if ids.len() > 1 {
+            ids.sort_unstable();
+            ids.dedup();
+        }
+        for id in &ids {
+            let Some(conn) = core.conns.get(id) else {
+                continue;
+            };
+            if conn.floor.load(Ordering::Relaxed) >= p.seq {
+                continue;
+            }
+            if self.try_deliver(conn, Out::Event(p.clone())) {
+                self.metrics.deliveries.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        core.scratch = ids;
+    }
+
+    /// Records that a sequence was seen but could not be decoded.
+    pub(crate) fn skip(&self, seq: u64) {
+        let mut core = self.core();
+        if seq > core.last_seq {
+            core.last_seq = seq;
+            self.metrics.last_seq.store(seq, Ordering::Relaxed);
+        }
+        self.metrics.events_invalid.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Applies a subscribe request.
+    pub(crate) fn subscribe(
+        &self,
+        conn: &Conn,
+        id: &Value,
+        topics: Vec<String>,
+        since: Option<u64>,
+    ) -> Result<Subscribed, Frame> {
+        let filters = parse_topics(id, &topics)?;
+        let mut core = self.core();
+        let mut subs = conn.subs.lock().expect("subs lock");
+        if since.is_some() && subs.started {
+            return Err(Frame::error(
+                id.clone(),
+                code::SINCE_NOT_FIRST,
+                "since is only allowed on a connection's first subscribe; reconnect to resume",
+            ));
+        }
+        let mut new: Vec<TopicFilter> = Vec::new();
+        for f in filters {
+            if !subs.filters.contains(&f) && !new.contains(&f) {
+                new.push(f);
+            }
+        }
+        let max = self.config.limits.max_subscriptions;
+        if subs.filters.len() + new.len() > max {
+            return Err(Frame::error(
+                id.clone(),
+                code::TOO_MANY_SUBSCRIPTIONS,
+                format!(
+                    "a connection may hold {max} topic filters; it holds {} and asked for {} more",
+                    subs.filters.len(),
+                    new.len()
+                ),
+            ));
+        }
+        subs.started = true;
+        if since.is_some() {
+            subs.live = false;
+        }
+        if subs.live {
+            for f in &new {
+                core.index.insert(f, conn.id);
+            }
+        }
+        self.metrics
+            .subscriptions
+            .fetch_add(new.len() as u64, Ordering::Relaxed);
+        subs.filters.extend(new);
+        let count = subs.filters.len();
+        let seq = core.last_seq;
+        drop(subs);
+        drop(core);
+        Ok(match since {
+            Some(since) => Subscribed::CatchUp { topics, since },
+            None => Subscribed::Ack(Frame::Ack {
+                id: id.clone(),
+                op: "subscribe",
+                topics,
+                subscriptions: count,
+                since: None,
+                recovered: None,
+                first_seq: None,
+                seq,
+            }),
+        })
+    }
+
+    /// Applies an unsubscribe request (filters not held are ignored).
+    pub(crate) fn unsubscribe(
+        &self,
+        conn: &Conn,
+        id: &Value,
+        topics: Vec<String>,
+    ) -> Result<Frame, Frame> {
+        let filters = parse_topics(id, &topics)?;
+        let mut core = self.core();
+        let mut subs = conn.subs.lock().expect("subs lock");
+        let mut removed = 0u64;
+        for f in &filters {
+            if let Some(pos) = subs.filters.iter().position(|g| g == f) {
+                subs.filters.remove(pos);
+                removed += 1;
+                if subs.live {
+                    core.index.remove(f, conn.id);
+                }
+            }
+        }
+        self.metrics
+            .subscriptions
+            .fetch_sub(removed, Ordering::Relaxed);
+        Ok(Frame::Ack {
+            id: id.clone(),
+            op: "unsubscribe",
+            topics,
+            subscriptions: subs.filters.len(),
+            since: None,
+            recovered: None,
+            first_seq: None,
+            seq: core.last_seq,
+        })
+    }
+
+    /// Replays what a resuming client missed, then switches it to live. See the
+    /// module docs for why this has neither gap nor duplicate.
+    pub(crate) async fn catch_up(
+        &self,
+        conn: Arc<Conn>,
+        id: Value,
+        topics: Vec<String>,
+        since: u64,
+    ) {
+        let mut next = since.saturating_add(1);
+        // Does the ring reach back far enough, or must we ask the source?
+        let (in_memory, mut first_seq) = {
+            let core = self.core();
+            let covered =
+                next > core.last_seq || core.recent.front().is_some_and(|p| p.seq <= next);
+            (covered, core.first_seq)
+        };
+        let mut recovered = true;
+        if !in_memory {
+            let Some(bounds) = self.bounds_until_killed(&conn).await else {
+                return;
+            };
+            first_seq = bounds.first;
+            self.note_first_seq(bounds.first);
+            if next < bounds.first || since > bounds.last {
+                // History is gone (retention) or the position does not exist
+                // (the stream was recreated): say so, and start from the oldest.
+                recovered = false;
+                next = bounds.first;
+            }
+        }
+        let ack = Frame::Ack {
+            id: id.clone(),
+            op: "subscribe",
+            topics,
+            subscriptions: conn.subscription_count(),
+            since: Some(since),
+            recovered: Some(recovered),
+            first_seq: Some(first_seq),
+            seq: self.last_seq(),
+        };
+        if !self.deliver_wait(&conn, Out::Frame(ack)).await {
+            return;
+        }
+        let floor = if recovered {
+            since
+        } else {
+            next.saturating_sub(1)
+        };
+        for _ in 0..CATCH_UP_ROUNDS {
+            enum Plan {
+                Ring(Vec<Arc<Prepared>>),
+                Source(u64),
+            }
+            let plan = {
+                let mut core = self.core();
+                let last = core.last_seq;
+                let start = core.recent.partition_point(|p| p.seq < next);
+                let ring_covers = next > last || core.recent.front().is_some_and(|p| p.seq <= next);
+                if ring_covers {
+                    let pending = core.recent.len() - start;
+                    if pending < conn.tx.capacity() {
+                        // Finish under the lock: the rest and the `live`
+                        // frame fit in the queue.
+                        let mut replayed = 0;
+                        for p in core.recent.range(start..) {
+                            if conn.matches(p) {
+                                let _ = conn.tx.try_send(Out::Event(p.clone()));
+                                replayed += 1;
+                            }
+                        }
+                        self.metrics.replayed.fetch_add(replayed, Ordering::Relaxed);
+                        self.go_live(&mut core, &conn, floor);
+                        let _ = conn.tx.try_send(Out::Frame(Frame::Live { id, seq: last }));
+                        return;
+                    }
+                    Plan::Ring(core.recent.range(start..).cloned().collect())
+                } else {
+                    Plan::Source(last)
+                }
+            };
+            match plan {
+                Plan::Ring(events) => {
+                    for p in events {
+                        next = p.seq + 1;
+                        if conn.matches(&p) {
+                            if !self.deliver_wait(&conn, Out::Event(p)).await {
+                                return;
+                            }
+                            self.metrics.replayed.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+                Plan::Source(until) => {
+                    let _permit = tokio::select! {
+                        p = self.replays.acquire() => p.expect("never closed"),
+                        _ = conn.killed() => return,
+                    };
+                    match self.replay_from_source(&conn, next, until).await {
+                        Some(n) => next = n,
+                        None => return,
+                    }
+                }
+            }
+            if conn.is_killed() {
+                return;
+            }
+        }
+        tracing::warn!(
+            conn = conn.id,
+            "resume did not catch up with the stream; closing"
+        );
+        conn.kill(DisconnectReason::SlowConsumer, &self.metrics);
+    }
+
+    /// Puts a resumed connection's filters in the index. Called under the core lock.
+    fn go_live(&self, core: &mut Core, conn: &Conn, floor: u64) {
+        let mut subs = conn.subs.lock().expect("subs lock");
+        conn.floor.store(floor, Ordering::Relaxed);
+        subs.live = true;
+        for f in &subs.filters {
+            core.index.insert(f, conn.id);
+        }
+    }
+
+    async fn bounds_until_killed(&self, conn: &Conn) -> Option<StreamBounds> {
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            tokio::select! {
+                r = self.source.bounds() => match r {
+                    Ok(b) => return Some(b),
+                    Err(e) => tracing::warn!(error = %e, "resume: cannot read the stream's bounds"),
+                },
+                _ = conn.killed() => return None,
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = conn.killed() => return None,
+            }
+            backoff = (backoff * 2).min(Duration::from_millis(self.config.nats.max_backoff_ms));
+        }
+    }
+
+    /// Replays stored events `next..=until` that the connection matches; returns
+    /// the next sequence to read, or `None` if the connection ended.
+    async fn replay_from_source(&self, conn: &Conn, mut next: u64, until: u64) -> Option<u64> {
+        let mut attempts = 0;
+        while next <= until {
+            let mut stream = tokio::select! {
+                r = self.source.read_from(next) => r,
+                _ = conn.killed() => return None,
+            };
+            let mut broken = false;
+            while next <= until && !broken {
+                let item = match &mut stream {
+                    Ok(s) => tokio::select! {
+                        item = tokio::time::timeout(REPLAY_STALL, s.next()) => item,
+                        _ = conn.killed() => return None,
+                    },
+                    Err(e) => {
+                        tracing::warn!(error = %e, "resume: cannot read the stream");
+                        broken = true;
+                        continue;
+                    }
+                };
+                match item {
+                    Ok(Some(Ok(msg))) => {
+                        if msg.seq < next {
+                            continue;
+                        }
+                        next = msg.seq + 1;
+                        if msg.seq > until {
+                            break;
+                        }
+                        let Ok(p) = Prepared::decode(msg.seq, msg.payload) else {
+                            continue;
+                        };
+                        if conn.matches(&p)
+                            && !self.deliver_wait(conn, Out::Event(Arc::new(p))).await
+                        {
+                            return None;
+                        }
+                        self.metrics.replayed.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(Some(Err(_))) | Ok(None) => broken = true,
+                    Err(_stalled) => {
+                        // Nothing came: are the messages we wait for still stored?
+                        match self.source.bounds().await {
+                            Ok(b) if b.last < next || b.first > until => return Some(until + 1),
+                            Ok(b) if b.first > next => next = b.first,
+                            _ => {}
+                        }
+                        broken = true;
+                    }
+                }
+            }
+            if broken {
+                attempts += 1;
+                if attempts > REPLAY_ATTEMPTS {
+                    tracing::warn!(conn = conn.id, "resume: the source keeps failing; closing");
+                    conn.kill(DisconnectReason::Shutdown, &self.metrics);
+                    return None;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(100 * u64::from(attempts))) => {}
+                    _ = conn.killed() => return None,
+                }
+            }
+        }
+        Some(next)
+    }
+}
+
+/// Parses every filter of a request; the first bad one is the error.
+fn parse_topics(id: &Value, topics: &[String]) -> Result<Vec<TopicFilter>, Frame> {
+    topics
+        .iter()
+        .map(|t| {
+            TopicFilter::parse(t).map_err(|e| Frame::Error {
+                id: id.clone(),
+                code: code::INVALID_TOPIC,
+                message: e.to_string(),
+                topic: Some(t.clone()),
+                reason: Some(e.code()),
+            })
+        })
+        .collect()
+}

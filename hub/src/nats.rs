@@ -1,0 +1,154 @@
+//! The production [`EventSource`]: a JetStream stream read through ordered
+//! (ephemeral, ack-less) consumers. The hub opens one for its live fan-out and,
+//! for a resume that reaches beyond its memory, one short-lived one per replay.
+
+use crate::config::NatsConfig;
+use crate::source::{EventSource, SourceError, SourceMessage, SourceStream, StreamBounds};
+use async_nats::jetstream::{self, consumer::pull::OrderedConfig, consumer::DeliverPolicy};
+use futures::StreamExt;
+use std::sync::Arc;
+use tokio::sync::watch;
+
+/// A JetStream stream as an [`EventSource`].
+#[derive(Clone)]
+pub struct NatsSource {
+    client: async_nats::Client,
+    js: jetstream::Context,
+    stream: String,
+    /// Bumped on every reconnect after the first connect, so that open readers
+    /// end and are reopened from their last sequence at once instead of waiting
+    /// for the consumer's missed heartbeats.
+    reconnects: Arc<watch::Sender<u64>>,
+}
+
+fn unavailable(e: impl std::error::Error + Send + Sync + 'static) -> SourceError {
+    SourceError::Unavailable(Box::new(e))
+}
+
+impl NatsSource {
+    /// Connects to NATS. The connection is retried in the background, so a hub can
+    /// start before NATS does; `/readyz` says when it is connected.
+    pub async fn connect(config: &NatsConfig) -> Result<NatsSource, SourceError> {
+        let (tx, _) = watch::channel(0u64);
+        let reconnects = Arc::new(tx);
+        let events = reconnects.clone();
+        let max_backoff = std::time::Duration::from_millis(config.max_backoff_ms.max(10));
+        let client = async_nats::ConnectOptions::new()
+            .name("sapha-hub")
+            .retry_on_initial_connect()
+            .max_reconnects(None)
+            .reconnect_delay_callback(move |attempts| {
+                let ms = 50u64.saturating_mul(1 << attempts.min(10) as u64);
+                std::time::Duration::from_millis(ms).min(max_backoff)
+            })
+            .event_callback(move |event| {
+                let events = events.clone();
+                async move {
+                    match event {
+                        async_nats::Event::Connected => {
+                            tracing::info!("nats connected");
+                            events.send_modify(|n| *n += 1);
+                        }
+                        async_nats::Event::Disconnected => tracing::warn!("nats disconnected"),
+                        other => tracing::debug!(event = %other, "nats event"),
+                    }
+                }
+            })
+            .connect(config.url.as_str())
+            .await
+            .map_err(unavailable)?;
+        Ok(NatsSource::with_client(client, &config.stream, reconnects))
+    }
+
+    fn with_client(
+        client: async_nats::Client,
+        stream: &str,
+        reconnects: Arc<watch::Sender<u64>>,
+    ) -> NatsSource {
+        NatsSource {
+            js: jetstream::new(client.clone()),
+            client,
+            stream: stream.to_owned(),
+            reconnects,
+        }
+    }
+
+    /// The underlying client (for tests and tools).
+    pub fn client(&self) -> &async_nats::Client {
+        &self.client
+    }
+}
+
+impl EventSource for NatsSource {
+    async fn bounds(&self) -> Result<StreamBounds, SourceError> {
+        let mut stream = self
+            .js
+            .get_stream(&self.stream)
+            .await
+            .map_err(unavailable)?;
+        let info = stream.info().await.map_err(unavailable)?;
+        let state = &info.state;
+        let first = if state.messages == 0 {
+            state.last_sequence + 1
+        } else {
+            state.first_sequence
+        };
+        Ok(StreamBounds {
+            first,
+            last: state.last_sequence,
+        })
+    }
+
+    async fn read_from(&self, start: u64) -> Result<SourceStream, SourceError> {
+        let mut epoch = self.reconnects.subscribe();
+        epoch.borrow_and_update();
+        let stream = self
+            .js
+            .get_stream(&self.stream)
+            .await
+            .map_err(unavailable)?;
+        let deliver_policy = if start <= 1 {
+            DeliverPolicy::All
+        } else {
+            DeliverPolicy::ByStartSequence {
+                start_sequence: start,
+            }
+        };
+        let consumer = stream
+            .create_consumer(OrderedConfig {
+                deliver_policy,
+                ..Default::default()
+            })
+            .await
+            .map_err(unavailable)?;
+        let messages = consumer.messages().await.map_err(unavailable)?;
+        let out = futures::stream::unfold(Some((messages, epoch)), |state| async move {
+            let (mut messages, mut epoch) = state?;
+            tokio::select! {
+                next = messages.next() => match next {
+                    Some(Ok(msg)) => match msg.info() {
+                        Ok(info) => {
+                            let item = SourceMessage {
+                                seq: info.stream_sequence,
+                                payload: msg.payload.clone(),
+                            };
+                            Some((Ok(item), Some((messages, epoch))))
+                        }
+                        Err(e) => Some((Err(SourceError::Unavailable(e)), None)),
+                    },
+                    Some(Err(e)) => Some((Err(unavailable(e)), None)),
+                    None => Some((
+                        Err(SourceError::Unavailable("the consumer ended".into())),
+                        None,
+                    )),
+                },
+                _ = epoch.changed() => Some((Err(SourceError::Reconnected), None)),
+            }
+        });
+        Ok(out.boxed())
+    }
+
+    fn is_connected(&self) -> bool {
+        self.client.connection_state() == async_nats::connection::State::Connected
+    }
+}

@@ -1,0 +1,149 @@
+//! An event as the fan-out handles it: decoded once, and encoded at most once
+//! per wire format. Every connection that receives it shares the same bytes.
+
+#[cfg(test)]
+use crate::protocol::Format;
+use axum::extract::ws::Utf8Bytes;
+use bytes::{BufMut, Bytes, BytesMut};
+use prost::Message as _;
+use sapha_proto::wire::{pb, WireError};
+use sapha_proto::Event;
+use std::sync::OnceLock;
+
+/// One event, ready to send.
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    pub(crate) seq: u64,
+    pub(crate) topic: String,
+    pub(crate) secondary: Option<String>,
+    /// The JSON `event` frame (docs/PROTOCOL.md), encoded at once: every hub has
+    /// JSON clients.
+    json: Utf8Bytes,
+    /// The `HubFrame { event: Delivery }` binary frame, built on first use.
+    proto: OnceLock<Bytes>,
+    /// The SSE message (`id:` / `event:` / `data:` lines), built on first use.
+    sse: OnceLock<Bytes>,
+    /// The stored protobuf `Envelope`, spliced into `proto` without re-encoding.
+    envelope: Bytes,
+    event_id: String,
+}
+
+impl Prepared {
+    /// Decodes a stored payload.
+    pub(crate) fn decode(seq: u64, payload: Bytes) -> Result<Prepared, WireError> {
+        let event = Event::decode_proto(&payload)?;
+        let topic = event.topic();
+        let secondary = event.secondary_topic();
+        let mut json = String::with_capacity(payload.len() * 3 + 128);
+        json.push_str(r#"{"type":"event","topic":"#);
+        json.push_str(&serde_json::to_string(&topic).expect("a string serializes"));
+        if let Some(s) = &secondary {
+            json.push_str(r#","secondary_topic":"#);
+            json.push_str(&serde_json::to_string(s).expect("a string serializes"));
+        }
+        json.push_str(&format!(r#","seq":{seq},"event_id":"#));
+        json.push_str(&serde_json::to_string(&event.event_id).expect("a string serializes"));
+        json.push_str(r#","event":"#);
+        json.push_str(&event.to_json());
+        json.push('}');
+        Ok(Prepared {
+            seq,
+            topic,
+            secondary,
+            json: Utf8Bytes::from(json),
+            proto: OnceLock::new(),
+            sse: OnceLock::new(),
+            envelope: payload,
+            event_id: event.event_id,
+        })
+    }
+
+    /// The JSON `event` frame.
+    pub(crate) fn json(&self) -> &Utf8Bytes {
+        &self.json
+    }
+
+    /// The protobuf `HubFrame` carrying a `Delivery`.
+    pub(crate) fn proto(&self) -> &Bytes {
+        self.proto.get_or_init(|| {
+            // Encode the Delivery without its envelope, then append field 4
+            // (`event`) with the stored bytes: protobuf fields may come in any order.
+            let head = pb::Delivery {
+                topic: self.topic.clone(),
+                seq: self.seq,
+                event_id: self.event_id.clone(),
+                event: None,
+                secondary_topic: self.secondary.clone(),
+            };
+            let envelope_len = self.envelope.len();
+            let delivery_len = head.encoded_len()
+                + prost::encoding::key_len(4)
+                + prost::encoding::encoded_len_varint(envelope_len as u64)
+                + envelope_len;
+            let mut buf = BytesMut::with_capacity(delivery_len + 8);
+            // HubFrame.event = 3 (length-delimited).
+            prost::encoding::encode_key(3, prost::encoding::WireType::LengthDelimited, &mut buf);
+            prost::encoding::encode_varint(delivery_len as u64, &mut buf);
+            head.encode(&mut buf).expect("BytesMut grows");
+            prost::encoding::encode_key(4, prost::encoding::WireType::LengthDelimited, &mut buf);
+            prost::encoding::encode_varint(envelope_len as u64, &mut buf);
+            buf.put_slice(&self.envelope);
+            buf.freeze()
+        })
+    }
+
+    /// The SSE message.
+    pub(crate) fn sse(&self) -> &Bytes {
+        self.sse.get_or_init(|| {
+            Bytes::from(format!(
+                "id: {}\nevent: event\ndata: {}\n\n",
+                self.seq,
+                self.json.as_str()
+            ))
+        })
+    }
+
+    /// The bytes for one format (for tests and the SSE body).
+    #[cfg(test)]
+    pub(crate) fn bytes(&self, format: Format) -> Bytes {
+        match format {
+            Format::Json => Bytes::from(self.json.clone()),
+            Format::Proto => self.proto().clone(),
+            Format::Sse => self.sse().clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sapha_proto::examples::one_of_each_kind;
+
+    #[test]
+    fn every_format_carries_the_same_event() {
+        for (i, event) in one_of_each_kind().into_iter().enumerate() {
+            let seq = 100 + i as u64;
+            let p = Prepared::decode(seq, Bytes::from(event.encode_proto())).unwrap();
+            let json: serde_json::Value = serde_json::from_slice(&p.bytes(Format::Json)).unwrap();
+            assert_eq!(json["type"], "event");
+            assert_eq!(json["seq"], seq);
+            assert_eq!(json["topic"], event.topic());
+            assert_eq!(json["event_id"], event.event_id.as_str());
+            let back = Event::from_value(json["event"].clone()).unwrap();
+            assert_eq!(back, event);
+
+            let frame = pb::HubFrame::decode(p.bytes(Format::Proto)).unwrap();
+            let Some(pb::hub_frame::Kind::Event(d)) = frame.kind else {
+                panic!("not an event frame");
+            };
+            assert_eq!(d.seq, seq);
+            assert_eq!(d.topic, event.topic());
+            assert_eq!(d.secondary_topic, event.secondary_topic());
+            assert_eq!(Event::try_from(d.event.unwrap()).unwrap(), event);
+
+            let sse = String::from_utf8(p.bytes(Format::Sse).to_vec()).unwrap();
+            assert!(sse.starts_with(&format!("id: {seq}\nevent: event\ndata: {{")));
+            assert!(sse.ends_with("}\n\n"));
+        }
+    }
+}

@@ -1,0 +1,352 @@
+//! The HTTP side: routes, admission (origins, connection limits), health and
+//! metrics endpoints, and [`run`] with its two-phase graceful shutdown.
+
+use crate::config::Config;
+use crate::fanout;
+use crate::hub::Hub;
+use crate::protocol::{Format, JSON_SUBPROTOCOL, PROTO_SUBPROTOCOL};
+use crate::source::EventSource;
+use crate::{sse, ws};
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use dashmap::DashMap;
+use futures::StreamExt;
+use serde::Deserialize;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use thiserror::Error;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+/// Why the hub stopped with an error.
+#[derive(Debug, Error)]
+pub enum HubError {
+    #[error("the http server failed")]
+    Serve(#[source] std::io::Error),
+}
+
+/// Counts connections, globally and per IP, for the limits.
+#[derive(Default)]
+struct Admission {
+    total: AtomicUsize,
+    per_ip: DashMap<IpAddr, usize>,
+}
+
+/// A connection slot; returned on drop.
+pub(crate) struct Permit {
+    admission: Arc<Admission>,
+    ip: IpAddr,
+    /// Held by every connection, so that shutdown can wait for all of them: the
+    /// receiver sees `None` once the last one is dropped.
+    _alive: mpsc::Sender<()>,
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        self.admission.total.fetch_sub(1, Ordering::AcqRel);
+        if let dashmap::Entry::Occupied(mut e) = self.admission.per_ip.entry(self.ip) {
+            *e.get_mut() -= 1;
+            if *e.get() == 0 {
+                e.remove();
+            }
+        }
+    }
+}
+
+#[derive(Clone)]
+struct App {
+    hub: Arc<Hub>,
+    admission: Arc<Admission>,
+    alive: mpsc::Sender<()>,
+}
+
+/// An HTTP error with a stable code, as JSON.
+fn reject(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = serde_json::json!({ "type": "error", "code": code, "message": message });
+    (status, axum::Json(body)).into_response()
+}
+
+/// Why a connection was refused.
+struct Refusal {
+    status: StatusCode,
+    code: &'static str,
+    message: &'static str,
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        reject(self.status, self.code, self.message)
+    }
+}
+
+fn refusal(status: StatusCode, code: &'static str, message: &'static str) -> Refusal {
+    Refusal {
+        status,
+        code,
+        message,
+    }
+}
+
+impl App {
+    /// Checks the origin and the connection limits; a permit or the refusal.
+    fn admit(&self, ip: IpAddr, headers: &HeaderMap) -> Result<Permit, Refusal> {
+        let limits = &self.hub.config.limits;
+        let refused = |r: Refusal| {
+            self.hub
+                .metrics
+                .rejected_connections
+                .fetch_add(1, Ordering::Relaxed);
+            Err(r)
+        };
+        if let Some(origin) = headers.get(header::ORIGIN) {
+            let allowed = origin.to_str().is_ok_and(|o| limits.origin_allowed(o));
+            if !allowed {
+                return refused(refusal(
+                    StatusCode::FORBIDDEN,
+                    "origin_not_allowed",
+                    "this origin may not connect",
+                ));
+            }
+        }
+        if self.admission.total.fetch_add(1, Ordering::AcqRel) >= limits.max_connections {
+            self.admission.total.fetch_sub(1, Ordering::AcqRel);
+            return refused(refusal(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too_many_connections",
+                "the hub is full; try another one or later",
+            ));
+        }
+        {
+            let mut count = self.admission.per_ip.entry(ip).or_insert(0);
+            if *count >= limits.max_connections_per_ip {
+                drop(count);
+                self.admission.total.fetch_sub(1, Ordering::AcqRel);
+                return refused(refusal(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too_many_connections_from_ip",
+                    "too many connections from this address",
+                ));
+            }
+            *count += 1;
+        }
+        Ok(Permit {
+            admission: self.admission.clone(),
+            ip,
+            _alive: self.alive.clone(),
+        })
+    }
+}
+
+/// The query string of `/v1/ws` and `/v1/sse`.
+#[derive(Debug, Default, Deserialize)]
+struct StreamQuery {
+    /// Comma-separated topic filters.
+    topics: Option<String>,
+    /// The last stream sequence the client saw.
+    since: Option<u64>,
+}
+
+fn split_topics(topics: Option<&str>) -> Vec<String> {
+    topics
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+async fn ws_handler(
+    State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    query: Result<Query<StreamQuery>, axum::extract::rejection::QueryRejection>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let Ok(Query(query)) = query else {
+        return reject(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "the query string is ?topics=a,b&since=<seq>",
+        );
+    };
+    let permit = match app.admit(peer.ip(), &headers) {
+        Ok(p) => p,
+        Err(r) => return r.into_response(),
+    };
+    let wants_proto = upgrade
+        .requested_protocols()
+        .any(|p| p.as_bytes() == PROTO_SUBPROTOCOL.as_bytes());
+    let format = if wants_proto {
+        Format::Proto
+    } else {
+        Format::Json
+    };
+    let cfg = &app.hub.config;
+    let initial = ws::Initial {
+        topics: split_topics(query.topics.as_deref()),
+        since: query.since,
+    };
+    let hub = app.hub.clone();
+    upgrade
+        .protocols([PROTO_SUBPROTOCOL, JSON_SUBPROTOCOL])
+        .read_buffer_size(cfg.websocket.read_buffer_bytes)
+        .write_buffer_size(cfg.websocket.write_buffer_bytes)
+        .max_message_size(cfg.limits.hard_max_frame_bytes)
+        .max_frame_size(cfg.limits.hard_max_frame_bytes)
+        .on_upgrade(move |socket| async move {
+            let _permit = permit;
+            let (conn, rx) = hub.register(format);
+            tracing::debug!(conn = conn.id, %peer, format = format.name(), "websocket open");
+            let (sink, stream) = socket.split();
+            ws::serve(hub, conn, rx, sink, stream, initial).await;
+        })
+}
+
+async fn sse_handler(
+    State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    query: Result<Query<StreamQuery>, axum::extract::rejection::QueryRejection>,
+    headers: HeaderMap,
+) -> Response {
+    let Ok(Query(query)) = query else {
+        return reject(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "the query string is ?topics=a,b&since=<seq>",
+        );
+    };
+    let topics = split_topics(query.topics.as_deref());
+    if topics.is_empty() {
+        return reject(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "name at least one topic: /v1/sse?topics=bill.b-2566-0123",
+        );
+    }
+    let last_event_id = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let since = last_event_id.or(query.since);
+    let permit = match app.admit(peer.ip(), &headers) {
+        Ok(p) => p,
+        Err(r) => return r.into_response(),
+    };
+    match sse::open(app.hub.clone(), permit, topics, since) {
+        Ok(body) => (
+            [
+                (header::CONTENT_TYPE, "text/event-stream"),
+                (header::CACHE_CONTROL, "no-cache"),
+                (header::HeaderName::from_static("x-accel-buffering"), "no"),
+            ],
+            axum::body::Body::from_stream(body),
+        )
+            .into_response(),
+        Err(frame) => (
+            StatusCode::BAD_REQUEST,
+            [(header::CONTENT_TYPE, "application/json")],
+            frame.to_json(),
+        )
+            .into_response(),
+    }
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn readyz(State(app): State<App>) -> Response {
+    let connected = app.hub.source.is_connected();
+    let consumer = app.hub.consumer_live.load(Ordering::Relaxed);
+    let body = serde_json::json!({ "source_connected": connected, "consumer_live": consumer });
+    let status = if connected && consumer && !app.hub.shutdown.is_cancelled() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, axum::Json(body)).into_response()
+}
+
+async fn metrics(State(app): State<App>) -> Response {
+    let last = tokio::time::timeout(Duration::from_millis(500), app.hub.source.bounds())
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .map(|b| b.last);
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        app.hub.metrics.render(last),
+    )
+        .into_response()
+}
+
+/// Runs a hub on an already-bound listener until `shutdown` completes.
+///
+/// Shutdown stops accepting, closes every client with 1001 ("going away", so it
+/// reconnects elsewhere and resumes), and waits up to `shutdown.drain_timeout_ms`
+/// for the connections to end.
+pub async fn run<S: EventSource>(
+    config: Config,
+    listener: TcpListener,
+    source: S,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), HubError> {
+    let drain = Duration::from_millis(config.shutdown.drain_timeout_ms);
+    let hub = Arc::new(Hub::new(config, Box::new(source)));
+    let consumer = tokio::spawn(fanout::run(hub.clone()));
+    let (alive, mut all_gone) = mpsc::channel::<()>(1);
+    let app = App {
+        hub: hub.clone(),
+        admission: Arc::default(),
+        alive,
+    };
+    let router = Router::new()
+        .route("/v1/ws", get(ws_handler))
+        .route("/v1/sse", get(sse_handler))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(app);
+    let stop = hub.shutdown.clone();
+    let server = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { stop.cancelled().await });
+    let mut server = tokio::spawn(async move { server.await });
+    tokio::select! {
+        _ = shutdown => {}
+        r = &mut server => {
+            hub.close_all();
+            hub.shutdown.cancel();
+            return match r {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(HubError::Serve(e)),
+                Err(_) => Ok(()),
+            };
+        }
+    }
+    tracing::info!("shutting down: closing clients with 1001");
+    hub.close_all();
+    hub.shutdown.cancel();
+    let drained = tokio::time::timeout(drain, async {
+        let _ = (&mut server).await;
+        // Every connection holds a sender; `None` means the last one is gone.
+        let _ = all_gone.recv().await;
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!("drain deadline passed; dropping the remaining connections");
+        server.abort();
+    }
+    let _ = consumer.await;
+    Ok(())
+}

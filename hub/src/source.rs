@@ -1,0 +1,65 @@
+//! Where events come from: the small [`EventSource`] trait that the hub reads
+//! through. JetStream ([`crate::nats::NatsSource`]) is the production path; an
+//! in-process bus (for `sapha demo`) implements the same trait.
+
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use std::future::Future;
+use thiserror::Error;
+
+/// One stored event: its position in the stream and its protobuf `Envelope` bytes
+/// (what `Event::encode_proto` produced).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceMessage {
+    /// The stream sequence: 1 for the first event ever stored, strictly increasing.
+    /// Sequences may have holes (deleted messages); they never go back.
+    pub seq: u64,
+    pub payload: Bytes,
+}
+
+/// What the stream holds right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StreamBounds {
+    /// The oldest sequence still stored; `last + 1` when the stream is empty.
+    pub first: u64,
+    /// The newest sequence stored; 0 when nothing was ever stored.
+    pub last: u64,
+}
+
+/// Why the source could not answer. The hub retries with backoff; none is fatal.
+#[derive(Debug, Error)]
+pub enum SourceError {
+    #[error("the event source is unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("the event source reconnected; read again from the last sequence")]
+    Reconnected,
+}
+
+/// The stream of messages from a start sequence on: first what is stored, then
+/// live, in sequence order. An `Err` item means "this stream is broken": the hub
+/// drops it and calls [`EventSource::read_from`] again from the next sequence it needs.
+pub type SourceStream = BoxStream<'static, Result<SourceMessage, SourceError>>;
+
+/// An ordered, replayable log of encoded events.
+///
+/// The hub calls `read_from` once for its live fan-out, again after any error,
+/// and once per client whose resume reaches back beyond the hub's memory.
+/// Implementations must yield messages with `seq >= start` in increasing order,
+/// and must not end the stream while they are healthy (live reading waits for
+/// new messages).
+pub trait EventSource: Send + Sync + 'static {
+    /// The first and last sequence stored now.
+    fn bounds(&self) -> impl Future<Output = Result<StreamBounds, SourceError>> + Send;
+
+    /// Every message with `seq >= start`, then live ones as they are stored.
+    fn read_from(
+        &self,
+        start: u64,
+    ) -> impl Future<Output = Result<SourceStream, SourceError>> + Send;
+
+    /// Whether the source is connected (for `/readyz`). In-process sources are
+    /// always ready.
+    fn is_connected(&self) -> bool {
+        true
+    }
+}

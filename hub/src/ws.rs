@@ -1,0 +1,265 @@
+//! One WebSocket connection: a reader that applies requests and a writer that
+//! drains the bounded queue, coalescing up to [`WRITE_BATCH`] frames per flush.
+//! Both are generic over `Sink`/`Stream`, so the protocol can run over channels.
+
+use crate::hub::{Conn, Hub, Out, Subscribed};
+use crate::metrics::DisconnectReason;
+use crate::protocol::{code, BadRequest, Format, Frame, Request};
+use axum::extract::ws::{CloseFrame, Message};
+use futures::{Sink, SinkExt, Stream, StreamExt};
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+/// Most queued frames written before one flush.
+pub(crate) const WRITE_BATCH: usize = 16;
+/// How long the hub tries to deliver its close frame before dropping the socket.
+pub(crate) const CLOSE_GRACE: Duration = Duration::from_secs(3);
+
+/// The request a connection starts with, from the URL (`?topics=...&since=...`).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Initial {
+    pub(crate) topics: Vec<String>,
+    pub(crate) since: Option<u64>,
+}
+
+/// Serves one upgraded socket until it ends.
+pub(crate) async fn serve<W, R>(
+    hub: Arc<Hub>,
+    conn: Arc<Conn>,
+    rx: mpsc::Receiver<Out>,
+    sink: W,
+    stream: R,
+    initial: Initial,
+) where
+    W: Sink<Message> + Unpin + Send + 'static,
+    R: Stream<Item = Result<Message, axum::Error>> + Unpin + Send,
+{
+    hub.send_frame(&conn, hub.welcome(&conn));
+    if !initial.topics.is_empty() {
+        apply(
+            &hub,
+            &conn,
+            Request::Subscribe {
+                id: Value::Null,
+                topics: initial.topics,
+                since: initial.since,
+            },
+        );
+    }
+    let writer = tokio::spawn(write_loop(hub.clone(), conn.clone(), rx, sink));
+    read_loop(&hub, &conn, stream).await;
+    conn.kill(DisconnectReason::Client, &hub.metrics);
+    let _ = writer.await;
+    hub.unregister(&conn);
+}
+
+/// A token bucket for client messages.
+struct Bucket {
+    tokens: f64,
+    rate: f64,
+    burst: f64,
+    at: Instant,
+}
+
+impl Bucket {
+    fn new(rate: u32, burst: u32) -> Bucket {
+        Bucket {
+            tokens: f64::from(burst.max(1)),
+            rate: f64::from(rate.max(1)),
+            burst: f64::from(burst.max(1)),
+            at: Instant::now(),
+        }
+    }
+
+    fn take(&mut self) -> bool {
+        let now = Instant::now();
+        let elapsed = now.duration_since(self.at).as_secs_f64();
+        self.at = now;
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+async fn read_loop<R>(hub: &Arc<Hub>, conn: &Arc<Conn>, mut stream: R)
+where
+    R: Stream<Item = Result<Message, axum::Error>> + Unpin,
+{
+    let limits = &hub.config.limits;
+    let mut bucket = Bucket::new(limits.messages_per_second, limits.message_burst);
+    loop {
+        let next = tokio::select! {
+            _ = conn.killed() => return,
+            next = tokio::time::timeout(limits.idle_timeout(), stream.next()) => next,
+        };
+        let msg = match next {
+            Err(_idle) => {
+                conn.kill(DisconnectReason::IdleTimeout, &hub.metrics);
+                return;
+            }
+            Ok(None) => return,
+            Ok(Some(Err(e))) => {
+                // tungstenite reports an oversized message as a capacity error.
+                let text = e.to_string();
+                let reason = if text.contains("too long") || text.contains("Space limit") {
+                    DisconnectReason::TooBig
+                } else {
+                    DisconnectReason::Protocol
+                };
+                tracing::debug!(conn = conn.id, error = %text, "websocket read error");
+                conn.kill(reason, &hub.metrics);
+                return;
+            }
+            Ok(Some(Ok(msg))) => msg,
+        };
+        let parsed = match msg {
+            Message::Text(text) => {
+                admit(hub, &mut bucket, text.len()).and_then(|()| Request::from_json(text.as_str()))
+            }
+            Message::Binary(bytes) => {
+                admit(hub, &mut bucket, bytes.len()).and_then(|()| Request::from_proto(&bytes))
+            }
+            Message::Ping(_) | Message::Pong(_) => continue,
+            Message::Close(_) => return,
+        };
+        match parsed {
+            Ok(request) => apply(hub, conn, request),
+            Err(bad) => hub.send_frame(conn, Frame::error(bad.id, bad.code, bad.message)),
+        }
+    }
+}
+
+/// Checks a client message against the rate and size limits.
+fn admit(hub: &Hub, bucket: &mut Bucket, len: usize) -> Result<(), BadRequest> {
+    let limits = &hub.config.limits;
+    if !bucket.take() {
+        return Err(BadRequest {
+            id: Value::Null,
+            code: code::RATE_LIMITED,
+            message: format!(
+                "more than {} messages per second (burst {}); this message was ignored",
+                limits.messages_per_second, limits.message_burst
+            ),
+        });
+    }
+    if len > limits.max_frame_bytes {
+        return Err(BadRequest {
+            id: Value::Null,
+            code: code::FRAME_TOO_LARGE,
+            message: format!(
+                "the message is {len} bytes, the limit is {}; it was ignored",
+                limits.max_frame_bytes
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Applies one request and queues its answer.
+pub(crate) fn apply(hub: &Arc<Hub>, conn: &Arc<Conn>, request: Request) {
+    match request {
+        Request::Subscribe { id, topics, since } => match hub.subscribe(conn, &id, topics, since) {
+            Ok(Subscribed::Ack(frame)) => hub.send_frame(conn, frame),
+            Ok(Subscribed::CatchUp { topics, since }) => {
+                let (hub, conn) = (hub.clone(), conn.clone());
+                tokio::spawn(async move { hub.catch_up(conn, id, topics, since).await });
+            }
+            Err(frame) => hub.send_frame(conn, frame),
+        },
+        Request::Unsubscribe { id, topics } => {
+            let frame = hub.unsubscribe(conn, &id, topics).unwrap_or_else(|e| e);
+            hub.send_frame(conn, frame);
+        }
+        Request::Ping { id } => {
+            let frame = Frame::Ack {
+                id,
+                op: "ping",
+                topics: Vec::new(),
+                subscriptions: conn.subscription_count(),
+                since: None,
+                recovered: None,
+                first_seq: None,
+                seq: hub.last_seq(),
+            };
+            hub.send_frame(conn, frame);
+        }
+    }
+}
+
+fn to_message(format: Format, out: Out) -> Message {
+    match (format, out) {
+        (Format::Proto, Out::Event(p)) => Message::Binary(p.proto().clone()),
+        (Format::Proto, Out::Frame(f)) => Message::Binary(f.to_proto()),
+        (_, Out::Event(p)) => Message::Text(p.json().clone()),
+        (_, Out::Frame(f)) => Message::Text(f.to_json().into()),
+    }
+}
+
+async fn write_batch<W>(sink: &mut W, format: Format, batch: &mut Vec<Out>) -> Result<(), W::Error>
+where
+    W: Sink<Message> + Unpin,
+{
+    for out in batch.drain(..) {
+        sink.feed(to_message(format, out)).await?;
+    }
+    sink.flush().await
+}
+
+async fn write_loop<W>(hub: Arc<Hub>, conn: Arc<Conn>, mut rx: mpsc::Receiver<Out>, mut sink: W)
+where
+    W: Sink<Message> + Unpin,
+{
+    let interval = hub.config.limits.ping_interval();
+    let mut ping = tokio::time::interval_at(Instant::now() + interval, interval);
+    let mut batch = Vec::with_capacity(WRITE_BATCH);
+    loop {
+        tokio::select! {
+            biased;
+            _ = conn.killed() => break,
+            _ = ping.tick() => {
+                let sent = tokio::select! {
+                    r = sink.send(Message::Ping(bytes::Bytes::new())) => r.is_ok(),
+                    _ = conn.killed() => break,
+                };
+                if !sent {
+                    break;
+                }
+            }
+            first = rx.recv() => {
+                let Some(first) = first else { break };
+                batch.push(first);
+                while batch.len() < WRITE_BATCH {
+                    match rx.try_recv() {
+                        Ok(out) => batch.push(out),
+                        Err(_) => break,
+                    }
+                }
+                let written = tokio::select! {
+                    r = write_batch(&mut sink, conn.format, &mut batch) => r.is_ok(),
+                    _ = conn.killed() => break,
+                };
+                if !written {
+                    break;
+                }
+            }
+        }
+    }
+    if conn.reason().is_none() && hub.shutdown.is_cancelled() {
+        conn.kill(DisconnectReason::Shutdown, &hub.metrics);
+    }
+    conn.kill(DisconnectReason::Client, &hub.metrics);
+    if let Some((code, reason)) = conn.reason().and_then(DisconnectReason::close_frame) {
+        let frame = Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        }));
+        let _ = tokio::time::timeout(CLOSE_GRACE, sink.send(frame)).await;
+    }
+}

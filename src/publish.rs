@@ -3,7 +3,7 @@
 use anyhow::{bail, Context};
 use clap::Args;
 use sapha_publisher::file::{publish_ndjson, Report};
-use sapha_publisher::ingest::{self, IngestConfig, Tokens};
+use sapha_publisher::ingest::{self, IngestConfig, SharedTokens, Tokens};
 use sapha_publisher::jetstream::{JetStreamLog, StreamSettings};
 use sapha_publisher::metrics::Metrics;
 use sapha_publisher::pipeline::{Pipeline, RetryPolicy};
@@ -84,8 +84,17 @@ pub struct IngestArgs {
     #[arg(long, env = "SAPHA_INGEST_LISTEN", default_value = "127.0.0.1:8081")]
     listen: String,
     /// Bearer tokens, `name:secret,name2:secret2` (secrets of 16+ bytes). Never logged.
-    #[arg(long, env = "SAPHA_INGEST_TOKENS", hide_env_values = true)]
-    tokens: String,
+    #[arg(
+        long,
+        env = "SAPHA_INGEST_TOKENS",
+        hide_env_values = true,
+        required_unless_present = "tokens_file"
+    )]
+    tokens: Option<String>,
+    /// A file of tokens, one `name:secret` per line, re-read when it changes
+    /// (rotate or revoke tokens without a restart).
+    #[arg(long, env = "SAPHA_INGEST_TOKENS_FILE", conflicts_with = "tokens")]
+    tokens_file: Option<PathBuf>,
     /// Largest request body in bytes.
     #[arg(long, env = "SAPHA_INGEST_MAX_BODY", default_value_t = 1024 * 1024)]
     max_body_bytes: usize,
@@ -194,9 +203,22 @@ pub async fn play(args: PlayArgs) -> anyhow::Result<()> {
 }
 
 pub async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
-    let tokens = Tokens::parse(&args.tokens)
-        .map_err(anyhow::Error::msg)
-        .context("--tokens")?;
+    let tokens = match (&args.tokens, &args.tokens_file) {
+        (Some(spec), _) => Tokens::parse(spec)
+            .map_err(anyhow::Error::msg)
+            .context("--tokens")?,
+        (None, Some(path)) => Tokens::read_file(path).map_err(anyhow::Error::msg)?,
+        (None, None) => bail!("give --tokens or --tokens-file"),
+    };
+    let tokens = SharedTokens::new(tokens);
+    if let Some(path) = args.tokens_file.clone() {
+        let every = Duration::from_secs(1);
+        tokio::spawn(
+            tokens
+                .clone()
+                .watch_file(path, every, std::future::pending()),
+        );
+    }
     let pipeline = args.nats.pipeline().await?;
     let config = IngestConfig {
         tokens,

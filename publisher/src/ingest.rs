@@ -21,7 +21,8 @@ use sapha_proto::validate::validate;
 use sapha_proto::Event;
 use serde_json::{json, Value};
 use std::future::Future;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 use subtle::ConstantTimeEq;
 
 /// Named bearer tokens. Only names are ever logged.
@@ -54,22 +55,90 @@ impl Tokens {
         Ok(Tokens(tokens))
     }
 
+    /// Reads a tokens file: one `name:secret` per line; blank lines and `#`
+    /// comments are ignored.
+    pub fn read_file(path: &Path) -> Result<Tokens, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("reading tokens file {}: {e}", path.display()))?;
+        let spec: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .collect();
+        Tokens::parse(&spec.join(","))
+    }
+
     /// The name of the token `presented` matches, compared in constant time.
-    pub fn check(&self, presented: &str) -> Option<&str> {
+    pub fn check(&self, presented: &str) -> Option<String> {
         let mut found = None;
         for (name, secret) in &self.0 {
             if bool::from(secret.as_bytes().ct_eq(presented.as_bytes())) {
-                found = Some(name.as_str());
+                found = Some(name.clone());
             }
         }
         found
     }
 }
 
+/// The tokens in force, swappable while the server runs (token rotation).
+#[derive(Clone, Debug)]
+pub struct SharedTokens(Arc<RwLock<Tokens>>);
+
+impl SharedTokens {
+    pub fn new(tokens: Tokens) -> Self {
+        SharedTokens(Arc::new(RwLock::new(tokens)))
+    }
+
+    pub fn check(&self, presented: &str) -> Option<String> {
+        self.0
+            .read()
+            .expect("tokens lock poisoned")
+            .check(presented)
+    }
+
+    pub fn replace(&self, tokens: Tokens) {
+        *self.0.write().expect("tokens lock poisoned") = tokens;
+    }
+
+    /// Re-reads `path` whenever it changes, so tokens can be added, rotated and
+    /// revoked without a restart. A file that fails to parse keeps the old tokens
+    /// and logs why. Stops when `stop` resolves.
+    pub async fn watch_file(
+        self,
+        path: PathBuf,
+        every: std::time::Duration,
+        stop: impl Future<Output = ()>,
+    ) {
+        let mut seen = std::fs::read(&path).ok();
+        let mut tick = tokio::time::interval(every);
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = &mut stop => return,
+            }
+            let now = std::fs::read(&path).ok();
+            if now.is_none() || now == seen {
+                continue;
+            }
+            match Tokens::read_file(&path) {
+                Ok(tokens) => {
+                    tracing::info!(file = %path.display(), tokens = ?tokens, "ingest tokens reloaded");
+                    self.replace(tokens);
+                    seen = now;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "tokens file not reloaded; keeping the old tokens")
+                }
+            }
+        }
+    }
+}
+
 /// Settings of the ingest endpoint.
 #[derive(Debug, Clone)]
 pub struct IngestConfig {
-    pub tokens: Tokens,
+    pub tokens: SharedTokens,
     /// Largest request body; larger gets 413. Default 1 MiB.
     pub max_body_bytes: usize,
     /// Most events in one batch; more gets 413. Default 1,000.
@@ -77,7 +146,7 @@ pub struct IngestConfig {
 }
 
 impl IngestConfig {
-    pub fn new(tokens: Tokens) -> Self {
+    pub fn new(tokens: SharedTokens) -> Self {
         IngestConfig {
             tokens,
             max_body_bytes: 1024 * 1024,
@@ -176,7 +245,7 @@ impl IntoResponse for Failure {
     }
 }
 
-fn authorize<'a>(tokens: &'a Tokens, headers: &HeaderMap) -> Result<&'a str, Failure> {
+fn authorize(tokens: &SharedTokens, headers: &HeaderMap) -> Result<String, Failure> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Err(Failure::new(
             StatusCode::UNAUTHORIZED,
@@ -224,6 +293,7 @@ async fn ingest<L: EventLog>(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Vec<Value>, Failure> {
     let token = authorize(&app.config.tokens, headers)?;
+    let token = token.as_str();
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

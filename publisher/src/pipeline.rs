@@ -64,6 +64,10 @@ pub enum SubmitError {
     },
     #[error("data.bill_type: the bill is a {expected} bill, the event says {got}")]
     BillTypeChanged { expected: BillType, got: BillType },
+    #[error(
+        "kind: the sitting is in camera; only lifecycle events may be published until it ends"
+    )]
+    InCamera,
     #[error("the log is unavailable, try again later: {0}")]
     Unavailable(String),
     #[error("the log refused the event: {0}")]
@@ -85,6 +89,7 @@ impl SubmitError {
             SubmitError::EventIdReused(_) => "event_id_reused",
             SubmitError::StageMismatch { .. } => "stage_mismatch",
             SubmitError::BillTypeChanged { .. } => "bill_type_changed",
+            SubmitError::InCamera => "in_camera",
             SubmitError::Unavailable(_) => "unavailable",
             SubmitError::Refused(_) => "refused",
             SubmitError::Backlog(_) => "backlog_full",
@@ -99,6 +104,7 @@ impl SubmitError {
             SubmitError::EventIdReused(_) => Some("event_id".into()),
             SubmitError::StageMismatch { .. } => Some("data.from_stage".into()),
             SubmitError::BillTypeChanged { .. } => Some("data.bill_type".into()),
+            SubmitError::InCamera => Some("kind".into()),
             _ => None,
         }
     }
@@ -274,6 +280,11 @@ fn check_against(state: &AggregateState, event: &Event) -> Result<Option<Outcome
             expected: state.last_seq() + 1,
             got: event.seq,
         });
+    }
+    // ประชุมลับ: while a sitting is in camera nothing of its content may be
+    // streamed, only the lifecycle (that it is in camera, that it ended).
+    if state.in_camera() && !matches!(event.body, Body::SittingLifecycle(_)) {
+        return Err(SubmitError::InCamera);
     }
     if let Body::BillStageChanged(b) = &event.body {
         let (known_type, known_stage) = match state.bill() {

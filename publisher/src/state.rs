@@ -3,7 +3,7 @@
 //! log itself, so a restarted publisher knows it too.
 
 use crate::log::StoredEvent;
-use sapha_proto::event::{Aggregate, Body};
+use sapha_proto::event::{Aggregate, Body, Phase};
 use sapha_proto::stage::{BillType, Stage};
 use sapha_proto::Event;
 use std::collections::HashMap;
@@ -27,6 +27,8 @@ pub struct AggregateState {
     last_seq: u64,
     /// For a bill: its type and the stage it is at.
     bill: Option<(BillType, Stage)>,
+    /// For a sitting: whether it is in camera (ประชุมลับ) now.
+    in_camera: bool,
 }
 
 impl AggregateState {
@@ -43,9 +45,20 @@ impl AggregateState {
     pub fn apply(&mut self, event: &Event) {
         self.ids.insert(event.seq, event.event_id.clone());
         self.last_seq = self.last_seq.max(event.seq);
-        if let Body::BillStageChanged(b) = &event.body {
-            self.bill = Some((b.bill_type, b.to_stage));
+        match &event.body {
+            Body::BillStageChanged(b) => self.bill = Some((b.bill_type, b.to_stage)),
+            Body::SittingLifecycle(l) => match l.phase {
+                Phase::InCameraStarted => self.in_camera = true,
+                Phase::InCameraEnded | Phase::Closed | Phase::Cancelled => self.in_camera = false,
+                _ => {}
+            },
+            _ => {}
         }
+    }
+
+    /// Whether the sitting is in camera: then only lifecycle events may be published.
+    pub fn in_camera(&self) -> bool {
+        self.in_camera
     }
 
     pub fn last_seq(&self) -> u64 {

@@ -3,7 +3,7 @@
 
 use reqwest::StatusCode;
 use sapha_proto::stage::Stage::*;
-use sapha_publisher::ingest::{self, IngestConfig, Tokens};
+use sapha_publisher::ingest::{self, IngestConfig, SharedTokens, Tokens};
 use sapha_publisher::jetstream::{JetStreamLog, StreamSettings};
 use sapha_publisher::metrics::Metrics;
 use sapha_publisher::pipeline::{Pipeline, RetryPolicy};
@@ -23,6 +23,13 @@ struct Ingest {
 
 impl Ingest {
     async fn start() -> Ingest {
+        Self::start_with(SharedTokens::new(
+            Tokens::parse(&format!("secretariat:{TOKEN}")).unwrap(),
+        ))
+        .await
+    }
+
+    async fn start_with(tokens: SharedTokens) -> Ingest {
         let server = NatsServer::start();
         let log = JetStreamLog::open(&server.url(), &StreamSettings::default())
             .await
@@ -33,7 +40,7 @@ impl Ingest {
             100,
             Arc::new(Metrics::default()),
         ));
-        let mut config = IngestConfig::new(Tokens::parse(&format!("secretariat:{TOKEN}")).unwrap());
+        let mut config = IngestConfig::new(tokens);
         config.max_body_bytes = 64 * 1024;
         config.max_batch = 50;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -262,4 +269,47 @@ async fn health_and_metrics_are_served() {
         "{text}"
     );
     assert!(!text.contains(TOKEN));
+}
+
+#[tokio::test]
+async fn tokens_rotate_from_their_file_without_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokens");
+    let old = "old-token-0123456789abcdef";
+    let new = "new-token-0123456789abcdef";
+    std::fs::write(&path, format!("# ingest tokens\nsecretariat:{old}\n")).unwrap();
+    let tokens = SharedTokens::new(Tokens::read_file(&path).unwrap());
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(tokens.clone().watch_file(
+        path.clone(),
+        std::time::Duration::from_millis(20),
+        async move {
+            let _ = stop_rx.await;
+        },
+    ));
+    let ingest = Ingest::start_with(tokens).await;
+    let one = |seq: u64, from, to| json_of(&[bill_event("b-2566-0042", seq, from, to)]);
+    let (status, _) = ingest.post(Some(old), one(1, None, Proposed)).await;
+    assert_eq!(status, StatusCode::OK);
+
+    std::fs::write(&path, format!("secretariat:{new}\n")).unwrap();
+    let rotated = sapha_tests::wait_until(std::time::Duration::from_secs(10), || async {
+        ingest
+            .post(Some(old), one(2, Some(Proposed), HouseR1))
+            .await
+            .0
+            == StatusCode::UNAUTHORIZED
+    })
+    .await;
+    assert!(rotated, "the old token stops working");
+    let (status, body) = ingest
+        .post(Some(new), one(2, Some(Proposed), HouseR1))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    assert_eq!(ingest.stored().await, 2);
+    // A broken file does not parse, so the watcher keeps the tokens in force.
+    std::fs::write(&path, "no colon here\n").unwrap();
+    assert!(Tokens::read_file(&path).is_err());
+    let _ = stop_tx.send(());
 }

@@ -339,3 +339,59 @@ async fn the_shipped_scenarios_play_into_jetstream_once_in_order() {
         assert_eq!(s.subject, e.subject());
     }
 }
+
+#[tokio::test]
+async fn nothing_of_an_in_camera_sitting_is_published_until_it_ends() {
+    use sapha_proto::event::{Body, Phase};
+    let server = NatsServer::start();
+    let p = pipeline(&server).await;
+    let examples = one_of_each_kind();
+    let kind = |k: &str| {
+        examples
+            .iter()
+            .find(|e| e.body.kind() == k)
+            .unwrap()
+            .clone()
+    };
+    let at = |mut e: sapha_proto::Event, seq: u64| {
+        e.seq = seq;
+        e.event_id = format!("e-camera-{seq}");
+        e
+    };
+    let lifecycle = |seq: u64, phase: Phase| {
+        let mut e = at(kind("sitting.lifecycle"), seq);
+        let Body::SittingLifecycle(l) = &mut e.body else {
+            unreachable!()
+        };
+        l.phase = phase;
+        e
+    };
+    p.submit(lifecycle(1, Phase::Opened), "test").await.unwrap();
+    p.submit(lifecycle(2, Phase::InCameraStarted), "test")
+        .await
+        .unwrap();
+    let speech = at(kind("floor.speech_started"), 3);
+    assert_eq!(
+        p.submit(speech.clone(), "test").await.unwrap_err().code(),
+        "in_camera"
+    );
+    let vote = at(kind("vote.closed"), 3);
+    assert_eq!(
+        p.submit(vote, "test").await.unwrap_err().code(),
+        "in_camera"
+    );
+    // A restarted publisher still knows the sitting is in camera.
+    drop(p);
+    let p = pipeline(&server).await;
+    assert_eq!(
+        p.submit(speech, "test").await.unwrap_err().code(),
+        "in_camera"
+    );
+    p.submit(lifecycle(3, Phase::InCameraEnded), "test")
+        .await
+        .unwrap();
+    p.submit(at(kind("floor.speech_started"), 4), "test")
+        .await
+        .unwrap();
+    assert_eq!(stream_len(&server.url(), STREAM).await, 4);
+}

@@ -15,7 +15,7 @@ pub struct StreamSettings {
     pub name: String,
     /// Drop events older than this. Default 365 days.
     pub max_age: Duration,
-    /// Drop the oldest events beyond this many bytes. Default 10 GiB.
+    /// Drop the oldest events beyond this many bytes; -1 for no limit. Default 10 GiB.
     pub max_bytes: i64,
     /// Window in which a resent event id is recognised as a duplicate. Default 2 hours.
     pub duplicate_window: Duration,

@@ -21,6 +21,8 @@ pub struct NatsServer {
     websocket_port: Option<u16>,
     dir: tempfile::TempDir,
     websocket: bool,
+    /// JetStream's `max_file_store`, to simulate a full disk; `None` for the default.
+    max_file_store: Option<u64>,
 }
 
 /// The nats-server binary: `$SAPHA_NATS_SERVER`, `.tools/bin/nats-server`, or `nats-server`.
@@ -47,7 +49,17 @@ impl NatsServer {
         Self::start_with(true)
     }
 
+    /// Starts a server whose JetStream may store at most `bytes` on disk, as if
+    /// the disk were that small.
+    pub fn start_with_max_file_store(bytes: u64) -> NatsServer {
+        Self::start_inner(false, Some(bytes))
+    }
+
     fn start_with(websocket: bool) -> NatsServer {
+        Self::start_inner(websocket, None)
+    }
+
+    fn start_inner(websocket: bool, max_file_store: Option<u64>) -> NatsServer {
         let dir = tempfile::tempdir().expect("temp dir for nats-server");
         let mut server = NatsServer {
             child: None,
@@ -55,6 +67,7 @@ impl NatsServer {
             websocket_port: None,
             dir,
             websocket,
+            max_file_store,
         };
         server.spawn(None);
         server
@@ -71,9 +84,10 @@ impl NatsServer {
         };
         let conf = self.dir.path().join("nats.conf");
         let config = format!(
-            "host: 127.0.0.1\nport: {}\nmax_payload: 1MB\njetstream {{ store_dir: \"{}\" }}\n{ws}",
+            "host: 127.0.0.1\nport: {}\nmax_payload: 1MB\njetstream {{ store_dir: \"{}\", {} }}\n{ws}",
             port.map(i32::from).unwrap_or(-1),
             self.dir.path().join("js").display(),
+            self.max_file_store.map(|b| format!("max_file_store: {b}")).unwrap_or_default(),
         );
         std::fs::write(&conf, config).expect("write nats.conf");
         let child = Command::new(nats_server_binary())

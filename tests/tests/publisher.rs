@@ -395,3 +395,41 @@ async fn nothing_of_an_in_camera_sitting_is_published_until_it_ends() {
         .unwrap();
     assert_eq!(stream_len(&server.url(), STREAM).await, 4);
 }
+
+#[tokio::test]
+async fn a_full_disk_is_refused_clearly_and_nothing_is_half_written() {
+    // JetStream may use 64 KiB of "disk": it fills after a few hundred events.
+    let server = NatsServer::start_with_max_file_store(64 * 1024);
+    let unlimited = StreamSettings {
+        max_bytes: -1,
+        ..settings()
+    };
+    let log = JetStreamLog::open(&server.url(), &unlimited)
+        .await
+        .expect("stream ready");
+    let retry = RetryPolicy {
+        give_up_after: Duration::from_secs(5),
+        ..RetryPolicy::default()
+    };
+    let p = Pipeline::new(log, retry, 100, Arc::new(Metrics::default()));
+    let events = interleaved_bills(500, 4); // far more than fits
+    let mut stored = 0u64;
+    let mut refusal = None;
+    for e in events {
+        match p.submit(e, "test").await {
+            Ok(Outcome::Stored { .. }) => stored += 1,
+            Ok(Outcome::Duplicate) => panic!("no duplicates were sent"),
+            Err(e) => {
+                refusal = Some(e);
+                break;
+            }
+        }
+    }
+    let refusal = refusal.expect("the full disk refuses a write");
+    assert_eq!(refusal.code(), "refused", "{refusal}");
+    assert!(!refusal.is_transient(), "retrying cannot help: {refusal}");
+    assert!(stored > 0);
+    // Every accepted event is stored whole and readable; the refused one is not there.
+    let in_stream = read_stream(&server.url(), STREAM).await;
+    assert_eq!(in_stream.len() as u64, stored);
+}

@@ -1,6 +1,8 @@
 //! `sapha`: one binary, one subcommand per job. All logic lives in the library
 //! crates; this file only parses flags and wires them together.
 
+mod bus;
+mod demo;
 mod publish;
 
 use clap::{Parser, Subcommand};
@@ -24,6 +26,10 @@ enum Command {
     Ingest(publish::IngestArgs),
     /// Replay scenario files into JetStream at real speed or `--speed N`.
     Play(publish::PlayArgs),
+    /// Fan the JetStream stream out to WebSocket and SSE clients.
+    Hub(sapha_hub::HubArgs),
+    /// Publisher, hub and scenario player in one process, without NATS.
+    Demo(demo::DemoArgs),
 }
 
 #[tokio::main]
@@ -38,7 +44,19 @@ async fn main() -> anyhow::Result<()> {
         Command::Publish(args) => publish::publish(args).await,
         Command::Ingest(args) => publish::ingest(args).await,
         Command::Play(args) => publish::play(args).await,
+        Command::Hub(args) => hub(args).await,
+        Command::Demo(args) => demo::demo(args).await,
     }
+}
+
+async fn hub(args: sapha_hub::HubArgs) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let config = args.load().context("loading the hub config")?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding the hub on {}", config.listen))?;
+    tracing::info!(listen = %config.listen, stream = %config.nats.stream, "hub listening");
+    sapha_hub::run_with_nats(config, listener, shutdown_signal()).await
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

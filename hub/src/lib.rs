@@ -32,6 +32,7 @@ pub mod protocol;
 mod server;
 pub mod source;
 mod sse;
+pub mod web;
 mod ws;
 
 pub use config::Config;

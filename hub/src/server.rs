@@ -314,6 +314,7 @@ pub async fn run<S: EventSource>(
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .merge(crate::web::routes())
         .with_state(app);
     let stop = hub.shutdown.clone();
     let server = axum::serve(

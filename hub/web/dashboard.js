@@ -1,0 +1,983 @@
+// The live dashboard: the sitting in progress, the vote being counted, the bills
+// that moved today and the bills the reader follows, fed by sapha.js.
+// No build step and no dependencies: the hub serves this file as it is.
+//
+// URL parameters: ?lang=th|en, ?hub=ws://host:port/v1/ws (another hub),
+// ?backlog=N (stream events to read on load; default 3000).
+
+import { connect, history, isValidId, State } from './sapha.js';
+
+const params = new URLSearchParams(location.search);
+const HUB_URL = params.get('hub') || undefined;
+const BACKLOG = Number.isFinite(Number(params.get('backlog'))) && params.get('backlog') !== null ? Number(params.get('backlog')) : 3000;
+/** Every sitting event, and every bill's stage changes (followed bills add `bill.<id>`). */
+const TOPICS = ['sitting', 'bill.*.stage'];
+const FOLLOW_KEY = 'sapha.followed';
+const LANG_KEY = 'sapha.lang';
+const MAX_FOLLOWED = 20;
+const FEED_LEN = 40;
+const TODAY_LIST_MAX = 12;
+
+// ---- words --------------------------------------------------------------------
+
+const UI = {
+  th: {
+    app_title: 'ถ่ายทอดสดจากรัฐสภา',
+    app_sub: 'การประชุม การลงมติ และความคืบหน้าของร่างกฎหมาย แบบเรียลไทม์',
+    today: 'วันนี้',
+    tz: 'เวลากรุงเทพฯ · พุทธศักราช',
+    sitting_h: 'การประชุมขณะนี้',
+    vote_h: 'การลงมติ',
+    follow_h: 'ติดตามร่างกฎหมาย',
+    follow_label: 'รหัสร่างกฎหมาย',
+    follow_btn: 'ติดตาม',
+    follow_help: 'ใส่รหัสร่าง เช่น b-2566-0123 (a–z, 0–9, - และ _ ไม่เกิน 64 ตัว)',
+    bad_id: 'รหัส “{id}” ไม่ถูกต้อง: ใช้ได้เฉพาะ a–z, 0–9, - และ _ ยาว 1–64 ตัว เช่น b-2566-0123',
+    too_many: 'ติดตามได้ไม่เกิน {n} ร่าง',
+    bills_h: 'ร่างกฎหมายที่มีความคืบหน้าวันนี้',
+    feed_h: 'ความเคลื่อนไหวล่าสุด',
+    foot: 'ข้อมูลจาก Sapha hub · เวลาเป็นเวลากรุงเทพฯ (UTC+7) · ปีเป็นพุทธศักราช',
+    no_sitting: 'ยังไม่มีการประชุม — รอข้อมูลจากรัฐสภา',
+    agenda: 'ระเบียบวาระ',
+    floor: 'ผู้อภิปราย',
+    chair: 'ประธานในที่ประชุม',
+    quorum: 'องค์ประชุม',
+    motion: 'ญัตติ',
+    opened_at: 'เปิดประชุม {t}',
+    no_item: 'ยังไม่เข้าสู่ระเบียบวาระ',
+    nobody: 'ไม่มีผู้อภิปรายขณะนี้',
+    section: 'กำลังพิจารณามาตรา {s}',
+    item_ended: 'จบวาระนี้แล้ว ({d})',
+    quorum_line: 'แสดงตน {p} คน · ต้องมีอย่างน้อย {r} คน',
+    quorum_met: 'ครบองค์ประชุม',
+    quorum_not_met: 'ไม่ครบองค์ประชุม',
+    quorum_unknown: 'ยังไม่ได้ตรวจสอบองค์ประชุม',
+    in_camera: 'ประชุมลับ — ไม่มีการเผยแพร่เนื้อหาการประชุมส่วนนี้',
+    no_vote: 'ยังไม่มีการลงมติ',
+    counting: 'กำลังนับคะแนน…',
+    counted: 'นับคะแนนแล้ว',
+    total_cast: 'รวม {n} เสียง',
+    by_group: 'แยกตามสภา',
+    method: 'วิธีลงมติ: {m}',
+    requirement: 'เกณฑ์: {r}',
+    earlier_votes: 'การลงมติก่อนหน้า',
+    bill_ref: 'ร่าง {id}',
+    none_today: 'ไม่มีร่างกฎหมายที่มีความคืบหน้าในวันที่ {d}',
+    recent_moves: 'ความคืบหน้าล่าสุด',
+    more: 'และอีก {n} ร่าง',
+    waiting_bill: 'รอข้อมูลของร่าง {id}…',
+    loading_bill: 'กำลังโหลดประวัติของร่าง {id}…',
+    stage_of: 'ขั้นที่ {i} จาก {n}',
+    unfollow: 'เลิกติดตาม',
+    feed_empty: 'รอเหตุการณ์…',
+    replay: 'กำลังเล่นข้อมูลย้อนหลัง: “วันนี้” บนหน้านี้คือวันที่ของเหตุการณ์ล่าสุดที่ได้รับ ({d}) ไม่ใช่วันที่จริง',
+    gap: 'ข้อมูลบางส่วนหายไป: hub ไม่มีประวัติย้อนไปถึงจุดที่หน้านี้ได้รับล่าสุด (เริ่มใหม่จากลำดับที่ {s})',
+    conn_idle: 'ยังไม่เชื่อมต่อ',
+    conn_connecting: 'กำลังเชื่อมต่อ…',
+    conn_catching_up: 'กำลังตามข้อมูลที่พลาด…',
+    conn_live: 'สด',
+    conn_reconnecting: 'หลุดการเชื่อมต่อ · ลองใหม่ใน {s} วินาที',
+    conn_closed: 'ออฟไลน์',
+    conn_meta: '{n} เหตุการณ์',
+    moved: 'เปลี่ยนขั้น',
+    passed: 'ผ่าน',
+    failed: 'ไม่ผ่าน',
+  },
+  en: {
+    app_title: 'Live from the Thai Parliament',
+    app_sub: 'Sittings, votes and the progress of bills, as they happen',
+    today: 'Today',
+    tz: 'Bangkok time · Buddhist Era',
+    sitting_h: 'Sitting in progress',
+    vote_h: 'Vote',
+    follow_h: 'Follow a bill',
+    follow_label: 'Bill id',
+    follow_btn: 'Follow',
+    follow_help: 'Enter a bill id such as b-2566-0123 (a–z, 0–9, - and _, at most 64)',
+    bad_id: '“{id}” is not a bill id: use a–z, 0–9, - and _, 1 to 64 characters, such as b-2566-0123',
+    too_many: 'You can follow at most {n} bills',
+    bills_h: 'Bills that moved today',
+    feed_h: 'Latest events',
+    foot: 'Data from the Sapha hub · times in Bangkok (UTC+7) · years in the Buddhist Era (B.E. = C.E. + 543)',
+    no_sitting: 'No sitting yet — waiting for Parliament',
+    agenda: 'Agenda item',
+    floor: 'Has the floor',
+    chair: 'In the chair',
+    quorum: 'Quorum',
+    motion: 'Motion',
+    opened_at: 'opened {t}',
+    no_item: 'No agenda item under way',
+    nobody: 'Nobody has the floor',
+    section: 'considering section {s}',
+    item_ended: 'item finished ({d})',
+    quorum_line: '{p} present · {r} required',
+    quorum_met: 'quorum met',
+    quorum_not_met: 'no quorum',
+    quorum_unknown: 'Quorum not checked yet',
+    in_camera: 'In camera — the proceedings of this part are not broadcast',
+    no_vote: 'No vote yet',
+    counting: 'Counting…',
+    counted: 'Counted',
+    total_cast: '{n} votes in all',
+    by_group: 'By House',
+    method: 'Method: {m}',
+    requirement: 'Needs: {r}',
+    earlier_votes: 'Earlier votes',
+    bill_ref: 'bill {id}',
+    none_today: 'No bill moved on {d}',
+    recent_moves: 'Most recent moves',
+    more: 'and {n} more',
+    waiting_bill: 'Waiting for events of {id}…',
+    loading_bill: 'Loading the history of {id}…',
+    stage_of: 'stage {i} of {n}',
+    unfollow: 'Unfollow',
+    feed_empty: 'Waiting for events…',
+    replay: 'Replaying history: “today” on this page is the date of the newest event received ({d}), not the calendar date',
+    gap: 'Some events were lost: the hub no longer has the history back to where this page stopped (restarted at {s})',
+    conn_idle: 'Not connected',
+    conn_connecting: 'Connecting…',
+    conn_catching_up: 'Catching up…',
+    conn_live: 'Live',
+    conn_reconnecting: 'Disconnected · retrying in {s} s',
+    conn_closed: 'Offline',
+    conn_meta: '{n} events',
+    moved: 'moved',
+    passed: 'Passed',
+    failed: 'Failed',
+  },
+};
+
+// Labels of codes: [Thai, English]. Stage labels are proto/src/stage.rs's.
+const STAGES = {
+  PROPOSED: ['เสนอร่าง', 'introduced'],
+  HEARING: ['รับฟังความคิดเห็น', 'public hearing'],
+  HOUSE_R1: ['วาระที่ 1 ขั้นรับหลักการ', 'House first reading'],
+  HOUSE_COMMITTEE: ['ขั้นกรรมาธิการ', 'House committee'],
+  HOUSE_R2: ['วาระที่ 2', 'House second reading'],
+  HOUSE_R3: ['วาระที่ 3', 'House third reading'],
+  SENATE_R1: ['วุฒิสภา วาระที่ 1', 'Senate first reading'],
+  SENATE_COMMITTEE: ['วุฒิสภา ขั้นกรรมาธิการ', 'Senate committee'],
+  SENATE_R2: ['วุฒิสภา วาระที่ 2', 'Senate second reading'],
+  SENATE_R3: ['วุฒิสภา วาระที่ 3', 'Senate third reading'],
+  HOUSE_RECONSIDER: ['สภาผู้แทนราษฎรพิจารณาใหม่', 'House reconsideration'],
+  WITHHELD: ['ยับยั้งไว้ก่อน', 'withheld'],
+  JOINT_COMMITTEE: ['คณะกรรมาธิการร่วมกัน', 'joint committee'],
+  JOINT_R1: ['รัฐสภา วาระที่ 1', 'joint sitting first reading'],
+  PARLIAMENT_COMMITTEE: ['กรรมาธิการของรัฐสภา', 'joint sitting committee'],
+  JOINT_R2: ['รัฐสภา วาระที่ 2', 'joint sitting second reading'],
+  JOINT_R3: ['รัฐสภา วาระที่ 3', 'joint sitting third reading'],
+  REFERENDUM: ['ออกเสียงประชามติ', 'referendum'],
+  HOUSE_APPROVAL: ['สภาผู้แทนราษฎรพิจารณาอนุมัติ', 'House approval'],
+  SENATE_APPROVAL: ['วุฒิสภาพิจารณาอนุมัติ', 'Senate approval'],
+  CONST_COURT: ['ศาลรัฐธรรมนูญวินิจฉัย', 'Constitutional Court review'],
+  ROYAL_ASSENT: ['นำขึ้นทูลเกล้าฯ', 'presented for royal assent'],
+  VETO_RECONSIDER: ['รัฐสภาปรึกษาใหม่', 'reconsidered after royal veto'],
+  PUBLISHED: ['ประกาศในราชกิจจานุเบกษา', 'published in the Royal Gazette'],
+  ENACTED: ['มีผลบังคับใช้', 'in force'],
+  CONFIRMED: ['อนุมัติ', 'confirmed by Parliament'],
+  REJECTED: ['ตกไป', 'rejected'],
+  MERGED: ['รวมร่าง', 'merged into a main bill'],
+  WITHDRAWN: ['ถอน', 'withdrawn'],
+  LAPSED: ['ตกไปเพราะยุบสภา', 'lapsed on dissolution'],
+};
+
+/**
+ * The usual path of each bill type (proto/src/stage.rs's rule table, main line
+ * only). A stage off the path (a detour such as WITHHELD) is drawn at the
+ * furthest path stage the bill reached; an ending off the path (REJECTED...) too.
+ */
+const PATHS = {
+  act: ['PROPOSED', 'HOUSE_R1', 'HOUSE_COMMITTEE', 'HOUSE_R2', 'HOUSE_R3', 'SENATE_R1', 'SENATE_COMMITTEE', 'SENATE_R2', 'SENATE_R3', 'ROYAL_ASSENT', 'PUBLISHED', 'ENACTED'],
+  organic_act: ['PROPOSED', 'JOINT_R1', 'PARLIAMENT_COMMITTEE', 'JOINT_R2', 'JOINT_R3', 'CONST_COURT', 'ROYAL_ASSENT', 'PUBLISHED', 'ENACTED'],
+  budget: ['PROPOSED', 'HOUSE_R1', 'HOUSE_COMMITTEE', 'HOUSE_R2', 'HOUSE_R3', 'SENATE_R1', 'ROYAL_ASSENT', 'PUBLISHED', 'ENACTED'],
+  emergency_decree: ['ENACTED', 'HOUSE_APPROVAL', 'SENATE_APPROVAL', 'CONFIRMED'],
+  constitutional_amendment: ['PROPOSED', 'JOINT_R1', 'PARLIAMENT_COMMITTEE', 'JOINT_R2', 'JOINT_R3', 'ROYAL_ASSENT', 'PUBLISHED', 'ENACTED'],
+};
+const ENDED_BAD = new Set(['REJECTED', 'MERGED', 'WITHDRAWN', 'LAPSED']);
+const ENDED_OK = { act: 'ENACTED', organic_act: 'ENACTED', budget: 'ENACTED', constitutional_amendment: 'ENACTED', emergency_decree: 'CONFIRMED' };
+
+const BILL_TYPES = {
+  act: ['พ.ร.บ.', 'Act'],
+  organic_act: ['พ.ร.ป.', 'Organic act'],
+  budget: ['งบประมาณ', 'Budget bill'],
+  emergency_decree: ['พ.ร.ก.', 'Emergency decree'],
+  constitutional_amendment: ['แก้ไขรัฐธรรมนูญ', 'Const. amendment'],
+};
+const CHAMBERS = { senate: ['วุฒิสภา', 'Senate'], house: ['สภาผู้แทนราษฎร', 'House'], joint: ['ประชุมร่วมกันของรัฐสภา', 'Joint sitting'] };
+const PHASES = {
+  scheduled: ['นัดประชุม', 'scheduled', 'idle'],
+  agenda_published: ['แจ้งระเบียบวาระแล้ว', 'agenda published', 'idle'],
+  opened: ['กำลังประชุม', 'in session', 'ok'],
+  resumed: ['กำลังประชุม', 'in session', 'ok'],
+  in_camera_ended: ['กำลังประชุม', 'in session', 'ok'],
+  suspended: ['พักการประชุม', 'suspended', 'warn'],
+  in_camera_started: ['ประชุมลับ', 'in camera', 'camera'],
+  closed: ['ปิดประชุมแล้ว', 'closed', 'idle'],
+  cancelled: ['งดประชุม', 'cancelled', 'bad'],
+};
+const PHASE_EVENTS = {
+  scheduled: ['นัดประชุม', 'sitting scheduled'],
+  agenda_published: ['แจ้งระเบียบวาระการประชุม', 'agenda published'],
+  opened: ['เปิดประชุม', 'sitting opened'],
+  resumed: ['ประชุมต่อ', 'sitting resumed'],
+  suspended: ['พักการประชุม', 'sitting suspended'],
+  in_camera_started: ['เริ่มประชุมลับ', 'in camera'],
+  in_camera_ended: ['สิ้นสุดการประชุมลับ', 'back in public'],
+  closed: ['ปิดประชุม', 'sitting closed'],
+  cancelled: ['งดประชุม', 'sitting cancelled'],
+};
+const CATEGORIES = {
+  chair_announcement: ['เรื่องที่ประธานแจ้งต่อที่ประชุม', "Chair's announcements"],
+  minutes: ['รับรองรายงานการประชุม', 'Minutes'],
+  consultation: ['ปรึกษาหารือ', 'Consultation'],
+  question: ['กระทู้ถาม', 'Questions'],
+  urgent: ['เรื่องด่วน', 'Urgent business'],
+  committee_report: ['รายงานของคณะกรรมาธิการ', 'Committee report'],
+  new_business: ['เรื่องที่เสนอใหม่', 'New business'],
+};
+const DISPOSITIONS = { completed: ['เสร็จสิ้น', 'completed'], deferred: ['เลื่อนไป', 'deferred'], withdrawn: ['ถอน', 'withdrawn'], referred: ['ส่งต่อ', 'referred'] };
+const ROLES = { member: ['สมาชิก', 'member'], minister: ['รัฐมนตรี', 'minister'], chair: ['ประธาน', 'chair'], committee: ['กรรมาธิการ', 'committee'], official: ['เจ้าหน้าที่', 'official'], other: ['อื่น ๆ', 'other'] };
+const METHODS = { electronic: ['เครื่องออกเสียงลงคะแนน', 'electronic'], roll_call: ['ขานชื่อเป็นรายบุคคล', 'roll call'], secret_ballot: ['ลงคะแนนลับ', 'secret ballot'] };
+const OPTIONS = { aye: ['เห็นด้วย', 'Aye'], no: ['ไม่เห็นด้วย', 'No'], abstain: ['งดออกเสียง', 'Abstain'], not_voting: ['ไม่ลงคะแนนเสียง', 'Not voting'], absent: ['ขาดประชุม', 'Absent'] };
+const OPTION_ORDER = ['aye', 'no', 'abstain', 'not_voting', 'absent'];
+const GROUPS = { house: ['ส.ส.', 'MPs'], senate: ['ส.ว.', 'Senators'] };
+const DECISIONS = { adopted: ['ที่ประชุมเห็นชอบ', 'adopted'], rejected: ['ที่ประชุมไม่เห็นชอบ', 'rejected'] };
+
+// ---- language and dates -----------------------------------------------------------
+
+let lang = pickLang();
+
+function pickLang() {
+  const p = params.get('lang');
+  if (p === 'th' || p === 'en') return p;
+  try {
+    const saved = localStorage.getItem(LANG_KEY);
+    if (saved === 'th' || saved === 'en') return saved;
+  } catch { /* storage may be off */ }
+  return 'th';
+}
+
+function t(key, vars = {}) {
+  const s = (UI[lang] && UI[lang][key]) || UI.en[key] || key;
+  return s.replace(/\{(\w+)\}/g, (_, k) => (vars[k] === undefined ? '' : String(vars[k])));
+}
+/** One side of a `[th, en]` pair. */
+const L = (pair, fallback = '') => (pair ? pair[lang === 'th' ? 0 : 1] : fallback);
+/** One side of a bilingual `{th, en}` text, falling back to the other side. */
+const text = (o) => (o ? (lang === 'th' ? o.th || o.en : o.en || o.th) || '' : '');
+
+const TZ = 'Asia/Bangkok';
+const fmtCache = new Map();
+function fmt(kind) {
+  const key = `${lang}:${kind}`;
+  if (!fmtCache.has(key)) {
+    const locale = lang === 'th' ? 'th-TH-u-ca-buddhist' : 'en-GB-u-ca-buddhist';
+    const opts = {
+      full: { dateStyle: 'full' },
+      date: { day: 'numeric', month: 'short', year: 'numeric' },
+      time: { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' },
+      datetime: { day: 'numeric', month: 'short', year: 'numeric', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' },
+    }[kind];
+    fmtCache.set(key, new Intl.DateTimeFormat(locale, { timeZone: TZ, calendar: 'buddhist', ...opts }));
+  }
+  return fmtCache.get(key);
+}
+/** The Bangkok calendar date of an instant, as `YYYY-MM-DD` (Gregorian, for comparing). */
+const dayKeyFmt = new Intl.DateTimeFormat('en-CA', { timeZone: TZ, year: 'numeric', month: '2-digit', day: '2-digit' });
+const dayKey = (ms) => dayKeyFmt.format(new Date(ms));
+const showDate = (ms) => fmt('date').format(new Date(ms));
+const showTime = (ms) => fmt('time').format(new Date(ms));
+/** A day-precision time shows its date only; an instant shows its time (and date when not today). */
+function showWhen(ms, precision) {
+  if (precision === 'day') return showDate(ms);
+  return S.todayMs !== null && dayKey(ms) === dayKey(S.todayMs) ? showTime(ms) : fmt('datetime').format(new Date(ms));
+}
+
+// ---- state ---------------------------------------------------------------------------
+
+const S = {
+  sittings: new Map(),
+  current: null,
+  votes: new Map(),
+  voteOrder: [],
+  bills: new Map(),
+  seenEvents: new Set(),
+  todayMs: null,
+  feed: [],
+  followed: loadFollowed(),
+  loading: new Set(),
+  gap: null,
+  connState: State.IDLE,
+  reconnectAt: 0,
+  flash: new Map(),
+};
+
+function loadFollowed() {
+  try {
+    const list = JSON.parse(localStorage.getItem(FOLLOW_KEY) || '[]');
+    return Array.isArray(list) ? list.filter(isValidId).slice(0, MAX_FOLLOWED) : [];
+  } catch {
+    return [];
+  }
+}
+function saveFollowed() {
+  try { localStorage.setItem(FOLLOW_KEY, JSON.stringify(S.followed)); } catch { /* storage may be off */ }
+}
+
+function sittingOf(ref) {
+  let s = S.sittings.get(ref.sitting_id);
+  if (!s) {
+    s = { id: ref.sitting_id, chamber: ref.chamber, title: null, phase: null, outcome: null, openedAt: null, quorum: null, item: null, speaker: null, chair: null, motion: null, inCamera: false, lastSeq: 0 };
+    S.sittings.set(ref.sitting_id, s);
+  }
+  return s;
+}
+
+function billOf(id) {
+  let b = S.bills.get(id);
+  if (!b) {
+    b = { id, type: null, title: null, moves: [], stage: null, lastAgg: 0, lastMoveMs: 0 };
+    S.bills.set(id, b);
+  }
+  return b;
+}
+
+/** Applies one event to the state. Idempotent: an event id is applied once. */
+function apply(ev, seq, { feed = true } = {}) {
+  if (!ev || S.seenEvents.has(ev.event_id)) return;
+  S.seenEvents.add(ev.event_id);
+  const at = Date.parse(ev.occurred_at);
+  if (Number.isFinite(at) && (S.todayMs === null || at > S.todayMs)) S.todayMs = at;
+  const d = ev.data || {};
+  if (d.sitting) {
+    const s = sittingOf(d.sitting);
+    if (seq >= s.lastSeq) {
+      s.lastSeq = seq;
+      const cur = S.current && S.sittings.get(S.current);
+      if (!cur || seq >= cur.lastSeq) S.current = s.id;
+    }
+    applySitting(s, ev, d, at);
+  } else if (ev.kind === 'bill.stage_changed') {
+    applyBill(ev, d, at);
+  }
+  if (!feed) return;
+  S.feed.unshift({ ev, at, seq });
+  if (S.feed.length > FEED_LEN) S.feed.length = FEED_LEN;
+}
+
+function applySitting(s, ev, d, at) {
+  switch (ev.kind) {
+    case 'sitting.lifecycle':
+      if (d.title) s.title = d.title;
+      if (d.phase === 'in_camera_started') s.inCamera = true;
+      else if (d.phase === 'in_camera_ended') s.inCamera = false;
+      s.phase = d.phase;
+      if (d.phase === 'opened') s.openedAt = at;
+      if (d.phase === 'closed' || d.phase === 'cancelled') {
+        s.outcome = d.outcome || null;
+        s.speaker = null;
+        s.inCamera = false;
+      }
+      break;
+    case 'sitting.quorum_checked':
+      s.quorum = { present: d.present, required: d.required, met: d.met, at };
+      break;
+    case 'agenda.item_started':
+      s.item = { id: d.item_id, category: d.category, title: d.title, billId: d.bill_id, section: null, ended: null };
+      break;
+    case 'agenda.item_ended':
+      if (s.item && s.item.id === d.item_id) s.item.ended = d.disposition || 'completed';
+      break;
+    case 'agenda.section_considered':
+      if (s.item && s.item.id === d.item_id) s.item.section = d.section_no;
+      break;
+    case 'floor.speech_started':
+      s.speaker = { person: d.person, role: d.role, at };
+      break;
+    case 'floor.speech_ended':
+      if (s.speaker && s.speaker.person && d.person && s.speaker.person.person_id === d.person.person_id) s.speaker = null;
+      break;
+    case 'floor.chair_changed':
+      s.chair = { person: d.person, office: d.office };
+      break;
+    case 'motion.moved':
+      s.motion = { id: d.motion_id, text: d.text, mover: d.mover, status: 'moved' };
+      break;
+    case 'motion.withdrawn':
+      if (s.motion && s.motion.id === d.motion_id) s.motion.status = 'withdrawn';
+      break;
+    case 'motion.decided':
+      if (s.motion && s.motion.id === d.motion_id) s.motion.status = d.decision;
+      break;
+    case 'vote.opened':
+    case 'vote.closed':
+    case 'vote.result': {
+      const key = `${s.id}/${d.vote_id}`;
+      let v = S.votes.get(key);
+      if (!v) {
+        v = { key, sittingId: s.id, chamber: s.chamber, voteId: d.vote_id, method: null, requirement: null, question: null, billId: null, counts: null, result: null, openedAt: at };
+        S.votes.set(key, v);
+        S.voteOrder.push(key);
+        if (S.voteOrder.length > 50) S.votes.delete(S.voteOrder.shift());
+      }
+      if (d.bill_id) v.billId = d.bill_id;
+      if (ev.kind === 'vote.opened') Object.assign(v, { method: d.method, requirement: d.requirement, question: d.question, openedAt: at });
+      if (ev.kind === 'vote.closed') v.counts = d.counts || [];
+      if (ev.kind === 'vote.result') v.result = d.result;
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+function applyBill(ev, d, at) {
+  const b = billOf(d.bill_id);
+  b.type = d.bill_type || b.type;
+  if (d.title) b.title = d.title;
+  b.moves.push({ from: d.from_stage || null, to: d.to_stage, at, precision: ev.precision, note: d.note, agg: ev.seq });
+  b.moves.sort((x, y) => x.agg - y.agg);
+  const last = b.moves[b.moves.length - 1];
+  b.stage = last.to;
+  b.lastAgg = last.agg;
+  if (at >= b.lastMoveMs) b.lastMoveMs = at;
+  b.lastSeenOrder = ++applyBill.order;
+  S.flash.set(b.id, Date.now());
+}
+applyBill.order = 0;
+
+// ---- the connection ----------------------------------------------------------------
+
+// Assigned once; the state callback can run before `connect` returns.
+let client = null;
+client = connect({
+  url: HUB_URL,
+  topics: [...TOPICS, ...S.followed.map((id) => `bill.${id}`)],
+  backlog: BACKLOG,
+  onEvent: (ev, meta) => {
+    apply(ev, meta.seq);
+    schedule();
+  },
+  onState: (state, info) => {
+    S.connState = state;
+    S.reconnectAt = state === State.RECONNECTING ? Date.now() + (info.delayMs || 0) : 0;
+    renderConn();
+  },
+  onGap: (gap) => {
+    S.gap = gap;
+    schedule();
+  },
+  onError: (err) => {
+    console.warn('sapha:', err.code, err.message);
+  },
+});
+
+// Followed bills: read each one's stored history once, so that the card shows
+// its whole path and not only the moves from now on.
+async function loadHistory(id) {
+  S.loading.add(id);
+  schedule();
+  try {
+    const { events } = await history({ url: HUB_URL, topics: [`bill.${id}.stage`], since: 0 });
+    for (const ev of events) apply(ev, 0, { feed: false });
+  } catch (err) {
+    console.warn('sapha: history of', id, err.code, err.message);
+  } finally {
+    S.loading.delete(id);
+    schedule();
+  }
+}
+S.followed.forEach(loadHistory);
+
+function follow(raw) {
+  const id = raw.trim().toLowerCase();
+  const input = document.getElementById('follow-input');
+  const error = document.getElementById('follow-error');
+  if (!isValidId(id)) {
+    error.textContent = t('bad_id', { id: raw.trim().slice(0, 70) });
+    error.hidden = false;
+    input.setAttribute('aria-invalid', 'true');
+    return false;
+  }
+  error.hidden = true;
+  input.removeAttribute('aria-invalid');
+  if (S.followed.includes(id)) return true;
+  if (S.followed.length >= MAX_FOLLOWED) {
+    error.textContent = t('too_many', { n: MAX_FOLLOWED });
+    error.hidden = false;
+    return false;
+  }
+  S.followed.unshift(id);
+  saveFollowed();
+  // The id is checked above, so the topic cannot widen into a wildcard.
+  client.subscribe([`bill.${id}`]).catch((err) => {
+    error.textContent = `${id}: ${err.message}`;
+    error.hidden = false;
+  });
+  loadHistory(id);
+  schedule();
+  return true;
+}
+
+function unfollow(id) {
+  S.followed = S.followed.filter((x) => x !== id);
+  saveFollowed();
+  client.unsubscribe([`bill.${id}`]).catch(() => {});
+  schedule();
+}
+
+// ---- rendering ---------------------------------------------------------------------
+
+/** Builds an element; children are nodes or strings (always set as text, never as HTML). */
+function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === 'class') el.className = v;
+    else if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+    else el.setAttribute(k, v === true ? '' : String(v));
+  }
+  for (const c of children.flat(Infinity)) {
+    if (c === undefined || c === null || c === false) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return el;
+}
+
+let pending = false;
+function schedule() {
+  if (pending) return;
+  pending = true;
+  // A timer rather than requestAnimationFrame: it also runs in background tabs,
+  // and it coalesces a burst of replayed events into one render.
+  setTimeout(() => {
+    pending = false;
+    render();
+  }, 40);
+}
+
+function render() {
+  renderStatic();
+  renderToday();
+  renderSitting();
+  renderVote();
+  renderFollowed();
+  renderBills();
+  renderFeed();
+  renderConn();
+}
+
+function renderStatic() {
+  document.documentElement.lang = lang;
+  for (const el of document.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n);
+  for (const b of document.querySelectorAll('.lang button')) b.setAttribute('aria-pressed', String(b.dataset.lang === lang));
+  document.getElementById('today-tz').textContent = t('tz');
+  document.title = `Sapha · ${t('app_title')}`;
+}
+
+function renderToday() {
+  const el = document.getElementById('today-date');
+  const note = document.getElementById('replay-note');
+  if (S.todayMs === null) {
+    el.textContent = fmt('full').format(new Date());
+    note.hidden = true;
+  } else {
+    el.textContent = fmt('full').format(new Date(S.todayMs));
+    const replay = dayKey(S.todayMs) !== dayKey(Date.now());
+    note.hidden = !replay;
+    if (replay) note.textContent = t('replay', { d: fmt('full').format(new Date(S.todayMs)) });
+  }
+  el.dataset.day = S.todayMs === null ? '' : dayKey(S.todayMs);
+  const notice = document.getElementById('notice');
+  notice.hidden = !S.gap;
+  if (S.gap) notice.textContent = t('gap', { s: S.gap.firstSeq });
+}
+
+function initials(person) {
+  const name = text(person && person.name) || '?';
+  return name.trim().slice(0, lang === 'th' ? 1 : 2).toUpperCase();
+}
+
+function renderSitting() {
+  const body = document.getElementById('sitting-body');
+  const s = S.current && S.sittings.get(S.current);
+  if (!s) {
+    body.replaceChildren(h('p', { class: 'empty' }, t('no_sitting')));
+    return;
+  }
+  const phase = PHASES[s.phase] || [s.phase || '—', s.phase || '—', 'idle'];
+  const head = h('div', { class: 'head' },
+    h('span', { class: `chip ${s.chamber}` }, L(CHAMBERS[s.chamber], s.chamber)),
+    h('span', { class: `chip ${phase[2]}`, 'data-testid': 'sitting-phase', 'data-phase': s.phase || '' }, L(phase)),
+    s.openedAt ? h('span', { class: 'chip idle' }, t('opened_at', { t: showWhen(s.openedAt) })) : null,
+    h('span', { class: 'chip idle', title: 'sitting id' }, s.id));
+  const title = h('div', { class: 'title' }, text(s.title) || L(CHAMBERS[s.chamber], s.id));
+
+  const facts = h('dl', { class: 'facts' });
+  if (s.inCamera) {
+    body.replaceChildren(head, title, h('div', { class: 'in-camera', 'data-testid': 'in-camera' }, t('in_camera')));
+    return;
+  }
+  // The agenda item.
+  let item;
+  if (s.item && !s.item.ended) {
+    item = [
+      h('div', {}, h('span', { class: 'chip' }, L(CATEGORIES[s.item.category], s.item.category))),
+      h('div', { class: 'item-title', 'data-testid': 'agenda-item' }, text(s.item.title) || L(CATEGORIES[s.item.category], s.item.category)),
+      s.item.section ? h('div', { class: 'small' }, t('section', { s: s.item.section })) : null,
+      s.item.billId ? h('div', { class: 'small' }, t('bill_ref', { id: s.item.billId })) : null,
+    ];
+  } else if (s.item) {
+    item = [h('div', { class: 'small', 'data-testid': 'agenda-item' }, `${text(s.item.title) || L(CATEGORIES[s.item.category])} — ${t('item_ended', { d: L(DISPOSITIONS[s.item.ended], s.item.ended) })}`)];
+  } else {
+    item = [h('div', { class: 'small', 'data-testid': 'agenda-item' }, t('no_item'))];
+  }
+  facts.append(h('dt', {}, t('agenda')), h('dd', {}, item));
+
+  // Who has the floor.
+  const sp = s.speaker;
+  facts.append(h('dt', {}, t('floor')), h('dd', {},
+    sp
+      ? h('div', { class: 'speaker', 'data-testid': 'speaker' }, h('span', { class: 'avatar' }, initials(sp.person)),
+        h('div', {}, h('div', { class: 'item-title' }, text(sp.person && sp.person.name)), h('div', { class: 'small' }, `${L(ROLES[sp.role], sp.role)} · ${showWhen(sp.at)}`)))
+      : h('div', { class: 'speaker none', 'data-testid': 'speaker' }, h('span', { class: 'avatar' }, '–'), h('span', { class: 'small' }, t('nobody')))));
+
+  if (s.chair) {
+    const name = text(s.chair.person && s.chair.person.name);
+    const office = text(s.chair.office);
+    facts.append(h('dt', {}, t('chair')), h('dd', {}, h('div', {}, name || office),
+      office && office !== name ? h('div', { class: 'small' }, office) : null));
+  }
+
+  // The quorum.
+  let quorum;
+  if (s.quorum) {
+    const q = s.quorum;
+    const scale = Math.max(q.present, q.required) * 1.1 || 1;
+    quorum = h('div', { class: 'quorum', 'data-testid': 'quorum', 'data-present': q.present, 'data-required': q.required },
+      h('div', {}, h('span', { class: `chip ${q.met ? 'ok' : 'bad'}` }, q.met ? t('quorum_met') : t('quorum_not_met')), ' ',
+        h('span', { class: 'num' }, t('quorum_line', { p: q.present, r: q.required }))),
+      (() => {
+        const bar = h('div', { class: 'qbar' }, h('div', { class: `fill${q.met ? '' : ' notmet'}` }), h('div', { class: 'req' }));
+        bar.firstChild.style.width = `${(100 * q.present) / scale}%`;
+        bar.lastChild.style.left = `${(100 * q.required) / scale}%`;
+        return bar;
+      })());
+  } else {
+    quorum = h('div', { class: 'small', 'data-testid': 'quorum' }, t('quorum_unknown'));
+  }
+  facts.append(h('dt', {}, t('quorum')), h('dd', {}, quorum));
+
+  if (s.motion && s.motion.status === 'moved') {
+    facts.append(h('dt', {}, t('motion')), h('dd', {}, text(s.motion.text)));
+  }
+  body.replaceChildren(head, title, facts);
+}
+
+/** Sums the counts of a vote: by option, by group, and by option and group. */
+function tally(counts) {
+  const byOption = {};
+  const byGroup = {};
+  const cell = {};
+  let total = 0;
+  for (const c of counts || []) {
+    byOption[c.option] = (byOption[c.option] || 0) + c.value;
+    const g = c.group || '';
+    if (g) byGroup[g] = (byGroup[g] || 0) + c.value;
+    cell[`${g}:${c.option}`] = (cell[`${g}:${c.option}`] || 0) + c.value;
+    total += c.value;
+  }
+  return { byOption, byGroup, cell, total };
+}
+
+let voteDom = null; // { key, root, bars } kept while the same vote is shown, so bars animate
+
+function renderVote() {
+  const body = document.getElementById('vote-body');
+  const key = S.voteOrder[S.voteOrder.length - 1];
+  const v = key && S.votes.get(key);
+  if (!v) {
+    voteDom = null;
+    body.replaceChildren(h('p', { class: 'empty' }, t('no_vote')));
+    renderEarlierVotes(null);
+    return;
+  }
+  const tl = tally(v.counts);
+  const options = OPTION_ORDER.filter((o) => ['aye', 'no', 'abstain'].includes(o) || tl.byOption[o] !== undefined);
+  const groups = ['house', 'senate'].filter((g) => tl.byGroup[g] !== undefined || (v.chamber === 'joint' && !v.counts));
+  const shape = `${v.key}|${lang}|${options}|${groups}`;
+  if (!voteDom || voteDom.shape !== shape) {
+    voteDom = buildVote(v, options, groups, shape);
+    body.replaceChildren(voteDom.root);
+    // Start from zero and let the widths transition to the counts.
+    void voteDom.root.offsetWidth;
+  }
+  updateVote(voteDom, v, tl, options, groups);
+  renderEarlierVotes(v.key);
+}
+
+function buildVote(v, options, groups, shape) {
+  const status = h('div', { class: 'status' });
+  const question = h('div', { class: 'question' });
+  const meta = h('div', { class: 'meta' });
+  const rows = {};
+  const tallyEl = h('div', { class: 'tally', 'data-testid': 'tally' });
+  for (const o of options) {
+    const segs = {};
+    const track = h('div', { class: 'track' });
+    for (const g of groups.length ? groups : ['']) {
+      segs[g] = h('div', { class: `seg ${o} ${g}`, title: g ? `${L(OPTIONS[o])} · ${L(GROUPS[g])}` : L(OPTIONS[o]) });
+      track.append(segs[g]);
+    }
+    const value = h('div', { class: 'value', 'data-total-option': o }, '0');
+    tallyEl.append(h('div', { class: 'row' }, h('div', { class: 'label' }, L(OPTIONS[o]), h('small', {}, o === 'not_voting' ? '' : '')), track, value));
+    rows[o] = { segs, value, track };
+  }
+  const legend = groups.length
+    ? h('div', { class: 'legend' }, groups.map((g) => h('span', {}, h('span', { class: `sw ${g}` }), L(GROUPS[g]))))
+    : null;
+  const groupRows = {};
+  let groupsEl = null;
+  if (groups.length) {
+    groupsEl = h('div', { class: 'groups', 'data-testid': 'groups' }, h('h3', {}, t('by_group')));
+    for (const g of groups) {
+      const segs = {};
+      const track = h('div', { class: 'track' });
+      for (const o of options) {
+        segs[o] = h('div', { class: `seg ${o}`, 'data-cell': `${g}:${o}`, title: `${L(GROUPS[g])} · ${L(OPTIONS[o])}` });
+        track.append(segs[o]);
+      }
+      const value = h('div', { class: 'value', 'data-group-total': g }, '0');
+      const nums = h('div', { class: 'nums' });
+      groupsEl.append(h('div', { class: 'group-row' }, h('div', {}, L(GROUPS[g])), track, value, nums));
+      groupRows[g] = { segs, value, nums };
+    }
+  }
+  const root = h('div', { 'data-testid': 'vote-card', 'data-vote': v.key }, question, meta, status, tallyEl, legend, groupsEl);
+  return { shape, root, status, question, meta, rows, groupRows };
+}
+
+function updateVote(dom, v, tl, options, groups) {
+  dom.root.dataset.status = v.result ? 'decided' : v.counts ? 'counted' : 'counting';
+  dom.root.dataset.totalCast = String(tl.total);
+  dom.question.textContent = text(v.question) || `${L(CHAMBERS[v.chamber])} · ${v.voteId}`;
+  dom.meta.replaceChildren(...[
+    h('span', {}, `${L(CHAMBERS[v.chamber])} · ${showWhen(v.openedAt)}`),
+    v.method ? h('span', {}, t('method', { m: L(METHODS[v.method], v.method) })) : null,
+    v.requirement ? h('span', {}, t('requirement', { r: text(v.requirement) })) : null,
+    v.billId ? h('span', {}, t('bill_ref', { id: v.billId })) : null,
+  ].filter(Boolean));
+  const chip = v.result
+    ? h('span', { class: `chip ${v.result === 'passed' ? 'ok' : 'bad'}`, 'data-testid': 'vote-result' }, t(v.result))
+    : v.counts
+      ? h('span', { class: 'chip idle' }, t('counted'))
+      : h('span', { class: 'chip warn' }, t('counting'));
+  dom.status.replaceChildren(chip, h('span', { class: 'big num' }, t('total_cast', { n: tl.total.toLocaleString(lang === 'th' ? 'th-TH' : 'en-GB') })));
+  // Bars by option share one scale: the largest option fills the track.
+  const scale = Math.max(1, ...options.map((o) => tl.byOption[o] || 0));
+  for (const o of options) {
+    const row = dom.rows[o];
+    row.track.classList.toggle('counting', !v.counts);
+    row.value.textContent = String(tl.byOption[o] || 0);
+    for (const [g, seg] of Object.entries(row.segs)) {
+      const n = g ? tl.cell[`${g}:${o}`] || 0 : tl.byOption[o] || 0;
+      seg.style.width = `${(100 * n) / scale}%`;
+      seg.dataset.value = String(n);
+    }
+  }
+  for (const g of groups) {
+    const gr = dom.groupRows[g];
+    const gt = tl.byGroup[g] || 0;
+    gr.value.textContent = String(gt);
+    gr.nums.textContent = options.map((o) => `${L(OPTIONS[o])} ${tl.cell[`${g}:${o}`] || 0}`).join(' · ');
+    for (const o of options) {
+      const n = tl.cell[`${g}:${o}`] || 0;
+      gr.segs[o].style.width = gt ? `${(100 * n) / gt}%` : '0%';
+      gr.segs[o].dataset.value = String(n);
+    }
+  }
+}
+
+function renderEarlierVotes(currentKey) {
+  const el = document.getElementById('vote-earlier');
+  const earlier = S.voteOrder.filter((k) => k !== currentKey).slice(-4).reverse().map((k) => S.votes.get(k)).filter(Boolean);
+  if (earlier.length === 0) {
+    el.replaceChildren();
+    return;
+  }
+  el.replaceChildren(h('h3', {}, t('earlier_votes')), h('ul', {}, earlier.map((v) => {
+    const tl = tally(v.counts);
+    const nums = ['aye', 'no', 'abstain'].map((o) => `${L(OPTIONS[o])} ${tl.byOption[o] || 0}`).join(' · ');
+    return h('li', {},
+      h('span', {}, v.result ? h('span', { class: `chip ${v.result === 'passed' ? 'ok' : 'bad'}` }, t(v.result)) : null, ' ', text(v.question) || `${L(CHAMBERS[v.chamber])} · ${v.voteId}`),
+      h('span', { class: 'mini' }, nums));
+  })));
+}
+
+/** A bill's card: title, its latest move, and a progress indicator along its type's path. */
+function billCard(b, { followed = false } = {}) {
+  const path = PATHS[b.type] || PATHS.act;
+  // Furthest point of the path reached so far.
+  let reached = -1;
+  for (const m of b.moves) reached = Math.max(reached, path.indexOf(m.to));
+  const at = path.indexOf(b.stage);
+  const current = at >= 0 ? at : reached;
+  const endedBad = ENDED_BAD.has(b.stage);
+  const endedOk = b.stage === ENDED_OK[b.type];
+  const progress = h('div', {
+    class: `progress${endedBad ? ' ended-bad' : ''}${endedOk ? ' ended-ok' : ''}`,
+    role: 'img',
+    'aria-label': `${L(STAGES[b.stage], b.stage)} — ${t('stage_of', { i: current + 1, n: path.length })}`,
+  }, path.map((st, i) => h('span', { class: `step${i < current ? ' done' : ''}${i === current ? ' current' : ''}`, title: L(STAGES[st], st) })));
+  const last = b.moves[b.moves.length - 1];
+  const flash = S.flash.get(b.id);
+  const card = h('article', {
+    class: `bill${flash && Date.now() - flash < 1500 ? ' flash' : ''}`,
+    'data-bill': b.id,
+    'data-stage': b.stage || '',
+    'data-progress': String(current),
+  },
+  h('div', { class: 'top-line' },
+    h('span', {}, h('span', { class: 'chip' }, L(BILL_TYPES[b.type], b.type || '')), ' ', h('span', { class: 'id' }, b.id)),
+    followed ? h('button', { class: 'unfollow', type: 'button', title: t('unfollow'), 'aria-label': `${t('unfollow')} ${b.id}`, onclick: () => unfollow(b.id) }, '×') : null),
+  h('div', { class: 'btitle' }, text(b.title) || b.id),
+  last ? h('div', { class: 'move' },
+    last.from ? h('span', {}, L(STAGES[last.from], last.from)) : null,
+    last.from ? h('span', { class: 'arrow' }, '→') : null,
+    h('strong', { 'data-testid': 'bill-stage' }, L(STAGES[last.to], last.to)),
+    ' ', h('span', { class: 'when' }, `· ${showWhen(last.at, last.precision)}`)) : null,
+  last && last.note ? h('div', { class: 'when' }, text(last.note)) : null,
+  progress,
+  h('div', { class: 'progress-label' }, h('span', {}, L(STAGES[path[0]])), h('span', {}, t('stage_of', { i: current + 1, n: path.length })), h('span', {}, L(STAGES[path[path.length - 1]]))));
+  return card;
+}
+
+function renderFollowed() {
+  const list = document.getElementById('follow-list');
+  list.replaceChildren(...S.followed.map((id) => {
+    const b = S.bills.get(id);
+    if (b && b.moves.length) return billCard(b, { followed: true });
+    return h('article', { class: 'bill', 'data-bill': id, 'data-stage': '' },
+      h('div', { class: 'top-line' }, h('span', { class: 'id' }, id),
+        h('button', { class: 'unfollow', type: 'button', title: t('unfollow'), 'aria-label': `${t('unfollow')} ${id}`, onclick: () => unfollow(id) }, '×')),
+      h('p', { class: 'empty' }, S.loading.has(id) ? t('loading_bill', { id }) : t('waiting_bill', { id })));
+  }));
+}
+
+function renderBills() {
+  const list = document.getElementById('bills-list');
+  const count = document.getElementById('bills-count');
+  if (S.todayMs === null) {
+    count.textContent = '';
+    list.replaceChildren(h('p', { class: 'empty' }, t('feed_empty')));
+    return;
+  }
+  const today = dayKey(S.todayMs);
+  const movedToday = [...S.bills.values()]
+    .filter((b) => b.moves.some((m) => dayKey(m.at) === today))
+    .sort((a, b) => b.lastSeenOrder - a.lastSeenOrder);
+  count.textContent = movedToday.length ? `(${movedToday.length})` : '';
+  const cards = movedToday.slice(0, TODAY_LIST_MAX).map((b) => billCard(b));
+  if (movedToday.length > TODAY_LIST_MAX) cards.push(h('p', { class: 'more' }, t('more', { n: movedToday.length - TODAY_LIST_MAX })));
+  if (movedToday.length === 0) {
+    cards.push(h('p', { class: 'empty' }, t('none_today', { d: showDate(S.todayMs) })));
+    const recent = [...S.bills.values()].sort((a, b) => b.lastSeenOrder - a.lastSeenOrder).slice(0, 3);
+    if (recent.length) cards.push(h('p', { class: 'subhead' }, t('recent_moves')), ...recent.map((b) => billCard(b)));
+  }
+  list.replaceChildren(...cards);
+}
+
+/** One line of the feed, in the current language. */
+function describe(ev) {
+  const d = ev.data || {};
+  const who = (p) => text(p && p.name);
+  switch (ev.kind) {
+    case 'sitting.lifecycle': {
+      const base = L(PHASE_EVENTS[d.phase], d.phase);
+      return d.outcome === 'no_quorum' ? `${base} (${lang === 'th' ? 'ไม่ครบองค์ประชุม' : 'no quorum'})` : base;
+    }
+    case 'sitting.quorum_checked':
+      return `${t('quorum')}: ${t('quorum_line', { p: d.present, r: d.required })} — ${d.met ? t('quorum_met') : t('quorum_not_met')}`;
+    case 'agenda.item_started':
+      return `${L(CATEGORIES[d.category], d.category)}${d.title ? `: ${text(d.title)}` : ''}`;
+    case 'agenda.item_ended':
+      return `${lang === 'th' ? 'จบระเบียบวาระ' : 'agenda item finished'} (${L(DISPOSITIONS[d.disposition], d.disposition)})`;
+    case 'agenda.section_considered':
+      return t('section', { s: d.section_no });
+    case 'floor.speech_started':
+      return `${lang === 'th' ? 'อภิปราย' : 'speaking'}: ${who(d.person)}`;
+    case 'floor.speech_ended':
+      return `${lang === 'th' ? 'จบการอภิปราย' : 'finished'}: ${who(d.person)}`;
+    case 'floor.chair_changed':
+      return `${t('chair')}: ${who(d.person)}`;
+    case 'motion.moved':
+      return `${t('motion')}: ${text(d.text)}`;
+    case 'motion.withdrawn':
+      return `${t('motion')}: ${lang === 'th' ? 'ถอนญัตติ' : 'withdrawn'}`;
+    case 'motion.decided':
+      return `${t('motion')}: ${L(DECISIONS[d.decision], d.decision)}`;
+    case 'vote.opened':
+      return `${lang === 'th' ? 'เริ่มลงมติ' : 'vote opened'}${d.question ? `: ${text(d.question)}` : ''}`;
+    case 'vote.closed': {
+      const tl = tally(d.counts);
+      return `${lang === 'th' ? 'ปิดการลงมติ' : 'vote closed'}: ${['aye', 'no', 'abstain'].map((o) => `${L(OPTIONS[o])} ${tl.byOption[o] || 0}`).join(', ')}`;
+    }
+    case 'vote.result':
+      return `${lang === 'th' ? 'ผลการลงมติ' : 'result'}: ${t(d.result)}`;
+    case 'bill.stage_changed':
+      return `${d.bill_id}: ${L(STAGES[d.to_stage], d.to_stage)}`;
+    default:
+      return ev.kind;
+  }
+}
+
+function renderFeed() {
+  const list = document.getElementById('feed-list');
+  if (S.feed.length === 0) {
+    list.replaceChildren(h('li', { class: 'empty' }, t('feed_empty')));
+    return;
+  }
+  list.replaceChildren(...S.feed.slice(0, 18).map(({ ev, at }) => {
+    const where = ev.data && ev.data.sitting ? L(CHAMBERS[ev.data.sitting.chamber]) : L(BILL_TYPES[ev.data && ev.data.bill_type], '');
+    return h('li', {}, h('time', { datetime: ev.occurred_at }, showWhen(at, ev.precision)),
+      h('span', {}, describe(ev), ' ', h('span', { class: 'k' }, `· ${where}`)));
+  }));
+}
+
+function renderConn() {
+  const el = document.getElementById('conn');
+  const state = S.connState;
+  el.dataset.state = state;
+  let label = t(`conn_${state}`);
+  if (state === State.RECONNECTING) label = t('conn_reconnecting', { s: Math.max(0, Math.ceil((S.reconnectAt - Date.now()) / 1000)) });
+  el.querySelector('.text').textContent = label;
+  document.getElementById('conn-meta').textContent = t('conn_meta', { n: client ? client.stats.delivered : 0 });
+}
+
+// ---- wiring ------------------------------------------------------------------------
+
+document.getElementById('follow-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  const input = document.getElementById('follow-input');
+  if (follow(input.value)) input.value = '';
+});
+document.getElementById('follow-input').addEventListener('input', () => {
+  document.getElementById('follow-error').hidden = true;
+  document.getElementById('follow-input').removeAttribute('aria-invalid');
+});
+for (const b of document.querySelectorAll('.lang button')) {
+  b.addEventListener('click', () => {
+    lang = b.dataset.lang;
+    try { localStorage.setItem(LANG_KEY, lang); } catch { /* storage may be off */ }
+    render();
+  });
+}
+// The reconnect countdown and the "just moved" highlight need a tick of their own.
+setInterval(() => {
+  if (S.connState === State.RECONNECTING) renderConn();
+}, 500);
+
+render();
+
+// For the browser test and for debugging from the console.
+window.sapha = { client, state: S, follow, unfollow, render };

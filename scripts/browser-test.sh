@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# The browser test: the live dashboard in real headless Chromium, against a real
+# hub fed by the scenario player through a real nats-server.
+#
+#   scripts/browser-test.sh
+#
+# It installs what is missing (chromium and Thai fonts with apt-get, playwright-core
+# with npm), builds `sapha`, starts nats-server and `sapha hub` on free loopback
+# ports, then runs tests/browser/dashboard.test.mjs, which opens the dashboard,
+# plays the joint sitting of 10 Sep 2021 and Senate sitting no. 28 into NATS and
+# checks what the page shows. Screenshots land in tests/artifacts/.
+# Everything it starts is stopped on exit. Exit status: 0 when every check passed.
+#
+# Environment: CARGO_TARGET_DIR (default target/), CHROMIUM (default /usr/bin/chromium),
+# SAPHA_NATS_SERVER (see scripts/nats-server.sh).
+set -euo pipefail
+
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
+CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
+artifacts="$root/tests/artifacts"
+# Bounds, in seconds: the run after the build, and each wait for a server.
+RUN_DEADLINE=150
+READY_WAIT=30
+# How the sittings are paced: 1200x real time, at most 0.6 s between two events
+# (about 26 s for both sittings; the joint vote is counted for about 2 s).
+SPEED=1200
+MAX_GAP=0.6
+# Bills played while the hub is down (the resume check): the first N lines.
+OFFLINE_BILLS=60
+
+say() { printf '==> %s\n' "$*"; }
+fail() {
+  printf 'browser-test: FAIL: %s\n' "$*" >&2
+  exit 1
+}
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+    fail "need root to run: $*"
+  fi
+}
+
+# ---- tools ----------------------------------------------------------------------------
+
+if [ ! -x "$CHROMIUM" ]; then
+  say "installing chromium and Thai fonts (apt-get)"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq chromium fonts-thai-tlwg >/dev/null
+  [ -x "$CHROMIUM" ] || fail "no browser at $CHROMIUM after apt-get install chromium"
+fi
+# Without a Thai font, Chromium draws Thai as boxes.
+if command -v fc-list >/dev/null && [ -z "$(fc-list :lang=th family 2>/dev/null | head -1)" ]; then
+  say "installing Thai fonts (fonts-thai-tlwg)"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq fonts-thai-tlwg >/dev/null
+fi
+command -v node >/dev/null || fail "node is not installed (Node 18 or later is needed)"
+if [ ! -d tests/browser/node_modules/playwright-core ]; then
+  say "installing playwright-core (npm)"
+  (cd tests/browser && { npm ci --no-audit --no-fund --loglevel=error || npm install --no-audit --no-fund --loglevel=error; }) \
+    || fail "npm could not install playwright-core"
+fi
+
+say "building sapha"
+cargo build --quiet --bin sapha || fail "cargo build failed"
+sapha="$CARGO_TARGET_DIR/debug/sapha"
+nats_server="$(./scripts/nats-server.sh)" || fail "no nats-server"
+
+# ---- servers ----------------------------------------------------------------------------
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/sapha-browser.XXXXXX")"
+nats_pid=""
+cleanup() {
+  local status=$?
+  set +e
+  if [ -s "$work/hub.pid" ]; then kill "$(cat "$work/hub.pid")" 2>/dev/null; fi
+  if [ -n "$nats_pid" ]; then kill "$nats_pid" 2>/dev/null; fi
+  wait 2>/dev/null
+  if [ "$status" -ne 0 ] && [ -d "$work/logs" ]; then
+    mkdir -p "$artifacts/logs" && cp "$work"/logs/*.log "$artifacts/logs/" 2>/dev/null
+    echo "browser-test: logs are in $artifacts/logs/" >&2
+  fi
+  rm -rf "$work"
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+mkdir -p "$work/logs" "$artifacts"
+SECONDS=0
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# Waits until "$@" succeeds, for at most $READY_WAIT seconds.
+wait_for() {
+  local what="$1"
+  shift
+  local i
+  for ((i = 0; i < READY_WAIT * 10; i++)); do
+    if "$@" 2>/dev/null; then return 0; fi
+    sleep 0.1
+  done
+  fail "$what was not ready within ${READY_WAIT}s"
+}
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+hub_ready() { curl -fsS -o /dev/null "http://127.0.0.1:$hub_port/readyz"; }
+
+nats_port="$(free_port)"
+say "nats-server on 127.0.0.1:$nats_port"
+"$nats_server" -js -sd "$work/jetstream" -p "$nats_port" -a 127.0.0.1 >"$work/logs/nats.log" 2>&1 &
+nats_pid=$!
+wait_for "nats-server" port_open "$nats_port"
+nats_url="nats://127.0.0.1:$nats_port"
+
+# Create the stream before the hub and the page connect, by playing no events:
+# the page then sees every event of the scenarios from the first one.
+: >"$work/empty.ndjson"
+"$sapha" play --nats-url "$nats_url" --speed 0 "$work/empty.ndjson" >"$work/logs/create-stream.log" 2>&1 \
+  || fail "could not create the stream; see $work/logs/create-stream.log"
+
+hub_port="$(free_port)"
+hub_cmd=("$sapha" hub --listen "127.0.0.1:$hub_port" --nats-url "$nats_url")
+say "sapha hub on 127.0.0.1:$hub_port"
+"${hub_cmd[@]}" >"$work/logs/hub.log" 2>&1 &
+echo $! >"$work/hub.pid"
+wait_for "the hub" hub_ready
+
+head -n "$OFFLINE_BILLS" scenarios/bills-generated.ndjson >"$work/bills-head.ndjson"
+live_events=$(($(wc -l <scenarios/joint-2564-09-10.ndjson) + $(wc -l <scenarios/senate-2566-02-28.ndjson)))
+
+json_argv() { python3 -c 'import json, sys; print(json.dumps(sys.argv[1:]))' "$@"; }
+
+say "running the dashboard in headless Chromium"
+HUB_URL="http://127.0.0.1:$hub_port" \
+  HUB_CMD="$(json_argv "${hub_cmd[@]}")" \
+  HUB_PID_FILE="$work/hub.pid" \
+  PLAY_LIVE="$(json_argv "$sapha" play --nats-url "$nats_url" --speed "$SPEED" --max-gap-secs "$MAX_GAP" \
+    scenarios/joint-2564-09-10.ndjson scenarios/senate-2566-02-28.ndjson)" \
+  PLAY_OFFLINE="$(json_argv "$sapha" play --nats-url "$nats_url" --speed 0 "$work/bills-head.ndjson")" \
+  LIVE_EVENTS="$live_events" \
+  OFFLINE_EVENTS="$OFFLINE_BILLS" \
+  ARTIFACTS="$artifacts" \
+  LOG_DIR="$work/logs" \
+  CHROMIUM="$CHROMIUM" \
+  RUN_DEADLINE_MS=$(((RUN_DEADLINE - SECONDS) * 1000)) \
+  timeout --kill-after=5 "$((RUN_DEADLINE - SECONDS + 10))" node tests/browser/dashboard.test.mjs \
+  || fail "the dashboard checks failed (above)"
+
+say "done in ${SECONDS}s; screenshots: tests/artifacts/dashboard.png, tests/artifacts/dashboard-th.png"

@@ -1,0 +1,305 @@
+// Drives the live dashboard in real headless Chromium against a real hub fed by
+// the scenario player. Started by scripts/browser-test.sh, which owns NATS and
+// the hub and passes everything in the environment:
+//
+//   HUB_URL       http://127.0.0.1:<port> of the running hub
+//   HUB_CMD       JSON argv that starts the hub (to restart it mid-test)
+//   HUB_PID_FILE  file holding the hub's pid; rewritten after a restart
+//   PLAY_LIVE     JSON argv: the player for the joint and Senate sittings (paced)
+//   PLAY_OFFLINE  JSON argv: the player for some bills (while the hub is down)
+//   ARTIFACTS     where screenshots go (tests/artifacts)
+//   CHROMIUM      the browser (default /usr/bin/chromium)
+//
+// Every wait has a deadline; the whole run has one too (RUN_DEADLINE_MS).
+import { spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync, openSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const env = (k, d) => {
+  const v = process.env[k] ?? d;
+  if (v === undefined) {
+    console.error(`browser test: ${k} is not set (run scripts/browser-test.sh)`);
+    process.exit(2);
+  }
+  return v;
+};
+const HUB_URL = env('HUB_URL');
+const HUB_CMD = JSON.parse(env('HUB_CMD'));
+const HUB_PID_FILE = env('HUB_PID_FILE');
+const PLAY_LIVE = JSON.parse(env('PLAY_LIVE'));
+const PLAY_OFFLINE = JSON.parse(env('PLAY_OFFLINE'));
+const ARTIFACTS = env('ARTIFACTS');
+const LOG_DIR = env('LOG_DIR', ARTIFACTS);
+const CHROMIUM = env('CHROMIUM', '/usr/bin/chromium');
+const OFFLINE_EVENTS = Number(env('OFFLINE_EVENTS'));
+const LIVE_EVENTS = Number(env('LIVE_EVENTS'));
+const RUN_DEADLINE_MS = Number(env('RUN_DEADLINE_MS', '150000'));
+
+const FOLLOWED = 'b-2565-0087';
+const AMENDMENT = 'b-2564-ca-0001';
+const JOINT_VOTE = 'joint-2564-1-10/vote-1';
+
+mkdirSync(ARTIFACTS, { recursive: true });
+const started = Date.now();
+const deadline = setTimeout(() => {
+  console.error(`browser test: FAIL: the run passed its ${RUN_DEADLINE_MS / 1000} s deadline`);
+  process.exit(1);
+}, RUN_DEADLINE_MS);
+deadline.unref();
+
+const log = (...a) => console.log(`[${((Date.now() - started) / 1000).toFixed(1).padStart(5)} s]`, ...a);
+
+/** Runs argv to completion; rejects on a non-zero exit or after `ms`. */
+function run(argv, name, ms) {
+  return new Promise((resolve, reject) => {
+    const out = openSync(join(LOG_DIR, `${name}.log`), 'w');
+    const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', out, out] });
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${name} did not finish within ${ms / 1000} s`));
+    }, ms);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      if (code === 0) resolve();
+      else reject(new Error(`${name} exited with ${code}; see ${join(LOG_DIR, `${name}.log`)}`));
+    });
+    child.on('error', (e) => { clearTimeout(timer); reject(e); });
+  });
+}
+
+async function until(pred, what, ms) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await pred();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out after ${ms / 1000} s waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function hubReady() {
+  try {
+    const r = await fetch(`${HUB_URL}/readyz`);
+    return r.ok;
+  } catch {
+    return false;
+  }
+}
+
+const results = [];
+async function check(name, fn) {
+  const t0 = Date.now();
+  try {
+    await fn();
+    results.push({ name, ok: true });
+    log(`ok    ${name} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+  } catch (e) {
+    results.push({ name, ok: false, error: e.message });
+    log(`FAIL  ${name}: ${e.message}`);
+  }
+}
+const assert = (cond, msg) => {
+  if (!cond) throw new Error(msg);
+};
+
+// ---- the browser -------------------------------------------------------------------
+
+const browser = await chromium.launch({
+  executablePath: CHROMIUM,
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync', '--disable-quic'],
+  timeout: 30000,
+});
+const context = await browser.newContext({ viewport: { width: 1400, height: 1050 }, deviceScaleFactor: 1, locale: 'en-GB', timezoneId: 'Europe/London' });
+const page = await context.newPage();
+const pageErrors = [];
+page.on('pageerror', (e) => pageErrors.push(e.message));
+page.on('console', (m) => {
+  if (m.type() === 'error') pageErrors.push(`console: ${m.text()}`);
+});
+
+// An in-page recorder: every 25 ms it notes what the dashboard shows, so the
+// checks below read a history of the page instead of racing the player.
+await page.addInitScript(() => {
+  const rec = { votes: [], stages: {}, quorum: [], speakers: [], agenda: [], today: [], states: [] };
+  window.__rec = rec;
+  const last = {};
+  const note = (key, list, value) => {
+    if (value !== undefined && value !== null && last[key] !== value) {
+      last[key] = value;
+      list.push(value);
+    }
+  };
+  setInterval(() => {
+    const card = document.querySelector('[data-testid="vote-card"]');
+    if (card) {
+      const total = (o) => card.querySelector(`[data-total-option="${o}"]`)?.textContent ?? '-';
+      const group = (g) => card.querySelector(`[data-group-total="${g}"]`)?.textContent ?? '-';
+      const cell = (c) => card.querySelector(`[data-cell="${c}"]`)?.dataset.value ?? '-';
+      const width = card.querySelector('.tally [data-total-option="aye"]')?.parentElement.querySelector('.seg')?.style.width ?? '-';
+      note('vote', rec.votes, JSON.stringify({
+        vote: card.dataset.vote, status: card.dataset.status,
+        totals: ['aye', 'no', 'abstain'].map(total).join('/'),
+        groups: ['house', 'senate'].map(group).join('/'),
+        cells: ['house:aye', 'house:no', 'house:abstain', 'senate:aye', 'senate:no', 'senate:abstain'].map(cell).join('/'),
+        ayeWidth: width,
+      }));
+    }
+    for (const el of document.querySelectorAll('[data-bill]')) {
+      const where = el.closest('#follow-list') ? 'follow' : 'today';
+      const key = `${where}:${el.dataset.bill}`;
+      rec.stages[key] ??= [];
+      note(`stage:${key}`, rec.stages[key], el.dataset.stage ? `${el.dataset.stage}@${el.dataset.progress}` : null);
+    }
+    const q = document.querySelector('[data-testid="quorum"]');
+    note('quorum', rec.quorum, q?.dataset.present ? `${q.dataset.present}/${q.dataset.required}` : null);
+    note('speaker', rec.speakers, document.querySelector('[data-testid="speaker"]')?.textContent);
+    note('agenda', rec.agenda, document.querySelector('[data-testid="agenda-item"]')?.textContent);
+    note('today', rec.today, document.getElementById('today-date')?.textContent);
+    note('state', rec.states, document.getElementById('conn')?.dataset.state);
+  }, 25);
+});
+
+const rec = () => page.evaluate(() => window.__rec);
+const seen = () => page.evaluate(() => window.sapha.state.seenEvents.size);
+
+await page.goto(`${HUB_URL}/?lang=en`, { waitUntil: 'load', timeout: 20000 });
+
+await check('the page loads sapha.js and goes live', async () => {
+  await page.waitForSelector('#conn[data-state="live"]', { timeout: 15000 });
+  const ct = await (await fetch(`${HUB_URL}/sapha.js`)).headers.get('content-type');
+  assert(ct && ct.startsWith('text/javascript'), `/sapha.js is served as ${ct}`);
+});
+
+await check('the follow box rejects a bad id and subscribes to bill.<id>', async () => {
+  for (const bad of ['>', 'bill.*', 'b-2566-0123.>', 'B 2565', 'ร่าง-1']) {
+    await page.fill('#follow-input', bad);
+    await page.click('#follow form button, #follow-form button');
+    await page.waitForSelector('#follow-error:not([hidden])', { timeout: 3000 });
+    const msg = await page.textContent('#follow-error');
+    assert(/not a bill id/.test(msg), `no validation message for '${bad}': ${msg}`);
+  }
+  // The input stops at 64 characters; the function behind it checks the length too.
+  assert(!(await page.evaluate(() => window.sapha.follow('a'.repeat(65)))), 'a 65-character id was accepted');
+  const topics = await page.evaluate(() => window.sapha.client.topics);
+  assert(topics.every((t) => !t.includes('>') || t === '>'), `a bad id widened the subscription: ${topics}`);
+  await page.fill('#follow-input', FOLLOWED);
+  await page.press('#follow-input', 'Enter');
+  await page.waitForSelector(`#follow-list [data-bill="${FOLLOWED}"]`, { timeout: 3000 });
+  assert(await page.isHidden('#follow-error'), 'the error stays after a good id');
+  await until(() => page.evaluate((id) => window.sapha.client.topics.includes(`bill.${id}`), FOLLOWED), `the subscription to bill.${FOLLOWED}`, 5000);
+});
+
+// ---- play the sittings live ------------------------------------------------------------
+
+log('playing the joint sitting of 10 Sep 2021 and Senate sitting no. 28 of 28 Feb 2023');
+const player = run(PLAY_LIVE, 'player-live', 90000);
+let playerError = null;
+player.catch((e) => { playerError = e; });
+
+// The screenshot for the README: the joint vote, counted and decided.
+const shot = page.waitForFunction((key) => {
+  const c = document.querySelector('[data-testid="vote-card"]');
+  return c && c.dataset.vote === key && c.dataset.status === 'decided';
+}, JOINT_VOTE, { timeout: 60000 }).then(async () => {
+  // The sitting closes a fraction of a second after the result: show the bars
+  // at their final length at once rather than wait for their transition.
+  // (Through the CSSOM: the page's Content-Security-Policy refuses inline <style>.)
+  await page.evaluate(() => {
+    for (const el of document.querySelectorAll('.seg, .fill')) el.style.transition = 'none';
+  });
+  await page.screenshot({ path: join(ARTIFACTS, 'dashboard.png'), fullPage: true });
+  log(`screenshot: ${join(ARTIFACTS, 'dashboard.png')}`);
+}).catch((e) => log(`no screenshot of the joint vote: ${e.message}`));
+
+await check('the player publishes the scenarios', async () => {
+  await player;
+  await until(async () => (await seen()) >= LIVE_EVENTS, `${LIVE_EVENTS} events on the page`, 15000);
+});
+await shot;
+
+await check('the sitting panel shows the agenda item, who has the floor and the quorum', async () => {
+  const r = await rec();
+  assert(r.quorum.includes('692/375'), `the joint sitting's quorum 692/375 never showed: ${r.quorum}`);
+  assert(r.quorum.includes('203/125'), `the Senate's quorum 203/125 never showed: ${r.quorum}`);
+  assert(r.speakers.some((s) => /Senator \(speaker 1\)/.test(s)), `no speaker showed: ${r.speakers.slice(0, 5)}`);
+  assert(r.agenda.some((s) => /third reading/i.test(s)), `the amendment's agenda item never showed: ${r.agenda.slice(0, 5)}`);
+});
+
+await check('the vote tallies change from zero to 472 / 33 / 187, by option and by House', async () => {
+  const votes = (await rec()).votes.map((v) => JSON.parse(v)).filter((v) => v.vote === JOINT_VOTE);
+  const zero = votes.findIndex((v) => v.status === 'counting' && v.totals === '0/0/0' && v.groups === '0/0');
+  const final = votes.findIndex((v) => v.totals === '472/33/187');
+  assert(zero >= 0, `the vote never showed as being counted from zero: ${JSON.stringify(votes.slice(0, 3))}`);
+  assert(final > zero, `the tallies never reached 472/33/187 after zero: ${JSON.stringify(votes.slice(-3))}`);
+  const f = votes[final];
+  assert(f.groups === '467/225', `by House: expected MPs 467, senators 225, got ${f.groups}`);
+  assert(f.cells === '323/23/121/149/10/66', `by option and House: got ${f.cells}`);
+  assert(f.ayeWidth !== '0%' && f.ayeWidth !== '-', `the aye bar did not grow: ${f.ayeWidth}`);
+  assert(votes.some((v) => v.status === 'decided' && v.totals === '472/33/187'), 'the result (passed) never showed');
+});
+
+await check("a bill's stage advances (followed, and among the bills that moved today)", async () => {
+  const r = await rec();
+  const order = (list) => list.map((s) => Number(s.split('@')[1]));
+  const followed = r.stages[`follow:${FOLLOWED}`] || [];
+  assert(followed.length >= 2, `the followed bill's stage never changed: ${followed}`);
+  assert(followed.at(-1).startsWith('SENATE_R3@'), `the followed bill ended at ${followed.at(-1)}, not SENATE_R3`);
+  const p = order(followed);
+  assert(p.every((x, i) => i === 0 || x >= p[i - 1]) && p.at(-1) > p[0], `progress did not advance: ${followed}`);
+  const today = r.stages[`today:${AMENDMENT}`] || [];
+  assert(today.some((s) => s.startsWith('JOINT_R3@')), `the amendment never showed at JOINT_R3 among today's bills: ${today}`);
+  assert(r.today.some((d) => /10 September 2564 BE/.test(d)), `"today" never showed 10 September 2564 BE: ${r.today}`);
+});
+
+// ---- a hub restart while events keep coming ------------------------------------------
+
+await check('after a hub restart it reconnects and resumes with no gap and no duplicate', async () => {
+  assert(!playerError, `the live player failed: ${playerError && playerError.message}`);
+  const before = await seen();
+  const oldPid = Number(readFileSync(HUB_PID_FILE, 'utf8').trim());
+  process.kill(oldPid, 'SIGTERM');
+  await until(() => page.evaluate(() => window.sapha.client.state !== 'live'), 'the page to notice the hub is gone', 15000);
+  await until(() => { try { process.kill(oldPid, 0); return false; } catch { return true; } }, 'the old hub to exit', 15000);
+  // Events published while no hub is running: the page must get them on resume.
+  await run(PLAY_OFFLINE, 'player-offline', 30000);
+  const hub = spawn(HUB_CMD[0], HUB_CMD.slice(1), { stdio: ['ignore', openSync(join(LOG_DIR, 'hub-restarted.log'), 'w'), openSync(join(LOG_DIR, 'hub-restarted.log'), 'a')] });
+  writeFileSync(HUB_PID_FILE, `${hub.pid}\n`);
+  hub.unref();
+  await until(hubReady, 'the restarted hub to be ready', 20000);
+  await page.waitForSelector('#conn[data-state="live"]', { timeout: 30000 });
+  await until(async () => (await seen()) >= before + OFFLINE_EVENTS, `${OFFLINE_EVENTS} more events after the restart`, 20000);
+  const s = await page.evaluate(() => ({ ...window.sapha.client.stats, seen: window.sapha.state.seenEvents.size, lastSeq: window.sapha.client.lastSeq }));
+  assert(s.seen === before + OFFLINE_EVENTS, `expected ${before + OFFLINE_EVENTS} events, the page has ${s.seen}`);
+  assert(s.delivered === s.seen, `the client delivered ${s.delivered} events for ${s.seen} distinct ones`);
+  assert(s.gaps === 0, 'the hub reported lost history');
+  assert(s.reconnects >= 1, 'no reconnect was counted');
+  assert(s.lastSeq === LIVE_EVENTS + OFFLINE_EVENTS, `lastSeq is ${s.lastSeq}, not ${LIVE_EVENTS + OFFLINE_EVENTS}`);
+  const states = (await rec()).states;
+  assert(states.includes('reconnecting') || states.includes('connecting'), `the indicator never left live: ${states}`);
+});
+
+await check('the Thai toggle switches the page, with Buddhist Era dates in Bangkok time', async () => {
+  await page.click('.lang button[data-lang="th"]');
+  await until(() => page.evaluate(() => document.documentElement.lang === 'th'), 'lang=th', 3000);
+  const today = await page.textContent('#today-date');
+  assert(/พ\.ศ\. 25\d\d/.test(today), `the date is not in the Buddhist Era: ${today}`);
+  const heading = await page.textContent('#bills-h');
+  assert(/ร่างกฎหมาย/.test(heading), `the headings are not in Thai: ${heading}`);
+  const conn = await page.textContent('#conn .text');
+  assert(conn === 'สด', `the indicator is not in Thai: ${conn}`);
+  await page.waitForTimeout(300);
+  await page.screenshot({ path: join(ARTIFACTS, 'dashboard-th.png'), fullPage: true });
+  log(`screenshot: ${join(ARTIFACTS, 'dashboard-th.png')}`);
+});
+
+await check('no script errors on the page', async () => {
+  assert(pageErrors.length === 0, pageErrors.slice(0, 5).join(' | '));
+});
+
+await browser.close();
+const failed = results.filter((r) => !r.ok);
+for (const f of failed) console.log(`failed: ${f.name}: ${f.error}`);
+console.log(`${results.length - failed.length} passed, ${failed.length} failed`);
+process.exit(failed.length ? 1 : 0);

@@ -4,6 +4,7 @@
 mod bus;
 mod demo;
 mod publish;
+mod subscribe;
 
 use clap::{Parser, Subcommand};
 
@@ -30,6 +31,12 @@ enum Command {
     Hub(sapha_hub::HubArgs),
     /// Publisher, hub and scenario player in one process, without NATS.
     Demo(demo::DemoArgs),
+    /// Print live events as lines for people (Thai or English), or JSON.
+    Tail(subscribe::TailArgs),
+    /// Write the stream to rotated NDJSON files and/or a signed webhook, exactly once.
+    Sink(subscribe::SinkArgs),
+    /// Send bill-follow notifications to a push gateway, one per stage change.
+    Notify(subscribe::NotifyArgs),
 }
 
 #[tokio::main]
@@ -46,6 +53,9 @@ async fn main() -> anyhow::Result<()> {
         Command::Play(args) => publish::play(args).await,
         Command::Hub(args) => hub(args).await,
         Command::Demo(args) => demo::demo(args).await,
+        Command::Tail(args) => subscribe::tail(args).await,
+        Command::Sink(args) => subscribe::sink(args).await,
+        Command::Notify(args) => subscribe::notify(args).await,
     }
 }
 

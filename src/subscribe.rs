@@ -1,0 +1,279 @@
+//! The subscriber subcommands: `tail`, `sink` and `notify`. Flags only; the
+//! work is in `sapha-subscribers`.
+
+use anyhow::{bail, Context};
+use clap::{Args, ValueEnum};
+use futures::StreamExt;
+use sapha_subscribers::client::Backoff;
+use sapha_subscribers::notify::{Follows, Notifier, NotifySettings};
+use sapha_subscribers::sink::{FileSettings, Sink, SinkSettings, WebhookSettings};
+use sapha_subscribers::tail::{format_line, FormatOptions, Lang};
+use sapha_subscribers::{ClientBuilder, Item, Start};
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Which hubs to read from.
+#[derive(Args, Debug, Clone)]
+pub struct HubUrls {
+    /// Hub URL (`ws://host:port` or `http://host:port`); repeat or comma-separate
+    /// for fail-over between hubs.
+    #[arg(
+        long = "hub",
+        env = "SAPHA_HUB_URL",
+        value_delimiter = ',',
+        default_value = "ws://127.0.0.1:8080"
+    )]
+    hubs: Vec<String>,
+    /// Longest wait between reconnect attempts, in milliseconds.
+    #[arg(long, default_value_t = 10_000)]
+    max_backoff_ms: u64,
+}
+
+impl HubUrls {
+    fn client(&self, topics: &[String], start: Start) -> ClientBuilder {
+        ClientBuilder::new()
+            .urls(self.hubs.iter().cloned())
+            .topics(topics.iter().cloned())
+            .start(start)
+            .backoff(
+                Duration::from_millis(100),
+                Duration::from_millis(self.max_backoff_ms.max(100)),
+            )
+    }
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LangArg {
+    Th,
+    En,
+}
+
+/// Where to start without a checkpoint.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum From {
+    /// Only new events.
+    Live,
+    /// Everything the stream still holds.
+    Start,
+}
+
+impl From {
+    fn start(self) -> Start {
+        match self {
+            From::Live => Start::Live,
+            From::Start => Start::Beginning,
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct TailArgs {
+    /// Topic filters, e.g. `bill.b-2566-0123` or `sitting.*.*.vote` (default: everything).
+    #[arg(default_value = ">")]
+    topics: Vec<String>,
+    #[command(flatten)]
+    hub: HubUrls,
+    /// Language of the lines.
+    #[arg(long, value_enum, default_value = "th")]
+    lang: LangArg,
+    /// Write numbers in Thai digits (๐-๙).
+    #[arg(long)]
+    thai_digits: bool,
+    /// Print each event as one line of JSON (docs/EVENTS.md), for pipes.
+    #[arg(long)]
+    json: bool,
+    /// Start after this stream sequence instead of live.
+    #[arg(long, conflicts_with = "from_start")]
+    since: Option<u64>,
+    /// Start with everything the stream still holds.
+    #[arg(long)]
+    from_start: bool,
+}
+
+pub async fn tail(args: TailArgs) -> anyhow::Result<()> {
+    let start = match (args.since, args.from_start) {
+        (Some(s), _) => Start::After(s),
+        (None, true) => Start::Beginning,
+        (None, false) => Start::Live,
+    };
+    let opts = FormatOptions {
+        lang: match args.lang {
+            LangArg::Th => Lang::Th,
+            LangArg::En => Lang::En,
+        },
+        thai_digits: args.thai_digits,
+    };
+    let mut items = args
+        .hub
+        .client(&args.topics, start)
+        .subscribe()
+        .context("starting the client")?;
+    let mut shutdown = std::pin::pin!(crate::shutdown_signal());
+    let stdout = std::io::stdout();
+    loop {
+        let item = tokio::select! {
+            item = items.next() => item,
+            _ = &mut shutdown => return Ok(()),
+        };
+        let Some(item) = item else { return Ok(()) };
+        let line = match item.context("the hub client stopped")? {
+            Item::Event(d) if args.json => d.event.to_json(),
+            Item::Event(d) => format_line(&d.event, opts),
+            Item::HistoryLost { since, first_seq } => {
+                eprintln!("! events after {since} up to {first_seq} are no longer on the hub");
+                continue;
+            }
+            Item::Disconnected { url, reason } => {
+                eprintln!("! disconnected from {url}: {reason}; reconnecting");
+                continue;
+            }
+            _ => continue,
+        };
+        let mut out = stdout.lock();
+        // A closed pipe (`| head`) ends the tail quietly.
+        if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
+            return Ok(());
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct SinkArgs {
+    /// Topic filters (default: the whole stream).
+    #[arg(default_value = ">")]
+    topics: Vec<String>,
+    #[command(flatten)]
+    hub: HubUrls,
+    /// Directory for the NDJSON files.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// File name prefix: `<prefix>-<first seq>.ndjson`.
+    #[arg(long, default_value = "events")]
+    prefix: String,
+    /// Start a new file before one grows past this many bytes.
+    #[arg(long, default_value_t = 64 * 1024 * 1024)]
+    max_file_bytes: u64,
+    /// Start a new file after this many seconds.
+    #[arg(long)]
+    rotate_secs: Option<u64>,
+    /// POST each event here, signed with `--webhook-secret`.
+    #[arg(long)]
+    webhook: Option<String>,
+    /// The HMAC-SHA256 key for the webhook signature.
+    #[arg(long, env = "SAPHA_WEBHOOK_SECRET", hide_env_values = true)]
+    webhook_secret: Option<String>,
+    /// Attempts per event before the sink stops (and resumes there on restart).
+    #[arg(long, default_value_t = 10)]
+    webhook_attempts: u32,
+    /// The checkpoint file (default: `<out>/checkpoint.json`).
+    #[arg(long)]
+    checkpoint: Option<PathBuf>,
+    /// Where to start when there is no checkpoint yet.
+    #[arg(long, value_enum, default_value = "start")]
+    from: From,
+    /// Most events per batch (one fsync and one checkpoint per batch).
+    #[arg(long, default_value_t = sapha_subscribers::sink::DEFAULT_BATCH)]
+    batch: usize,
+    /// Stop with an error when the hub no longer holds events the sink needs.
+    #[arg(long)]
+    fail_on_gap: bool,
+}
+
+pub async fn sink(args: SinkArgs) -> anyhow::Result<()> {
+    let checkpoint = match (&args.checkpoint, &args.out) {
+        (Some(c), _) => c.clone(),
+        (None, Some(out)) => out.join("checkpoint.json"),
+        (None, None) => bail!("give --checkpoint when there is no --out"),
+    };
+    let webhook = match &args.webhook {
+        Some(url) => {
+            let Some(secret) = &args.webhook_secret else {
+                bail!("--webhook needs --webhook-secret (or SAPHA_WEBHOOK_SECRET)");
+            };
+            Some(WebhookSettings {
+                url: url.clone(),
+                secret: secret.as_bytes().to_vec(),
+                max_attempts: args.webhook_attempts,
+                backoff: Backoff::default(),
+                timeout: Duration::from_secs(10),
+            })
+        }
+        None => None,
+    };
+    let settings = SinkSettings {
+        files: args.out.as_ref().map(|dir| FileSettings {
+            dir: dir.clone(),
+            prefix: args.prefix.clone(),
+            max_bytes: args.max_file_bytes,
+            max_age: args.rotate_secs.map(Duration::from_secs),
+        }),
+        webhook,
+        checkpoint,
+        batch: args.batch,
+        fail_on_gap: args.fail_on_gap,
+    };
+    let sink = Sink::open(settings).context("opening the sink")?;
+    let start = match sink.position() {
+        Some(seq) => Start::After(seq),
+        None => args.from.start(),
+    };
+    tracing::info!(?start, "sink starting");
+    let items = args
+        .hub
+        .client(&args.topics, start)
+        .subscribe()
+        .context("starting the client")?;
+    let written = sink.run(items, crate::shutdown_signal()).await?;
+    tracing::info!(written, "sink stopped");
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct NotifyArgs {
+    /// Who follows which bills: `{"user-id": ["b-2566-0123", ...]}`.
+    #[arg(long)]
+    follows: PathBuf,
+    /// The push gateway URL; each notification is one POST.
+    #[arg(long)]
+    gateway: String,
+    /// Directory for the sent log and the checkpoint.
+    #[arg(long)]
+    state: PathBuf,
+    #[command(flatten)]
+    hub: HubUrls,
+    /// Where to start when there is no checkpoint yet.
+    #[arg(long, value_enum, default_value = "live")]
+    from: From,
+    /// Attempts per notification before notify stops (and retries on restart).
+    #[arg(long, default_value_t = 10)]
+    attempts: u32,
+}
+
+pub async fn notify(args: NotifyArgs) -> anyhow::Result<()> {
+    let follows = Follows::load(&args.follows)?;
+    if follows.bills().is_empty() {
+        bail!("{} follows no bill", args.follows.display());
+    }
+    let notifier = Notifier::open(NotifySettings {
+        follows,
+        gateway_url: args.gateway.clone(),
+        state_dir: args.state.clone(),
+        max_attempts: args.attempts,
+        backoff: Backoff::default(),
+        timeout: Duration::from_secs(10),
+    })
+    .context("opening the notifier state")?;
+    let start = match notifier.position() {
+        Some(seq) => Start::After(seq),
+        None => args.from.start(),
+    };
+    let items = args
+        .hub
+        .client(&notifier.topics(), start)
+        .subscribe()
+        .context("starting the client")?;
+    let sent = notifier.run(items, crate::shutdown_signal()).await?;
+    tracing::info!(sent, "notify stopped");
+    Ok(())
+}

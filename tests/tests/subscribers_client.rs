@@ -1,0 +1,126 @@
+//! The Rust client against real hubs: it resumes after its connection is cut
+//! and fails over to a second hub, with no gap and no duplicate while events
+//! keep being published.
+
+mod hub_support;
+mod subscribers_support;
+
+use futures::StreamExt;
+use hub_support::*;
+use sapha_subscribers::{ClientBuilder, EventStream, Item};
+use sapha_tests::NatsServer;
+use std::time::Duration;
+use subscribers_support::*;
+
+/// Reads the stream until `n` events arrived (or the deadline), calling
+/// `during` once after `at` events. Returns (seq, event id) and the other items.
+async fn collect(
+    stream: &mut EventStream,
+    n: usize,
+    at: usize,
+    mut during: impl FnMut(),
+) -> (Vec<(u64, String)>, Vec<Item>) {
+    let mut events = Vec::new();
+    let mut others = Vec::new();
+    let mut fired = false;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while events.len() < n {
+        let item = tokio::time::timeout_at(deadline, stream.next())
+            .await
+            .unwrap_or_else(|_| panic!("only {} of {n} events in time", events.len()))
+            .expect("the stream goes on")
+            .expect("no client error");
+        match item {
+            Item::Event(d) => events.push((d.seq, d.event.event_id)),
+            other => others.push(other),
+        }
+        if !fired && events.len() >= at {
+            fired = true;
+            during();
+        }
+    }
+    (events, others)
+}
+
+async fn connected(stream: &mut EventStream) {
+    let item = tokio::time::timeout(WAIT, stream.next()).await.unwrap();
+    assert!(matches!(item, Some(Ok(Item::Connected { .. }))), "{item:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resumes_after_the_connection_is_cut_with_no_gap_and_no_duplicate() {
+    let nats = NatsServer::start();
+    let publisher = Publisher::new(&nats).await;
+    let hub = TestHub::start(test_config(&nats)).await;
+    let proxy = Proxy::start(hub.addr).await;
+    let mut stream = ClientBuilder::new()
+        .url(format!("ws://{}", proxy.addr))
+        .topic("bill")
+        .backoff(Duration::from_millis(20), Duration::from_millis(200))
+        .subscribe()
+        .unwrap();
+    connected(&mut stream).await;
+
+    const N: usize = 200;
+    let background = Background::start(&publisher, N, Duration::from_millis(2), |i| {
+        bill_stage(if i % 2 == 0 {
+            "b-2566-0001"
+        } else {
+            "b-2566-0002"
+        })
+    });
+    let (got, others) = collect(&mut stream, N, 50, || proxy.cut()).await;
+    let published = background.finish().await;
+    assert_eq!(got, published, "every event once, in stream order");
+    let reconnects = others
+        .iter()
+        .filter(|i| {
+            matches!(
+                i,
+                Item::Connected {
+                    resumed_after: Some(_),
+                    ..
+                }
+            )
+        })
+        .count();
+    assert!(reconnects >= 1, "the client resumed: {others:?}");
+    assert!(others
+        .iter()
+        .any(|i| matches!(i, Item::Disconnected { .. })));
+    hub.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fails_over_to_a_second_hub() {
+    let nats = NatsServer::start();
+    let publisher = Publisher::new(&nats).await;
+    let hub_a = TestHub::start(test_config(&nats)).await;
+    let hub_b = TestHub::start(test_config(&nats)).await;
+    let (a, b) = (hub_a.ws_url("/v1/ws"), hub_b.ws_url("/v1/ws"));
+    let mut stream = ClientBuilder::new()
+        .url(&a)
+        .url(&b)
+        .topic(">")
+        .backoff(Duration::from_millis(20), Duration::from_millis(200))
+        .subscribe()
+        .unwrap();
+    connected(&mut stream).await;
+
+    const N: usize = 150;
+    let background = Background::start(&publisher, N, Duration::from_millis(2), |_| {
+        bill_stage("b-2566-0003")
+    });
+    // Read 40 events, then stop hub A (it says "going away") while publishing goes on.
+    let (mut got, _) = collect(&mut stream, 40, usize::MAX, || {}).await;
+    hub_a.shutdown().await;
+    let (rest, others) = collect(&mut stream, N - 40, usize::MAX, || {}).await;
+    got.extend(rest);
+    let published = background.finish().await;
+    assert_eq!(got, published, "every event once, in stream order");
+    let moved = others
+        .iter()
+        .any(|i| matches!(i, Item::Connected { url, .. } if *url == b));
+    assert!(moved, "the client moved to hub B: {others:?}");
+    hub_b.shutdown().await;
+}

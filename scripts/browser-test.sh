@@ -63,6 +63,10 @@ if [ ! -d tests/browser/node_modules/playwright-core ]; then
     || fail "npm could not install playwright-core"
 fi
 
+say "unit tests of sapha.js (node --test)"
+node --test tests/browser/sapha.unit.test.mjs >"${TMPDIR:-/tmp}/sapha-js-unit.log" 2>&1 \
+  || { cat "${TMPDIR:-/tmp}/sapha-js-unit.log"; fail "the unit tests of sapha.js failed"; }
+
 say "building sapha"
 cargo build --quiet --bin sapha || fail "cargo build failed"
 sapha="$CARGO_TARGET_DIR/debug/sapha"

@@ -122,7 +122,7 @@ page.on('console', (m) => {
 // An in-page recorder: every 25 ms it notes what the dashboard shows, so the
 // checks below read a history of the page instead of racing the player.
 await page.addInitScript(() => {
-  const rec = { votes: [], stages: {}, quorum: [], speakers: [], agenda: [], today: [], states: [] };
+  const rec = { votes: [], stages: {}, quorum: [], speakers: [], agenda: [], today: [], states: [], inCamera: false };
   window.__rec = rec;
   const last = {};
   const note = (key, list, value) => {
@@ -158,6 +158,7 @@ await page.addInitScript(() => {
     note('agenda', rec.agenda, document.querySelector('[data-testid="agenda-item"]')?.textContent);
     note('today', rec.today, document.getElementById('today-date')?.textContent);
     note('state', rec.states, document.getElementById('conn')?.dataset.state);
+    if (document.querySelector('[data-testid="in-camera"]')) rec.inCamera = true;
   }, 25);
 });
 
@@ -219,12 +220,13 @@ await check('the player publishes the scenarios', async () => {
 });
 await shot;
 
-await check('the sitting panel shows the agenda item, who has the floor and the quorum', async () => {
+await check('the sitting panel shows the agenda item, who has the floor, the quorum and in camera', async () => {
   const r = await rec();
   assert(r.quorum.includes('692/375'), `the joint sitting's quorum 692/375 never showed: ${r.quorum}`);
   assert(r.quorum.includes('203/125'), `the Senate's quorum 203/125 never showed: ${r.quorum}`);
   assert(r.speakers.some((s) => /Senator \(speaker 1\)/.test(s)), `no speaker showed: ${r.speakers.slice(0, 5)}`);
   assert(r.agenda.some((s) => /third reading/i.test(s)), `the amendment's agenda item never showed: ${r.agenda.slice(0, 5)}`);
+  assert(r.inCamera, 'the Senate going in camera never showed');
 });
 
 await check('the vote tallies change from zero to 472 / 33 / 187, by option and by House', async () => {

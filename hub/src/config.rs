@@ -183,7 +183,9 @@ impl Default for HistoryConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WebSocketConfig {
-    /// Read buffer, in bytes (tungstenite's default is 128 KiB; clients send little).
+    /// Read buffer, in bytes (tungstenite's default is 128 KiB; clients send little,
+    /// and a larger message is still read, in several reads). Most of an idle
+    /// connection's memory.
     pub read_buffer_bytes: usize,
     /// Bytes buffered before a write reaches the socket; the writer flushes after
     /// each batch of up to 16 queued frames anyway.
@@ -193,7 +195,7 @@ pub struct WebSocketConfig {
 impl Default for WebSocketConfig {
     fn default() -> Self {
         WebSocketConfig {
-            read_buffer_bytes: 4_096,
+            read_buffer_bytes: 1_024,
             write_buffer_bytes: 16_384,
         }
     }

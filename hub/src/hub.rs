@@ -45,7 +45,9 @@ const CATCH_UP_ROUNDS: u32 = 1_000;
 #[derive(Debug)]
 pub(crate) enum Out {
     Event(Arc<Prepared>),
-    Frame(Frame),
+    /// Boxed so that a queue slot is two words: the channel allocates its slots
+    /// in blocks, and that block is most of an idle connection's memory.
+    Frame(Box<Frame>),
 }
 
 /// A connection's filters, and whether they are in the index yet.
@@ -293,7 +295,7 @@ impl Hub {
         if matches!(frame, Frame::Error { .. }) {
             self.metrics.error_frames.fetch_add(1, Ordering::Relaxed);
         }
-        self.try_deliver(conn, Out::Frame(frame));
+        self.try_deliver(conn, Out::Frame(Box::new(frame)));
     }
 
     fn try_deliver(&self, conn: &Conn, out: Out) -> bool {
@@ -512,7 +514,7 @@ impl Hub {
             first_seq: Some(first_seq),
             seq: self.last_seq(),
         };
-        if !self.deliver_wait(&conn, Out::Frame(ack)).await {
+        if !self.deliver_wait(&conn, Out::Frame(Box::new(ack))).await {
             return;
         }
         let floor = if recovered {
@@ -544,7 +546,9 @@ impl Hub {
                         }
                         self.metrics.replayed.fetch_add(replayed, Ordering::Relaxed);
                         self.go_live(&mut core, &conn, floor);
-                        let _ = conn.tx.try_send(Out::Frame(Frame::Live { id, seq: last }));
+                        let _ = conn
+                            .tx
+                            .try_send(Out::Frame(Box::new(Frame::Live { id, seq: last })));
                         return;
                     }
                     Plan::Ring(core.recent.range(start..).cloned().collect())

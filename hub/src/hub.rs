@@ -350,7 +350,9 @@ impl Hub {
             let Some(conn) = core.conns.get(id) else {
                 continue;
             };
-            if conn.floor.load(Ordering::Relaxed) >= p.seq {
+            // A closed connection waits for its tasks to unregister it; skip it
+            // rather than count drops against a queue nobody drains.
+            if conn.floor.load(Ordering::Relaxed) >= p.seq || conn.is_killed() {
                 continue;
             }
             if self.try_deliver(conn, Out::Event(p.clone())) {

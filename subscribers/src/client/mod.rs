@@ -61,6 +61,9 @@ pub struct Delivery {
 }
 
 /// What an [`EventStream`] yields.
+// Nearly every item is an event: boxing it to shrink the rare variants would
+// cost an allocation per event for nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Item {

@@ -327,7 +327,7 @@ fn normalize_url(url: &str) -> Result<String, ClientError> {
 ///     .topic(">")
 ///     .subscribe()?;
 /// // Just the events:
-/// let mut events = stream.filter_map(|i| async move { i.ok()?.into_event() });
+/// let mut events = std::pin::pin!(stream.filter_map(|i| async move { i.ok()?.into_event() }));
 /// while let Some(d) = events.next().await {
 ///     println!("{}", d.event);
 /// }

@@ -81,11 +81,21 @@ impl NatsSource {
 
 impl EventSource for NatsSource {
     async fn bounds(&self) -> Result<StreamBounds, SourceError> {
-        let mut stream = self
-            .js
-            .get_stream(&self.stream)
-            .await
-            .map_err(unavailable)?;
+        use async_nats::jetstream::context::GetStreamErrorKind;
+        use async_nats::jetstream::ErrorCode;
+        let mut stream = match self.js.get_stream(&self.stream).await {
+            Ok(stream) => stream,
+            // No stream yet (the hub started before the publisher): it holds no
+            // events, so everything stored once it exists is new to our clients
+            // and the fan-out must start from its very first sequence.
+            Err(e)
+                if matches!(e.kind(), GetStreamErrorKind::JetStream(ref j)
+                    if j.error_code() == ErrorCode::STREAM_NOT_FOUND) =>
+            {
+                return Ok(StreamBounds { first: 1, last: 0 });
+            }
+            Err(e) => return Err(unavailable(e)),
+        };
         let info = stream.info().await.map_err(unavailable)?;
         let state = &info.state;
         let first = if state.messages == 0 {

@@ -81,3 +81,31 @@ async fn a_nats_restart_mid_stream_loses_nothing() {
     );
     hub.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_started_before_the_stream_exists_delivers_its_first_events() {
+    let nats = NatsServer::start();
+    let hub = TestHub::start_unready(test_config(&nats)).await;
+    let mut client = Client::connect(&hub.ws_url("/v1/ws?topics=bill")).await;
+    client.welcome().await;
+    client.json().await; // the ack of the URL subscription
+                         // Only now does the publisher create the stream and write to it.
+    let publisher = Publisher::new(&nats).await;
+    let mut published = Vec::new();
+    for i in 0..5 {
+        let e = bill_stage(&format!("b-2566-{i:04}"));
+        published.push((publisher.publish(&e).await, e.event_id.clone()));
+    }
+    hub.wait_ready().await;
+    let got: Vec<(u64, String)> = client
+        .events(5)
+        .await
+        .into_iter()
+        .map(|d| (d.seq, d.event.event_id))
+        .collect();
+    assert_eq!(
+        got, published,
+        "the first events of a new stream reach live clients"
+    );
+    hub.shutdown().await;
+}

@@ -44,6 +44,13 @@ pub fn test_config(nats: &NatsServer) -> Config {
 
 impl TestHub {
     pub async fn start(config: Config) -> TestHub {
+        let hub = Self::start_unready(config).await;
+        hub.wait_ready().await;
+        hub
+    }
+
+    /// Starts the hub without waiting for `/readyz` (e.g. before the stream exists).
+    pub async fn start_unready(config: Config) -> TestHub {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -54,13 +61,11 @@ impl TestHub {
             .await
             .expect("the hub runs");
         });
-        let hub = TestHub {
+        TestHub {
             addr,
             stop: Some(stop),
             task: Some(task),
-        };
-        hub.wait_ready().await;
-        hub
+        }
     }
 
     pub fn http(&self, path: &str) -> String {

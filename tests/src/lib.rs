@@ -23,6 +23,8 @@ pub struct NatsServer {
     websocket: bool,
     /// JetStream's `max_file_store`, to simulate a full disk; `None` for the default.
     max_file_store: Option<u64>,
+    /// For a cluster node: `server_name`, `cluster { ... }` config lines.
+    cluster: Option<String>,
 }
 
 /// The nats-server binary: `$SAPHA_NATS_SERVER`, `.tools/bin/nats-server`, or `nats-server`.
@@ -68,6 +70,7 @@ impl NatsServer {
             dir,
             websocket,
             max_file_store,
+            cluster: None,
         };
         server.spawn(None);
         server
@@ -82,9 +85,10 @@ impl NatsServer {
         } else {
             String::new()
         };
+        let cluster = self.cluster.clone().unwrap_or_default();
         let conf = self.dir.path().join("nats.conf");
         let config = format!(
-            "host: 127.0.0.1\nport: {}\nmax_payload: 1MB\njetstream {{ store_dir: \"{}\", {} }}\n{ws}",
+            "host: 127.0.0.1\nport: {}\nmax_payload: 1MB\njetstream {{ store_dir: \"{}\", {} }}\n{ws}{cluster}",
             port.map(i32::from).unwrap_or(-1),
             self.dir.path().join("js").display(),
             self.max_file_store.map(|b| format!("max_file_store: {b}")).unwrap_or_default(),
@@ -178,6 +182,108 @@ fn find_port(log: &str, marker: &str) -> Option<u16> {
     let line = log.lines().find(|l| l.contains(marker))?;
     let addr = line.rsplit(' ').next()?;
     addr.rsplit(':').next()?.trim().parse().ok()
+}
+
+/// A cluster of nats-servers on loopback, with JetStream, for R3 streams.
+pub struct NatsCluster {
+    pub nodes: Vec<NatsServer>,
+}
+
+/// A port nobody listens on now (the OS picks it; the cluster config needs
+/// route ports up front).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+impl NatsCluster {
+    /// Starts `n` nodes routed to each other. JetStream elects its meta leader
+    /// shortly after; creating an R3 stream may need a few retries.
+    pub fn start(n: usize) -> NatsCluster {
+        let route_ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
+        let mut nodes = Vec::with_capacity(n);
+        for (i, port) in route_ports.iter().enumerate() {
+            let routes: Vec<String> = route_ports
+                .iter()
+                .filter(|p| *p != port)
+                .map(|p| format!("nats-route://127.0.0.1:{p}"))
+                .collect();
+            let cluster = format!(
+                "server_name: n{i}\ncluster {{ name: sapha, host: 127.0.0.1, port: {port}, routes: [{}] }}\n",
+                routes.join(", ")
+            );
+            let mut node = NatsServer {
+                child: None,
+                port: 0,
+                websocket_port: None,
+                dir: tempfile::tempdir().expect("temp dir for nats-server"),
+                websocket: false,
+                max_file_store: None,
+                cluster: Some(cluster),
+            };
+            node.spawn(None);
+            nodes.push(node);
+        }
+        NatsCluster { nodes }
+    }
+
+    /// Every node's client URL, comma-separated.
+    pub fn urls(&self) -> String {
+        self.nodes
+            .iter()
+            .map(NatsServer::url)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+/// The `sapha` binary, built once per test process.
+///
+/// The tests crate is its own package, so `CARGO_BIN_EXE_sapha` is not set
+/// here. The test binary runs from `<target>/<profile>/deps/`, so the binary
+/// belongs in `<target>/<profile>/sapha`; `cargo build -p sapha --bin sapha`
+/// with that target dir makes sure it is there and fresh (a no-op when it is;
+/// scripts/test.sh builds it first). Set `SAPHA_BIN` to use another binary.
+pub fn sapha_bin() -> PathBuf {
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Ok(p) = std::env::var("SAPHA_BIN") {
+            return PathBuf::from(p);
+        }
+        let exe = std::env::current_exe().expect("the test binary's path");
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("target/<profile>")
+            .to_owned();
+        let target = profile_dir.parent().expect("target dir").to_owned();
+        let bin = profile_dir.join(format!("sapha{}", std::env::consts::EXE_SUFFIX));
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.args([
+            "build",
+            "--quiet",
+            "-p",
+            "sapha",
+            "--bin",
+            "sapha",
+            "--target-dir",
+        ])
+        .arg(&target)
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+        if profile_dir.file_name().is_some_and(|n| n == "release") {
+            cmd.arg("--release");
+        }
+        let status = cmd
+            .status()
+            .expect("running cargo build for the sapha binary");
+        assert!(status.success(), "cargo build -p sapha failed");
+        assert!(bin.exists(), "no binary at {}", bin.display());
+        bin
+    })
+    .clone()
 }
 
 /// Polls `condition` every 20 ms until it holds or `deadline` passes; returns whether it held.

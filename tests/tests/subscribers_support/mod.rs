@@ -7,9 +7,9 @@ use crate::hub_support::Publisher;
 use axum::http::HeaderMap;
 use sapha_proto::Event;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 // ---------------------------------------------------------------- proxy
@@ -170,45 +170,5 @@ impl Background {
 
 // ---------------------------------------------------------------- the binary
 
-/// The `sapha` binary, built once per test process.
-///
-/// The tests crate is its own package, so `CARGO_BIN_EXE_sapha` is not set
-/// here. The test binary runs from `<target>/<profile>/deps/`, so the binary
-/// belongs in `<target>/<profile>/sapha`; `cargo build -p sapha --bin sapha`
-/// with that target dir makes sure it is there and fresh (a no-op when it is).
-/// Set `SAPHA_BIN` to use a binary built elsewhere.
-pub fn sapha_bin() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        if let Ok(p) = std::env::var("SAPHA_BIN") {
-            return PathBuf::from(p);
-        }
-        let exe = std::env::current_exe().unwrap();
-        let profile_dir = exe.parent().unwrap().parent().unwrap().to_owned();
-        let target = profile_dir.parent().unwrap().to_owned();
-        let bin = profile_dir.join(format!("sapha{}", std::env::consts::EXE_SUFFIX));
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut cmd = std::process::Command::new(cargo);
-        cmd.args([
-            "build",
-            "--quiet",
-            "-p",
-            "sapha",
-            "--bin",
-            "sapha",
-            "--target-dir",
-        ])
-        .arg(&target)
-        .current_dir(env!("CARGO_MANIFEST_DIR"));
-        if profile_dir.file_name().is_some_and(|n| n == "release") {
-            cmd.arg("--release");
-        }
-        let status = cmd
-            .status()
-            .expect("running cargo build for the sapha binary");
-        assert!(status.success(), "cargo build -p sapha failed");
-        assert!(bin.exists(), "no binary at {}", bin.display());
-        bin
-    })
-    .clone()
-}
+#[allow(unused_imports)]
+pub use sapha_tests::sapha_bin;

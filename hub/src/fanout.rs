@@ -20,9 +20,15 @@ pub(crate) async fn run(hub: Arc<Hub>) {
             return;
         }
         if !started {
-            match hub.source.bounds().await {
-                Ok(bounds) => {
-                    hub.start_at(bounds);
+            let start = async {
+                let bounds = hub.source.bounds().await?;
+                // Fail closed: no fan-out until the in-camera state is known.
+                let lifecycle = hub.source.lifecycle_until(bounds.last).await?;
+                Ok::<_, crate::source::SourceError>((bounds, lifecycle))
+            };
+            match start.await {
+                Ok((bounds, lifecycle)) => {
+                    hub.start_at(bounds, lifecycle);
                     started = true;
                     tracing::info!(
                         last_seq = bounds.last,

@@ -15,12 +15,13 @@
 //! switch (replayed) or after it (delivered live): never both, never neither.
 //! Every frame on a connection therefore has a larger `seq` than the one before.
 
+use crate::camera::{Camera, CameraInfo};
 use crate::config::Config;
 use crate::index::{ConnId, Index};
 use crate::metrics::{DisconnectReason, Metrics};
 use crate::prepared::Prepared;
 use crate::protocol::{code, Format, Frame, LimitsInfo};
-use crate::source::{EventSource, SourceError, SourceStream, StreamBounds};
+use crate::source::{EventSource, SourceError, SourceMessage, SourceStream, StreamBounds};
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
 use sapha_proto::TopicFilter;
@@ -124,6 +125,9 @@ struct Core {
     first_seq: u64,
     /// Reused for lookups, so the fan-out does not allocate per event.
     scratch: Vec<ConnId>,
+    /// Which sittings were in camera when, up to `last_seq`: their content is
+    /// never delivered (live or replayed).
+    camera: Camera,
 }
 
 /// An object-safe view of an [`EventSource`], so the hub and the HTTP handlers
@@ -131,6 +135,8 @@ struct Core {
 pub(crate) trait DynSource: Send + Sync {
     fn bounds(&self) -> BoxFuture<'_, Result<StreamBounds, SourceError>>;
     fn read_from(&self, start: u64) -> BoxFuture<'_, Result<SourceStream, SourceError>>;
+    fn lifecycle_until(&self, until: u64)
+        -> BoxFuture<'_, Result<Vec<SourceMessage>, SourceError>>;
     fn is_connected(&self) -> bool;
 }
 
@@ -140,6 +146,12 @@ impl<S: EventSource> DynSource for S {
     }
     fn read_from(&self, start: u64) -> BoxFuture<'_, Result<SourceStream, SourceError>> {
         EventSource::read_from(self, start).boxed()
+    }
+    fn lifecycle_until(
+        &self,
+        until: u64,
+    ) -> BoxFuture<'_, Result<Vec<SourceMessage>, SourceError>> {
+        EventSource::lifecycle_until(self, until).boxed()
     }
     fn is_connected(&self) -> bool {
         EventSource::is_connected(self)
@@ -182,6 +194,7 @@ impl Hub {
                 last_seq: 0,
                 first_seq: 0,
                 scratch: Vec::new(),
+                camera: Camera::default(),
             }),
             next_id: AtomicU64::new(1),
             replays,
@@ -194,9 +207,21 @@ impl Hub {
         self.core.lock().expect("core lock")
     }
 
-    /// Sets the fan-out's starting position (the stream's last sequence at start).
-    pub(crate) fn start_at(&self, bounds: StreamBounds) {
+    /// Sets the fan-out's starting position (the stream's last sequence at start),
+    /// with the stored lifecycle events up to it, so that the in-camera state is
+    /// known for every sequence the hub may deliver.
+    pub(crate) fn start_at(&self, bounds: StreamBounds, lifecycle: Vec<SourceMessage>) {
         let mut core = self.core();
+        let mut camera = Camera::default();
+        for msg in lifecycle {
+            if msg.seq > bounds.last {
+                break;
+            }
+            if let Ok(event) = sapha_proto::Event::decode_proto(&msg.payload) {
+                camera.observe(msg.seq, &CameraInfo::of(&event));
+            }
+        }
+        core.camera = camera;
         core.last_seq = bounds.last;
         core.first_seq = bounds.first;
         self.metrics.last_seq.store(bounds.last, Ordering::Relaxed);
@@ -329,12 +354,27 @@ impl Hub {
         core.last_seq = p.seq;
         self.metrics.last_seq.store(p.seq, Ordering::Relaxed);
         self.metrics.events_in.fetch_add(1, Ordering::Relaxed);
+        core.camera.observe(p.seq, &p.camera);
+        let withheld = core.camera.withheld(&p);
         let cap = self.config.history.cache_events;
         if cap > 0 {
             if core.recent.len() >= cap {
                 core.recent.pop_front();
             }
             core.recent.push_back(p.clone());
+        }
+        if withheld {
+            // In camera: kept in the ring (sequences stay contiguous) but never
+            // delivered; replays skip it too.
+            self.metrics
+                .in_camera_withheld
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                seq = p.seq,
+                topic = %p.topic,
+                "withholding content of a sitting in camera"
+            );
+            return;
         }
         let mut ids = std::mem::take(&mut core.scratch);
         ids.clear();
@@ -541,7 +581,7 @@ impl Hub {
                         // frame fit in the queue.
                         let mut replayed = 0;
                         for p in core.recent.range(start..) {
-                            if conn.matches(p) {
+                            if conn.matches(p) && !self.withheld(&core.camera, p) {
                                 let _ = conn.tx.try_send(Out::Event(p.clone()));
                                 replayed += 1;
                             }
@@ -553,7 +593,13 @@ impl Hub {
                             .try_send(Out::Frame(Box::new(Frame::Live { id, seq: last })));
                         return;
                     }
-                    Plan::Ring(core.recent.range(start..).cloned().collect())
+                    Plan::Ring(
+                        core.recent
+                            .range(start..)
+                            .filter(|p| !(conn.matches(p) && self.withheld(&core.camera, p)))
+                            .cloned()
+                            .collect(),
+                    )
                 } else {
                     Plan::Source(last)
                 }
@@ -590,6 +636,18 @@ impl Hub {
             "resume did not catch up with the stream; closing"
         );
         conn.kill(DisconnectReason::SlowConsumer, &self.metrics);
+    }
+
+    /// Whether a replayed event must be skipped because its sitting was in
+    /// camera (counted).
+    fn withheld(&self, camera: &Camera, p: &Prepared) -> bool {
+        let withheld = camera.withheld(p);
+        if withheld {
+            self.metrics
+                .in_camera_withheld
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        withheld
     }
 
     /// Puts a resumed connection's filters in the index. Called under the core lock.
@@ -654,7 +712,9 @@ impl Hub {
                         let Ok(p) = Prepared::decode(msg.seq, msg.payload) else {
                             continue;
                         };
-                        if conn.matches(&p)
+                        let skip = conn.matches(&p) && self.withheld(&self.core().camera, &p);
+                        if !skip
+                            && conn.matches(&p)
                             && !self.deliver_wait(conn, Out::Event(Arc::new(p))).await
                         {
                             return None;

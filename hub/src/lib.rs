@@ -13,6 +13,7 @@
 //! - `hub`: shared state: connections, the subscription index, the recent-events
 //!   ring, and the resume algorithm (no gap, no duplicate).
 //! - `index`: the token trie of topic filters.
+//! - `camera`: which sittings were in camera when (never deliver their content).
 //! - `prepared`: an event decoded once and encoded once per wire format.
 //! - [`protocol`]: requests, frames, error codes and close codes.
 //! - `ws` / `sse`: one connection each: reader, bounded queue, coalescing writer.
@@ -21,6 +22,7 @@
 
 #![deny(unreachable_pub)]
 
+mod camera;
 pub mod config;
 mod fanout;
 mod hub;

@@ -75,6 +75,9 @@ pub struct Metrics {
     pub deliveries: AtomicU64,
     pub replayed: AtomicU64,
     pub drops: AtomicU64,
+    /// Content events of a sitting in camera that were not delivered (once per
+    /// event in the fan-out, once per event and resuming connection in replays).
+    pub in_camera_withheld: AtomicU64,
     pub error_frames: AtomicU64,
     pub consumer_restarts: AtomicU64,
     pub last_seq: AtomicU64,
@@ -154,6 +157,12 @@ impl Metrics {
             "counter",
             "Event frames dropped because a queue was full (the connection is then closed).",
             g(&self.drops),
+        );
+        one(
+            "sapha_hub_in_camera_withheld_total",
+            "counter",
+            "Content events of a sitting in camera that were withheld (live once per event, replays once per connection).",
+            g(&self.in_camera_withheld),
         );
         one(
             "sapha_hub_error_frames_total",

@@ -21,6 +21,9 @@ pub struct NatsSource {
     reconnects: Arc<watch::Sender<u64>>,
 }
 
+/// How long reading the stored lifecycle events may wait for the next one.
+const LIFECYCLE_STALL: std::time::Duration = std::time::Duration::from_secs(5);
+
 fn unavailable(e: impl std::error::Error + Send + Sync + 'static) -> SourceError {
     SourceError::Unavailable(Box::new(e))
 }
@@ -156,6 +159,61 @@ impl EventSource for NatsSource {
             }
         });
         Ok(out.boxed())
+    }
+
+    async fn lifecycle_until(&self, until: u64) -> Result<Vec<SourceMessage>, SourceError> {
+        let mut out = Vec::new();
+        if until == 0 {
+            return Ok(out);
+        }
+        let stream = match self.js.get_stream(&self.stream).await {
+            Ok(s) => s,
+            Err(e) => {
+                use async_nats::jetstream::context::GetStreamErrorKind;
+                use async_nats::jetstream::ErrorCode;
+                if matches!(e.kind(), GetStreamErrorKind::JetStream(ref j)
+                    if j.error_code() == ErrorCode::STREAM_NOT_FOUND)
+                {
+                    return Ok(out);
+                }
+                return Err(unavailable(e));
+            }
+        };
+        let mut consumer = stream
+            .create_consumer(OrderedConfig {
+                deliver_policy: DeliverPolicy::All,
+                filter_subject: format!("{}.sitting.*.*.lifecycle", sapha_proto::subject::PREFIX),
+                ..Default::default()
+            })
+            .await
+            .map_err(unavailable)?;
+        if consumer.info().await.map_err(unavailable)?.num_pending == 0 {
+            return Ok(out);
+        }
+        let mut messages = consumer.messages().await.map_err(unavailable)?;
+        loop {
+            let next = tokio::time::timeout(LIFECYCLE_STALL, messages.next())
+                .await
+                .map_err(|_| SourceError::Unavailable("reading lifecycle events stalled".into()))?;
+            let msg = match next {
+                Some(Ok(msg)) => msg,
+                Some(Err(e)) => return Err(unavailable(e)),
+                None => return Err(SourceError::Unavailable("the consumer ended".into())),
+            };
+            let info = msg.info().map_err(SourceError::Unavailable)?;
+            let (seq, pending) = (info.stream_sequence, info.pending);
+            if seq > until {
+                break;
+            }
+            out.push(SourceMessage {
+                seq,
+                payload: msg.payload.clone(),
+            });
+            if pending == 0 || seq == until {
+                break;
+            }
+        }
+        Ok(out)
     }
 
     fn is_connected(&self) -> bool {

@@ -1,6 +1,7 @@
 //! An event as the fan-out handles it: decoded once, and encoded at most once
 //! per wire format. Every connection that receives it shares the same bytes.
 
+use crate::camera::CameraInfo;
 #[cfg(test)]
 use crate::protocol::Format;
 use axum::extract::ws::Utf8Bytes;
@@ -16,6 +17,8 @@ pub(crate) struct Prepared {
     pub(crate) seq: u64,
     pub(crate) topic: String,
     pub(crate) secondary: Option<String>,
+    /// Its sitting and lifecycle change, for the in-camera rule (`camera`).
+    pub(crate) camera: CameraInfo,
     /// The JSON `event` frame (docs/PROTOCOL.md), encoded at once: every hub has
     /// JSON clients.
     json: Utf8Bytes,
@@ -34,6 +37,7 @@ impl Prepared {
         let event = Event::decode_proto(&payload)?;
         let topic = event.topic();
         let secondary = event.secondary_topic();
+        let camera = CameraInfo::of(&event);
         let mut json = String::with_capacity(payload.len() * 3 + 128);
         json.push_str(r#"{"type":"event","topic":"#);
         json.push_str(&serde_json::to_string(&topic).expect("a string serializes"));
@@ -50,6 +54,7 @@ impl Prepared {
             seq,
             topic,
             secondary,
+            camera,
             json: Utf8Bytes::from(json),
             proto: OnceLock::new(),
             sse: OnceLock::new(),

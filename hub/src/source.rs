@@ -40,6 +40,10 @@ pub enum SourceError {
 /// drops it and calls [`EventSource::read_from`] again from the next sequence it needs.
 pub type SourceStream = BoxStream<'static, Result<SourceMessage, SourceError>>;
 
+/// How long [`EventSource::lifecycle_until`]'s default waits for a next message
+/// before it takes the stream as read.
+const LIFECYCLE_STALL: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// An ordered, replayable log of encoded events.
 ///
 /// The hub calls `read_from` once for its live fan-out, again after any error,
@@ -56,6 +60,46 @@ pub trait EventSource: Send + Sync + 'static {
         &self,
         start: u64,
     ) -> impl Future<Output = Result<SourceStream, SourceError>> + Send;
+
+    /// The stored sitting lifecycle messages (`parl.v1.sitting.*.*.lifecycle`)
+    /// with `seq <= until`, oldest first. The hub rebuilds from them which
+    /// sittings were in camera when, before it fans anything out.
+    ///
+    /// It may return other messages too: the hub keeps only lifecycle events.
+    /// The default reads the whole stream up to `until` (fine for in-process
+    /// sources); JetStream reads only the lifecycle subjects.
+    fn lifecycle_until(
+        &self,
+        until: u64,
+    ) -> impl Future<Output = Result<Vec<SourceMessage>, SourceError>> + Send {
+        async move {
+            use futures::StreamExt;
+            let mut out = Vec::new();
+            if until == 0 {
+                return Ok(out);
+            }
+            let mut stream = self.read_from(1).await?;
+            loop {
+                let next = tokio::time::timeout(LIFECYCLE_STALL, stream.next()).await;
+                match next {
+                    Ok(Some(Ok(msg))) => {
+                        if msg.seq > until {
+                            break;
+                        }
+                        let done = msg.seq == until;
+                        out.push(msg);
+                        if done {
+                            break;
+                        }
+                    }
+                    Ok(Some(Err(e))) => return Err(e),
+                    // Ended, or nothing more is coming (the last ones were deleted).
+                    Ok(None) | Err(_) => break,
+                }
+            }
+            Ok(out)
+        }
+    }
 
     /// Whether the source is connected (for `/readyz`). In-process sources are
     /// always ready.

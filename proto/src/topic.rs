@@ -151,6 +151,49 @@ impl TopicFilter {
         true
     }
 
+    /// Whether every topic `requested` can match is also matched by `self`: the
+    /// check behind per-topic grants (a client may subscribe to `requested` only
+    /// if a filter it was granted covers it).
+    ///
+    /// Both filters have the prefix meaning (`bill.b-1` is `bill.b-1.>`), and
+    /// topics are never longer than the schema allows, so the test is token by
+    /// token: `>` covers whatever is left; `*` covers one token of anything
+    /// (`*` or a literal); a literal covers only itself. `sitting.>` covers
+    /// `sitting.*.*.vote`, but `sitting.senate.>` does not.
+    ///
+    /// ```
+    /// use sapha_proto::TopicFilter;
+    /// let f = |s| TopicFilter::parse(s).unwrap();
+    /// assert!(f(">").covers(&f("sitting.*.*.vote")));
+    /// assert!(f("sitting.>").covers(&f("sitting.*.*.vote")));
+    /// assert!(!f("sitting.senate.>").covers(&f("sitting.*.*.vote")));
+    /// ```
+    pub fn covers(&self, requested: &TopicFilter) -> bool {
+        let granted = &self.tokens;
+        let wild = |t: &Token| matches!(t, Token::Any | Token::Rest);
+        for (i, want) in requested.tokens.iter().enumerate() {
+            let Some(have) = granted.get(i) else {
+                // The grant ran out first: it matches everything below its prefix.
+                return true;
+            };
+            match (have, want) {
+                (Token::Rest, _) => return true,
+                // The request takes any continuation: so must the grant.
+                (_, Token::Rest) => return granted[i..].iter().all(wild),
+                (Token::Any, _) => {}
+                (Token::Literal(_), Token::Any) => return false,
+                (Token::Literal(h), Token::Literal(w)) => {
+                    if h != w {
+                        return false;
+                    }
+                }
+            }
+        }
+        // The request ran out first (it is a prefix): the rest of the grant must
+        // take anything.
+        granted[requested.tokens.len()..].iter().all(wild)
+    }
+
     /// The NATS subject filters equivalent to this topic filter (used by clients
     /// that subscribe to NATS directly, such as the benchmark baseline).
     pub fn nats_subjects(&self) -> Vec<String> {
@@ -268,6 +311,44 @@ mod tests {
         assert_eq!(e("bill.b-1.stages").code(), "unknown_topic");
         assert_eq!(e("bill.b-1.stage.x"), TopicError::TooManyTokens(4));
         assert_eq!(e(&"a".repeat(300)), TopicError::TooLong(300));
+    }
+
+    #[test]
+    fn covers_follows_the_sets_of_topics() {
+        let yes = |g: &str, r: &str| assert!(f(g).covers(&f(r)), "{g} should cover {r}");
+        let no = |g: &str, r: &str| assert!(!f(g).covers(&f(r)), "{g} should not cover {r}");
+        for r in [">", "*", "bill.>", "sitting.*.*.vote", "bill.b-1.stage"] {
+            yes(">", r);
+            yes("*", r);
+        }
+        yes("sitting.>", "sitting.senate.s-1.vote");
+        yes("sitting.>", "sitting.*.*.vote");
+        yes("sitting.>", "sitting.senate");
+        yes("sitting.>", "sitting.>");
+        yes("sitting", "sitting.house.>");
+        yes("sitting.senate.>", "sitting.senate.s-1");
+        yes("sitting.senate.>", "sitting.senate.*.floor");
+        yes("sitting.senate", "sitting.senate.>");
+        yes("sitting.senate.>", "sitting.senate");
+        yes("sitting.*.*.vote", "sitting.joint.j-1.vote");
+        yes("sitting.*.*.vote", "sitting.*.j-1.vote");
+        yes("bill.*.stage", "bill.b-1.stage");
+        yes("bill.b-1", "bill.b-1.stage");
+        yes("bill.b-1.*", "bill.b-1");
+        yes("bill.*.*", "bill.>");
+        no("sitting.senate.>", "sitting.*.*.vote");
+        no("sitting.senate.>", "sitting.house.h-1.vote");
+        no("sitting.>", ">");
+        no("sitting.>", "*.*.*.vote");
+        no("sitting.>", "bill.b-1.stage");
+        no("sitting.*.*.vote", "sitting.>");
+        no("sitting.*.*.vote", "sitting.senate.s-1");
+        no("bill.*.stage", "bill.>");
+        no("bill.*.stage", "bill.b-1");
+        no("bill.b-1", "bill.*.stage");
+        no("bill.b-1.stage", "bill.b-1");
+        no("bill.b-1", "bill.b-2.stage");
+        no("bill.*.vote", "bill.*.stage");
     }
 
     #[test]

@@ -51,6 +51,8 @@ pub struct Config {
     pub websocket: WebSocketConfig,
     /// Graceful shutdown.
     pub shutdown: ShutdownConfig,
+    /// Client authentication (JWT) and per-topic grants; off by default.
+    pub auth: AuthConfig,
 }
 
 impl Default for Config {
@@ -62,6 +64,7 @@ impl Default for Config {
             history: HistoryConfig::default(),
             websocket: WebSocketConfig::default(),
             shutdown: ShutdownConfig::default(),
+            auth: AuthConfig::default(),
         }
     }
 }
@@ -213,6 +216,82 @@ impl Default for ShutdownConfig {
     fn default() -> Self {
         ShutdownConfig {
             drain_timeout_ms: 10_000,
+        }
+    }
+}
+
+/// Whether clients must, may or need not present a JWT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    /// No authentication; every client may subscribe to anything.
+    #[default]
+    Off,
+    /// A token is checked if given; without one a client gets `anonymous_topics`.
+    Optional,
+    /// Every client needs a valid token (HTTP 401 otherwise).
+    Required,
+}
+
+impl AuthMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            AuthMode::Off => "off",
+            AuthMode::Optional => "optional",
+            AuthMode::Required => "required",
+        }
+    }
+}
+
+/// A secret string: never shown by `Debug` (the config is printed in logs).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Client authentication: JWT on WebSocket and SSE connections (docs/SECURITY.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// `off` (default), `optional` or `required`.
+    pub mode: AuthMode,
+    /// The HS256 shared secret. Prefer `hs256_secret_file` or the environment
+    /// (`SAPHA_HUB__AUTH__HS256_SECRET`) to writing it in a file under version control.
+    pub hs256_secret: Option<Secret>,
+    /// A file holding the HS256 secret (trailing whitespace is ignored).
+    pub hs256_secret_file: Option<std::path::PathBuf>,
+    /// A PEM file with the RSA public key that verifies RS256 tokens.
+    pub rs256_public_key_file: Option<std::path::PathBuf>,
+    /// If set, the `iss` claim must equal it.
+    pub issuer: Option<String>,
+    /// If set, the `aud` claim must contain it.
+    pub audience: Option<String>,
+    /// Clock skew allowed on `exp` and `nbf`, in seconds.
+    pub leeway_secs: u64,
+    /// The claim listing the topic filters a token grants, e.g. `["sitting.>"]`.
+    pub topics_claim: String,
+    /// What a client without a token may subscribe to (mode `optional`); a
+    /// token's grant is added to it.
+    pub anonymous_topics: Vec<String>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            mode: AuthMode::Off,
+            hs256_secret: None,
+            hs256_secret_file: None,
+            rs256_public_key_file: None,
+            issuer: None,
+            audience: None,
+            leeway_secs: 30,
+            topics_claim: "topics".into(),
+            anonymous_topics: vec!["bill.>".into(), "sitting.>".into()],
         }
     }
 }

@@ -15,6 +15,7 @@
 //! switch (replayed) or after it (delivered live): never both, never neither.
 //! Every frame on a connection therefore has a larger `seq` than the one before.
 
+use crate::auth::Grant;
 use crate::camera::{Camera, CameraInfo};
 use crate::config::Config;
 use crate::index::{ConnId, Index};
@@ -77,6 +78,9 @@ pub(crate) struct Conn {
     /// Guarded by a std mutex held only in short synchronous sections, always
     /// after the core lock when both are held.
     subs: Mutex<Subs>,
+    /// What the client may subscribe to, set once at connect from its token;
+    /// unset means anything (auth off).
+    grant: OnceLock<Grant>,
 }
 
 impl Conn {
@@ -105,6 +109,11 @@ impl Conn {
         subs.filters
             .iter()
             .any(|f| f.matches(&p.topic) || p.secondary.as_deref().is_some_and(|s| f.matches(s)))
+    }
+
+    /// Sets what this connection may subscribe to (once, before its first subscribe).
+    pub(crate) fn set_grant(&self, grant: Grant) {
+        let _ = self.grant.set(grant);
     }
 
     pub(crate) fn subscription_count(&self) -> usize {
@@ -249,6 +258,7 @@ impl Hub {
                 live: true,
                 ..Default::default()
             }),
+            grant: OnceLock::new(),
         });
         self.core().conns.insert(conn.id, conn.clone());
         self.metrics.connections.fetch_add(1, Ordering::Relaxed);
@@ -421,6 +431,11 @@ impl Hub {
         since: Option<u64>,
     ) -> Result<Subscribed, Frame> {
         let filters = parse_topics(id, &topics)?;
+        if let Some(grant) = conn.grant.get() {
+            if let Some(f) = filters.iter().find(|f| !grant.allows(f)) {
+                return Err(forbidden(id, f.as_str()));
+            }
+        }
         let mut core = self.core();
         let mut subs = conn.subs.lock().expect("subs lock");
         if since.is_some() && subs.started {
@@ -747,6 +762,19 @@ impl Hub {
             }
         }
         Some(next)
+    }
+}
+
+/// The error for a filter the connection's grant does not cover.
+pub(crate) fn forbidden(id: &Value, topic: &str) -> Frame {
+    Frame::Error {
+        id: id.clone(),
+        code: code::FORBIDDEN_TOPIC,
+        message: format!(
+            "this connection may not subscribe to '{topic}': its token does not grant it"
+        ),
+        topic: Some(topic.to_owned()),
+        reason: None,
     }
 }
 

@@ -13,6 +13,7 @@
 //! - `hub`: shared state: connections, the subscription index, the recent-events
 //!   ring, and the resume algorithm (no gap, no duplicate).
 //! - `index`: the token trie of topic filters.
+//! - [`auth`]: client JWTs and the per-topic grants they carry.
 //! - `camera`: which sittings were in camera when (never deliver their content).
 //! - `prepared`: an event decoded once and encoded once per wire format.
 //! - [`protocol`]: requests, frames, error codes and close codes.
@@ -22,6 +23,7 @@
 
 #![deny(unreachable_pub)]
 
+pub mod auth;
 mod camera;
 pub mod config;
 mod fanout;

@@ -55,6 +55,8 @@ pub mod code {
     pub const RATE_LIMITED: &str = "rate_limited";
     pub const SINCE_NOT_FIRST: &str = "since_not_first";
     pub const BAD_PROTOBUF: &str = "bad_protobuf";
+    /// The connection's token (or the anonymous grant) does not cover the filter.
+    pub const FORBIDDEN_TOPIC: &str = "forbidden_topic";
 }
 
 /// A client request, parsed.

@@ -1,7 +1,8 @@
 //! The HTTP side: routes, admission (origins, connection limits), health and
 //! metrics endpoints, and [`run`] with its two-phase graceful shutdown.
 
-use crate::config::Config;
+use crate::auth::{Auth, AuthConfigError, Grant};
+use crate::config::{Config, Secret};
 use crate::fanout;
 use crate::hub::Hub;
 use crate::protocol::{Format, JSON_SUBPROTOCOL, PROTO_SUBPROTOCOL};
@@ -30,6 +31,8 @@ use tokio::sync::mpsc;
 pub enum HubError {
     #[error("the http server failed")]
     Serve(#[source] std::io::Error),
+    #[error("the auth section of the config cannot be used")]
+    Auth(#[source] AuthConfigError),
 }
 
 /// Counts connections, globally and per IP, for the limits.
@@ -64,6 +67,8 @@ impl Drop for Permit {
 struct App {
     hub: Arc<Hub>,
     admission: Arc<Admission>,
+    /// Verifies client tokens (read-only after start).
+    auth: Arc<Auth>,
     alive: mpsc::Sender<()>,
 }
 
@@ -151,6 +156,62 @@ struct StreamQuery {
     topics: Option<String>,
     /// The last stream sequence the client saw.
     since: Option<u64>,
+    /// A JWT, for browsers that cannot set `Authorization` (redacted in `Debug`).
+    token: Option<Secret>,
+}
+
+impl App {
+    /// The connection's grant from its token (header first, then `?token=`),
+    /// then the URL's topics checked against it: a refusal is an HTTP error.
+    // The error is a response built once per refused connection; boxing it buys nothing.
+    #[allow(clippy::result_large_err)]
+    fn authorize(
+        &self,
+        headers: &HeaderMap,
+        query: &StreamQuery,
+        topics: &[String],
+    ) -> Result<Grant, Response> {
+        let bearer = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            });
+        let token = bearer.or(query.token.as_ref().map(|t| t.0.as_str()));
+        let grant = self.auth.authenticate(token).map_err(|e| {
+            self.hub
+                .metrics
+                .rejected_connections
+                .fetch_add(1, Ordering::Relaxed);
+            // The reason, never the token.
+            tracing::debug!(reason = %e, "token refused");
+            let mut r = reject(StatusCode::UNAUTHORIZED, "unauthorized", &e.to_string());
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
+            r
+        })?;
+        for t in topics {
+            if let Ok(f) = sapha_proto::TopicFilter::parse(t) {
+                if !grant.allows(&f) {
+                    self.hub
+                        .metrics
+                        .rejected_connections
+                        .fetch_add(1, Ordering::Relaxed);
+                    let frame = crate::hub::forbidden(&serde_json::Value::Null, t);
+                    return Err((
+                        StatusCode::FORBIDDEN,
+                        [(header::CONTENT_TYPE, "application/json")],
+                        frame.to_json(),
+                    )
+                        .into_response());
+                }
+            }
+        }
+        Ok(grant)
+    }
 }
 
 fn split_topics(topics: Option<&str>) -> Vec<String> {
@@ -181,6 +242,11 @@ async fn ws_handler(
         Ok(p) => p,
         Err(r) => return r.into_response(),
     };
+    let topics = split_topics(query.topics.as_deref());
+    let grant = match app.authorize(&headers, &query, &topics) {
+        Ok(g) => g,
+        Err(r) => return r,
+    };
     let wants_proto = upgrade
         .requested_protocols()
         .any(|p| p.as_bytes() == PROTO_SUBPROTOCOL.as_bytes());
@@ -191,7 +257,7 @@ async fn ws_handler(
     };
     let cfg = &app.hub.config;
     let initial = ws::Initial {
-        topics: split_topics(query.topics.as_deref()),
+        topics,
         since: query.since,
     };
     let hub = app.hub.clone();
@@ -204,6 +270,7 @@ async fn ws_handler(
         .on_upgrade(move |socket| async move {
             let _permit = permit;
             let (conn, rx) = hub.register(format);
+            conn.set_grant(grant);
             tracing::debug!(conn = conn.id, %peer, format = format.name(), "websocket open");
             let (sink, stream) = socket.split();
             ws::serve(hub, conn, rx, sink, stream, initial).await;
@@ -240,7 +307,11 @@ async fn sse_handler(
         Ok(p) => p,
         Err(r) => return r.into_response(),
     };
-    match sse::open(app.hub.clone(), permit, topics, since) {
+    let grant = match app.authorize(&headers, &query, &topics) {
+        Ok(g) => g,
+        Err(r) => return r,
+    };
+    match sse::open(app.hub.clone(), permit, grant, topics, since) {
         Ok(body) => (
             [
                 (header::CONTENT_TYPE, "text/event-stream"),
@@ -300,12 +371,14 @@ pub async fn run<S: EventSource>(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), HubError> {
     let drain = Duration::from_millis(config.shutdown.drain_timeout_ms);
+    let auth = Arc::new(Auth::from_config(&config.auth).map_err(HubError::Auth)?);
     let hub = Arc::new(Hub::new(config, Box::new(source)));
     let consumer = tokio::spawn(fanout::run(hub.clone()));
     let (alive, mut all_gone) = mpsc::channel::<()>(1);
     let app = App {
         hub: hub.clone(),
         admission: Arc::default(),
+        auth,
         alive,
     };
     let router = Router::new()

@@ -2,6 +2,7 @@
 //! resume from `Last-Event-ID` (or `?since=`). Same queue, same shared bytes as
 //! the WebSocket path; the body stream is the writer.
 
+use crate::auth::Grant;
 use crate::hub::{Conn, Hub, Out, Subscribed};
 use crate::metrics::DisconnectReason;
 use crate::protocol::{Format, Frame};
@@ -38,10 +39,12 @@ struct State {
 pub(crate) fn open(
     hub: Arc<Hub>,
     permit: Permit,
+    grant: Grant,
     topics: Vec<String>,
     since: Option<u64>,
 ) -> Result<impl Stream<Item = Result<Bytes, std::convert::Infallible>>, Frame> {
     let (conn, rx) = hub.register(Format::Sse);
+    conn.set_grant(grant);
     let guard = Guard {
         hub: hub.clone(),
         conn: conn.clone(),

@@ -127,6 +127,9 @@ pub struct Limits {
     pub allowed_origins: Vec<String>,
     /// Resumes that may read history from NATS at once (the rest wait their turn).
     pub max_concurrent_replays: usize,
+    /// Longest time a client may take to send a complete HTTP request head, in
+    /// milliseconds; a slower one (slowloris) is disconnected.
+    pub header_read_timeout_ms: u64,
 }
 
 impl Default for Limits {
@@ -144,6 +147,7 @@ impl Default for Limits {
             ping_interval_ms: 20_000,
             allowed_origins: vec!["*".into()],
             max_concurrent_replays: 16,
+            header_read_timeout_ms: 10_000,
         }
     }
 }

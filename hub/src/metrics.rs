@@ -19,16 +19,19 @@ pub enum DisconnectReason {
     Protocol,
     /// The hub is shutting down (1001).
     Shutdown,
+    /// A text message that is not UTF-8 (1007).
+    BadUtf8,
 }
 
 impl DisconnectReason {
-    pub const ALL: [DisconnectReason; 6] = [
+    pub const ALL: [DisconnectReason; 7] = [
         DisconnectReason::Client,
         DisconnectReason::SlowConsumer,
         DisconnectReason::IdleTimeout,
         DisconnectReason::TooBig,
         DisconnectReason::Protocol,
         DisconnectReason::Shutdown,
+        DisconnectReason::BadUtf8,
     ];
 
     pub fn label(self) -> &'static str {
@@ -39,6 +42,7 @@ impl DisconnectReason {
             DisconnectReason::TooBig => "frame_too_large",
             DisconnectReason::Protocol => "protocol_error",
             DisconnectReason::Shutdown => "shutdown",
+            DisconnectReason::BadUtf8 => "invalid_utf8",
         }
     }
 
@@ -52,6 +56,7 @@ impl DisconnectReason {
             DisconnectReason::TooBig => Some((close::TOO_BIG, "message too big")),
             DisconnectReason::Protocol => Some((close::PROTOCOL, "protocol error")),
             DisconnectReason::Shutdown => Some((close::GOING_AWAY, "going away")),
+            DisconnectReason::BadUtf8 => Some((close::BAD_UTF8, "invalid utf-8")),
         }
     }
 
@@ -81,7 +86,7 @@ pub struct Metrics {
     pub error_frames: AtomicU64,
     pub consumer_restarts: AtomicU64,
     pub last_seq: AtomicU64,
-    disconnects: [AtomicU64; 6],
+    disconnects: [AtomicU64; 7],
 }
 
 impl Metrics {

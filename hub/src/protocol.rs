@@ -38,6 +38,8 @@ pub mod close {
     pub const TOO_BIG: u16 = 1009;
     /// The client broke the WebSocket protocol.
     pub const PROTOCOL: u16 = 1002;
+    /// A text message that is not valid UTF-8.
+    pub const BAD_UTF8: u16 = 1007;
     /// The client did not read fast enough; its queue filled up.
     pub const SLOW_CONSUMER: u16 = 4001;
     /// Nothing arrived from the client within the idle timeout.

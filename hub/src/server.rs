@@ -359,6 +359,69 @@ async fn metrics(State(app): State<App>) -> Response {
         .into_response()
 }
 
+/// The accept loop: hyper's connection builder rather than `axum::serve`, for
+/// its `header_read_timeout`. A client that opens a connection and dribbles its
+/// request headers (slowloris) is cut once `limits.header_read_timeout_ms` has
+/// passed without a complete request head; without this it would hold a socket
+/// and a task for as long as it likes, below every connection limit (those are
+/// counted only once a request reaches a handler). Stops accepting when `stop`
+/// is cancelled, then lets open HTTP connections finish (upgraded WebSockets
+/// are tracked by their permits instead).
+async fn serve(
+    listener: TcpListener,
+    router: Router,
+    header_timeout: Duration,
+    stop: tokio_util::sync::CancellationToken,
+) -> Result<(), std::io::Error> {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto::Builder;
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout);
+    builder.http2().timer(TokioTimer::new());
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let router_service = hyper_util::service::TowerToHyperService::new(router);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors, or a connection reset before
+                    // accept: wait a little rather than spin, and go on.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_millis(50)) => continue,
+                        _ = stop.cancelled() => break,
+                    }
+                }
+            },
+            _ = stop.cancelled() => break,
+        };
+        let _ = tcp.set_nodelay(true);
+        let service = router_service.clone();
+        let service =
+            hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                let mut req = req.map(axum::body::Body::new);
+                req.extensions_mut().insert(ConnectInfo(peer));
+                hyper::service::Service::call(&service, req)
+            });
+        let conn = builder
+            .serve_connection_with_upgrades(TokioIo::new(tcp), service)
+            .into_owned();
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(%peer, error = %e, "http connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
+}
+
 /// Runs a hub on an already-bound listener until `shutdown` completes.
 ///
 /// Shutdown stops accepting, closes every client with 1001 ("going away", so it
@@ -389,13 +452,9 @@ pub async fn run<S: EventSource>(
         .route("/metrics", get(metrics))
         .merge(crate::web::routes())
         .with_state(app);
-    let stop = hub.shutdown.clone();
-    let server = axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move { stop.cancelled().await });
-    let mut server = tokio::spawn(async move { server.await });
+    let header_timeout = Duration::from_millis(hub.config.limits.header_read_timeout_ms.max(1));
+    let server = serve(listener, router, header_timeout, hub.shutdown.clone());
+    let mut server = tokio::spawn(server);
     tokio::select! {
         _ = shutdown => {}
         r = &mut server => {

@@ -110,6 +110,8 @@ where
                 let text = e.to_string();
                 let reason = if text.contains("too long") || text.contains("Space limit") {
                     DisconnectReason::TooBig
+                } else if text.contains("UTF-8") || text.contains("utf-8") {
+                    DisconnectReason::BadUtf8
                 } else {
                     DisconnectReason::Protocol
                 };

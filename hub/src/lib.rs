@@ -20,10 +20,13 @@
 //! - `ws` / `sse`: one connection each: reader, bounded queue, coalescing writer.
 //! - [`metrics`]: counters, rendered as Prometheus text.
 //! - `server`: routes, admission limits, health, and [`run`] with graceful shutdown.
+//! - `bench_api`: the index, prepared events and queues, for `benches/` only.
 
 #![deny(unreachable_pub)]
 
 pub mod auth;
+#[doc(hidden)]
+pub mod bench_api;
 mod camera;
 pub mod config;
 mod fanout;

@@ -1,0 +1,218 @@
+//! The processes under test: nats-server (JetStream, plus its WebSocket
+//! listener for the baseline) and the release `sapha` binary running `hub`.
+//! Each listens on 127.0.0.1 only, on a port the OS chose, and is killed on drop.
+
+use anyhow::{bail, Context};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long a server may take to start.
+const START_DEADLINE: Duration = Duration::from_secs(30);
+
+/// A child process killed on drop.
+struct Owned(Child);
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A nats-server with JetStream and a WebSocket listener.
+pub struct Nats {
+    child: Owned,
+    pub port: u16,
+    pub websocket_port: u16,
+    _dir: tempfile::TempDir,
+}
+
+/// `$SAPHA_NATS_SERVER`, the repo's `.tools/bin/nats-server`, or `nats-server`.
+pub fn nats_server_binary() -> PathBuf {
+    if let Ok(path) = std::env::var("SAPHA_NATS_SERVER") {
+        return PathBuf::from(path);
+    }
+    let local = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools/bin/nats-server");
+    if local.exists() {
+        return local;
+    }
+    PathBuf::from("nats-server")
+}
+
+impl Nats {
+    /// Starts nats-server on random ports (its default limits otherwise, so the
+    /// baseline is nats-server as shipped).
+    pub fn start() -> anyhow::Result<Nats> {
+        let dir = tempfile::tempdir().context("temp dir for nats-server")?;
+        let conf = dir.path().join("nats.conf");
+        let log = dir.path().join("nats.log");
+        std::fs::write(
+            &conf,
+            format!(
+                "host: 127.0.0.1\nport: -1\nmax_payload: 1MB\n\
+                 jetstream {{ store_dir: \"{}\" }}\n\
+                 websocket {{ host: 127.0.0.1, port: -1, no_tls: true }}\n",
+                dir.path().join("js").display()
+            ),
+        )?;
+        let child = Command::new(nats_server_binary())
+            .arg("-c")
+            .arg(&conf)
+            .arg("-l")
+            .arg(&log)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {}", nats_server_binary().display()))?;
+        let mut child = Owned(child);
+        let deadline = Instant::now() + START_DEADLINE;
+        loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if text.contains("Server is ready") {
+                let port = find_port(&text, "Listening for client connections on")
+                    .context("client port in nats log")?;
+                let websocket_port = find_port(&text, "Listening for websocket clients on")
+                    .context("websocket port in nats log")?;
+                return Ok(Nats {
+                    child,
+                    port,
+                    websocket_port,
+                    _dir: dir,
+                });
+            }
+            if let Some(status) = child.0.try_wait()? {
+                bail!("nats-server exited with {status}:\n{text}");
+            }
+            if Instant::now() > deadline {
+                bail!("nats-server did not start in time:\n{text}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.0.id()
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+}
+
+fn find_port(log: &str, marker: &str) -> Option<u16> {
+    let line = log.lines().find(|l| l.contains(marker))?;
+    line.rsplit(':').next()?.trim().parse().ok()
+}
+
+/// `sapha hub` as its own process.
+pub struct Hub {
+    child: Owned,
+    pub port: u16,
+}
+
+/// The release `sapha` binary: `$SAPHA_BIN`, else `release/sapha` in
+/// `$CARGO_TARGET_DIR` or the workspace's `target/`.
+pub fn sapha_binary() -> PathBuf {
+    if let Ok(path) = std::env::var("SAPHA_BIN") {
+        return PathBuf::from(path);
+    }
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    target.join("release/sapha")
+}
+
+impl Hub {
+    /// Starts `sapha hub` against `nats`, with the default config except the
+    /// per-IP and total connection limits (every benchmark client is on
+    /// 127.0.0.1) and any `extra` `key=value` settings.
+    pub async fn start(nats: &Nats, extra: &[String]) -> anyhow::Result<Hub> {
+        let port = {
+            // The OS picks a free port; the hub binds it right after.
+            let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+            l.local_addr()?.port()
+        };
+        let mut cmd = Command::new(sapha_binary());
+        cmd.arg("hub")
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--nats-url")
+            .arg(nats.url())
+            .args(["--set", "limits.max_connections=100000"])
+            .args(["--set", "limits.max_connections_per_ip=100000"]);
+        for kv in extra {
+            cmd.args(["--set", kv]);
+        }
+        let child = cmd
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .with_context(|| {
+                format!(
+                    "starting {} (build it: cargo build --release -p sapha)",
+                    sapha_binary().display()
+                )
+            })?;
+        let mut hub = Hub {
+            child: Owned(child),
+            port,
+        };
+        let deadline = Instant::now() + START_DEADLINE;
+        loop {
+            if http_status(port, "/readyz").await == Some(200) {
+                return Ok(hub);
+            }
+            if let Some(status) = hub.child.0.try_wait()? {
+                bail!("the hub exited with {status}");
+            }
+            if Instant::now() > deadline {
+                bail!("the hub was not ready in time");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.0.id()
+    }
+}
+
+/// The status code of `GET path` on 127.0.0.1:port, or `None`.
+pub async fn http_status(port: u16, path: &str) -> Option<u16> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .ok()?;
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())
+        .await
+        .ok()?;
+    let mut buf = [0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(2), s.read(&mut buf))
+        .await
+        .ok()?
+        .ok()?;
+    let head = std::str::from_utf8(&buf[..n]).ok()?;
+    head.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The body of `GET path` (for the hub's `/metrics`).
+pub async fn http_get(port: u16, path: &str) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .ok()?;
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())
+        .await
+        .ok()?;
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out))
+        .await
+        .ok()?
+        .ok()?;
+    let text = String::from_utf8(out).ok()?;
+    text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned())
+}

@@ -103,8 +103,8 @@ async fn main() -> anyhow::Result<()> {
     match cli.scenario {
         Scenario::Broadcast | Scenario::PerBill => {
             let (name, clients, topics, events, rate) = match cli.scenario {
-                Scenario::Broadcast => ("broadcast", 1_000, 1, 2_000, 400.0),
-                _ => ("per-bill", 5_000, 500, 20_000, 4_000.0),
+                Scenario::Broadcast => ("broadcast", 1_000, 1, 2_000, 0.0),
+                _ => ("per-bill", 5_000, 500, 20_000, 0.0),
             };
             let clients = cli.clients.unwrap_or(clients);
             let topics = cli.topics.unwrap_or(topics);

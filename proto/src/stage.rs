@@ -145,6 +145,8 @@ pub struct TypeRules {
     pub initial: Stage,
     /// Stages that end a bill's life: no move leads out of them.
     pub terminal: &'static [Stage],
+    /// The usual path of a bill that becomes law, for progress displays and tests.
+    pub main_path: &'static [Stage],
     pub rules: &'static [Rule],
 }
 
@@ -156,85 +158,37 @@ use Stage::*;
 
 const ENDED: &[Stage] = &[Enacted, Rejected, Merged, Withdrawn, Lapsed];
 
-/// The one table of stage rules.
+/// The one table of stage rules, one row per stage (kept unformatted so each
+/// row stays one line).
+#[rustfmt::skip]
 pub const RULES: &[TypeRules] = &[
     // ร่าง พ.ร.บ.: the full path through both Houses.
     TypeRules {
         bill_type: BillType::Act,
         initial: Proposed,
         terminal: ENDED,
+        main_path: &[Proposed, Hearing, HouseR1, HouseCommittee, HouseR2, HouseR3, SenateR1, SenateCommittee, SenateR2, SenateR3, RoyalAssent, Published, Enacted],
         rules: &[
-            Rule {
-                from: Proposed,
-                to: &[Hearing, HouseR1, Rejected],
-            },
-            Rule {
-                from: Hearing,
-                to: &[HouseR1],
-            },
-            Rule {
-                from: HouseR1,
-                to: &[HouseCommittee, Rejected, Merged],
-            },
-            Rule {
-                from: HouseCommittee,
-                to: &[HouseR2],
-            },
-            Rule {
-                from: HouseR2,
-                to: &[HouseR3],
-            },
-            Rule {
-                from: HouseR3,
-                to: &[SenateR1, Rejected],
-            },
+            Rule { from: Proposed, to: &[Hearing, HouseR1, Rejected] },
+            Rule { from: Hearing, to: &[HouseR1] },
+            Rule { from: HouseR1, to: &[HouseCommittee, Rejected, Merged] },
+            Rule { from: HouseCommittee, to: &[HouseR2] },
+            Rule { from: HouseR2, to: &[HouseR3] },
+            Rule { from: HouseR3, to: &[SenateR1, Rejected] },
             // The Senate has 60 days (30 + 30 for money bills); if it misses the
             // deadline the bill is deemed approved and goes for royal assent.
-            Rule {
-                from: SenateR1,
-                to: &[SenateCommittee, Withheld, RoyalAssent],
-            },
-            Rule {
-                from: SenateCommittee,
-                to: &[SenateR2, RoyalAssent],
-            },
-            Rule {
-                from: SenateR2,
-                to: &[SenateR3, RoyalAssent],
-            },
+            Rule { from: SenateR1, to: &[SenateCommittee, Withheld, RoyalAssent] },
+            Rule { from: SenateCommittee, to: &[SenateR2, RoyalAssent] },
+            Rule { from: SenateR2, to: &[SenateR3, RoyalAssent] },
             // approve / amend (back to the House) / disapprove / court review.
-            Rule {
-                from: SenateR3,
-                to: &[RoyalAssent, HouseReconsider, Withheld, ConstCourt],
-            },
-            Rule {
-                from: HouseReconsider,
-                to: &[RoyalAssent, JointCommittee, Rejected, ConstCourt],
-            },
-            Rule {
-                from: Withheld,
-                to: &[HouseReconsider, Rejected],
-            },
-            Rule {
-                from: JointCommittee,
-                to: &[RoyalAssent, Withheld, ConstCourt],
-            },
-            Rule {
-                from: ConstCourt,
-                to: &[RoyalAssent, Rejected],
-            },
-            Rule {
-                from: RoyalAssent,
-                to: &[Published, VetoReconsider],
-            },
-            Rule {
-                from: VetoReconsider,
-                to: &[RoyalAssent, Rejected],
-            },
-            Rule {
-                from: Published,
-                to: &[Enacted],
-            },
+            Rule { from: SenateR3, to: &[RoyalAssent, HouseReconsider, Withheld, ConstCourt] },
+            Rule { from: HouseReconsider, to: &[RoyalAssent, JointCommittee, Rejected, ConstCourt] },
+            Rule { from: Withheld, to: &[HouseReconsider, Rejected] },
+            Rule { from: JointCommittee, to: &[RoyalAssent, Withheld, ConstCourt] },
+            Rule { from: ConstCourt, to: &[RoyalAssent, Rejected] },
+            Rule { from: RoyalAssent, to: &[Published, VetoReconsider] },
+            Rule { from: VetoReconsider, to: &[RoyalAssent, Rejected] },
+            Rule { from: Published, to: &[Enacted] },
         ],
     },
     // พ.ร.ป.: all three readings in a joint sitting; the Constitutional Court reviews it.
@@ -242,47 +196,18 @@ pub const RULES: &[TypeRules] = &[
         bill_type: BillType::OrganicAct,
         initial: Proposed,
         terminal: ENDED,
+        main_path: &[Proposed, JointR1, ParliamentCommittee, JointR2, JointR3, ConstCourt, RoyalAssent, Published, Enacted],
         rules: &[
-            Rule {
-                from: Proposed,
-                to: &[Hearing, JointR1, Rejected],
-            },
-            Rule {
-                from: Hearing,
-                to: &[JointR1],
-            },
-            Rule {
-                from: JointR1,
-                to: &[ParliamentCommittee, Rejected],
-            },
-            Rule {
-                from: ParliamentCommittee,
-                to: &[JointR2],
-            },
-            Rule {
-                from: JointR2,
-                to: &[JointR3],
-            },
-            Rule {
-                from: JointR3,
-                to: &[ConstCourt, Rejected],
-            },
-            Rule {
-                from: ConstCourt,
-                to: &[RoyalAssent, Rejected],
-            },
-            Rule {
-                from: RoyalAssent,
-                to: &[Published, VetoReconsider],
-            },
-            Rule {
-                from: VetoReconsider,
-                to: &[RoyalAssent, Rejected],
-            },
-            Rule {
-                from: Published,
-                to: &[Enacted],
-            },
+            Rule { from: Proposed, to: &[Hearing, JointR1, Rejected] },
+            Rule { from: Hearing, to: &[JointR1] },
+            Rule { from: JointR1, to: &[ParliamentCommittee, Rejected] },
+            Rule { from: ParliamentCommittee, to: &[JointR2] },
+            Rule { from: JointR2, to: &[JointR3] },
+            Rule { from: JointR3, to: &[ConstCourt, Rejected] },
+            Rule { from: ConstCourt, to: &[RoyalAssent, Rejected] },
+            Rule { from: RoyalAssent, to: &[Published, VetoReconsider] },
+            Rule { from: VetoReconsider, to: &[RoyalAssent, Rejected] },
+            Rule { from: Published, to: &[Enacted] },
         ],
     },
     // Budget bill: the Senate approves or rejects within 20 days and cannot amend,
@@ -291,55 +216,20 @@ pub const RULES: &[TypeRules] = &[
         bill_type: BillType::Budget,
         initial: Proposed,
         terminal: ENDED,
+        main_path: &[Proposed, HouseR1, HouseCommittee, HouseR2, HouseR3, SenateR1, RoyalAssent, Published, Enacted],
         rules: &[
-            Rule {
-                from: Proposed,
-                to: &[HouseR1, Rejected],
-            },
-            Rule {
-                from: HouseR1,
-                to: &[HouseCommittee, Rejected],
-            },
-            Rule {
-                from: HouseCommittee,
-                to: &[HouseR2],
-            },
-            Rule {
-                from: HouseR2,
-                to: &[HouseR3],
-            },
-            Rule {
-                from: HouseR3,
-                to: &[SenateR1, Rejected],
-            },
-            Rule {
-                from: SenateR1,
-                to: &[RoyalAssent, Withheld, ConstCourt],
-            },
-            Rule {
-                from: Withheld,
-                to: &[HouseReconsider, Rejected],
-            },
-            Rule {
-                from: HouseReconsider,
-                to: &[RoyalAssent, Rejected],
-            },
-            Rule {
-                from: ConstCourt,
-                to: &[RoyalAssent, Rejected],
-            },
-            Rule {
-                from: RoyalAssent,
-                to: &[Published, VetoReconsider],
-            },
-            Rule {
-                from: VetoReconsider,
-                to: &[RoyalAssent, Rejected],
-            },
-            Rule {
-                from: Published,
-                to: &[Enacted],
-            },
+            Rule { from: Proposed, to: &[HouseR1, Rejected] },
+            Rule { from: HouseR1, to: &[HouseCommittee, Rejected] },
+            Rule { from: HouseCommittee, to: &[HouseR2] },
+            Rule { from: HouseR2, to: &[HouseR3] },
+            Rule { from: HouseR3, to: &[SenateR1, Rejected] },
+            Rule { from: SenateR1, to: &[RoyalAssent, Withheld, ConstCourt] },
+            Rule { from: Withheld, to: &[HouseReconsider, Rejected] },
+            Rule { from: HouseReconsider, to: &[RoyalAssent, Rejected] },
+            Rule { from: ConstCourt, to: &[RoyalAssent, Rejected] },
+            Rule { from: RoyalAssent, to: &[Published, VetoReconsider] },
+            Rule { from: VetoReconsider, to: &[RoyalAssent, Rejected] },
+            Rule { from: Published, to: &[Enacted] },
         ],
     },
     // พ.ร.ก.: in force at once, then approved or rejected by each House in turn.
@@ -347,28 +237,14 @@ pub const RULES: &[TypeRules] = &[
         bill_type: BillType::EmergencyDecree,
         initial: Enacted,
         terminal: &[Confirmed, Rejected, Withdrawn, Lapsed],
+        main_path: &[Enacted, HouseApproval, SenateApproval, Confirmed],
         rules: &[
-            Rule {
-                from: Enacted,
-                to: &[HouseApproval, ConstCourt],
-            },
-            Rule {
-                from: ConstCourt,
-                to: &[HouseApproval, Rejected],
-            },
-            Rule {
-                from: HouseApproval,
-                to: &[SenateApproval, Rejected],
-            },
+            Rule { from: Enacted, to: &[HouseApproval, ConstCourt] },
+            Rule { from: ConstCourt, to: &[HouseApproval, Rejected] },
+            Rule { from: HouseApproval, to: &[SenateApproval, Rejected] },
             // Senate disapproval sends it back; the House may reaffirm it.
-            Rule {
-                from: SenateApproval,
-                to: &[Confirmed, HouseReconsider],
-            },
-            Rule {
-                from: HouseReconsider,
-                to: &[Confirmed, Rejected],
-            },
+            Rule { from: SenateApproval, to: &[Confirmed, HouseReconsider] },
+            Rule { from: HouseReconsider, to: &[Confirmed, Rejected] },
         ],
     },
     // Constitutional amendment: joint sitting, special thresholds, possibly a referendum.
@@ -376,47 +252,18 @@ pub const RULES: &[TypeRules] = &[
         bill_type: BillType::ConstitutionalAmendment,
         initial: Proposed,
         terminal: ENDED,
+        main_path: &[Proposed, JointR1, ParliamentCommittee, JointR2, JointR3, RoyalAssent, Published, Enacted],
         rules: &[
-            Rule {
-                from: Proposed,
-                to: &[JointR1, Rejected],
-            },
-            Rule {
-                from: JointR1,
-                to: &[ParliamentCommittee, Rejected],
-            },
-            Rule {
-                from: ParliamentCommittee,
-                to: &[JointR2],
-            },
-            Rule {
-                from: JointR2,
-                to: &[JointR3],
-            },
-            Rule {
-                from: JointR3,
-                to: &[RoyalAssent, Referendum, ConstCourt, Rejected],
-            },
-            Rule {
-                from: Referendum,
-                to: &[RoyalAssent, Rejected],
-            },
-            Rule {
-                from: ConstCourt,
-                to: &[RoyalAssent, Referendum, Rejected],
-            },
-            Rule {
-                from: RoyalAssent,
-                to: &[Published, VetoReconsider],
-            },
-            Rule {
-                from: VetoReconsider,
-                to: &[RoyalAssent, Rejected],
-            },
-            Rule {
-                from: Published,
-                to: &[Enacted],
-            },
+            Rule { from: Proposed, to: &[JointR1, Rejected] },
+            Rule { from: JointR1, to: &[ParliamentCommittee, Rejected] },
+            Rule { from: ParliamentCommittee, to: &[JointR2] },
+            Rule { from: JointR2, to: &[JointR3] },
+            Rule { from: JointR3, to: &[RoyalAssent, Referendum, ConstCourt, Rejected] },
+            Rule { from: Referendum, to: &[RoyalAssent, Rejected] },
+            Rule { from: ConstCourt, to: &[RoyalAssent, Referendum, Rejected] },
+            Rule { from: RoyalAssent, to: &[Published, VetoReconsider] },
+            Rule { from: VetoReconsider, to: &[RoyalAssent, Rejected] },
+            Rule { from: Published, to: &[Enacted] },
         ],
     },
 ];
@@ -529,23 +376,21 @@ mod tests {
     }
 
     #[test]
-    fn an_act_can_go_all_the_way() {
-        let path = [
-            Proposed,
-            Hearing,
-            HouseR1,
-            HouseCommittee,
-            HouseR2,
-            HouseR3,
-            SenateR1,
-            SenateCommittee,
-            SenateR2,
-            SenateR3,
-            RoyalAssent,
-            Published,
-            Enacted,
-        ];
-        assert_eq!(walk(BillType::Act, &path), Ok(()));
+    fn every_main_path_is_legal_and_ends_at_a_terminal_stage() {
+        for rules in RULES {
+            assert_eq!(
+                walk(rules.bill_type, rules.main_path),
+                Ok(()),
+                "{}",
+                rules.bill_type
+            );
+            let last = *rules.main_path.last().unwrap();
+            assert!(
+                rules.is_terminal(last),
+                "{} ends at {last}",
+                rules.bill_type
+            );
+        }
     }
 
     #[test]

@@ -49,21 +49,7 @@ pub fn bill_history(bill_id: &str, path: &[Stage]) -> Vec<Event> {
 
 /// `bills` act histories of `stages` stages each, interleaved as a feed would be.
 pub fn interleaved_bills(bills: usize, stages: usize) -> Vec<Event> {
-    use Stage::*;
-    let path = [
-        Proposed,
-        HouseR1,
-        HouseCommittee,
-        HouseR2,
-        HouseR3,
-        SenateR1,
-        SenateCommittee,
-        SenateR2,
-        SenateR3,
-        RoyalAssent,
-        Published,
-        Enacted,
-    ];
+    let path = sapha_proto::stage::rules_for(BillType::Act).main_path;
     let histories: Vec<Vec<Event>> = (0..bills)
         .map(|b| bill_history(&format!("b-2566-{b:04}"), &path[..stages.min(path.len())]))
         .collect();

@@ -83,19 +83,36 @@ pub struct Stored {
     pub msg_id: Option<String>,
 }
 
+/// Retries a JetStream call for up to 30 s: right after a cluster node dies,
+/// the API may answer "temporarily unavailable" until new leaders are elected.
+async fn retrying<T, E: std::fmt::Debug, F: std::future::Future<Output = Result<T, E>>>(
+    what: &str,
+    mut call: impl FnMut() -> F,
+) -> T {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match call().await {
+            Ok(v) => return v,
+            Err(e) if tokio::time::Instant::now() >= deadline => panic!("{what}: {e:?}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+}
+
 /// Reads every message of `stream` in order.
 pub async fn read_stream(url: &str, stream: &str) -> Vec<Stored> {
     let client = async_nats::connect(url).await.expect("connect");
     let js = jetstream::new(client);
-    let mut stream = js.get_stream(stream).await.expect("stream exists");
-    let total = stream.info().await.expect("info").state.messages as usize;
-    let consumer = stream
-        .create_consumer(jetstream::consumer::pull::Config {
+    // get_stream fetches the stream's info, so its cached count is current.
+    let stream = retrying("stream exists", || js.get_stream(stream)).await;
+    let total = stream.cached_info().state.messages as usize;
+    let consumer = retrying("consumer", || {
+        stream.create_consumer(jetstream::consumer::pull::Config {
             ack_policy: jetstream::consumer::AckPolicy::None,
             ..Default::default()
         })
-        .await
-        .expect("consumer");
+    })
+    .await;
     let mut out = Vec::with_capacity(total);
     while out.len() < total {
         let mut batch = consumer
@@ -130,4 +147,15 @@ pub async fn stream_len(url: &str, stream: &str) -> u64 {
     let js = jetstream::new(client);
     let mut stream = js.get_stream(stream).await.expect("stream exists");
     stream.info().await.expect("info").state.messages
+}
+
+/// The stream settings tests use: Sapha's defaults, but a 256 MiB size limit, so
+/// JetStream's storage reservation fits a small disk (three times over in a
+/// cluster), and a 2 s ack timeout, so a dead server is noticed quickly.
+pub fn stream_settings() -> sapha_publisher::jetstream::StreamSettings {
+    sapha_publisher::jetstream::StreamSettings {
+        max_bytes: 256 * 1024 * 1024,
+        ack_timeout: Duration::from_secs(2),
+        ..Default::default()
+    }
 }

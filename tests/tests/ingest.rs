@@ -4,7 +4,7 @@
 use reqwest::StatusCode;
 use sapha_proto::stage::Stage::*;
 use sapha_publisher::ingest::{self, IngestConfig, SharedTokens, Tokens};
-use sapha_publisher::jetstream::{JetStreamLog, StreamSettings};
+use sapha_publisher::jetstream::JetStreamLog;
 use sapha_publisher::metrics::Metrics;
 use sapha_publisher::pipeline::{Pipeline, RetryPolicy};
 use sapha_tests::fixtures::*;
@@ -31,7 +31,7 @@ impl Ingest {
 
     async fn start_with(tokens: SharedTokens) -> Ingest {
         let server = NatsServer::start();
-        let log = JetStreamLog::open(&server.url(), &StreamSettings::default())
+        let log = JetStreamLog::open(&server.url(), &stream_settings())
             .await
             .unwrap();
         let pipeline = Arc::new(Pipeline::new(

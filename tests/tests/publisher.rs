@@ -18,7 +18,7 @@ const STREAM: &str = "PARL";
 fn settings() -> StreamSettings {
     StreamSettings {
         ack_timeout: Duration::from_secs(1),
-        ..StreamSettings::default()
+        ..stream_settings()
     }
 }
 

@@ -312,8 +312,13 @@ impl Client {
 
     /// The next data or close message (pings and pongs are skipped); `None` at the end.
     pub async fn next_message(&mut self) -> Option<Message> {
+        self.next_message_within(WAIT).await
+    }
+
+    /// Like [`Client::next_message`], waiting up to `patience` for each message.
+    pub async fn next_message_within(&mut self, patience: Duration) -> Option<Message> {
         loop {
-            let msg = tokio::time::timeout(WAIT, self.ws.next())
+            let msg = tokio::time::timeout(patience, self.ws.next())
                 .await
                 .expect("a message in time")?;
             match msg {

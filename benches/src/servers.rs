@@ -10,13 +10,41 @@ use std::time::{Duration, Instant};
 /// How long a server may take to start.
 const START_DEADLINE: Duration = Duration::from_secs(30);
 
-/// A child process killed on drop.
-struct Owned(Child);
+/// How long a child asked to stop (SIGTERM) may take before it is killed.
+const STOP_GRACE: Duration = Duration::from_secs(60);
+
+/// A child process killed on drop; with `graceful`, first asked to stop with
+/// SIGTERM (so a profiler wrapping it can write its output).
+struct Owned {
+    child: Child,
+    graceful: bool,
+}
+
+impl Owned {
+    fn new(child: Child) -> Owned {
+        Owned {
+            child,
+            graceful: false,
+        }
+    }
+}
 
 impl Drop for Owned {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        if self.graceful {
+            let _ = Command::new("kill")
+                .args(["-TERM", &self.child.id().to_string()])
+                .status();
+            let deadline = Instant::now() + STOP_GRACE;
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -66,7 +94,7 @@ impl Nats {
             .stderr(Stdio::null())
             .spawn()
             .with_context(|| format!("starting {}", nats_server_binary().display()))?;
-        let mut child = Owned(child);
+        let mut child = Owned::new(child);
         let deadline = Instant::now() + START_DEADLINE;
         loop {
             let text = std::fs::read_to_string(&log).unwrap_or_default();
@@ -82,7 +110,7 @@ impl Nats {
                     _dir: dir,
                 });
             }
-            if let Some(status) = child.0.try_wait()? {
+            if let Some(status) = child.child.try_wait()? {
                 bail!("nats-server exited with {status}:\n{text}");
             }
             if Instant::now() > deadline {
@@ -93,7 +121,7 @@ impl Nats {
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.0.id()
+        self.child.child.id()
     }
 
     pub fn url(&self) -> String {
@@ -134,7 +162,18 @@ impl Hub {
             let l = std::net::TcpListener::bind("127.0.0.1:0")?;
             l.local_addr()?.port()
         };
-        let mut cmd = Command::new(sapha_binary());
+        // `$SAPHA_HUB_WRAPPER` (e.g. `valgrind --tool=callgrind`) runs the hub
+        // under a profiler: words split on whitespace, the hub stopped with SIGTERM.
+        let wrapper = std::env::var("SAPHA_HUB_WRAPPER").unwrap_or_default();
+        let mut words = wrapper.split_whitespace();
+        let mut cmd = match words.next() {
+            Some(program) => {
+                let mut cmd = Command::new(program);
+                cmd.args(words).arg(sapha_binary());
+                cmd
+            }
+            None => Command::new(sapha_binary()),
+        };
         cmd.arg("hub")
             .arg("--listen")
             .arg(format!("127.0.0.1:{port}"))
@@ -158,15 +197,20 @@ impl Hub {
                 )
             })?;
         let mut hub = Hub {
-            child: Owned(child),
+            child: Owned {
+                child,
+                graceful: !wrapper.trim().is_empty(),
+            },
             port,
         };
-        let deadline = Instant::now() + START_DEADLINE;
+        // A profiler slows the start down a lot.
+        let deadline =
+            Instant::now() + START_DEADLINE * if wrapper.trim().is_empty() { 1 } else { 10 };
         loop {
             if http_status(port, "/readyz").await == Some(200) {
                 return Ok(hub);
             }
-            if let Some(status) = hub.child.0.try_wait()? {
+            if let Some(status) = hub.child.child.try_wait()? {
                 bail!("the hub exited with {status}");
             }
             if Instant::now() > deadline {
@@ -177,7 +221,7 @@ impl Hub {
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.0.id()
+        self.child.child.id()
     }
 }
 

@@ -396,6 +396,9 @@ impl Hub {
             ids.sort_unstable();
             ids.dedup();
         }
+        // Counted once per event: one shared atomic add per delivery is
+        // contended by every worker.
+        let mut delivered = 0;
         for id in &ids {
             let Some(conn) = core.conns.get(id) else {
                 continue;
@@ -406,8 +409,13 @@ impl Hub {
                 continue;
             }
             if self.try_deliver(conn, Out::Event(p.clone())) {
-                self.metrics.deliveries.fetch_add(1, Ordering::Relaxed);
+                delivered += 1;
             }
+        }
+        if delivered > 0 {
+            self.metrics
+                .deliveries
+                .fetch_add(delivered, Ordering::Relaxed);
         }
         core.scratch = ids;
     }

@@ -221,14 +221,18 @@ where
     let interval = hub.config.limits.ping_interval();
     let mut ping = tokio::time::interval_at(Instant::now() + interval, interval);
     let mut batch = Vec::with_capacity(WRITE_BATCH);
+    // One kill future for the connection's life: creating one per wake-up would
+    // register and unregister a waiter on the token each time.
+    let killed = conn.killed();
+    tokio::pin!(killed);
     loop {
         tokio::select! {
             biased;
-            _ = conn.killed() => break,
+            _ = &mut killed => break,
             _ = ping.tick() => {
                 let sent = tokio::select! {
                     r = sink.send(Message::Ping(bytes::Bytes::new())) => r.is_ok(),
-                    _ = conn.killed() => break,
+                    _ = &mut killed => break,
                 };
                 if !sent {
                     break;
@@ -245,7 +249,7 @@ where
                 }
                 let written = tokio::select! {
                     r = write_batch(&mut sink, conn.format, &mut batch) => r.is_ok(),
-                    _ = conn.killed() => break,
+                    _ = &mut killed => break,
                 };
                 if !written {
                     break;

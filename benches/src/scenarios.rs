@@ -20,7 +20,7 @@ pub struct Servers {
 
 /// Starts fresh servers for `target`.
 pub async fn start(target: Target, hub_settings: &[String]) -> anyhow::Result<Servers> {
-    let nats = Nats::start()?;
+    let nats = Nats::start_with_websocket();
     load::ensure_stream(&nats.url()).await?;
     let (hub, endpoint) = match target {
         Target::Hub => {
@@ -37,7 +37,9 @@ pub async fn start(target: Target, hub_settings: &[String]) -> anyhow::Result<Se
         Target::Nats => {
             let endpoint = Endpoint {
                 target,
-                port: nats.websocket_port,
+                port: nats
+                    .websocket_port()
+                    .expect("started with a websocket listener"),
                 server_pid: nats.pid(),
                 nats_pid: None,
                 nats_url: nats.url(),

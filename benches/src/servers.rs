@@ -1,5 +1,6 @@
 //! The processes under test: nats-server (JetStream, plus its WebSocket
-//! listener for the baseline) and the release `sapha` binary running `hub`.
+//! listener for the baseline; started by the test harness, `sapha_tests`) and
+//! the release `sapha` binary running `hub`.
 //! Each listens on 127.0.0.1 only, on a port the OS chose, and is killed on drop.
 
 use anyhow::{bail, Context};
@@ -18,15 +19,6 @@ const STOP_GRACE: Duration = Duration::from_secs(60);
 struct Owned {
     child: Child,
     graceful: bool,
-}
-
-impl Owned {
-    fn new(child: Child) -> Owned {
-        Owned {
-            child,
-            graceful: false,
-        }
-    }
 }
 
 impl Drop for Owned {
@@ -48,91 +40,9 @@ impl Drop for Owned {
     }
 }
 
-/// A nats-server with JetStream and a WebSocket listener.
-pub struct Nats {
-    child: Owned,
-    pub port: u16,
-    pub websocket_port: u16,
-    _dir: tempfile::TempDir,
-}
-
-/// `$SAPHA_NATS_SERVER`, the repo's `.tools/bin/nats-server`, or `nats-server`.
-pub fn nats_server_binary() -> PathBuf {
-    if let Ok(path) = std::env::var("SAPHA_NATS_SERVER") {
-        return PathBuf::from(path);
-    }
-    let local = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools/bin/nats-server");
-    if local.exists() {
-        return local;
-    }
-    PathBuf::from("nats-server")
-}
-
-impl Nats {
-    /// Starts nats-server on random ports (its default limits otherwise, so the
-    /// baseline is nats-server as shipped).
-    pub fn start() -> anyhow::Result<Nats> {
-        let dir = tempfile::tempdir().context("temp dir for nats-server")?;
-        let conf = dir.path().join("nats.conf");
-        let log = dir.path().join("nats.log");
-        std::fs::write(
-            &conf,
-            format!(
-                "host: 127.0.0.1\nport: -1\nmax_payload: 1MB\n\
-                 jetstream {{ store_dir: \"{}\" }}\n\
-                 websocket {{ host: 127.0.0.1, port: -1, no_tls: true }}\n",
-                dir.path().join("js").display()
-            ),
-        )?;
-        let child = Command::new(nats_server_binary())
-            .arg("-c")
-            .arg(&conf)
-            .arg("-l")
-            .arg(&log)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .with_context(|| format!("starting {}", nats_server_binary().display()))?;
-        let mut child = Owned::new(child);
-        let deadline = Instant::now() + START_DEADLINE;
-        loop {
-            let text = std::fs::read_to_string(&log).unwrap_or_default();
-            if text.contains("Server is ready") {
-                let port = find_port(&text, "Listening for client connections on")
-                    .context("client port in nats log")?;
-                let websocket_port = find_port(&text, "Listening for websocket clients on")
-                    .context("websocket port in nats log")?;
-                return Ok(Nats {
-                    child,
-                    port,
-                    websocket_port,
-                    _dir: dir,
-                });
-            }
-            if let Some(status) = child.child.try_wait()? {
-                bail!("nats-server exited with {status}:\n{text}");
-            }
-            if Instant::now() > deadline {
-                bail!("nats-server did not start in time:\n{text}");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.child.id()
-    }
-
-    pub fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
-    }
-}
-
-fn find_port(log: &str, marker: &str) -> Option<u16> {
-    let line = log.lines().find(|l| l.contains(marker))?;
-    line.rsplit(':').next()?.trim().parse().ok()
-}
+/// A nats-server with JetStream and a WebSocket listener: the test harness's
+/// server (default limits otherwise, so the baseline is nats-server as shipped).
+pub type Nats = sapha_tests::NatsServer;
 
 /// `sapha hub` as its own process.
 pub struct Hub {

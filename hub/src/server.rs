@@ -224,6 +224,15 @@ fn split_topics(topics: Option<&str>) -> Vec<String> {
         .collect()
 }
 
+/// The answer to a query string that does not parse.
+fn bad_query() -> Response {
+    reject(
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+        "the query string is ?topics=a,b&since=<seq>",
+    )
+}
+
 async fn ws_handler(
     State(app): State<App>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -232,11 +241,7 @@ async fn ws_handler(
     upgrade: WebSocketUpgrade,
 ) -> Response {
     let Ok(Query(query)) = query else {
-        return reject(
-            StatusCode::BAD_REQUEST,
-            "bad_request",
-            "the query string is ?topics=a,b&since=<seq>",
-        );
+        return bad_query();
     };
     let permit = match app.admit(peer.ip(), &headers) {
         Ok(p) => p,
@@ -284,11 +289,7 @@ async fn sse_handler(
     headers: HeaderMap,
 ) -> Response {
     let Ok(Query(query)) = query else {
-        return reject(
-            StatusCode::BAD_REQUEST,
-            "bad_request",
-            "the query string is ?topics=a,b&since=<seq>",
-        );
+        return bad_query();
     };
     let topics = split_topics(query.topics.as_deref());
     if topics.is_empty() {

@@ -146,6 +146,14 @@ impl NatsServer {
         self.port
     }
 
+    /// The server's process id (for RSS and CPU readings in benchmarks).
+    pub fn pid(&self) -> u32 {
+        self.child
+            .as_ref()
+            .map(Child::id)
+            .expect("the server is running")
+    }
+
     /// The NATS-over-WebSocket port, for servers started with `start_with_websocket`.
     pub fn websocket_port(&self) -> Option<u16> {
         self.websocket_port

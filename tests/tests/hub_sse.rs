@@ -6,81 +6,19 @@ mod hub_support;
 use hub_support::*;
 use sapha_tests::NatsServer;
 
-/// One parsed SSE message.
-#[derive(Debug, Default, Clone)]
-struct SseMessage {
-    id: Option<String>,
-    event: Option<String>,
-    data: String,
-}
-
-/// Reads SSE messages from a streaming response.
-struct SseReader {
-    response: reqwest::Response,
-    buffer: String,
-}
-
-impl SseReader {
-    async fn open(url: &str, last_event_id: Option<u64>) -> SseReader {
-        let mut req = reqwest::Client::new().get(url);
-        if let Some(id) = last_event_id {
-            req = req.header("Last-Event-ID", id.to_string());
-        }
-        let response = req.send().await.unwrap();
-        assert_eq!(response.status(), 200);
-        assert_eq!(
-            response.headers()["content-type"].to_str().unwrap(),
-            "text/event-stream"
-        );
-        SseReader {
-            response,
-            buffer: String::new(),
+/// The next `n` `event` messages, as (id, event id); `id:` must be the stream sequence.
+async fn events(sse: &mut SseReader, n: usize) -> Vec<(u64, String)> {
+    let mut out = Vec::new();
+    while out.len() < n {
+        let m = sse.next().await;
+        if m.event.as_deref() == Some("event") {
+            let v: serde_json::Value = serde_json::from_str(&m.data).unwrap();
+            let id: u64 = m.id.unwrap().parse().unwrap();
+            assert_eq!(v["seq"], id, "id: is the stream sequence");
+            out.push((id, v["event"]["event_id"].as_str().unwrap().to_owned()));
         }
     }
-
-    /// The next message with data (comments and `retry:` are skipped).
-    async fn next(&mut self) -> SseMessage {
-        loop {
-            if let Some(end) = self.buffer.find("\n\n") {
-                let block: String = self.buffer.drain(..end + 2).collect();
-                let mut msg = SseMessage::default();
-                for line in block.lines() {
-                    if let Some(v) = line.strip_prefix("id: ") {
-                        msg.id = Some(v.to_owned());
-                    } else if let Some(v) = line.strip_prefix("event: ") {
-                        msg.event = Some(v.to_owned());
-                    } else if let Some(v) = line.strip_prefix("data: ") {
-                        msg.data.push_str(v);
-                    }
-                }
-                if !msg.data.is_empty() {
-                    return msg;
-                }
-                continue;
-            }
-            let chunk = tokio::time::timeout(WAIT, self.response.chunk())
-                .await
-                .expect("sse data in time")
-                .unwrap()
-                .expect("the stream goes on");
-            self.buffer.push_str(std::str::from_utf8(&chunk).unwrap());
-        }
-    }
-
-    /// The next `event` messages, as (id, event id).
-    async fn events(&mut self, n: usize) -> Vec<(u64, String)> {
-        let mut out = Vec::new();
-        while out.len() < n {
-            let m = self.next().await;
-            if m.event.as_deref() == Some("event") {
-                let v: serde_json::Value = serde_json::from_str(&m.data).unwrap();
-                let id: u64 = m.id.unwrap().parse().unwrap();
-                assert_eq!(v["seq"], id, "id: is the stream sequence");
-                out.push((id, v["event"]["event_id"].as_str().unwrap().to_owned()));
-            }
-        }
-        out
-    }
+    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -90,7 +28,7 @@ async fn sse_streams_with_ids_and_resumes_from_last_event_id() {
     let hub = TestHub::start(test_config(&nats)).await;
 
     let url = hub.http("/v1/sse?topics=bill.b-2566-0001");
-    let mut sse = SseReader::open(&url, None).await;
+    let mut sse = SseReader::open(&url, &[]).await;
     let welcome = sse.next().await;
     assert_eq!(welcome.event.as_deref(), Some("welcome"));
     let ack = sse.next().await;
@@ -109,7 +47,7 @@ async fn sse_streams_with_ids_and_resumes_from_last_event_id() {
             published.push((seq, e.event_id.clone()));
         }
     }
-    let got = sse.events(3).await;
+    let got = events(&mut sse, 3).await;
     assert_eq!(got, published);
     let last = got[1].0;
     drop(sse);
@@ -120,7 +58,7 @@ async fn sse_streams_with_ids_and_resumes_from_last_event_id() {
         let seq = publisher.publish(&e).await;
         published.push((seq, e.event_id.clone()));
     }
-    let mut sse = SseReader::open(&url, Some(last)).await;
+    let mut sse = SseReader::open(&url, &[("Last-Event-ID", last.to_string())]).await;
     sse.next().await; // welcome
     let ack = sse.next().await;
     assert_eq!(ack.event.as_deref(), Some("ack"));
@@ -129,7 +67,7 @@ async fn sse_streams_with_ids_and_resumes_from_last_event_id() {
         (ack["since"].as_u64(), ack["recovered"].as_bool()),
         (Some(last), Some(true))
     );
-    let got = sse.events(3).await;
+    let got = events(&mut sse, 3).await;
     assert_eq!(got, published[2..]);
 
     // A bad topic is refused before streaming.

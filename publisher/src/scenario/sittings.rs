@@ -317,21 +317,9 @@ fn chamber_counts(aye: u32, no: u32, abstain: u32, not_voting: u32) -> Vec<VoteC
 // ---------------------------------------------------------------------------
 
 /// The real third-reading tally of 10 Sep 2021: aye 472 (MPs 323, senators 149);
-/// no 33 (23, 10); abstain 187 (121, 66).
+/// no 33 (23, 10); abstain 187 (121, 66). One copy of the facts, in the contract.
 pub fn joint_2021_tally() -> Vec<VoteCount> {
-    let c = |option, group, value| VoteCount {
-        option,
-        group: Some(group),
-        value,
-    };
-    vec![
-        c(VoteOption::Aye, Group::House, 323),
-        c(VoteOption::Aye, Group::Senate, 149),
-        c(VoteOption::No, Group::House, 23),
-        c(VoteOption::No, Group::Senate, 10),
-        c(VoteOption::Abstain, Group::House, 121),
-        c(VoteOption::Abstain, Group::Senate, 66),
-    ]
+    sapha_proto::examples::real_tally_10_sep_2021()
 }
 
 fn amendment_2021_title() -> Text {

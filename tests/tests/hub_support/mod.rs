@@ -441,3 +441,81 @@ pub fn assert_increasing(d: &[Delivered]) {
         );
     }
 }
+
+// ---------------------------------------------------------------- SSE
+
+/// One parsed SSE message.
+#[derive(Debug, Default, Clone)]
+pub struct SseMessage {
+    pub id: Option<String>,
+    pub event: Option<String>,
+    pub data: String,
+}
+
+/// Reads SSE messages from a streaming response.
+pub struct SseReader {
+    response: reqwest::Response,
+    buffer: String,
+}
+
+impl SseReader {
+    /// Opens `url`; the response must be a 200 event stream.
+    pub async fn open(url: &str, headers: &[(&str, String)]) -> SseReader {
+        let mut req = reqwest::Client::new().get(url);
+        for (k, v) in headers {
+            req = req.header(*k, v);
+        }
+        let response = req.send().await.unwrap();
+        assert_eq!(response.status(), 200, "{url}");
+        assert_eq!(
+            response.headers()["content-type"].to_str().unwrap(),
+            "text/event-stream"
+        );
+        SseReader {
+            response,
+            buffer: String::new(),
+        }
+    }
+
+    /// The next message with data (comments and `retry:` are skipped).
+    pub async fn next(&mut self) -> SseMessage {
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let mut msg = SseMessage::default();
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("id: ") {
+                        msg.id = Some(v.to_owned());
+                    } else if let Some(v) = line.strip_prefix("event: ") {
+                        msg.event = Some(v.to_owned());
+                    } else if let Some(v) = line.strip_prefix("data: ") {
+                        msg.data.push_str(v);
+                    }
+                }
+                if !msg.data.is_empty() {
+                    return msg;
+                }
+                continue;
+            }
+            let chunk = tokio::time::timeout(WAIT, self.response.chunk())
+                .await
+                .expect("sse data in time")
+                .unwrap()
+                .expect("the stream goes on");
+            self.buffer.push_str(std::str::from_utf8(&chunk).unwrap());
+        }
+    }
+
+    /// The event ids of the next `n` events.
+    pub async fn event_ids(&mut self, n: usize) -> Vec<String> {
+        let mut out = Vec::new();
+        while out.len() < n {
+            let m = self.next().await;
+            if m.event.as_deref() == Some("event") {
+                let v: serde_json::Value = serde_json::from_str(&m.data).unwrap();
+                out.push(v["event"]["event_id"].as_str().unwrap().to_owned());
+            }
+        }
+        out
+    }
+}

@@ -115,8 +115,14 @@ pub struct Limits {
     /// Client messages a connection may send in a burst (token bucket size).
     pub message_burst: u32,
     /// Frames that may wait in one connection's outgoing queue. A client whose
-    /// queue is full is disconnected as a slow consumer (close code 4001).
+    /// queue is full falls back to being served from the ring of recent events
+    /// (`history.cache_events`) until it has caught up; one that falls behind
+    /// the ring is disconnected as a slow consumer (close code 4001).
     pub queue_frames: usize,
+    /// A client being served history (a resume, or catching up after its queue
+    /// filled) that accepts no frame for this long is disconnected as a slow
+    /// consumer (4001), in milliseconds.
+    pub stall_timeout_ms: u64,
     /// A connection from which nothing (not even a pong) arrives for this long is
     /// closed (4002), in milliseconds.
     pub idle_timeout_ms: u64,
@@ -143,6 +149,7 @@ impl Default for Limits {
             messages_per_second: 20,
             message_burst: 40,
             queue_frames: 512,
+            stall_timeout_ms: 15_000,
             idle_timeout_ms: 60_000,
             ping_interval_ms: 20_000,
             allowed_origins: vec!["*".into()],
@@ -153,6 +160,10 @@ impl Default for Limits {
 }
 
 impl Limits {
+    pub fn stall_timeout(&self) -> Duration {
+        Duration::from_millis(self.stall_timeout_ms)
+    }
+
     pub fn idle_timeout(&self) -> Duration {
         Duration::from_millis(self.idle_timeout_ms)
     }

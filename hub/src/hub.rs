@@ -14,6 +14,16 @@
 //! handles each event under the same lock, so every event is either before the
 //! switch (replayed) or after it (delivered live): never both, never neither.
 //! Every frame on a connection therefore has a larger `seq` than the one before.
+//!
+//! ## A client whose queue fills
+//!
+//! The fan-out never waits for a client. When a live client's queue is full,
+//! the fan-out takes its filters out of the index (under the core lock, so the
+//! event it could not take is the first one it has not got) and starts the
+//! same replay from that event, from the ring only. The replay waits for the
+//! client to make room, and switches it back to live exactly as a resume does.
+//! A client that falls behind the ring, or takes no frame for
+//! `limits.stall_timeout_ms`, is closed with 4001 (slow consumer).
 
 use crate::auth::Grant;
 use crate::camera::{Camera, CameraInfo};
@@ -330,31 +340,51 @@ impl Hub {
         if matches!(frame, Frame::Error { .. }) {
             self.metrics.error_frames.fetch_add(1, Ordering::Relaxed);
         }
-        self.try_deliver(conn, Out::Frame(Box::new(frame)));
-    }
-
-    fn try_deliver(&self, conn: &Conn, out: Out) -> bool {
-        match conn.tx.try_send(out) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.metrics.drops.fetch_add(1, Ordering::Relaxed);
-                conn.kill(DisconnectReason::SlowConsumer, &self.metrics);
-                false
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        if let Err(mpsc::error::TrySendError::Full(_)) =
+            conn.tx.try_send(Out::Frame(Box::new(frame)))
+        {
+            self.slow_consumer(conn);
         }
     }
 
-    /// Queues a frame, waiting for room (used by replays, which the client paces).
+    /// Closes a connection that stopped reading (4001); the frame it could not
+    /// take is counted as dropped.
+    fn slow_consumer(&self, conn: &Conn) {
+        self.metrics.drops.fetch_add(1, Ordering::Relaxed);
+        conn.kill(DisconnectReason::SlowConsumer, &self.metrics);
+    }
+
+    /// Queues a frame, waiting for room (used by replays, which the client
+    /// paces); a client that takes nothing for `limits.stall_timeout_ms` is
+    /// closed as a slow consumer.
     async fn deliver_wait(&self, conn: &Conn, out: Out) -> bool {
+        let stall = self.config.limits.stall_timeout();
         tokio::select! {
-            r = conn.tx.send(out) => r.is_ok(),
+            r = tokio::time::timeout(stall, conn.tx.send(out)) => match r {
+                Ok(sent) => sent.is_ok(),
+                Err(_stalled) => {
+                    self.slow_consumer(conn);
+                    false
+                }
+            },
             _ = conn.killed() => false,
         }
     }
 
-    /// Fans one event out to every matching connection.
-    pub(crate) fn fan_out(&self, p: Prepared) {
+    /// Takes a live connection whose queue is full out of the index. Called
+    /// under the core lock; its catch-up from the ring puts it back.
+    fn lag(&self, index: &mut Index, conn: &Conn) {
+        let mut subs = conn.subs.lock().expect("subs lock");
+        subs.live = false;
+        for f in &subs.filters {
+            index.remove(f, conn.id);
+        }
+        self.metrics.lagged.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Fans one event out to every matching connection. A connection whose
+    /// queue is full catches up from the ring (see the module docs).
+    pub(crate) fn fan_out(self: &Arc<Self>, p: Prepared) {
         let p = Arc::new(p);
         let mut core = self.core();
         let core = &mut *core;
@@ -399,6 +429,7 @@ impl Hub {
         // Counted once per event: one shared atomic add per delivery is
         // contended by every worker.
         let mut delivered = 0;
+        let mut lagged = Vec::new();
         for id in &ids {
             let Some(conn) = core.conns.get(id) else {
                 continue;
@@ -408,8 +439,13 @@ impl Hub {
             if conn.floor.load(Ordering::Relaxed) >= p.seq || conn.is_killed() {
                 continue;
             }
-            if self.try_deliver(conn, Out::Event(p.clone())) {
-                delivered += 1;
+            match conn.tx.try_send(Out::Event(p.clone())) {
+                Ok(()) => delivered += 1,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    self.lag(&mut core.index, conn);
+                    lagged.push(conn.clone());
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => {}
             }
         }
         if delivered > 0 {
@@ -418,6 +454,11 @@ impl Hub {
                 .fetch_add(delivered, Ordering::Relaxed);
         }
         core.scratch = ids;
+        for conn in lagged {
+            let hub = self.clone();
+            let seq = p.seq;
+            tokio::spawn(async move { hub.catch_up_lagged(conn, seq).await });
+        }
     }
 
     /// Records that a sequence was seen but could not be decoded.
@@ -587,10 +628,33 @@ impl Hub {
         } else {
             next.saturating_sub(1)
         };
+        self.replay_until_live(&conn, next, floor, Some(id)).await;
+    }
+
+    /// Serves a connection whose queue filled at event `next` from the ring,
+    /// until it has caught up and is live again.
+    async fn catch_up_lagged(&self, conn: Arc<Conn>, next: u64) {
+        self.replay_until_live(&conn, next, next.saturating_sub(1), None)
+            .await;
+    }
+
+    /// Replays the matching events from `next` on, then, under the core lock,
+    /// puts the connection's filters back in the index with `floor`. `resume`
+    /// is the id of a client's resume request: it may read from the source and
+    /// ends with a `live` frame. Without it (a client whose queue filled) only
+    /// the ring serves, and a client that fell behind the ring is closed (4001).
+    async fn replay_until_live(
+        &self,
+        conn: &Arc<Conn>,
+        mut next: u64,
+        floor: u64,
+        resume: Option<Value>,
+    ) {
         for _ in 0..CATCH_UP_ROUNDS {
             enum Plan {
                 Ring(Vec<Arc<Prepared>>),
                 Source(u64),
+                BehindRing,
             }
             let plan = {
                 let mut core = self.core();
@@ -610,10 +674,12 @@ impl Hub {
                             }
                         }
                         self.metrics.replayed.fetch_add(replayed, Ordering::Relaxed);
-                        self.go_live(&mut core, &conn, floor);
-                        let _ = conn
-                            .tx
-                            .try_send(Out::Frame(Box::new(Frame::Live { id, seq: last })));
+                        self.go_live(&mut core, conn, floor);
+                        if let Some(id) = resume {
+                            let _ = conn
+                                .tx
+                                .try_send(Out::Frame(Box::new(Frame::Live { id, seq: last })));
+                        }
                         return;
                     }
                     Plan::Ring(
@@ -623,8 +689,10 @@ impl Hub {
                             .cloned()
                             .collect(),
                     )
-                } else {
+                } else if resume.is_some() {
                     Plan::Source(last)
+                } else {
+                    Plan::BehindRing
                 }
             };
             match plan {
@@ -632,7 +700,7 @@ impl Hub {
                     for p in events {
                         next = p.seq + 1;
                         if conn.matches(&p) {
-                            if !self.deliver_wait(&conn, Out::Event(p)).await {
+                            if !self.deliver_wait(conn, Out::Event(p)).await {
                                 return;
                             }
                             self.metrics.replayed.fetch_add(1, Ordering::Relaxed);
@@ -644,10 +712,15 @@ impl Hub {
                         p = self.replays.acquire() => p.expect("never closed"),
                         _ = conn.killed() => return,
                     };
-                    match self.replay_from_source(&conn, next, until).await {
+                    match self.replay_from_source(conn, next, until).await {
                         Some(n) => next = n,
                         None => return,
                     }
+                }
+                Plan::BehindRing => {
+                    tracing::debug!(conn = conn.id, next, "fell behind the ring; closing");
+                    self.slow_consumer(conn);
+                    return;
                 }
             }
             if conn.is_killed() {

@@ -80,6 +80,9 @@ pub struct Metrics {
     pub deliveries: AtomicU64,
     pub replayed: AtomicU64,
     pub drops: AtomicU64,
+    /// Times a connection's queue filled and it was switched to catching up
+    /// from the ring instead of being closed.
+    pub lagged: AtomicU64,
     /// Content events of a sitting in camera that were not delivered (once per
     /// event in the fan-out, once per event and resuming connection in replays).
     pub in_camera_withheld: AtomicU64,
@@ -160,8 +163,14 @@ impl Metrics {
         one(
             "sapha_hub_drops_total",
             "counter",
-            "Event frames dropped because a queue was full (the connection is then closed).",
+            "Frames not delivered because a connection stopped reading (it is then closed with 4001).",
             g(&self.drops),
+        );
+        one(
+            "sapha_hub_lagged_total",
+            "counter",
+            "Times a connection's queue filled and it caught up from the ring of recent events instead of being closed.",
+            g(&self.lagged),
         );
         one(
             "sapha_hub_in_camera_withheld_total",

@@ -13,7 +13,7 @@ use crate::stats::{self, Percentiles, Tally};
 use crate::workload::{now_ns, scan_markers};
 use anyhow::Context;
 use futures::stream::FuturesUnordered;
-use futures::{SinkExt, StreamExt};
+use futures::{FutureExt, SinkExt, StreamExt};
 use sapha_proto::{Event, TopicFilter};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -174,7 +174,6 @@ struct Shared {
     ready: AtomicUsize,
     failed: AtomicUsize,
     delivered: AtomicU64,
-    progress: tokio::sync::Notify,
 }
 
 /// The connected clients of a run, reading until told to stop.
@@ -200,7 +199,6 @@ impl Clients {
             ready: AtomicUsize::new(0),
             failed: AtomicUsize::new(0),
             delivered: AtomicU64::new(0),
-            progress: tokio::sync::Notify::new(),
         });
         let gate = Arc::new(Semaphore::new(CONNECT_CONCURRENCY));
         let mut handles = Vec::with_capacity(filters.len());
@@ -238,12 +236,12 @@ impl Clients {
         self.shared.delivered.load(Ordering::Relaxed)
     }
 
-    /// Waits until `expected` deliveries arrived or `until` passes.
+    /// Waits until `expected` deliveries arrived or `until` passes. It polls:
+    /// waking this task per delivery would cost the generator as much as a
+    /// client's own work (times come from the clients, not from here).
     pub async fn wait_for(&self, expected: u64, until: Instant) {
         while self.delivered() < expected && Instant::now() < until {
-            let _ =
-                tokio::time::timeout(Duration::from_millis(20), self.shared.progress.notified())
-                    .await;
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
 
@@ -290,68 +288,103 @@ async fn client(
     shared.ready.fetch_add(1, Ordering::AcqRel);
     // Events that arrived with the subscription's answer are in the parser.
     let mut pending: Vec<(u64, u64)> = Vec::new();
-    loop {
-        let msg = tokio::select! {
+    // One stop future for the client's life: a new one per message would
+    // register and unregister a waiter on the shared channel each time.
+    let stopped = stop.changed();
+    tokio::pin!(stopped);
+    'read: loop {
+        let first = tokio::select! {
             biased;
-            _ = stop.changed() => break,
+            _ = &mut stopped => break,
             msg = ws.next() => msg,
         };
         let now = now_ns();
         let before = tally.unique;
-        match msg {
-            Some(Ok(Message::Text(text))) => {
-                scan_markers(text.as_bytes(), |i, ns| tally.record(i, ns, now))
-            }
-            Some(Ok(Message::Binary(bytes))) => match &mut parser {
-                None => scan_markers(&bytes, |i, ns| tally.record(i, ns, now)),
-                Some(p) => {
-                    p.push(&bytes);
-                    let mut pong = false;
-                    while let Some(op) = p.next_op() {
-                        match op {
-                            Op::Msg { payload, .. } => {
-                                scan_markers(payload, |i, ns| pending.push((i, ns)))
-                            }
-                            Op::Ping => pong = true,
-                            Op::Err(e) => {
-                                tally.closed = Some(String::from_utf8_lossy(e).into_owned())
-                            }
-                            Op::Pong | Op::Ok | Op::Info => {}
-                        }
-                    }
-                    for (i, ns) in pending.drain(..) {
-                        tally.record(i, ns, now);
-                    }
-                    if pong && ws.send(Message::binary(&b"PONG\r\n"[..])).await.is_err() {
+        // Handle every message already buffered before touching the shared
+        // counters, so a wake-up costs the same whether it brings one frame or many.
+        let mut next = Some(first);
+        while let Some(msg) = next.take() {
+            match on_message(msg, &mut parser, &mut pending, &mut tally, now) {
+                Step::Read => {}
+                Step::Pong => {
+                    if ws.send(Message::binary(&b"PONG\r\n"[..])).await.is_err() {
                         tally.closed.get_or_insert_with(|| "write failed".into());
-                        break;
+                        break 'read;
                     }
                 }
-            },
-            Some(Ok(Message::Close(frame))) => {
-                tally.closed = Some(match frame {
-                    Some(f) => format!("close {} {}", u16::from(f.code), f.reason),
-                    None => "close".into(),
-                });
-                break;
+                Step::End => break 'read,
             }
-            Some(Ok(_)) => {}
-            Some(Err(e)) => {
-                tally.closed.get_or_insert_with(|| format!("error: {e}"));
-                break;
-            }
-            None => {
-                tally.closed.get_or_insert_with(|| "eof".into());
-                break;
-            }
+            next = ws.next().now_or_never();
         }
         let new = tally.unique - before;
         if new > 0 {
             shared.delivered.fetch_add(new, Ordering::Relaxed);
-            shared.progress.notify_one();
         }
     }
     tally
+}
+
+/// What a client does after one message.
+enum Step {
+    Read,
+    /// Answer the server's PING (NATS).
+    Pong,
+    End,
+}
+
+/// Records the events in one message (several per frame are handled).
+fn on_message(
+    msg: Option<Result<Message, tokio_tungstenite::tungstenite::Error>>,
+    parser: &mut Option<nats_proto::Parser>,
+    pending: &mut Vec<(u64, u64)>,
+    tally: &mut Tally,
+    now: u64,
+) -> Step {
+    match msg {
+        Some(Ok(Message::Text(text))) => {
+            scan_markers(text.as_bytes(), |i, ns| tally.record(i, ns, now))
+        }
+        Some(Ok(Message::Binary(bytes))) => match parser {
+            None => scan_markers(&bytes, |i, ns| tally.record(i, ns, now)),
+            Some(p) => {
+                p.push(&bytes);
+                let mut pong = false;
+                while let Some(op) = p.next_op() {
+                    match op {
+                        Op::Msg { payload, .. } => {
+                            scan_markers(payload, |i, ns| pending.push((i, ns)))
+                        }
+                        Op::Ping => pong = true,
+                        Op::Err(e) => tally.closed = Some(String::from_utf8_lossy(e).into_owned()),
+                        Op::Pong | Op::Ok | Op::Info => {}
+                    }
+                }
+                for (i, ns) in pending.drain(..) {
+                    tally.record(i, ns, now);
+                }
+                if pong {
+                    return Step::Pong;
+                }
+            }
+        },
+        Some(Ok(Message::Close(frame))) => {
+            tally.closed = Some(match frame {
+                Some(f) => format!("close {} {}", u16::from(f.code), f.reason),
+                None => "close".into(),
+            });
+            return Step::End;
+        }
+        Some(Ok(_)) => {}
+        Some(Err(e)) => {
+            tally.closed.get_or_insert_with(|| format!("error: {e}"));
+            return Step::End;
+        }
+        None => {
+            tally.closed.get_or_insert_with(|| "eof".into());
+            return Step::End;
+        }
+    }
+    Step::Read
 }
 
 type Ws =

@@ -4,7 +4,7 @@
 //! per client, and the servers' RSS and CPU seconds.
 //!
 //! The clients are the same for both targets except for the protocol: Sapha's
-//! `/v1/ws?topics=...` (JSON frames), or NATS over WebSocket (`CONNECT`, `SUB`
+//! `/v1/ws?topics=...&batch=true` (JSON frames), or NATS over WebSocket (`CONNECT`, `SUB`
 //! for each of the filter's `nats_subjects()`, `PING`/`PONG`, `MSG`).
 
 use crate::nats_proto::{self, Op};
@@ -56,6 +56,8 @@ pub struct Endpoint {
     pub target: Target,
     /// The port the clients connect to (the hub's, or nats-server's WebSocket port).
     pub port: u16,
+    /// Hub clients ask for `batch` frames.
+    pub batch: bool,
     /// The process serving the clients.
     pub server_pid: u32,
     /// nats-server, when it is not the process serving the clients.
@@ -400,7 +402,10 @@ async fn connect(
     match endpoint.target {
         Target::Hub => {
             let topics = filter.as_str().replace('>', "%3E");
-            let url = format!("ws://127.0.0.1:{}/v1/ws?topics={topics}", endpoint.port);
+            let url = format!(
+                "ws://127.0.0.1:{}/v1/ws?topics={topics}&batch={}",
+                endpoint.port, endpoint.batch
+            );
             let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), true)
                 .await
                 .context("websocket handshake")?;

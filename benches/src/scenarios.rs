@@ -18,15 +18,26 @@ pub struct Servers {
     pub endpoint: Endpoint,
 }
 
+/// How the hub is run and spoken to.
+#[derive(Debug, Clone, Default)]
+pub struct HubOptions {
+    /// Hub settings, `key=value` (`sapha hub --set`).
+    pub settings: Vec<String>,
+    /// Clients ask for `batch` frames (`?batch=true`), as Sapha's own clients do.
+    pub batch: bool,
+}
+
 /// Starts fresh servers for `target`.
-pub async fn start(target: Target, hub_settings: &[String]) -> anyhow::Result<Servers> {
+pub async fn start(target: Target, hub: &HubOptions) -> anyhow::Result<Servers> {
     let nats = Nats::start_with_websocket();
     load::ensure_stream(&nats.url()).await?;
     let (hub, endpoint) = match target {
         Target::Hub => {
-            let hub = Hub::start(&nats, hub_settings).await?;
+            let endpoint_batch = hub.batch;
+            let hub = Hub::start(&nats, &hub.settings).await?;
             let endpoint = Endpoint {
                 target,
+                batch: endpoint_batch,
                 port: hub.port,
                 server_pid: hub.pid(),
                 nats_pid: Some(nats.pid()),
@@ -41,6 +52,7 @@ pub async fn start(target: Target, hub_settings: &[String]) -> anyhow::Result<Se
                     .websocket_port()
                     .expect("started with a websocket listener"),
                 server_pid: nats.pid(),
+                batch: false,
                 nats_pid: None,
                 nats_url: nats.url(),
             };
@@ -82,13 +94,13 @@ pub fn bills_workload(
 pub async fn compare(
     targets: &[Target],
     runs: usize,
-    hub_settings: &[String],
+    hub: &HubOptions,
     make: impl Fn(&str) -> Workload,
 ) -> anyhow::Result<Vec<(Target, RunResult)>> {
     let mut out = Vec::new();
     for run in 0..runs {
         for &target in targets {
-            let servers = start(target, hub_settings).await?;
+            let servers = start(target, hub).await?;
             let w = make(&format!("r{run}"));
             let r = load::run(&servers.endpoint, &w).await?;
             eprintln!("run {}: {}", run + 1, r.line());
@@ -178,7 +190,7 @@ pub struct StepSearch {
 /// p99 under the limit. Every step opens fresh clients on the same servers.
 pub async fn max_rate(
     target: Target,
-    hub_settings: &[String],
+    hub: &HubOptions,
     search: &StepSearch,
 ) -> anyhow::Result<(Option<RunResult>, Vec<(f64, RunResult)>)> {
     let StepSearch {
@@ -190,7 +202,7 @@ pub async fn max_rate(
         p99_limit_ms,
         max_steps,
     } = search.clone();
-    let servers = start(target, hub_settings).await?;
+    let servers = start(target, hub).await?;
     let mut tried = Vec::new();
     let mut best: Option<(f64, RunResult)> = None;
     let mut fail_rate: Option<f64> = None;
@@ -228,8 +240,8 @@ pub async fn max_rate(
 
 /// Scenario 4: opens `n` idle connections (each on its own bill) after 10
 /// warm-up ones, and measures the server's RSS per connection.
-pub async fn idle(target: Target, hub_settings: &[String], n: usize) -> anyhow::Result<IdleResult> {
-    let servers = start(target, hub_settings).await?;
+pub async fn idle(target: Target, hub: &HubOptions, n: usize) -> anyhow::Result<IdleResult> {
+    let servers = start(target, hub).await?;
     let pid = servers.endpoint.server_pid;
     let warm: Vec<TopicFilter> = (0..10).map(workload::bill_filter).collect();
     let warm = Clients::open(&servers.endpoint, &warm, 0, Duration::from_secs(60)).await;

@@ -77,6 +77,8 @@ struct Subs {
 pub(crate) struct Conn {
     pub(crate) id: ConnId,
     pub(crate) format: Format,
+    /// The client accepts `batch` frames (several queued events in one frame).
+    pub(crate) batch: bool,
     /// The bounded outgoing queue (`limits.queue_frames`). The fan-out only
     /// `try_send`s: a full queue disconnects the client, it never waits.
     tx: mpsc::Sender<Out>,
@@ -255,11 +257,12 @@ impl Hub {
     }
 
     /// Adds a connection; the receiver is its outgoing queue.
-    pub(crate) fn register(&self, format: Format) -> (Arc<Conn>, mpsc::Receiver<Out>) {
+    pub(crate) fn register(&self, format: Format, batch: bool) -> (Arc<Conn>, mpsc::Receiver<Out>) {
         let (tx, rx) = mpsc::channel(self.config.limits.queue_frames.max(1));
         let conn = Arc::new(Conn {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
             format,
+            batch,
             tx,
             kill: self.shutdown.child_token(),
             reason: OnceLock::new(),
@@ -332,6 +335,7 @@ impl Hub {
             format: conn.format.name(),
             limits: self.limits_info(),
             server: concat!("sapha-hub/", env!("CARGO_PKG_VERSION")),
+            batch: conn.batch,
         }
     }
 

@@ -9,7 +9,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use prost::Message as _;
 use sapha_proto::wire::{pb, WireError};
 use sapha_proto::Event;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 /// One event, ready to send.
 #[derive(Debug)]
@@ -97,6 +97,49 @@ impl Prepared {
         })
     }
 
+    /// The `Delivery` inside [`Prepared::proto`], without the `HubFrame` around it.
+    fn proto_delivery(&self) -> &[u8] {
+        let frame = self.proto();
+        let mut rest = &frame[prost::encoding::key_len(3)..];
+        let len = prost::encoding::decode_varint(&mut rest).expect("encoded by proto()");
+        &rest[..len as usize]
+    }
+
+    /// One JSON `batch` frame carrying these events' `event` frames, in order.
+    pub(crate) fn batch_json(events: &[Arc<Prepared>]) -> Utf8Bytes {
+        let len: usize = events.iter().map(|p| p.json.len() + 1).sum();
+        let mut json = String::with_capacity(len + 32);
+        json.push_str(r#"{"type":"batch","events":["#);
+        for (i, p) in events.iter().enumerate() {
+            if i > 0 {
+                json.push(',');
+            }
+            json.push_str(p.json.as_str());
+        }
+        json.push_str("]}");
+        Utf8Bytes::from(json)
+    }
+
+    /// One protobuf `HubFrame { batch: Batch { events } }`, spliced from the
+    /// events' encoded deliveries.
+    pub(crate) fn batch_proto(events: &[Arc<Prepared>]) -> Bytes {
+        use prost::encoding::{encode_key, encode_varint, encoded_len_varint, key_len, WireType};
+        let deliveries: Vec<&[u8]> = events.iter().map(|p| p.proto_delivery()).collect();
+        let batch_len: usize = deliveries
+            .iter()
+            .map(|d| key_len(1) + encoded_len_varint(d.len() as u64) + d.len())
+            .sum();
+        let mut buf = BytesMut::with_capacity(batch_len + 8);
+        encode_key(6, WireType::LengthDelimited, &mut buf);
+        encode_varint(batch_len as u64, &mut buf);
+        for d in deliveries {
+            encode_key(1, WireType::LengthDelimited, &mut buf);
+            encode_varint(d.len() as u64, &mut buf);
+            buf.put_slice(d);
+        }
+        buf.freeze()
+    }
+
     /// The SSE message.
     pub(crate) fn sse(&self) -> &Bytes {
         self.sse.get_or_init(|| {
@@ -149,6 +192,37 @@ mod tests {
             let sse = String::from_utf8(p.bytes(Format::Sse).to_vec()).unwrap();
             assert!(sse.starts_with(&format!("id: {seq}\nevent: event\ndata: {{")));
             assert!(sse.ends_with("}\n\n"));
+        }
+    }
+
+    #[test]
+    fn a_batch_carries_each_event_frame_in_order() {
+        let events: Vec<Arc<Prepared>> = one_of_each_kind()
+            .into_iter()
+            .enumerate()
+            .map(|(i, e)| {
+                Arc::new(Prepared::decode(100 + i as u64, Bytes::from(e.encode_proto())).unwrap())
+            })
+            .collect();
+
+        let json: serde_json::Value =
+            serde_json::from_str(Prepared::batch_json(&events).as_str()).unwrap();
+        assert_eq!(json["type"], "batch");
+        let frames = json["events"].as_array().unwrap();
+        assert_eq!(frames.len(), events.len());
+        for (frame, p) in frames.iter().zip(&events) {
+            let alone: serde_json::Value = serde_json::from_str(p.json().as_str()).unwrap();
+            assert_eq!(frame, &alone);
+        }
+
+        let frame = pb::HubFrame::decode(Prepared::batch_proto(&events)).unwrap();
+        let Some(pb::hub_frame::Kind::Batch(batch)) = frame.kind else {
+            panic!("not a batch frame");
+        };
+        assert_eq!(batch.events.len(), events.len());
+        for (d, p) in batch.events.into_iter().zip(&events) {
+            let alone = pb::HubFrame::decode(p.proto().clone()).unwrap();
+            assert_eq!(alone.kind, Some(pb::hub_frame::Kind::Event(d)));
         }
     }
 }

@@ -223,6 +223,8 @@ pub enum Frame {
         format: &'static str,
         limits: LimitsInfo,
         server: &'static str,
+        /// Whether this connection may receive `batch` frames (`?batch=true`).
+        batch: bool,
     },
     Ack {
         id: Value,
@@ -304,6 +306,7 @@ impl Frame {
                 format,
                 limits,
                 server,
+                batch,
             } => Kind::Welcome(pb::Welcome {
                 session,
                 seq,
@@ -319,6 +322,7 @@ impl Frame {
                     ping_interval_ms: limits.ping_interval_ms,
                 }),
                 server: server.into(),
+                batch,
             }),
             Frame::Ack {
                 id,

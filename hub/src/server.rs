@@ -158,6 +158,8 @@ struct StreamQuery {
     since: Option<u64>,
     /// A JWT, for browsers that cannot set `Authorization` (redacted in `Debug`).
     token: Option<Secret>,
+    /// `true`: the client accepts `batch` frames (WebSocket only).
+    batch: Option<bool>,
 }
 
 impl App {
@@ -229,7 +231,7 @@ fn bad_query() -> Response {
     reject(
         StatusCode::BAD_REQUEST,
         "bad_request",
-        "the query string is ?topics=a,b&since=<seq>",
+        "the query string is ?topics=a,b&since=<seq>&batch=true (batch: true or false)",
     )
 }
 
@@ -265,6 +267,7 @@ async fn ws_handler(
         topics,
         since: query.since,
     };
+    let batch = query.batch.unwrap_or(false);
     let hub = app.hub.clone();
     upgrade
         .protocols([PROTO_SUBPROTOCOL, JSON_SUBPROTOCOL])
@@ -274,7 +277,7 @@ async fn ws_handler(
         .max_frame_size(cfg.limits.hard_max_frame_bytes)
         .on_upgrade(move |socket| async move {
             let _permit = permit;
-            let (conn, rx) = hub.register(format);
+            let (conn, rx) = hub.register(format, batch);
             conn.set_grant(grant);
             tracing::debug!(conn = conn.id, %peer, format = format.name(), "websocket open");
             let (sink, stream) = socket.split();

@@ -43,7 +43,7 @@ pub(crate) fn open(
     topics: Vec<String>,
     since: Option<u64>,
 ) -> Result<impl Stream<Item = Result<Bytes, std::convert::Infallible>>, Frame> {
-    let (conn, rx) = hub.register(Format::Sse);
+    let (conn, rx) = hub.register(Format::Sse, false);
     conn.set_grant(grant);
     let guard = Guard {
         hub: hub.clone(),

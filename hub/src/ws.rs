@@ -4,6 +4,7 @@
 
 use crate::hub::{Conn, Hub, Out, Subscribed};
 use crate::metrics::DisconnectReason;
+use crate::prepared::Prepared;
 use crate::protocol::{code, BadRequest, Format, Frame, Request};
 use axum::extract::ws::{CloseFrame, Message};
 use futures::{Sink, SinkExt, Stream, StreamExt};
@@ -204,13 +205,47 @@ fn to_message(format: Format, out: Out) -> Message {
     }
 }
 
-async fn write_batch<W>(sink: &mut W, format: Format, batch: &mut Vec<Out>) -> Result<(), W::Error>
+/// Feeds the collected events: one `event` frame, or one `batch` frame for several.
+async fn feed_events<W>(
+    sink: &mut W,
+    format: Format,
+    events: &mut Vec<Arc<Prepared>>,
+) -> Result<(), W::Error>
+where
+    W: Sink<Message> + Unpin,
+{
+    let message = match (events.len(), format) {
+        (0, _) => return Ok(()),
+        (1, _) => to_message(format, Out::Event(events.pop().expect("one"))),
+        (_, Format::Proto) => Message::Binary(Prepared::batch_proto(events)),
+        (_, _) => Message::Text(Prepared::batch_json(events)),
+    };
+    events.clear();
+    sink.feed(message).await
+}
+
+/// Writes the drained frames and flushes once. On a connection that accepts
+/// batches, consecutive events go out as one `batch` frame; control frames
+/// keep their place between them.
+async fn write_batch<W>(
+    sink: &mut W,
+    conn: &Conn,
+    batch: &mut Vec<Out>,
+    events: &mut Vec<Arc<Prepared>>,
+) -> Result<(), W::Error>
 where
     W: Sink<Message> + Unpin,
 {
     for out in batch.drain(..) {
-        sink.feed(to_message(format, out)).await?;
+        match out {
+            Out::Event(p) if conn.batch => events.push(p),
+            other => {
+                feed_events(sink, conn.format, events).await?;
+                sink.feed(to_message(conn.format, other)).await?;
+            }
+        }
     }
+    feed_events(sink, conn.format, events).await?;
     sink.flush().await
 }
 
@@ -221,6 +256,7 @@ where
     let interval = hub.config.limits.ping_interval();
     let mut ping = tokio::time::interval_at(Instant::now() + interval, interval);
     let mut batch = Vec::with_capacity(WRITE_BATCH);
+    let mut events = Vec::new();
     // One kill future for the connection's life: creating one per wake-up would
     // register and unregister a waiter on the token each time.
     let killed = conn.killed();
@@ -248,7 +284,7 @@ where
                     }
                 }
                 let written = tokio::select! {
-                    r = write_batch(&mut sink, conn.format, &mut batch) => r.is_ok(),
+                    r = write_batch(&mut sink, &conn, &mut batch, &mut events) => r.is_ok(),
                     _ = &mut killed => break,
                 };
                 if !written {

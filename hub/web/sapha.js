@@ -131,6 +131,8 @@ export function resolveUrl(url) {
   // Topics and the resume point are sent in the subscribe request, never in the URL.
   u.searchParams.delete('topics');
   u.searchParams.delete('since');
+  // This client reads `batch` frames (several events in one), so it asks for them.
+  u.searchParams.set('batch', 'true');
   return u.toString();
 }
 
@@ -526,6 +528,9 @@ export class SaphaClient extends EventTarget {
     switch (f.type) {
       case 'event':
         return this._onEvent(f);
+      case 'batch':
+        for (const e of f.events || []) this._onEvent(e);
+        return undefined;
       case 'welcome':
         return this._onWelcome(gen, f);
       case 'ack':

@@ -62,8 +62,8 @@ test('ids and urls', () => {
   assert.ok(!isValidId('a'.repeat(65)));
   assert.equal(billTopic('b-1'), 'bill.b-1');
   assert.throws(() => billTopic('b.1'), /not a bill id/);
-  assert.equal(resolveUrl('http://h:8/'), 'ws://h:8/v1/ws');
-  assert.equal(resolveUrl('wss://h/v1/ws?topics=x'), 'wss://h/v1/ws');
+  assert.equal(resolveUrl('http://h:8/'), 'ws://h:8/v1/ws?batch=true');
+  assert.equal(resolveUrl('wss://h/v1/ws?topics=x&token=t'), 'wss://h/v1/ws?token=t&batch=true');
 });
 
 test('subscribes after the welcome, delivers, de-duplicates and resumes with since', async () => {
@@ -76,8 +76,7 @@ test('subscribes after the welcome, delivers, de-duplicates and resumes with sin
   s1.frame({ type: 'ack', id: s1.sent[0].id, op: 'subscribe', topics: ['bill'], subscriptions: 1, seq: 10 });
   assert.equal(c.state, State.LIVE);
   assert.equal(c.lastSeq, 10);
-  s1.frame(ev(11, 'e1'));
-  s1.frame(ev(12, 'e2'));
+  s1.frame({ type: 'batch', events: [ev(11, 'e1'), ev(12, 'e2')] }); // as two event frames
   s1.drop();
   assert.equal(c.state, State.RECONNECTING);
   await until(() => sockets.length === 2 && sockets[1].readyState === 1, 'reconnect');

@@ -5,11 +5,13 @@
 
 mod hub_support;
 
-use futures::SinkExt;
 use hub_support::*;
+use prost::Message as _;
 use sapha_hub::Config;
+use sapha_proto::wire::pb;
 use sapha_tests::NatsServer;
 use serde_json::json;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::MaybeTlsStream;
 
@@ -49,24 +51,28 @@ impl Setup {
     /// A client with a tiny receive buffer that subscribes and then reads
     /// nothing until the test says so.
     async fn paused_client(&self) -> Client {
+        let mut client = self.paused_connection("/v1/ws", None).await;
+        client
+            .send(json!({"op": "subscribe", "id": "s", "topics": [format!("bill.{BILL}")]}))
+            .await;
+        client
+    }
+
+    /// A connection with a tiny receive buffer, on `path`, with an optional subprotocol.
+    async fn paused_connection(&self, path: &str, protocol: Option<&str>) -> Client {
         let socket = tokio::net::TcpSocket::new_v4().unwrap();
         socket.set_recv_buffer_size(4096).unwrap();
         let tcp = socket.connect(self.hub.addr).await.unwrap();
-        let (ws, _) =
-            tokio_tungstenite::client_async(self.hub.ws_url("/v1/ws"), MaybeTlsStream::Plain(tcp))
-                .await
-                .unwrap();
-        let mut client = Client { ws };
-        client
-            .ws
-            .send(Message::Text(
-                json!({"op": "subscribe", "id": "s", "topics": [format!("bill.{BILL}")]})
-                    .to_string()
-                    .into(),
-            ))
+        let mut request = self.hub.ws_url(path).into_client_request().unwrap();
+        if let Some(p) = protocol {
+            request
+                .headers_mut()
+                .insert("Sec-WebSocket-Protocol", p.parse().unwrap());
+        }
+        let (ws, _) = tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(tcp))
             .await
             .unwrap();
-        client
+        Client { ws }
     }
 
     /// Publishes 20 large events, and checks that the fast client got them.
@@ -163,5 +169,93 @@ async fn a_client_that_falls_behind_the_ring_is_closed_with_4001() {
     assert_eq!(paused.close_code().await, Some(4001));
     assert_eq!(s.hub.metric(SLOW_CONSUMER).await, Some(1));
     s.fast_client_still_live().await;
+    s.hub.shutdown().await;
+}
+
+/// Reads frames until `n` events arrived; returns the events' ids in order and
+/// the number of events in each frame that carried any.
+async fn read_events(client: &mut Client, n: usize) -> (Vec<String>, Vec<usize>) {
+    let (mut ids, mut sizes) = (Vec::new(), Vec::new());
+    while ids.len() < n {
+        let frames: Vec<Delivered> = match client.next_message().await {
+            Some(Message::Text(t)) => {
+                let f: serde_json::Value = serde_json::from_str(t.as_str()).unwrap();
+                match f["type"].as_str() {
+                    Some("event") => vec![delivered_json(&f)],
+                    Some("batch") => f["events"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(delivered_json)
+                        .collect(),
+                    Some("error") => panic!("error frame: {f}"),
+                    _ => Vec::new(),
+                }
+            }
+            Some(Message::Binary(b)) => match pb::HubFrame::decode(b).unwrap().kind.unwrap() {
+                pb::hub_frame::Kind::Event(d) => vec![delivered_proto(d)],
+                pb::hub_frame::Kind::Batch(b) => {
+                    b.events.into_iter().map(delivered_proto).collect()
+                }
+                pb::hub_frame::Kind::Error(e) => panic!("error frame: {e:?}"),
+                _ => Vec::new(),
+            },
+            other => panic!("expected a frame, got {other:?}"),
+        };
+        if !frames.is_empty() {
+            sizes.push(frames.len());
+        }
+        assert_increasing(&frames);
+        ids.extend(hub_support::ids(&frames));
+    }
+    (ids, sizes)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_asks_for_batches_gets_queued_events_in_batch_frames() {
+    let mut s = Setup::start(|_| {}).await;
+    let topics = format!("/v1/ws?topics=bill.{BILL}&batch=true");
+    let mut json_client = s.paused_connection(&topics, None).await;
+    let mut proto_client = s.paused_connection(&topics, Some("sapha.v1.proto")).await;
+    assert!(s.hub.wait_metric("sapha_hub_subscriptions", 3).await);
+
+    // Both read nothing while 100 events arrive, so their queues hold many.
+    for _ in 0..5 {
+        s.publish_batch().await;
+    }
+
+    let welcome = json_client.json().await;
+    assert_eq!(
+        (welcome["type"].as_str(), welcome["batch"].as_bool()),
+        (Some("welcome"), Some(true))
+    );
+    let (ids, sizes) = read_events(&mut json_client, s.published.len()).await;
+    assert_eq!(ids, s.published, "every event once, in order");
+    assert!(
+        sizes.iter().any(|n| *n > 1),
+        "no batch frame among {sizes:?}"
+    );
+    assert!(
+        sizes.iter().all(|n| *n <= 16),
+        "a batch above 16 events: {sizes:?}"
+    );
+
+    let Some(Message::Binary(b)) = proto_client.next_message().await else {
+        panic!("no welcome");
+    };
+    let Some(pb::hub_frame::Kind::Welcome(w)) = pb::HubFrame::decode(b).unwrap().kind else {
+        panic!("not a welcome");
+    };
+    assert!(w.batch);
+    let (ids, sizes) = read_events(&mut proto_client, s.published.len()).await;
+    assert_eq!(ids, s.published, "every event once, in order");
+    assert!(
+        sizes.iter().any(|n| *n > 1),
+        "no batch frame among {sizes:?}"
+    );
+
+    // A client that did not ask gets one event per frame, as before.
+    let mut plain = Client::connect(&s.hub.ws_url(&format!("/v1/ws?topics=bill.{BILL}"))).await;
+    assert_eq!(plain.welcome().await["batch"], false);
     s.hub.shutdown().await;
 }

@@ -73,6 +73,9 @@ struct Cli {
     /// Extra hub settings, `key=value` (repeatable), e.g. `limits.queue_frames=1024`.
     #[arg(long = "hub-set")]
     hub_set: Vec<String>,
+    /// Hub clients take one event per frame (no `?batch=true`).
+    #[arg(long)]
+    no_batch: bool,
     /// Also write every run as a JSON line to this file.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -99,7 +102,10 @@ async fn main() -> anyhow::Result<()> {
             let _ = writeln!(f, "{v}");
         }
     };
-    let hub_set = &cli.hub_set;
+    let hub_set = &scenarios::HubOptions {
+        settings: cli.hub_set.clone(),
+        batch: !cli.no_batch,
+    };
     match cli.scenario {
         Scenario::Broadcast | Scenario::PerBill => {
             let (name, clients, topics, events, rate) = match cli.scenario {

@@ -42,6 +42,10 @@ pub(crate) enum HubFrame {
         message: String,
     },
     Live {},
+    /// Several `event` frames in one (asked for with `?batch=true`).
+    Batch {
+        events: Vec<HubFrame>,
+    },
 }
 
 /// The limits the hub announces; the client uses the ping interval to tell a
@@ -89,6 +93,20 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(e, HubFrame::Event { seq: 5, .. }));
+        let b = HubFrame::parse(
+            r#"{"type":"batch","events":[{"type":"event","topic":"bill.b-1.stage","seq":6,"event_id":"e6","event":{}},{"type":"event","topic":"bill.b-1.stage","seq":7,"event_id":"e7","event":{}}]}"#,
+        )
+        .unwrap();
+        let HubFrame::Batch { events } = b else {
+            panic!("not a batch: {b:?}");
+        };
+        assert!(matches!(
+            events.as_slice(),
+            [
+                HubFrame::Event { seq: 6, .. },
+                HubFrame::Event { seq: 7, .. }
+            ]
+        ));
         let l = HubFrame::parse(r#"{"type":"live","id":"c","seq":5}"#).unwrap();
         assert!(matches!(l, HubFrame::Live {}));
         let x = HubFrame::parse(

@@ -90,7 +90,9 @@ fn lost(reason: impl Into<String>, established: bool) -> End {
 
 /// One connection: handshake, welcome, subscribe, then frames until it ends.
 async fn session(config: &Config, url: &str, dedupe: &mut Dedupe, tx: &Tx) -> End {
-    let connect = tokio_tungstenite::connect_async(url);
+    // This client reads `batch` frames, so it asks for them.
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let connect = tokio_tungstenite::connect_async(format!("{url}{separator}batch=true"));
     let mut ws = match tokio::time::timeout(config.connect_timeout, connect).await {
         Ok(Ok((ws, _response))) => ws,
         Ok(Err(e)) => return lost(format!("connect: {e}"), false),
@@ -156,84 +158,94 @@ async fn session(config: &Config, url: &str, dedupe: &mut Dedupe, tx: &Tx) -> En
             Ok(f) => f,
             Err(e) => return lost(format!("unreadable frame: {e}"), established),
         };
-        match frame {
-            HubFrame::Ack {
-                id,
-                op,
-                recovered,
-                first_seq,
-                seq,
-            } if op == "subscribe" && id == REQUEST_ID => {
-                established = true;
-                if since.is_none() && dedupe.position.is_none() {
-                    // Live start: everything after the hub's position at this ack is ours.
-                    dedupe.position = Some(seq);
-                }
-                let connected = Item::Connected {
-                    url: url.to_owned(),
-                    session: session_id.clone(),
-                    resumed_after: since,
-                };
-                if tx.send(Ok(connected)).await.is_err() {
-                    return End::ConsumerGone;
-                }
-                if recovered == Some(false) {
-                    let first_seq = first_seq.unwrap_or(0);
-                    let since = since.unwrap_or(0);
-                    if fresh_from_start {
-                        tracing::debug!(first_seq, "the stream's oldest events are gone");
-                    } else {
-                        tracing::warn!(
-                            since,
-                            first_seq,
-                            "history lost: the hub no longer holds it"
-                        );
-                        let gap = Item::HistoryLost { since, first_seq };
-                        if tx.send(Ok(gap)).await.is_err() {
-                            return End::ConsumerGone;
+        // A batch frame carries several event frames, handled one by one.
+        let frames = match frame {
+            HubFrame::Batch { events } => events,
+            one => vec![one],
+        };
+        for frame in frames {
+            match frame {
+                HubFrame::Ack {
+                    id,
+                    op,
+                    recovered,
+                    first_seq,
+                    seq,
+                } if op == "subscribe" && id == REQUEST_ID => {
+                    established = true;
+                    if since.is_none() && dedupe.position.is_none() {
+                        // Live start: everything after the hub's position at this ack is ours.
+                        dedupe.position = Some(seq);
+                    }
+                    let connected = Item::Connected {
+                        url: url.to_owned(),
+                        session: session_id.clone(),
+                        resumed_after: since,
+                    };
+                    if tx.send(Ok(connected)).await.is_err() {
+                        return End::ConsumerGone;
+                    }
+                    if recovered == Some(false) {
+                        let first_seq = first_seq.unwrap_or(0);
+                        let since = since.unwrap_or(0);
+                        if fresh_from_start {
+                            tracing::debug!(first_seq, "the stream's oldest events are gone");
+                        } else {
+                            tracing::warn!(
+                                since,
+                                first_seq,
+                                "history lost: the hub no longer holds it"
+                            );
+                            let gap = Item::HistoryLost { since, first_seq };
+                            if tx.send(Ok(gap)).await.is_err() {
+                                return End::ConsumerGone;
+                            }
                         }
                     }
                 }
-            }
-            HubFrame::Event {
-                seq,
-                topic,
-                secondary_topic,
-                event,
-            } => {
-                let event = match Event::from_value(event) {
-                    Ok(e) => e,
-                    Err(e) => {
-                        // A kind this client does not know: skip it, but keep the position.
-                        tracing::warn!(seq, %topic, error = %e, "skipping an unreadable event");
-                        dedupe.position = dedupe.position.max(Some(seq));
-                        continue;
-                    }
-                };
-                match dedupe.check(seq, &event.event_id) {
-                    Verdict::New => {}
-                    verdict => {
-                        tracing::debug!(seq, id = %event.event_id, ?verdict, "dropping a duplicate");
-                        continue;
-                    }
-                }
-                let d = Delivery {
+                HubFrame::Event {
                     seq,
                     topic,
                     secondary_topic,
                     event,
-                };
-                if tx.send(Ok(Item::Event(d))).await.is_err() {
-                    return End::ConsumerGone;
+                } => {
+                    let event = match Event::from_value(event) {
+                        Ok(e) => e,
+                        Err(e) => {
+                            // A kind this client does not know: skip it, but keep the position.
+                            tracing::warn!(seq, %topic, error = %e, "skipping an unreadable event");
+                            dedupe.position = dedupe.position.max(Some(seq));
+                            continue;
+                        }
+                    };
+                    match dedupe.check(seq, &event.event_id) {
+                        Verdict::New => {}
+                        verdict => {
+                            tracing::debug!(seq, id = %event.event_id, ?verdict, "dropping a duplicate");
+                            continue;
+                        }
+                    }
+                    let d = Delivery {
+                        seq,
+                        topic,
+                        secondary_topic,
+                        event,
+                    };
+                    if tx.send(Ok(Item::Event(d))).await.is_err() {
+                        return End::ConsumerGone;
+                    }
                 }
+                HubFrame::Error { id, code, message } if id == REQUEST_ID => {
+                    return End::Fatal(ClientError::Rejected { code, message });
+                }
+                HubFrame::Error { code, message, .. } => {
+                    return lost(format!("hub error {code}: {message}"), established);
+                }
+                HubFrame::Welcome { .. }
+                | HubFrame::Ack { .. }
+                | HubFrame::Live {}
+                | HubFrame::Batch { .. } => {}
             }
-            HubFrame::Error { id, code, message } if id == REQUEST_ID => {
-                return End::Fatal(ClientError::Rejected { code, message });
-            }
-            HubFrame::Error { code, message, .. } => {
-                return lost(format!("hub error {code}: {message}"), established);
-            }
-            HubFrame::Welcome { .. } | HubFrame::Ack { .. } | HubFrame::Live {} => {}
         }
     }
 }

@@ -205,23 +205,17 @@ fn to_message(format: Format, out: Out) -> Message {
     }
 }
 
-/// Feeds the collected events: one `event` frame, or one `batch` frame for several.
-async fn feed_events<W>(
-    sink: &mut W,
-    format: Format,
-    events: &mut Vec<Arc<Prepared>>,
-) -> Result<(), W::Error>
-where
-    W: Sink<Message> + Unpin,
-{
+/// The collected events as one message: an `event` frame, or a `batch` frame
+/// for several; `None` when there are none.
+fn take_events(format: Format, events: &mut Vec<Arc<Prepared>>) -> Option<Message> {
     let message = match (events.len(), format) {
-        (0, _) => return Ok(()),
+        (0, _) => return None,
         (1, _) => to_message(format, Out::Event(events.pop().expect("one"))),
         (_, Format::Proto) => Message::Binary(Prepared::batch_proto(events)),
         (_, _) => Message::Text(Prepared::batch_json(events)),
     };
     events.clear();
-    sink.feed(message).await
+    Some(message)
 }
 
 /// Writes the drained frames and flushes once. On a connection that accepts
@@ -240,12 +234,16 @@ where
         match out {
             Out::Event(p) if conn.batch => events.push(p),
             other => {
-                feed_events(sink, conn.format, events).await?;
+                if let Some(m) = take_events(conn.format, events) {
+                    sink.feed(m).await?;
+                }
                 sink.feed(to_message(conn.format, other)).await?;
             }
         }
     }
-    feed_events(sink, conn.format, events).await?;
+    if let Some(m) = take_events(conn.format, events) {
+        sink.feed(m).await?;
+    }
     sink.flush().await
 }
 

@@ -300,13 +300,13 @@ async fn client(
             _ = &mut stopped => break,
             msg = ws.next() => msg,
         };
-        let now = now_ns();
         let before = tally.unique;
         // Handle every message already buffered before touching the shared
         // counters, so a wake-up costs the same whether it brings one frame or many.
+        // Each is timed on its own: a later one may come from a later read.
         let mut next = Some(first);
         while let Some(msg) = next.take() {
-            match on_message(msg, &mut parser, &mut pending, &mut tally, now) {
+            match on_message(msg, &mut parser, &mut pending, &mut tally, now_ns()) {
                 Step::Read => {}
                 Step::Pong => {
                     if ws.send(Message::binary(&b"PONG\r\n"[..])).await.is_err() {

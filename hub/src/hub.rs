@@ -52,6 +52,9 @@ const REPLAY_ATTEMPTS: u32 = 20;
 /// Most rounds of "replay up to the fan-out's position"; each round is shorter
 /// than the one before, so a handful is normal.
 const CATCH_UP_ROUNDS: u32 = 1_000;
+/// Queue slots that events leave free for control frames (acks, errors), at
+/// most half the queue: a client that is behind still gets its answers.
+const CONTROL_HEADROOM: usize = 16;
 
 /// What goes into a connection's outgoing queue.
 #[derive(Debug)]
@@ -79,14 +82,23 @@ pub(crate) struct Conn {
     pub(crate) format: Format,
     /// The client accepts `batch` frames (several queued events in one frame).
     pub(crate) batch: bool,
-    /// The bounded outgoing queue (`limits.queue_frames`). The fan-out only
-    /// `try_send`s: a full queue disconnects the client, it never waits.
+    /// The bounded outgoing queue (`limits.queue_frames`). Events fill it only
+    /// up to `Hub::headroom` free slots, which are kept for control frames. The
+    /// fan-out never waits: an event that does not fit starts a catch-up from
+    /// the ring (see the module docs).
     tx: mpsc::Sender<Out>,
     /// Cancelled when the connection must end; `reason` says why.
     kill: CancellationToken,
     reason: OnceLock<DisconnectReason>,
     /// Events with `seq <= floor` are never delivered: the client has them.
     floor: AtomicU64,
+    /// While the connection is not live (resuming, or catching up after its
+    /// queue filled): every matching event up to here has been queued. Acks
+    /// carry it as their `seq`, so a client may take an ack as a position.
+    replayed_to: AtomicU64,
+    /// Signalled by the writer each time it takes frames from the queue, for
+    /// replays waiting for room.
+    drained: tokio::sync::Notify,
     /// Guarded by a std mutex held only in short synchronous sections, always
     /// after the core lock when both are held.
     subs: Mutex<Subs>,
@@ -126,6 +138,11 @@ impl Conn {
     /// Sets what this connection may subscribe to (once, before its first subscribe).
     pub(crate) fn set_grant(&self, grant: Grant) {
         let _ = self.grant.set(grant);
+    }
+
+    /// Called by the writer after it takes frames from the queue.
+    pub(crate) fn drained(&self) {
+        self.drained.notify_one();
     }
 
     pub(crate) fn subscription_count(&self) -> usize {
@@ -188,6 +205,8 @@ pub(crate) struct Hub {
     next_id: AtomicU64,
     /// Bounds the resumes that read from the source at once.
     replays: Semaphore,
+    /// Queue slots events leave free for control frames.
+    headroom: usize,
     /// Whether the fan-out's consumer is open (for `/readyz`).
     pub(crate) consumer_live: std::sync::atomic::AtomicBool,
     /// Cancelled when the process shuts down.
@@ -204,6 +223,7 @@ pub(crate) enum Subscribed {
 impl Hub {
     pub(crate) fn new(config: Config, source: Box<dyn DynSource>) -> Hub {
         let replays = Semaphore::new(config.limits.max_concurrent_replays.max(1));
+        let headroom = (config.limits.queue_frames / 2).min(CONTROL_HEADROOM);
         Hub {
             config,
             metrics: Metrics::default(),
@@ -219,6 +239,7 @@ impl Hub {
             }),
             next_id: AtomicU64::new(1),
             replays,
+            headroom,
             consumer_live: Default::default(),
             shutdown: CancellationToken::new(),
         }
@@ -267,6 +288,8 @@ impl Hub {
             kill: self.shutdown.child_token(),
             reason: OnceLock::new(),
             floor: AtomicU64::new(0),
+            replayed_to: AtomicU64::new(0),
+            drained: tokio::sync::Notify::new(),
             subs: Mutex::new(Subs {
                 live: true,
                 ..Default::default()
@@ -359,26 +382,78 @@ impl Hub {
     }
 
     /// Queues a frame, waiting for room (used by replays, which the client
-    /// paces); a client that takes nothing for `limits.stall_timeout_ms` is
-    /// closed as a slow consumer.
-    async fn deliver_wait(&self, conn: &Conn, out: Out) -> bool {
+    /// paces). An event waits until it leaves the control headroom free.
+    async fn deliver_wait(&self, conn: &Conn, mut out: Out) -> bool {
+        loop {
+            if matches!(out, Out::Event(_)) && !self.wait_for_event_room(conn).await {
+                return false;
+            }
+            let full = match conn.tx.try_send(out) {
+                Ok(()) => return true,
+                Err(mpsc::error::TrySendError::Closed(_)) => return false,
+                Err(mpsc::error::TrySendError::Full(back)) => back,
+            };
+            out = full;
+            if matches!(out, Out::Frame(_)) && !self.wait_for_drain(conn).await {
+                return false;
+            }
+        }
+    }
+
+    /// Waits until an event fits beside the control headroom; false if the
+    /// connection ended or stalled (see [`Hub::wait_for_drain`]).
+    async fn wait_for_event_room(&self, conn: &Conn) -> bool {
+        while self.event_room(conn) == 0 {
+            if !self.wait_for_drain(conn).await {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Waits until the writer takes frames from the queue. False if the
+    /// connection ended, or took nothing for `limits.stall_timeout_ms` (it is
+    /// then closed as a slow consumer).
+    async fn wait_for_drain(&self, conn: &Conn) -> bool {
         let stall = self.config.limits.stall_timeout();
         tokio::select! {
-            r = tokio::time::timeout(stall, conn.tx.send(out)) => match r {
-                Ok(sent) => sent.is_ok(),
-                Err(_stalled) => {
+            r = tokio::time::timeout(stall, conn.drained.notified()) => {
+                if r.is_err() {
                     self.slow_consumer(conn);
-                    false
                 }
-            },
+                r.is_ok()
+            }
             _ = conn.killed() => false,
         }
     }
 
+    /// Queue slots free for events (beyond the control headroom).
+    fn event_room(&self, conn: &Conn) -> usize {
+        conn.tx.capacity().saturating_sub(self.headroom)
+    }
+
+    /// The `seq` for an ack on this connection: every matching event up to it
+    /// is queued before the ack. Called with the core lock held.
+    fn position(&self, core: &Core, conn: &Conn, subs: &Subs) -> u64 {
+        if subs.live {
+            core.last_seq
+        } else {
+            conn.replayed_to.load(Ordering::Relaxed)
+        }
+    }
+
+    /// The `seq` for an ack on this connection (see [`Hub::position`]).
+    pub(crate) fn ack_seq(&self, conn: &Conn) -> u64 {
+        let core = self.core();
+        let subs = conn.subs.lock().expect("subs lock");
+        self.position(&core, conn, &subs)
+    }
+
     /// Takes a live connection whose queue is full out of the index. Called
     /// under the core lock; its catch-up from the ring puts it back.
-    fn lag(&self, index: &mut Index, conn: &Conn) {
+    fn lag(&self, index: &mut Index, conn: &Conn, seq: u64) {
         let mut subs = conn.subs.lock().expect("subs lock");
+        conn.replayed_to.store(seq - 1, Ordering::Relaxed);
         subs.live = false;
         for f in &subs.filters {
             index.remove(f, conn.id);
@@ -443,13 +518,25 @@ impl Hub {
             if conn.floor.load(Ordering::Relaxed) >= p.seq || conn.is_killed() {
                 continue;
             }
-            match conn.tx.try_send(Out::Event(p.clone())) {
+            let sent = if self.event_room(conn) == 0 {
+                Err(mpsc::error::TrySendError::Full(()))
+            } else {
+                conn.tx
+                    .try_send(Out::Event(p.clone()))
+                    .map_err(|e| match e {
+                        mpsc::error::TrySendError::Full(_) => mpsc::error::TrySendError::Full(()),
+                        mpsc::error::TrySendError::Closed(_) => {
+                            mpsc::error::TrySendError::Closed(())
+                        }
+                    })
+            };
+            match sent {
                 Ok(()) => delivered += 1,
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    self.lag(&mut core.index, conn);
+                Err(mpsc::error::TrySendError::Full(())) => {
+                    self.lag(&mut core.index, conn, p.seq);
                     lagged.push(conn.clone());
                 }
-                Err(mpsc::error::TrySendError::Closed(_)) => {}
+                Err(mpsc::error::TrySendError::Closed(())) => {}
             }
         }
         if delivered > 0 {
@@ -530,7 +617,7 @@ impl Hub {
             .fetch_add(new.len() as u64, Ordering::Relaxed);
         subs.filters.extend(new);
         let count = subs.filters.len();
-        let seq = core.last_seq;
+        let seq = self.position(&core, conn, &subs);
         drop(subs);
         drop(core);
         Ok(match since {
@@ -579,7 +666,7 @@ impl Hub {
             since: None,
             recovered: None,
             first_seq: None,
-            seq: core.last_seq,
+            seq: self.position(&core, conn, &subs),
         })
     }
 
@@ -632,6 +719,7 @@ impl Hub {
         } else {
             next.saturating_sub(1)
         };
+        conn.replayed_to.store(floor, Ordering::Relaxed);
         self.replay_until_live(&conn, next, floor, Some(id)).await;
     }
 
@@ -656,7 +744,10 @@ impl Hub {
     ) {
         for _ in 0..CATCH_UP_ROUNDS {
             enum Plan {
+                /// Matching events to queue, waiting for room.
                 Ring(Vec<Arc<Prepared>>),
+                /// Nothing to queue, but no room for the `live` frame yet.
+                WaitForRoom,
                 Source(u64),
                 BehindRing,
             }
@@ -666,33 +757,46 @@ impl Hub {
                 let start = core.recent.partition_point(|p| p.seq < next);
                 let ring_covers = next > last || core.recent.front().is_some_and(|p| p.seq <= next);
                 if ring_covers {
-                    let pending = core.recent.len() - start;
-                    if pending < conn.tx.capacity() {
+                    // In-camera content is never delivered, whatever the
+                    // filters become while this replay waits.
+                    let matching: Vec<Arc<Prepared>> = core
+                        .recent
+                        .range(start..)
+                        .filter(|p| conn.matches(p) && !self.withheld(&core.camera, p))
+                        .cloned()
+                        .collect();
+                    let needed = matching.len() + usize::from(resume.is_some());
+                    if needed <= self.event_room(conn) {
                         // Finish under the lock: the rest and the `live`
-                        // frame fit in the queue.
-                        let mut replayed = 0;
-                        for p in core.recent.range(start..) {
-                            if conn.matches(p) && !self.withheld(&core.camera, p) {
-                                let _ = conn.tx.try_send(Out::Event(p.clone()));
-                                replayed += 1;
-                            }
+                        // frame fit in the queue, beside the control headroom.
+                        let replayed = matching.len() as u64;
+                        let mut queued = matching
+                            .into_iter()
+                            .all(|p| conn.tx.try_send(Out::Event(p)).is_ok());
+                        if let Some(id) = resume {
+                            queued &= conn
+                                .tx
+                                .try_send(Out::Frame(Box::new(Frame::Live { id, seq: last })))
+                                .is_ok();
+                        }
+                        if !queued {
+                            // Control frames took the room meanwhile: the
+                            // client cannot have everything, so it is closed
+                            // (and resumes) rather than given a gap.
+                            drop(core);
+                            self.slow_consumer(conn);
+                            return;
                         }
                         self.metrics.replayed.fetch_add(replayed, Ordering::Relaxed);
                         self.go_live(&mut core, conn, floor);
-                        if let Some(id) = resume {
-                            let _ = conn
-                                .tx
-                                .try_send(Out::Frame(Box::new(Frame::Live { id, seq: last })));
-                        }
                         return;
                     }
-                    Plan::Ring(
-                        core.recent
-                            .range(start..)
-                            .filter(|p| !(conn.matches(p) && self.withheld(&core.camera, p)))
-                            .cloned()
-                            .collect(),
-                    )
+                    next = last + 1;
+                    if matching.is_empty() {
+                        Plan::WaitForRoom
+                    } else {
+                        Plan::Ring(matching)
+                    }
                 } else if resume.is_some() {
                     Plan::Source(last)
                 } else {
@@ -702,13 +806,22 @@ impl Hub {
             match plan {
                 Plan::Ring(events) => {
                     for p in events {
-                        next = p.seq + 1;
+                        let seq = p.seq;
+                        // Unsubscribed meanwhile: skipped.
                         if conn.matches(&p) {
                             if !self.deliver_wait(conn, Out::Event(p)).await {
                                 return;
                             }
                             self.metrics.replayed.fetch_add(1, Ordering::Relaxed);
                         }
+                        conn.replayed_to.store(seq, Ordering::Relaxed);
+                    }
+                    conn.replayed_to.store(next - 1, Ordering::Relaxed);
+                }
+                Plan::WaitForRoom => {
+                    conn.replayed_to.store(next - 1, Ordering::Relaxed);
+                    if !self.wait_for_event_room(conn).await {
+                        return;
                     }
                 }
                 Plan::Source(until) => {
@@ -812,14 +925,13 @@ impl Hub {
                         let Ok(p) = Prepared::decode(msg.seq, msg.payload) else {
                             continue;
                         };
-                        let skip = conn.matches(&p) && self.withheld(&self.core().camera, &p);
-                        if !skip
-                            && conn.matches(&p)
-                            && !self.deliver_wait(conn, Out::Event(Arc::new(p))).await
-                        {
-                            return None;
+                        if conn.matches(&p) && !self.withheld(&self.core().camera, &p) {
+                            if !self.deliver_wait(conn, Out::Event(Arc::new(p))).await {
+                                return None;
+                            }
+                            self.metrics.replayed.fetch_add(1, Ordering::Relaxed);
                         }
-                        self.metrics.replayed.fetch_add(1, Ordering::Relaxed);
+                        conn.replayed_to.store(msg.seq, Ordering::Relaxed);
                     }
                     Ok(Some(Err(_))) | Ok(None) => broken = true,
                     Err(_stalled) => {

@@ -83,11 +83,14 @@ pub(crate) fn open(
                 ))
             }
             _ = st.ping.tick() => Bytes::from_static(b": ping\n\n"),
-            out = st.rx.recv() => match out {
-                None => return None,
-                Some(Out::Event(p)) => p.sse().clone(),
-                Some(Out::Frame(f)) => f.to_sse(),
-            },
+            out = st.rx.recv() => {
+                st.guard.conn.drained();
+                match out {
+                    None => return None,
+                    Some(Out::Event(p)) => p.sse().clone(),
+                    Some(Out::Frame(f)) => f.to_sse(),
+                }
+            }
         };
         Some((Ok(chunk), st))
     });

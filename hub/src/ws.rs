@@ -189,7 +189,7 @@ pub(crate) fn apply(hub: &Arc<Hub>, conn: &Arc<Conn>, request: Request) {
                 since: None,
                 recovered: None,
                 first_seq: None,
-                seq: hub.last_seq(),
+                seq: hub.ack_seq(conn),
             };
             hub.send_frame(conn, frame);
         }
@@ -281,6 +281,7 @@ where
                         Err(_) => break,
                     }
                 }
+                conn.drained();
                 let written = tokio::select! {
                     r = write_batch(&mut sink, &conn, &mut batch, &mut events) => r.is_ok(),
                     _ = &mut killed => break,

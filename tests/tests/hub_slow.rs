@@ -259,3 +259,51 @@ async fn a_client_that_asks_for_batches_gets_queued_events_in_batch_frames() {
     assert_eq!(plain.welcome().await["batch"], false);
     s.hub.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_are_answered_while_catching_up_and_acks_are_positions() {
+    let mut s = Setup::start(|_| {}).await;
+    let mut paused = s.paused_client().await;
+    assert!(s.hub.wait_metric("sapha_hub_subscriptions", 2).await);
+    s.publish_until(LAGGED).await;
+
+    // Still reading nothing, it asks two things; answers must not close it.
+    paused.send(json!({"op": "ping", "id": "p"})).await;
+    paused
+        .send(json!({"op": "subscribe", "id": "s2", "topics": ["bill.b-2566-0002"]}))
+        .await;
+    s.publish_batch().await;
+
+    // In the order received: every event once, and each ack a true position:
+    // events before it have a seq at most the ack's, events after it more.
+    assert_eq!(paused.welcome().await["type"], "welcome");
+    let (mut events, mut acks) = (Vec::new(), Vec::new());
+    while events.len() < s.published.len() || acks.len() < 3 {
+        let f = paused.json().await;
+        match f["type"].as_str() {
+            Some("event") => events.push(delivered_json(&f)),
+            Some("ack") => acks.push((
+                f["id"].as_str().unwrap().to_owned(),
+                f["seq"].as_u64().unwrap(),
+                events.len(),
+            )),
+            other => panic!("unexpected frame {other:?}: {f}"),
+        }
+    }
+    assert_eq!(ids(&events), s.published);
+    assert_increasing(&events);
+    let names: Vec<&str> = acks.iter().map(|(id, _, _)| id.as_str()).collect();
+    assert_eq!(names, ["s", "p", "s2"]);
+    for (id, seq, before) in &acks {
+        assert!(
+            events[..*before].iter().all(|e| e.seq <= *seq),
+            "ack {id} at {seq}"
+        );
+        assert!(
+            events[*before..].iter().all(|e| e.seq > *seq),
+            "ack {id} at {seq}"
+        );
+    }
+    assert_eq!(s.hub.metric(SLOW_CONSUMER).await, Some(0));
+    s.hub.shutdown().await;
+}

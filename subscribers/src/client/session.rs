@@ -81,6 +81,26 @@ pub(super) async fn run(config: Arc<Config>, tx: Tx) {
     }
 }
 
+/// The URL with `batch=true`: this client reads `batch` frames, so it asks for
+/// them, unless the URL already says (a repeated parameter is a 400).
+fn with_batch(url: &str) -> String {
+    let (base, fragment) = url
+        .split_once('#')
+        .map_or((url, None), |(b, f)| (b, Some(f)));
+    let query = base.split_once('?').map(|(_, q)| q);
+    if query.is_some_and(|q| {
+        q.split('&')
+            .any(|kv| kv == "batch" || kv.starts_with("batch="))
+    }) {
+        return url.to_owned();
+    }
+    let separator = if query.is_some() { '&' } else { '?' };
+    match fragment {
+        Some(f) => format!("{base}{separator}batch=true#{f}"),
+        None => format!("{base}{separator}batch=true"),
+    }
+}
+
 fn lost(reason: impl Into<String>, established: bool) -> End {
     End::Lost {
         reason: reason.into(),
@@ -90,9 +110,7 @@ fn lost(reason: impl Into<String>, established: bool) -> End {
 
 /// One connection: handshake, welcome, subscribe, then frames until it ends.
 async fn session(config: &Config, url: &str, dedupe: &mut Dedupe, tx: &Tx) -> End {
-    // This client reads `batch` frames, so it asks for them.
-    let separator = if url.contains('?') { '&' } else { '?' };
-    let connect = tokio_tungstenite::connect_async(format!("{url}{separator}batch=true"));
+    let connect = tokio_tungstenite::connect_async(with_batch(url));
     let mut ws = match tokio::time::timeout(config.connect_timeout, connect).await {
         Ok(Ok((ws, _response))) => ws,
         Ok(Err(e)) => return lost(format!("connect: {e}"), false),
@@ -247,5 +265,27 @@ async fn session(config: &Config, url: &str, dedupe: &mut Dedupe, tx: &Tx) -> En
                 | HubFrame::Batch { .. } => {}
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_batch;
+
+    #[test]
+    fn batch_is_asked_for_once() {
+        assert_eq!(with_batch("ws://h:1/v1/ws"), "ws://h:1/v1/ws?batch=true");
+        assert_eq!(
+            with_batch("ws://h:1/v1/ws?token=t"),
+            "ws://h:1/v1/ws?token=t&batch=true"
+        );
+        assert_eq!(
+            with_batch("ws://h:1/v1/ws?batch=false"),
+            "ws://h:1/v1/ws?batch=false"
+        );
+        assert_eq!(
+            with_batch("ws://h:1/v1/ws#x"),
+            "ws://h:1/v1/ws?batch=true#x"
+        );
     }
 }

@@ -209,16 +209,25 @@ pub async fn max_rate(
     let mut rate = start_rate;
     for i in 0..max_steps {
         let events = (rate * step_secs).ceil() as u64;
-        let w = bills_workload(clients, topics, events, rate, &format!("s{i}"));
-        let r = load::run(&servers.endpoint, &w).await?;
-        let pass = r.clean() && r.disconnects.is_empty() && r.latency.p99_ms <= p99_limit_ms;
-        eprintln!(
-            "  {} @ {rate:.0} events/s: {} {}",
-            target.name(),
-            if pass { "pass" } else { "FAIL" },
-            r.line()
-        );
-        tried.push((rate, r.clone()));
+        // A failing step is run once more: one short window can hold a pause
+        // of this VM (seen on both targets). It fails only if it fails twice.
+        let mut attempt = 0;
+        let (r, pass) = loop {
+            let w = bills_workload(clients, topics, events, rate, &format!("s{i}-{attempt}"));
+            let r = load::run(&servers.endpoint, &w).await?;
+            let pass = r.clean() && r.disconnects.is_empty() && r.latency.p99_ms <= p99_limit_ms;
+            eprintln!(
+                "  {} @ {rate:.0} events/s: {} {}",
+                target.name(),
+                if pass { "pass" } else { "FAIL" },
+                r.line()
+            );
+            tried.push((rate, r.clone()));
+            attempt += 1;
+            if pass || attempt == 2 {
+                break (r, pass);
+            }
+        };
         if pass {
             best = Some((rate, r));
         } else {

@@ -335,26 +335,17 @@ pub fn sitting_workload(
         }
         offsets.push(at);
     }
-    let sitting = events
-        .iter()
-        .find(|e| e.topic().starts_with("sitting."))
-        .map(|e| {
-            e.topic()
-                .rsplit_once('.')
-                .map(|(s, _)| s.to_owned())
-                .unwrap_or_default()
-        })
-        .unwrap_or_else(|| "sitting.joint".into());
-    let bill = events
-        .iter()
-        .find(|e| e.topic().starts_with("bill."))
-        .map(|e| {
-            e.topic()
-                .rsplit_once('.')
-                .map(|(s, _)| s.to_owned())
-                .unwrap_or_default()
-        })
-        .unwrap_or_else(|| "bill.*.stage".into());
+    // The first sitting's and the first bill's topic without its last token.
+    let aggregate = |prefix: &str, fallback: &str| {
+        events
+            .iter()
+            .map(|e| e.topic())
+            .find(|t| t.starts_with(prefix))
+            .and_then(|t| t.rsplit_once('.').map(|(a, _)| a.to_owned()))
+            .unwrap_or_else(|| fallback.into())
+    };
+    let sitting = aggregate("sitting.", "sitting.joint");
+    let bill = aggregate("bill.", "bill.*.stage");
     // 60 % the sitting, 20 % the bill, 10 % every vote, 5 % every stage change, 5 % everything.
     let mix: [(&str, usize); 5] = [
         (&sitting, 60),

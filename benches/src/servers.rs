@@ -135,26 +135,9 @@ impl Hub {
     }
 }
 
-/// The status code of `GET path` on 127.0.0.1:port, or `None`.
-pub async fn http_status(port: u16, path: &str) -> Option<u16> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .ok()?;
-    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())
-        .await
-        .ok()?;
-    let mut buf = [0u8; 64];
-    let n = tokio::time::timeout(Duration::from_secs(2), s.read(&mut buf))
-        .await
-        .ok()?
-        .ok()?;
-    let head = std::str::from_utf8(&buf[..n]).ok()?;
-    head.split_whitespace().nth(1)?.parse().ok()
-}
-
-/// The body of `GET path` (for the hub's `/metrics`).
-pub async fn http_get(port: u16, path: &str) -> Option<String> {
+/// The whole response to `GET path` on 127.0.0.1:port (HTTP/1.0: the server
+/// closes when done), or `None`.
+async fn http_response(port: u16, path: &str, patience: Duration) -> Option<String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
@@ -163,10 +146,21 @@ pub async fn http_get(port: u16, path: &str) -> Option<String> {
         .await
         .ok()?;
     let mut out = Vec::new();
-    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out))
+    tokio::time::timeout(patience, s.read_to_end(&mut out))
         .await
         .ok()?
         .ok()?;
-    let text = String::from_utf8(out).ok()?;
+    String::from_utf8(out).ok()
+}
+
+/// The status code of `GET path` on 127.0.0.1:port, or `None`.
+pub async fn http_status(port: u16, path: &str) -> Option<u16> {
+    let text = http_response(port, path, Duration::from_secs(2)).await?;
+    text.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The body of `GET path` (for the hub's `/metrics`).
+pub async fn http_get(port: u16, path: &str) -> Option<String> {
+    let text = http_response(port, path, Duration::from_secs(5)).await?;
     text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned())
 }

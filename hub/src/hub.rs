@@ -518,26 +518,19 @@ impl Hub {
             if conn.floor.load(Ordering::Relaxed) >= p.seq || conn.is_killed() {
                 continue;
             }
-            let sent = if self.event_room(conn) == 0 {
-                Err(mpsc::error::TrySendError::Full(()))
-            } else {
-                conn.tx
-                    .try_send(Out::Event(p.clone()))
-                    .map_err(|e| match e {
-                        mpsc::error::TrySendError::Full(_) => mpsc::error::TrySendError::Full(()),
-                        mpsc::error::TrySendError::Closed(_) => {
-                            mpsc::error::TrySendError::Closed(())
-                        }
-                    })
-            };
-            match sent {
-                Ok(()) => delivered += 1,
-                Err(mpsc::error::TrySendError::Full(())) => {
-                    self.lag(&mut core.index, conn, p.seq);
-                    lagged.push(conn.clone());
+            if self.event_room(conn) > 0 {
+                match conn.tx.try_send(Out::Event(p.clone())) {
+                    Ok(()) => {
+                        delivered += 1;
+                        continue;
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => continue,
+                    Err(mpsc::error::TrySendError::Full(_)) => {}
                 }
-                Err(mpsc::error::TrySendError::Closed(())) => {}
             }
+            // No room beside the control headroom: catch up from the ring.
+            self.lag(&mut core.index, conn, p.seq);
+            lagged.push(conn.clone());
         }
         if delivered > 0 {
             self.metrics

@@ -197,9 +197,10 @@ pub struct NatsCluster {
     pub nodes: Vec<NatsServer>,
 }
 
-/// A port nobody listens on now (the OS picks it; the cluster config needs
-/// route ports up front).
-fn free_port() -> u16 {
+/// A loopback port nobody listens on now (the OS picks it), for a process
+/// that must be told its port up front (cluster routes, a hub restarted on
+/// the same port).
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())

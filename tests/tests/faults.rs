@@ -12,7 +12,7 @@ use sapha_publisher::metrics::Metrics;
 use sapha_publisher::pipeline::{Pipeline, RetryPolicy};
 use sapha_subscribers::{ClientBuilder, Item};
 use sapha_tests::fixtures::*;
-use sapha_tests::{sapha_bin, wait_until, NatsCluster, NatsServer};
+use sapha_tests::{free_port, sapha_bin, wait_until, NatsCluster, NatsServer};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,14 +35,6 @@ impl Drop for Killed {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -49,12 +49,14 @@ impl Setup {
     }
 
     /// A client with a tiny receive buffer that subscribes and then reads
-    /// nothing until the test says so.
+    /// nothing until the test says so. Returns once its subscription is in
+    /// place (beside the fast client's).
     async fn paused_client(&self) -> Client {
         let mut client = self.paused_connection("/v1/ws", None).await;
         client
             .send(json!({"op": "subscribe", "id": "s", "topics": [format!("bill.{BILL}")]}))
             .await;
+        assert!(self.hub.wait_metric("sapha_hub_subscriptions", 2).await);
         client
     }
 
@@ -109,7 +111,6 @@ impl Setup {
 async fn a_client_whose_queue_fills_catches_up_with_every_event_in_order() {
     let mut s = Setup::start(|_| {}).await;
     let mut paused = s.paused_client().await;
-    assert!(s.hub.wait_metric("sapha_hub_subscriptions", 2).await);
 
     s.publish_until(LAGGED).await;
     // More events while it is still behind: they, too, come from the ring.
@@ -137,7 +138,6 @@ async fn a_client_whose_queue_fills_catches_up_with_every_event_in_order() {
 async fn a_client_that_stops_reading_is_closed_with_4001_after_the_stall_timeout() {
     let mut s = Setup::start(|c| c.limits.stall_timeout_ms = 1_000).await;
     let mut stopped = s.paused_client().await;
-    assert!(s.hub.wait_metric("sapha_hub_subscriptions", 2).await);
 
     s.publish_until(LAGGED).await;
     assert!(
@@ -157,7 +157,6 @@ async fn a_client_that_stops_reading_is_closed_with_4001_after_the_stall_timeout
 async fn a_client_that_falls_behind_the_ring_is_closed_with_4001() {
     let mut s = Setup::start(|c| c.history.cache_events = 100).await;
     let mut paused = s.paused_client().await;
-    assert!(s.hub.wait_metric("sapha_hub_subscriptions", 2).await);
 
     s.publish_until(LAGGED).await;
     // Far more than the ring holds, while it reads nothing.
@@ -264,7 +263,6 @@ async fn a_client_that_asks_for_batches_gets_queued_events_in_batch_frames() {
 async fn requests_are_answered_while_catching_up_and_acks_are_positions() {
     let mut s = Setup::start(|_| {}).await;
     let mut paused = s.paused_client().await;
-    assert!(s.hub.wait_metric("sapha_hub_subscriptions", 2).await);
     s.publish_until(LAGGED).await;
 
     // Still reading nothing, it asks two things; answers must not close it.

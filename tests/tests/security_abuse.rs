@@ -8,7 +8,7 @@ mod security_support;
 
 use futures::SinkExt;
 use hub_support::*;
-use sapha_tests::NatsServer;
+use sapha_tests::{free_port, NatsServer};
 use security_support::*;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -260,15 +260,6 @@ async fn subscription_bombs_are_capped_and_rate_limited() {
     .await;
     assert!(n, "the index holds what was acknowledged");
     hub.shutdown().await;
-}
-
-/// A free loopback port (bound and released; the hub binds it just after).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 struct Child(std::process::Child);

@@ -207,6 +207,9 @@ pub(crate) struct Hub {
     replays: Semaphore,
     /// Queue slots events leave free for control frames.
     headroom: usize,
+    /// True once [`Hub::start_at`] has set the fan-out's position: before
+    /// that, `last_seq` is 0 and says nothing about the stream.
+    started: tokio::sync::watch::Sender<bool>,
     /// Whether the fan-out's consumer is open (for `/readyz`).
     pub(crate) consumer_live: std::sync::atomic::AtomicBool,
     /// Cancelled when the process shuts down.
@@ -240,6 +243,7 @@ impl Hub {
             next_id: AtomicU64::new(1),
             replays,
             headroom,
+            started: tokio::sync::watch::Sender::new(false),
             consumer_live: Default::default(),
             shutdown: CancellationToken::new(),
         }
@@ -267,6 +271,8 @@ impl Hub {
         core.last_seq = bounds.last;
         core.first_seq = bounds.first;
         self.metrics.last_seq.store(bounds.last, Ordering::Relaxed);
+        drop(core);
+        self.started.send_replace(true);
     }
 
     pub(crate) fn note_first_seq(&self, first: u64) {
@@ -672,6 +678,13 @@ impl Hub {
         topics: Vec<String>,
         since: u64,
     ) {
+        // Until the fan-out knows the stream's position, any `since` would
+        // look like the future and the client would skip straight to live.
+        let mut started = self.started.subscribe();
+        tokio::select! {
+            r = started.wait_for(|s| *s) => if r.is_err() { return },
+            _ = conn.killed() => return,
+        }
         let mut next = since.saturating_add(1);
         // Does the ring reach back far enough, or must we ask the source?
         let (in_memory, mut first_seq) = {

@@ -172,3 +172,38 @@ async fn resume_past_retention_says_so_and_starts_at_the_first_available() {
     );
     hub.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_before_the_hub_knows_the_stream_waits_for_it() {
+    let mut nats = NatsServer::start();
+    let publisher = Publisher::new(&nats).await;
+    let mut published = Vec::new();
+    for _ in 0..5 {
+        let e = bill_stage("b-2566-0001");
+        published.push((publisher.publish(&e).await, e.event_id.clone()));
+    }
+    drop(publisher);
+    // The hub starts while NATS is down, so its fan-out has no position yet.
+    nats.kill();
+    let hub = TestHub::start_unready(test_config(&nats)).await;
+    let since = published[1].0;
+    let mut client =
+        Client::connect(&hub.ws_url(&format!("/v1/ws?topics=bill.b-2566-0001&since={since}")))
+            .await;
+    client.welcome().await;
+
+    nats.restart();
+    hub.wait_ready().await;
+    let got: Vec<(u64, String)> = client
+        .events(3)
+        .await
+        .into_iter()
+        .map(|d| (d.seq, d.event.event_id))
+        .collect();
+    assert_eq!(
+        got,
+        published[2..],
+        "what came after since, not a skip to live"
+    );
+    hub.shutdown().await;
+}

@@ -128,6 +128,14 @@ impl Conn {
         self.kill.is_cancelled()
     }
 
+    /// Whether the connection has been given a reason to end: one atomic load,
+    /// for the fan-out's per-delivery check (`is_killed` takes the token's
+    /// lock). At shutdown the token is cancelled before the writer records
+    /// the reason, so this may still say `false` for a moment then.
+    fn is_ending(&self) -> bool {
+        self.reason.get().is_some()
+    }
+
     fn matches(&self, p: &Prepared) -> bool {
         let subs = self.subs.lock().expect("subs lock");
         subs.filters
@@ -521,7 +529,7 @@ impl Hub {
             };
             // A closed connection waits for its tasks to unregister it; skip it
             // rather than count drops against a queue nobody drains.
-            if conn.floor.load(Ordering::Relaxed) >= p.seq || conn.is_killed() {
+            if conn.floor.load(Ordering::Relaxed) >= p.seq || conn.is_ending() {
                 continue;
             }
             if self.event_room(conn) > 0 {

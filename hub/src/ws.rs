@@ -256,22 +256,15 @@ where
     let mut batch = Vec::with_capacity(WRITE_BATCH);
     let mut events = Vec::new();
     // One kill future for the connection's life: creating one per wake-up would
-    // register and unregister a waiter on the token each time.
+    // register and unregister a waiter on the token each time. It is polled
+    // after the queue: polling it takes the token's lock (a cache miss per
+    // connection), and a killed connection's queue stops growing anyway, so
+    // at most the frames already queued go out before the close frame.
     let killed = conn.killed();
     tokio::pin!(killed);
     loop {
         tokio::select! {
             biased;
-            _ = &mut killed => break,
-            _ = ping.tick() => {
-                let sent = tokio::select! {
-                    r = sink.send(Message::Ping(bytes::Bytes::new())) => r.is_ok(),
-                    _ = &mut killed => break,
-                };
-                if !sent {
-                    break;
-                }
-            }
             first = rx.recv() => {
                 let Some(first) = first else { break };
                 batch.push(first);
@@ -283,10 +276,21 @@ where
                 }
                 conn.drained();
                 let written = tokio::select! {
+                    biased;
                     r = write_batch(&mut sink, &conn, &mut batch, &mut events) => r.is_ok(),
                     _ = &mut killed => break,
                 };
                 if !written {
+                    break;
+                }
+            }
+            _ = &mut killed => break,
+            _ = ping.tick() => {
+                let sent = tokio::select! {
+                    r = sink.send(Message::Ping(bytes::Bytes::new())) => r.is_ok(),
+                    _ = &mut killed => break,
+                };
+                if !sent {
                     break;
                 }
             }

@@ -53,6 +53,8 @@ pub struct Config {
     pub shutdown: ShutdownConfig,
     /// Client authentication (JWT) and per-topic grants; off by default.
     pub auth: AuthConfig,
+    /// Reverse proxies in front of the hub.
+    pub proxy: ProxyConfig,
 }
 
 impl Default for Config {
@@ -65,6 +67,7 @@ impl Default for Config {
             websocket: WebSocketConfig::default(),
             shutdown: ShutdownConfig::default(),
             auth: AuthConfig::default(),
+            proxy: ProxyConfig::default(),
         }
     }
 }
@@ -178,6 +181,36 @@ impl Limits {
             .iter()
             .any(|o| o == "*" || o.eq_ignore_ascii_case(origin))
     }
+}
+
+/// Reverse proxies (TLS terminators, load balancers) in front of the hub.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProxyConfig {
+    /// Addresses or CIDR ranges (`127.0.0.1`, `10.0.0.0/8`, `::1/128`) of the
+    /// proxies whose `X-Forwarded-For` the hub believes. A connection from one
+    /// of them counts against `limits.max_connections_per_ip` as the nearest
+    /// address in that header that is not itself trusted. Empty (the default):
+    /// the header is ignored and the TCP peer counts.
+    #[serde(deserialize_with = "nets")]
+    pub trusted: Vec<ipnet::IpNet>,
+}
+
+/// Reads CIDR ranges and bare addresses (a bare address is a /32 or /128).
+fn nets<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<ipnet::IpNet>, D::Error> {
+    use serde::de::Error as _;
+    Vec::<String>::deserialize(d)?
+        .iter()
+        .map(|s| {
+            s.parse::<ipnet::IpNet>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    D::Error::custom(format!(
+                        "'{s}' is not an address or a CIDR range like 10.0.0.0/8"
+                    ))
+                })
+        })
+        .collect()
 }
 
 /// The recent-events cache.

@@ -14,6 +14,8 @@
 //!   ring, and the resume algorithm (no gap, no duplicate).
 //! - `index`: the token trie of topic filters.
 //! - [`auth`]: client JWTs and the per-topic grants they carry.
+//! - `client_ip`: the address a connection counts as (behind a trusted proxy,
+//!   from `X-Forwarded-For`).
 //! - `camera`: which sittings were in camera when (never deliver their content).
 //! - `prepared`: an event decoded once and encoded once per wire format.
 //! - [`protocol`]: requests, frames, error codes and close codes.
@@ -28,6 +30,7 @@ pub mod auth;
 #[doc(hidden)]
 pub mod bench_api;
 mod camera;
+mod client_ip;
 pub mod config;
 mod fanout;
 mod hub;

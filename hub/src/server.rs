@@ -2,6 +2,7 @@
 //! metrics endpoints, and [`run`] with its two-phase graceful shutdown.
 
 use crate::auth::{Auth, AuthConfigError, Grant};
+use crate::client_ip::client_ip;
 use crate::config::{Config, Secret};
 use crate::fanout;
 use crate::hub::Hub;
@@ -101,8 +102,10 @@ fn refusal(status: StatusCode, code: &'static str, message: &'static str) -> Ref
 
 impl App {
     /// Checks the origin and the connection limits; a permit or the refusal.
-    fn admit(&self, ip: IpAddr, headers: &HeaderMap) -> Result<Permit, Refusal> {
+    /// The per-IP limit counts the client's address (see `client_ip`).
+    fn admit(&self, peer: SocketAddr, headers: &HeaderMap) -> Result<Permit, Refusal> {
         let limits = &self.hub.config.limits;
+        let ip = client_ip(peer.ip(), headers, &self.hub.config.proxy.trusted);
         let refused = |r: Refusal| {
             self.hub
                 .metrics
@@ -245,7 +248,7 @@ async fn ws_handler(
     let Ok(Query(query)) = query else {
         return bad_query();
     };
-    let permit = match app.admit(peer.ip(), &headers) {
+    let permit = match app.admit(peer, &headers) {
         Ok(p) => p,
         Err(r) => return r.into_response(),
     };
@@ -307,7 +310,7 @@ async fn sse_handler(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
     let since = last_event_id.or(query.since);
-    let permit = match app.admit(peer.ip(), &headers) {
+    let permit = match app.admit(peer, &headers) {
         Ok(p) => p,
         Err(r) => return r.into_response(),
     };

@@ -6,10 +6,12 @@ mod hub_support;
 
 use futures::SinkExt;
 use hub_support::*;
+use sapha_hub::Config;
 use sapha_tests::NatsServer;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
 
 /// Sends `text`, expects an error frame with `code`, then proves the connection
 /// still works with a ping.
@@ -131,6 +133,90 @@ async fn a_client_over_its_message_rate_is_told_and_kept() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+    hub.shutdown().await;
+}
+
+/// Opens a WebSocket from the loopback address `ip` with an optional
+/// `X-Forwarded-For`; the HTTP status (101 when it opened). The socket is
+/// returned so that the connection stays counted.
+async fn connect_from(
+    hub: &TestHub,
+    ip: [u8; 4],
+    forwarded_for: Option<&str>,
+) -> (u16, Option<WebSocketStream<tokio::net::TcpStream>>) {
+    let mut req = hub.ws_url("/v1/ws").into_client_request().unwrap();
+    if let Some(xff) = forwarded_for {
+        req.headers_mut()
+            .insert("X-Forwarded-For", xff.parse().unwrap());
+    }
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind((ip, 0).into()).unwrap();
+    let tcp = socket.connect(hub.addr).await.unwrap();
+    match tokio_tungstenite::client_async(req, tcp).await {
+        Ok((ws, _)) => (101, Some(ws)),
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => (resp.status().as_u16(), None),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_trusted_proxy_the_per_ip_limit_counts_the_forwarded_client() {
+    let nats = NatsServer::start();
+    let _publisher = Publisher::new(&nats).await;
+    let mut config = test_config(&nats);
+    config.limits.max_connections_per_ip = 1;
+    // 127.0.0.1 plays the TLS-terminating proxy; 127.0.0.2 is a direct client.
+    config.proxy = Config::from_toml("[proxy]\ntrusted = [\"127.0.0.1\"]")
+        .unwrap()
+        .proxy;
+    let hub = TestHub::start(config).await;
+    let proxy = [127, 0, 0, 1];
+    let mut open = Vec::new();
+    let mut expect = |(status, ws): (u16, Option<_>), want: u16, what: &str| {
+        assert_eq!(status, want, "{what}");
+        open.extend(ws);
+    };
+
+    expect(
+        connect_from(&hub, proxy, Some("203.0.113.1")).await,
+        101,
+        "first client",
+    );
+    expect(
+        connect_from(&hub, proxy, Some("203.0.113.2")).await,
+        101,
+        "another client through the same proxy",
+    );
+    expect(
+        connect_from(&hub, proxy, Some("203.0.113.1")).await,
+        429,
+        "the first client again: one per IP",
+    );
+    // The proxy appends the address it saw; what the client wrote before it
+    // does not count, so a client cannot pick its own address.
+    expect(
+        connect_from(&hub, proxy, Some("198.51.100.9, 203.0.113.1")).await,
+        429,
+        "a spoofed entry left of the real one",
+    );
+    expect(
+        connect_from(&hub, proxy, None).await,
+        101,
+        "no header: the proxy itself counts",
+    );
+    // From an untrusted peer the header is ignored.
+    let direct = [127, 0, 0, 2];
+    expect(
+        connect_from(&hub, direct, Some("203.0.113.3")).await,
+        101,
+        "direct client",
+    );
+    expect(
+        connect_from(&hub, direct, Some("203.0.113.4")).await,
+        429,
+        "an untrusted peer cannot claim another address",
+    );
+    drop(open);
     hub.shutdown().await;
 }
 

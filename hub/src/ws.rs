@@ -253,18 +253,31 @@ where
 {
     let interval = hub.config.limits.ping_interval();
     let mut ping = tokio::time::interval_at(Instant::now() + interval, interval);
+    // After a long write, one ping, not one per missed interval.
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut batch = Vec::with_capacity(WRITE_BATCH);
     let mut events = Vec::new();
     // One kill future for the connection's life: creating one per wake-up would
     // register and unregister a waiter on the token each time. It is polled
-    // after the queue: polling it takes the token's lock (a cache miss per
-    // connection), and a killed connection's queue stops growing anyway, so
-    // at most the frames already queued go out before the close frame.
+    // last: polling it takes the token's lock (a cache miss per connection),
+    // and a killed connection's queue stops growing, so at most the frames
+    // already queued go out before the close frame. The ping comes first so
+    // that a client whose queue never empties is still pinged: its pongs are
+    // what keep it from being closed as idle.
     let killed = conn.killed();
     tokio::pin!(killed);
     loop {
         tokio::select! {
             biased;
+            _ = ping.tick() => {
+                let sent = tokio::select! {
+                    r = sink.send(Message::Ping(bytes::Bytes::new())) => r.is_ok(),
+                    _ = &mut killed => break,
+                };
+                if !sent {
+                    break;
+                }
+            }
             first = rx.recv() => {
                 let Some(first) = first else { break };
                 batch.push(first);
@@ -285,15 +298,6 @@ where
                 }
             }
             _ = &mut killed => break,
-            _ = ping.tick() => {
-                let sent = tokio::select! {
-                    r = sink.send(Message::Ping(bytes::Bytes::new())) => r.is_ok(),
-                    _ = &mut killed => break,
-                };
-                if !sent {
-                    break;
-                }
-            }
         }
     }
     if conn.reason().is_none() && hub.shutdown.is_cancelled() {

@@ -61,21 +61,9 @@ impl Setup {
         client
     }
 
-    /// A connection with a tiny receive buffer, on `path`, with an optional subprotocol.
+    /// A connection with a tiny receive buffer; see [`small_buffer_client`].
     async fn paused_connection(&self, path: &str, protocol: Option<&str>) -> Client {
-        let socket = tokio::net::TcpSocket::new_v4().unwrap();
-        socket.set_recv_buffer_size(4096).unwrap();
-        let tcp = socket.connect(self.hub.addr).await.unwrap();
-        let mut request = self.hub.ws_url(path).into_client_request().unwrap();
-        if let Some(p) = protocol {
-            request
-                .headers_mut()
-                .insert("Sec-WebSocket-Protocol", p.parse().unwrap());
-        }
-        let (ws, _) = tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(tcp))
-            .await
-            .unwrap();
-        Client { ws }
+        small_buffer_client(&self.hub, path, protocol).await
     }
 
     /// Publishes 20 large events, and checks that the fast client got them.
@@ -106,6 +94,24 @@ impl Setup {
         self.publisher.publish(&last).await;
         assert_eq!(ids(&self.fast.events(1).await), vec![last.event_id]);
     }
+}
+
+/// A connection with a tiny receive buffer (so that the hub's writes block
+/// soon after the client stops reading), on `path`, with an optional subprotocol.
+async fn small_buffer_client(hub: &TestHub, path: &str, protocol: Option<&str>) -> Client {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let tcp = socket.connect(hub.addr).await.unwrap();
+    let mut request = hub.ws_url(path).into_client_request().unwrap();
+    if let Some(p) = protocol {
+        request
+            .headers_mut()
+            .insert("Sec-WebSocket-Protocol", p.parse().unwrap());
+    }
+    let (ws, _) = tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(tcp))
+        .await
+        .unwrap();
+    Client { ws }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -320,14 +326,7 @@ async fn a_busy_slow_reader_is_still_pinged_and_not_closed_as_idle() {
     config.limits.idle_timeout_ms = 1_500;
     let hub = TestHub::start(config).await;
     // A small receive buffer keeps the pings close behind the events.
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    let tcp = socket.connect(hub.addr).await.unwrap();
-    let url = hub.ws_url(&format!("/v1/ws?topics=bill.{BILL}"));
-    let (ws, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(tcp))
-        .await
-        .unwrap();
-    let mut client = Client { ws };
+    let mut client = small_buffer_client(&hub, &format!("/v1/ws?topics=bill.{BILL}"), None).await;
     client.welcome().await;
     client.json().await;
 

@@ -130,8 +130,9 @@ impl Conn {
 
     /// Whether the connection has been given a reason to end: one atomic load,
     /// for the fan-out's per-delivery check (`is_killed` takes the token's
-    /// lock). At shutdown the token is cancelled before the writer records
-    /// the reason, so this may still say `false` for a moment then.
+    /// lock). Only a connection registered while the hub is shutting down can
+    /// have its token cancelled with no reason yet; the fan-out may then queue
+    /// an event or two for it before its tasks end and unregister it.
     fn is_ending(&self) -> bool {
         self.reason.get().is_some()
     }
@@ -412,6 +413,13 @@ impl Hub {
                 return false;
             }
         }
+    }
+
+    /// Queues a control frame, waiting for room: for tests that keep a
+    /// connection's queue full.
+    #[cfg(test)]
+    pub(crate) async fn send_frame_waiting(&self, conn: &Conn, frame: Frame) -> bool {
+        self.deliver_wait(conn, Out::Frame(Box::new(frame))).await
     }
 
     /// Waits until an event fits beside the control headroom; false if the

@@ -312,3 +312,77 @@ where
         let _ = tokio::time::timeout(CLOSE_GRACE, sink.send(frame)).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::{EventSource, SourceError, SourceStream, StreamBounds};
+    use crate::Config;
+
+    /// A source with nothing in it: the writer tests need a hub, not events.
+    struct Silent;
+
+    impl EventSource for Silent {
+        async fn bounds(&self) -> Result<StreamBounds, SourceError> {
+            Ok(StreamBounds::default())
+        }
+        async fn read_from(&self, _start: u64) -> Result<SourceStream, SourceError> {
+            Ok(futures::stream::pending().boxed())
+        }
+    }
+
+    /// A client that reads steadily but never empties its queue is still
+    /// pinged: its pongs are what keep it from being closed as idle. (With the
+    /// queue polled before the ping, this client got no ping at all.)
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_writer_whose_queue_never_empties_still_pings() {
+        let mut config = Config::default();
+        config.limits.ping_interval_ms = 20;
+        config.limits.queue_frames = 64;
+        let hub = Arc::new(Hub::new(config, Box::new(Silent)));
+        let (conn, rx) = hub.register(Format::Json, false);
+        let (sink, mut client) = futures::channel::mpsc::channel::<Message>(0);
+        let writer = tokio::spawn(write_loop(hub.clone(), conn.clone(), rx, sink));
+        // Keeps the queue topped up, waiting for room each time.
+        let producer = {
+            let (hub, conn) = (hub.clone(), conn.clone());
+            tokio::spawn(async move {
+                for seq in 0..1_000_000 {
+                    let frame = Frame::Live {
+                        id: Value::Null,
+                        seq,
+                    };
+                    if !hub.send_frame_waiting(&conn, frame).await {
+                        return;
+                    }
+                }
+            })
+        };
+        // The client reads one message per millisecond for 15 ping intervals.
+        let until = Instant::now() + Duration::from_millis(300);
+        let (mut pings, mut frames) = (0, 0);
+        while Instant::now() < until {
+            match client.next().await {
+                Some(Message::Ping(_)) => pings += 1,
+                Some(_) => frames += 1,
+                None => panic!("the writer ended"),
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        assert!(
+            frames > 20,
+            "the queue kept the writer busy ({frames} frames)"
+        );
+        assert!(
+            pings >= 3,
+            "pinged while busy: {pings} pings in 15 intervals"
+        );
+        conn.kill(DisconnectReason::Client, &hub.metrics);
+        drop(client);
+        producer.await.unwrap();
+        tokio::time::timeout(Duration::from_secs(5), writer)
+            .await
+            .expect("the writer ends once killed")
+            .unwrap();
+    }
+}

@@ -1,4 +1,4 @@
-//! The client's address, for the per-IP connection limit and the logs.
+//! The client's address, for the per-IP connection limit.
 //!
 //! It is the TCP peer, unless the peer is one of `proxy.trusted` (a reverse
 //! proxy that terminates TLS in front of the hub). Then the hub reads that
@@ -6,8 +6,10 @@
 //! trusted proxies, and takes the first address it does not trust: the
 //! nearest hop that no trusted proxy vouches for. Entries to the left of it
 //! were written by the client or by proxies the hub does not know, so a client
-//! cannot pick its own address by sending the header. Without `proxy.trusted`
-//! (the default) the header is ignored.
+//! cannot pick its own address by sending the header. A hop that is not an
+//! address (`unknown`, an obfuscated name) ends the walk at the last address
+//! read, which is then a trusted proxy's. Without `proxy.trusted` (the
+//! default) the header is ignored.
 
 use axum::http::HeaderMap;
 use ipnet::IpNet;

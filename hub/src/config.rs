@@ -197,6 +197,8 @@ pub struct ProxyConfig {
 }
 
 /// Reads CIDR ranges and bare addresses (a bare address is a /32 or /128).
+/// IPv4-mapped IPv6 ranges (`::ffff:10.0.0.0/104`) become IPv4 ranges, as
+/// peers are compared in their IPv4 form.
 fn nets<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<ipnet::IpNet>, D::Error> {
     use serde::de::Error as _;
     Vec::<String>::deserialize(d)?
@@ -204,6 +206,7 @@ fn nets<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<ipnet::IpNet>, D::
         .map(|s| {
             s.parse::<ipnet::IpNet>()
                 .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map(ipv4_form)
                 .map_err(|_| {
                     D::Error::custom(format!(
                         "'{s}' is not an address or a CIDR range like 10.0.0.0/8"
@@ -211,6 +214,18 @@ fn nets<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<ipnet::IpNet>, D::
                 })
         })
         .collect()
+}
+
+fn ipv4_form(net: ipnet::IpNet) -> ipnet::IpNet {
+    match net {
+        ipnet::IpNet::V6(v6) if v6.prefix_len() >= 96 => match v6.addr().to_ipv4_mapped() {
+            Some(v4) => ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96)
+                .map(ipnet::IpNet::V4)
+                .unwrap_or(net),
+            None => net,
+        },
+        other => other,
+    }
 }
 
 /// The recent-events cache.
@@ -501,5 +516,22 @@ mod tests {
         l.allowed_origins = vec!["https://parliament.go.th".into()];
         assert!(l.origin_allowed("https://PARLIAMENT.go.th"));
         assert!(!l.origin_allowed("https://evil.example"));
+    }
+
+    #[test]
+    fn trusted_proxies_take_addresses_and_ranges() {
+        let flags = [
+            "proxy.trusted=[\"127.0.0.1\", \"10.0.0.0/8\", \"::1\", \"::ffff:192.0.2.0/120\"]"
+                .to_string(),
+        ];
+        let c = Config::load(None, Vec::new(), &flags).unwrap();
+        let shown: Vec<String> = c.proxy.trusted.iter().map(|n| n.to_string()).collect();
+        assert_eq!(
+            shown,
+            ["127.0.0.1/32", "10.0.0.0/8", "::1/128", "192.0.2.0/24"]
+        );
+        let bad = ["proxy.trusted=[\"10.0.0.0/33\"]".to_string()];
+        let e = Config::load(None, Vec::new(), &bad).unwrap_err();
+        assert!(e.to_string().contains("proxy.trusted"), "{e}");
     }
 }

@@ -11,7 +11,7 @@
 #      graphs, so the release build needs no frame pointers.
 # Then prints the generator's table, the syscall counts, the kernel/user split
 # and the top symbols, self and inclusive. The raw data stays in
-# $PROFILE_OUT (default target/profile) for `perf report -i .../hub.perf`.
+# $PROFILE_OUT (default target/profile) for `perf report -i .../hub.record`.
 set -euo pipefail
 
 # Wrapper mode: the generator runs the hub as `profile.sh --wrap MODE OUT sapha hub ...`
@@ -22,7 +22,7 @@ if [ "${1:-}" = --wrap ]; then
   shift 3
   case "$mode" in
     stat)
-      perf stat -o "$out" -e task-clock,context-switches,raw_syscalls:sys_enter \
+      LC_ALL=C perf stat --no-big-num -o "$out" -e task-clock,context-switches,raw_syscalls:sys_enter \
         -e syscalls:sys_enter_sendto,syscalls:sys_enter_recvfrom,syscalls:sys_enter_writev \
         -e syscalls:sys_enter_epoll_wait,syscalls:sys_enter_futex,syscalls:sys_enter_write \
         -- "$@" &
@@ -36,9 +36,15 @@ if [ "${1:-}" = --wrap ]; then
       ;;
   esac
   perf_pid=$!
-  trap 'pkill -TERM -P "$perf_pid"' TERM
-  wait "$perf_pid" || wait "$perf_pid"
-  exit 0
+  trap 'pkill -TERM -P "$perf_pid" || true' TERM
+  status=0
+  wait "$perf_pid" || status=$?
+  # A wait cut short by the trap returns 128 + the signal: wait for perf itself.
+  if [ "$status" -gt 128 ]; then
+    status=0
+    wait "$perf_pid" || status=$?
+  fi
+  exit "$status"
 fi
 
 cd "$(dirname "$0")/.."
@@ -73,7 +79,8 @@ top() { awk -v n="$1" '/^ +[0-9]/ && k++ < n'; }
 echo
 echo "## System calls (perf stat; the counted run)"
 grep -E '^ +[0-9]' "$out/hub.stat"
-delivered="$(grep -m1 -oE '"delivered":[0-9]+' "$out/$scenario.stat.jsonl" | cut -d: -f2)"
+# Every JSON line is one run or one step (max-rate runs one hub for all its steps).
+delivered="$({ grep -oE '"delivered":[0-9]+' "$out/$scenario.stat.jsonl" || true; } | awk -F: '{ d += $2 } END { print d + 0 }')"
 awk -v d="$delivered" '
   $3 == "task-clock" { ms = $1 }
   $2 == "raw_syscalls:sys_enter" { all = $1 }

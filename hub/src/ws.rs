@@ -362,7 +362,8 @@ mod tests {
         let until = Instant::now() + Duration::from_millis(300);
         let (mut pings, mut frames) = (0, 0);
         while Instant::now() < until {
-            match client.next().await {
+            let next = tokio::time::timeout(Duration::from_secs(5), client.next()).await;
+            match next.expect("a message from the busy writer") {
                 Some(Message::Ping(_)) => pings += 1,
                 Some(_) => frames += 1,
                 None => panic!("the writer ended"),

@@ -24,11 +24,8 @@ async fn two_hubs_on_one_stream_both_deliver() {
         let e = bill_stage(&format!("b-2566-{i:04}"));
         published.push((publisher.publish(&e).await, e.event_id.clone()));
     }
-    let seq_ids = |d: Vec<Delivered>| -> Vec<(u64, String)> {
-        d.into_iter().map(|d| (d.seq, d.event.event_id)).collect()
-    };
-    assert_eq!(seq_ids(a.events(10).await), published);
-    assert_eq!(seq_ids(b.events(10).await), published);
+    assert_eq!(seq_ids(&a.events(10).await), published);
+    assert_eq!(seq_ids(&b.events(10).await), published);
     one.shutdown().await;
     two.shutdown().await;
 }
@@ -47,12 +44,7 @@ async fn a_nats_restart_mid_stream_loses_nothing() {
         let e = bill_stage("b-2566-0001");
         published.push((publisher.publish(&e).await, e.event_id.clone()));
     }
-    let mut got: Vec<(u64, String)> = client
-        .events(5)
-        .await
-        .into_iter()
-        .map(|d| (d.seq, d.event.event_id))
-        .collect();
+    let mut got = seq_ids(&client.events(5).await);
 
     nats.restart();
     for _ in 0..10 {
@@ -97,12 +89,7 @@ async fn a_hub_started_before_the_stream_exists_delivers_its_first_events() {
         published.push((publisher.publish(&e).await, e.event_id.clone()));
     }
     hub.wait_ready().await;
-    let got: Vec<(u64, String)> = client
-        .events(5)
-        .await
-        .into_iter()
-        .map(|d| (d.seq, d.event.event_id))
-        .collect();
+    let got = seq_ids(&client.events(5).await);
     assert_eq!(
         got, published,
         "the first events of a new stream reach live clients"

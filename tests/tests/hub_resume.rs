@@ -83,10 +83,7 @@ async fn resume_case(cache_events: usize) {
         }
     }
     assert_eq!(live_frames, 1, "one switch from replay to live");
-    let got: Vec<(u64, String)> = got
-        .iter()
-        .map(|d| (d.seq, d.event.event_id.clone()))
-        .collect();
+    let got = seq_ids(&got);
     assert_eq!(got, expected, "no gap, no duplicate, in order");
 
     // And nothing after: the next frame answers a ping.
@@ -194,12 +191,7 @@ async fn a_resume_before_the_hub_knows_the_stream_waits_for_it() {
 
     nats.restart();
     hub.wait_ready().await;
-    let got: Vec<(u64, String)> = client
-        .events(3)
-        .await
-        .into_iter()
-        .map(|d| (d.seq, d.event.event_id))
-        .collect();
+    let got = seq_ids(&client.events(3).await);
     assert_eq!(
         got,
         published[2..],

@@ -430,6 +430,13 @@ pub fn ids(d: &[Delivered]) -> Vec<String> {
     d.iter().map(|d| d.event.event_id.clone()).collect()
 }
 
+/// The (stream sequence, event id) of each delivery, to compare with what was published.
+pub fn seq_ids(d: &[Delivered]) -> Vec<(u64, String)> {
+    d.iter()
+        .map(|d| (d.seq, d.event.event_id.clone()))
+        .collect()
+}
+
 /// Asserts strictly increasing stream sequences.
 pub fn assert_increasing(d: &[Delivered]) {
     for w in d.windows(2) {

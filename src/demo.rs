@@ -79,7 +79,8 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     let ingest_addr = ingest_listener.local_addr()?;
     tokio::spawn(ingest::serve(
         ingest_listener,
-        ingest::router(pipeline.clone(), IngestConfig::new(tokens)),
+        pipeline.clone(),
+        IngestConfig::new(tokens),
         std::future::pending(),
     ));
 

@@ -101,6 +101,40 @@ pub struct IngestArgs {
     /// Most events per batch.
     #[arg(long, env = "SAPHA_INGEST_MAX_BATCH", default_value_t = 1000)]
     max_batch: usize,
+    /// Longest time a request body may take once its headers are accepted, in
+    /// milliseconds; slower gets 408 body_timeout.
+    #[arg(long, env = "SAPHA_INGEST_BODY_TIMEOUT_MS", default_value_t = 30_000)]
+    body_timeout_ms: u64,
+    /// Most request bodies read at once from one IP; more get 429 too_many_bodies.
+    #[arg(long, env = "SAPHA_INGEST_MAX_BODIES_PER_IP", default_value_t = 4)]
+    max_bodies_per_ip: usize,
+    /// Longest time a connection with no request in progress may take to send a
+    /// complete request head, in milliseconds (from accept and between requests).
+    #[arg(
+        long,
+        env = "SAPHA_INGEST_HEADER_READ_TIMEOUT_MS",
+        default_value_t = 10_000
+    )]
+    header_read_timeout_ms: u64,
+    /// Most connections that have not sent a first request head yet; over it the
+    /// oldest is closed.
+    #[arg(
+        long,
+        env = "SAPHA_INGEST_MAX_PENDING_CONNECTIONS",
+        default_value_t = 1024
+    )]
+    max_pending_connections: usize,
+    /// The same, per client IP.
+    #[arg(
+        long,
+        env = "SAPHA_INGEST_MAX_PENDING_CONNECTIONS_PER_IP",
+        default_value_t = 64
+    )]
+    max_pending_connections_per_ip: usize,
+    /// Descriptors kept free below `ulimit -n`; beyond the rest, new connections
+    /// are closed at accept.
+    #[arg(long, env = "SAPHA_INGEST_FD_RESERVE", default_value_t = 64)]
+    fd_reserve: usize,
     #[command(flatten)]
     nats: NatsArgs,
 }
@@ -224,16 +258,21 @@ pub async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
         tokens,
         max_body_bytes: args.max_body_bytes,
         max_batch: args.max_batch,
+        body_timeout: Duration::from_millis(args.body_timeout_ms.max(1)),
+        max_bodies_per_ip: args.max_bodies_per_ip,
+        edge: sapha_edge::EdgeLimits {
+            request_deadline: Duration::from_millis(args.header_read_timeout_ms.max(1)),
+            max_pending: args.max_pending_connections,
+            max_pending_per_ip: args.max_pending_connections_per_ip,
+            fd_reserve: args.fd_reserve,
+            exempt: Vec::new(),
+        },
     };
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("binding the ingest listener on {}", args.listen))?;
     tracing::info!(addr = %listener.local_addr()?, "ingest listening");
-    ingest::serve(
-        listener,
-        ingest::router(pipeline, config),
-        crate::shutdown_signal(),
-    )
-    .await
-    .context("serving ingest")
+    ingest::serve(listener, pipeline, config, crate::shutdown_signal())
+        .await
+        .context("serving ingest")
 }

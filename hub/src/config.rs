@@ -136,9 +136,22 @@ pub struct Limits {
     pub allowed_origins: Vec<String>,
     /// Resumes that may read history from NATS at once (the rest wait their turn).
     pub max_concurrent_replays: usize,
-    /// Longest time a client may take to send a complete HTTP request head, in
-    /// milliseconds; a slower one (slowloris) is disconnected.
+    /// Longest time a connection with no request in progress may take to send
+    /// a complete HTTP request head, in milliseconds: from accept, and between
+    /// keep-alive requests, whatever the protocol (HTTP/1, HTTP/2, or silence).
+    /// A slower one (slowloris, silent sockets) is closed.
     pub header_read_timeout_ms: u64,
+    /// Most connections, in total, that have not yet sent a complete first
+    /// request head. Over it, the oldest such connection is closed to make room.
+    pub max_pending_connections: usize,
+    /// Most connections from one IP that have not yet sent a complete first
+    /// request head. Over it, that IP's oldest such connection is closed.
+    /// Trusted proxies (`proxy.trusted`) are exempt.
+    pub max_pending_connections_per_ip: usize,
+    /// File descriptors kept free below the process limit (`ulimit -n`, whose
+    /// soft value the hub raises to the hard one) for NATS, files and health
+    /// checks; connections beyond the rest are closed at accept.
+    pub fd_reserve: usize,
 }
 
 impl Default for Limits {
@@ -158,6 +171,9 @@ impl Default for Limits {
             allowed_origins: vec!["*".into()],
             max_concurrent_replays: 16,
             header_read_timeout_ms: 10_000,
+            max_pending_connections: 1_024,
+            max_pending_connections_per_ip: 64,
+            fd_reserve: 64,
         }
     }
 }
@@ -173,6 +189,18 @@ impl Limits {
 
     pub fn ping_interval(&self) -> Duration {
         Duration::from_millis(self.ping_interval_ms.max(1))
+    }
+
+    /// The accept loop's limits; trusted proxies are exempt from the per-IP
+    /// pending cap.
+    pub fn edge(&self, proxy: &ProxyConfig) -> sapha_edge::EdgeLimits {
+        sapha_edge::EdgeLimits {
+            request_deadline: Duration::from_millis(self.header_read_timeout_ms.max(1)),
+            max_pending: self.max_pending_connections,
+            max_pending_per_ip: self.max_pending_connections_per_ip,
+            fd_reserve: self.fd_reserve,
+            exempt: proxy.trusted.clone(),
+        }
     }
 
     /// Whether a browser at `origin` may connect.

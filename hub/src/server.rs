@@ -17,6 +17,7 @@ use axum::routing::get;
 use axum::Router;
 use dashmap::DashMap;
 use futures::StreamExt;
+use sapha_edge::Edge;
 use serde::Deserialize;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -67,6 +68,8 @@ impl Drop for Permit {
 #[derive(Clone)]
 struct App {
     hub: Arc<Hub>,
+    /// The accept loop's counters, for `/metrics`.
+    edge: Arc<sapha_edge::EdgeStats>,
     admission: Arc<Admission>,
     /// Verifies client tokens (read-only after start).
     auth: Arc<Auth>,
@@ -359,74 +362,9 @@ async fn metrics(State(app): State<App>) -> Response {
         .ok()
         .and_then(Result::ok)
         .map(|b| b.last);
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        app.hub.metrics.render(last),
-    )
-        .into_response()
-}
-
-/// The accept loop: hyper's connection builder rather than `axum::serve`, for
-/// its `header_read_timeout`. A client that opens a connection and dribbles its
-/// request headers (slowloris) is cut once `limits.header_read_timeout_ms` has
-/// passed without a complete request head; without this it would hold a socket
-/// and a task for as long as it likes, below every connection limit (those are
-/// counted only once a request reaches a handler). Stops accepting when `stop`
-/// is cancelled, then lets open HTTP connections finish (upgraded WebSockets
-/// are tracked by their permits instead).
-async fn serve(
-    listener: TcpListener,
-    router: Router,
-    header_timeout: Duration,
-    stop: tokio_util::sync::CancellationToken,
-) -> Result<(), std::io::Error> {
-    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-    use hyper_util::server::conn::auto::Builder;
-    let mut builder = Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(header_timeout);
-    builder.http2().timer(TokioTimer::new());
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let router_service = hyper_util::service::TowerToHyperService::new(router);
-    loop {
-        let (tcp, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    // Out of file descriptors, or a connection reset before
-                    // accept: wait a little rather than spin, and go on.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::select! {
-                        _ = tokio::time::sleep(Duration::from_millis(50)) => continue,
-                        _ = stop.cancelled() => break,
-                    }
-                }
-            },
-            _ = stop.cancelled() => break,
-        };
-        let _ = tcp.set_nodelay(true);
-        let service = router_service.clone();
-        let service =
-            hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                let mut req = req.map(axum::body::Body::new);
-                req.extensions_mut().insert(ConnectInfo(peer));
-                hyper::service::Service::call(&service, req)
-            });
-        let conn = builder
-            .serve_connection_with_upgrades(TokioIo::new(tcp), service)
-            .into_owned();
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(%peer, error = %e, "http connection ended with an error");
-            }
-        });
-    }
-    drop(listener);
-    graceful.shutdown().await;
-    Ok(())
+    let mut text = app.hub.metrics.render(last);
+    app.edge.render("sapha_hub", &mut text);
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
 /// Runs a hub on an already-bound listener until `shutdown` completes.
@@ -442,11 +380,16 @@ pub async fn run<S: EventSource>(
 ) -> Result<(), HubError> {
     let drain = Duration::from_millis(config.shutdown.drain_timeout_ms);
     let auth = Arc::new(Auth::from_config(&config.auth).map_err(HubError::Auth)?);
+    let edge = Arc::new(Edge::new(
+        config.limits.edge(&config.proxy),
+        config.limits.max_connections,
+    ));
     let hub = Arc::new(Hub::new(config, Box::new(source)));
     let consumer = tokio::spawn(fanout::run(hub.clone()));
     let (alive, mut all_gone) = mpsc::channel::<()>(1);
     let app = App {
         hub: hub.clone(),
+        edge: edge.stats().clone(),
         admission: Arc::default(),
         auth,
         alive,
@@ -459,8 +402,7 @@ pub async fn run<S: EventSource>(
         .route("/metrics", get(metrics))
         .merge(crate::web::routes())
         .with_state(app);
-    let header_timeout = Duration::from_millis(hub.config.limits.header_read_timeout_ms.max(1));
-    let server = serve(listener, router, header_timeout, hub.shutdown.clone());
+    let server = sapha_edge::serve(listener, router, edge, hub.shutdown.clone());
     let mut server = tokio::spawn(server);
     tokio::select! {
         _ = shutdown => {}

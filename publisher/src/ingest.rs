@@ -10,19 +10,23 @@
 
 use crate::log::EventLog;
 use crate::pipeline::{Outcome, Pipeline, SubmitError};
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use dashmap::DashMap;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use sapha_edge::{Edge, EdgeLimits, EdgeStats};
 use sapha_proto::validate::validate;
 use sapha_proto::Event;
 use serde_json::{json, Value};
 use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 use subtle::ConstantTimeEq;
 
 /// Named bearer tokens. Only names are ever logged.
@@ -143,6 +147,15 @@ pub struct IngestConfig {
     pub max_body_bytes: usize,
     /// Most events in one batch; more gets 413. Default 1,000.
     pub max_batch: usize,
+    /// Longest time a request body may take to arrive once its headers are
+    /// accepted; slower gets 408 `body_timeout`. Default 30 s.
+    pub body_timeout: Duration,
+    /// Most request bodies being read at once from one IP address; more get
+    /// 429 `too_many_bodies`. Default 4.
+    pub max_bodies_per_ip: usize,
+    /// The connection limits, the same as the hub's (`header_read_timeout_ms`,
+    /// pending caps, descriptor reserve).
+    pub edge: EdgeLimits,
 }
 
 impl IngestConfig {
@@ -151,6 +164,9 @@ impl IngestConfig {
             tokens,
             max_body_bytes: 1024 * 1024,
             max_batch: 1000,
+            body_timeout: Duration::from_secs(30),
+            max_bodies_per_ip: 4,
+            edge: EdgeLimits::default(),
         }
     }
 }
@@ -158,39 +174,83 @@ impl IngestConfig {
 struct App<L: EventLog> {
     pipeline: Arc<Pipeline<L>>,
     config: IngestConfig,
+    /// Bodies being read now, per client IP (`max_bodies_per_ip`).
+    bodies: DashMap<IpAddr, usize>,
+    /// The accept loop's counters, for `/metrics`.
+    edge: Arc<EdgeStats>,
 }
 
-/// The ingest routes.
-pub fn router<L: EventLog>(pipeline: Arc<Pipeline<L>>, config: IngestConfig) -> Router {
-    let limit = config.max_body_bytes;
-    let app = Arc::new(App { pipeline, config });
-    Router::new()
+/// Serves ingest on an already-bound listener until `shutdown` resolves,
+/// through the edge that also guards the hub (deadlines, pending caps,
+/// descriptor headroom).
+pub async fn serve<L: EventLog>(
+    listener: tokio::net::TcpListener,
+    pipeline: Arc<Pipeline<L>>,
+    config: IngestConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let edge = Arc::new(Edge::new(config.edge.clone(), 0));
+    let app = Arc::new(App {
+        pipeline,
+        config,
+        bodies: DashMap::new(),
+        edge: edge.stats().clone(),
+    });
+    let router = Router::new()
         .route("/v1/events", post(post_events::<L>))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics::<L>))
-        .layer(DefaultBodyLimit::max(limit))
-        .with_state(app)
-}
-
-/// Serves `router` on an already-bound listener until `shutdown` resolves.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    router: Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+        .with_state(app);
+    let stop = tokio_util::sync::CancellationToken::new();
+    let on_shutdown = stop.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        on_shutdown.cancel();
+    });
+    sapha_edge::serve(listener, router, edge, stop).await
 }
 
 async fn metrics<L: EventLog>(State(app): State<Arc<App<L>>>) -> impl IntoResponse {
+    let mut text = app.pipeline.metrics().render();
+    let at = text.rfind("# EOF").unwrap_or(text.len());
+    let mut edge = String::new();
+    app.edge.render("sapha_ingest", &mut edge);
+    text.insert_str(at, &edge);
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        app.pipeline.metrics().render(),
+        text,
     )
+}
+
+/// A body being read from one IP; returned on drop.
+struct BodySlot<'a> {
+    bodies: &'a DashMap<IpAddr, usize>,
+    ip: IpAddr,
+}
+
+impl<'a> BodySlot<'a> {
+    fn take(bodies: &'a DashMap<IpAddr, usize>, ip: IpAddr, max: usize) -> Option<Self> {
+        let mut count = bodies.entry(ip).or_insert(0);
+        if *count >= max.max(1) {
+            return None;
+        }
+        *count += 1;
+        Some(BodySlot { bodies, ip })
+    }
+}
+
+impl Drop for BodySlot<'_> {
+    fn drop(&mut self) {
+        if let dashmap::Entry::Occupied(mut e) = self.bodies.entry(self.ip) {
+            *e.get_mut() -= 1;
+            if *e.get() == 0 {
+                e.remove();
+            }
+        }
+    }
 }
 
 /// An error response: `{"error": {...}, "results": [...]}`.
@@ -278,20 +338,76 @@ fn status_of(error: &SubmitError) -> StatusCode {
 
 async fn post_events<L: EventLog>(
     State(app): State<Arc<App<L>>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Response {
-    match ingest(&app, &headers, body).await {
+    match ingest(&app, peer.ip(), &headers, body).await {
         Ok(results) => (StatusCode::OK, Json(json!({ "results": results }))).into_response(),
         Err(failure) => failure.into_response(),
     }
 }
 
+/// Reads the body only after the headers passed: within `max_body_bytes`,
+/// `body_timeout` and `max_bodies_per_ip`.
+async fn read_body<L: EventLog>(
+    app: &App<L>,
+    ip: IpAddr,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Bytes, Failure> {
+    let max = app.config.max_body_bytes;
+    let too_large = || {
+        Failure::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("the body exceeds {max} bytes"),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        return Err(too_large());
+    }
+    let Some(_slot) = BodySlot::take(&app.bodies, ip, app.config.max_bodies_per_ip) else {
+        return Err(Failure::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_bodies",
+            format!(
+                "{} request bodies from this address are being read already; send one at a time",
+                app.config.max_bodies_per_ip
+            ),
+        ));
+    };
+    let limited = Limited::new(body, max).collect();
+    match tokio::time::timeout(app.config.body_timeout, limited).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) if e.is::<LengthLimitError>() => Err(too_large()),
+        Ok(Err(e)) => Err(Failure::new(
+            StatusCode::BAD_REQUEST,
+            "bad_body",
+            format!("the body could not be read: {e}"),
+        )),
+        Err(_) => Err(Failure::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "body_timeout",
+            format!(
+                "the body did not arrive within {} ms",
+                app.config.body_timeout.as_millis()
+            ),
+        )),
+    }
+}
+
 async fn ingest<L: EventLog>(
     app: &App<L>,
+    ip: IpAddr,
     headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Result<Vec<Value>, Failure> {
+    // The headers first: no body byte is read for an unauthenticated request.
     let token = authorize(&app.config.tokens, headers)?;
     let token = token.as_str();
     let is_json = headers
@@ -305,17 +421,7 @@ async fn ingest<L: EventLog>(
             "send 'Content-Type: application/json'",
         ));
     }
-    let body = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            Failure::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                format!("the body exceeds {} bytes", app.config.max_body_bytes),
-            )
-        } else {
-            Failure::new(StatusCode::BAD_REQUEST, "bad_body", rejection.body_text())
-        }
-    })?;
+    let body = read_body(app, ip, headers, body).await?;
     let values = match serde_json::from_slice::<Value>(&body) {
         Ok(Value::Array(items)) => items,
         Ok(item @ Value::Object(_)) => vec![item],

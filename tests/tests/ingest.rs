@@ -11,12 +11,16 @@ use sapha_tests::fixtures::*;
 use sapha_tests::NatsServer;
 use serde_json::{json, Value};
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 const TOKEN: &str = "secret-token-of-the-secretariat";
 
 struct Ingest {
     server: NatsServer,
     base: String,
+    addr: std::net::SocketAddr,
     http: reqwest::Client,
     _shutdown: tokio::sync::oneshot::Sender<()>,
 }
@@ -30,6 +34,10 @@ impl Ingest {
     }
 
     async fn start_with(tokens: SharedTokens) -> Ingest {
+        Self::start_config(tokens, |_| {}).await
+    }
+
+    async fn start_config(tokens: SharedTokens, tune: impl FnOnce(&mut IngestConfig)) -> Ingest {
         let server = NatsServer::start();
         let log = JetStreamLog::open(&server.url(), &stream_settings())
             .await
@@ -43,19 +51,18 @@ impl Ingest {
         let mut config = IngestConfig::new(tokens);
         config.max_body_bytes = 64 * 1024;
         config.max_batch = 50;
+        tune(&mut config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
+        let addr = listener.local_addr().unwrap();
+        let base = format!("http://{addr}");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(ingest::serve(
-            listener,
-            ingest::router(pipeline, config),
-            async move {
-                let _ = rx.await;
-            },
-        ));
+        tokio::spawn(ingest::serve(listener, pipeline, config, async move {
+            let _ = rx.await;
+        }));
         Ingest {
             server,
             base,
+            addr,
             http: reqwest::Client::new(),
             _shutdown: tx,
         }
@@ -312,4 +319,151 @@ async fn tokens_rotate_from_their_file_without_a_restart() {
     std::fs::write(&path, "no colon here\n").unwrap();
     assert!(Tokens::read_file(&path).is_err());
     let _ = stop_tx.send(());
+}
+
+/// The head of a chunked `POST /v1/events`, with or without the token.
+fn chunked_head(token: Option<&str>) -> String {
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    format!(
+        "POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n{auth}\
+         Transfer-Encoding: chunked\r\n\r\n"
+    )
+}
+
+/// Reads what the server sends on `tcp` until it closes or `patience` passes:
+/// the text, and whether it closed.
+async fn read_answer(tcp: &mut TcpStream, patience: Duration) -> (String, bool) {
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    let closed = tokio::time::timeout(patience, async {
+        loop {
+            match tcp.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => answer.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await
+    .is_ok();
+    (String::from_utf8_lossy(&answer).into_owned(), closed)
+}
+
+/// The JSON body of a raw HTTP/1.1 answer.
+fn body_json(answer: &str) -> Value {
+    let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
+    serde_json::from_str(body).unwrap_or(Value::Null)
+}
+
+#[tokio::test]
+async fn a_request_without_a_token_is_refused_before_its_body_is_read() {
+    let ingest = Ingest::start().await;
+    let mut tcp = TcpStream::connect(ingest.addr).await.unwrap();
+    tcp.write_all(chunked_head(None).as_bytes()).await.unwrap();
+    // 256 KiB of a body that never ends.
+    let chunk = vec![b'x'; 65_536];
+    for _ in 0..4 {
+        let _ = tcp.write_all(b"10000\r\n").await;
+        let _ = tcp.write_all(&chunk).await;
+        let _ = tcp.write_all(b"\r\n").await;
+    }
+    let (answer, _) = read_answer(&mut tcp, Duration::from_secs(5)).await;
+    assert!(answer.starts_with("HTTP/1.1 401"), "got {answer:?}");
+    assert_eq!(body_json(&answer)["error"]["code"], "missing_token");
+    assert_eq!(ingest.stored().await, 0);
+}
+
+#[tokio::test]
+async fn a_body_that_never_ends_gets_408_and_the_connection_is_closed() {
+    let ingest =
+        Ingest::start_config(tokens(), |c| c.body_timeout = Duration::from_millis(500)).await;
+    let mut tcp = TcpStream::connect(ingest.addr).await.unwrap();
+    tcp.write_all(chunked_head(Some(TOKEN)).as_bytes())
+        .await
+        .unwrap();
+    tcp.write_all(b"5\r\n[{\"a\"\r\n").await.unwrap();
+    let (answer, closed) = read_answer(&mut tcp, Duration::from_secs(10)).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "got {answer:?}");
+    assert_eq!(body_json(&answer)["error"]["code"], "body_timeout");
+    assert!(closed, "the connection is closed after the 408");
+}
+
+#[tokio::test]
+async fn too_many_bodies_at_once_from_one_ip_get_429() {
+    let ingest = Ingest::start_config(tokens(), |c| {
+        c.max_bodies_per_ip = 2;
+        c.body_timeout = Duration::from_secs(30);
+    })
+    .await;
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut tcp = TcpStream::connect(ingest.addr).await.unwrap();
+        tcp.write_all(chunked_head(Some(TOKEN)).as_bytes())
+            .await
+            .unwrap();
+        tcp.write_all(b"1\r\n[\r\n").await.unwrap();
+        held.push(tcp);
+    }
+    // The server has both bodies in hand once a third request is refused; a
+    // request that arrives before that is simply the third body, so retry.
+    let refused = sapha_tests::wait_until(Duration::from_secs(10), || {
+        let addr = ingest.addr;
+        async move {
+            let mut tcp = TcpStream::connect(addr).await.unwrap();
+            tcp.write_all(chunked_head(Some(TOKEN)).as_bytes())
+                .await
+                .unwrap();
+            tcp.write_all(b"1\r\n[\r\n").await.unwrap();
+            let (answer, _) = read_answer(&mut tcp, Duration::from_millis(500)).await;
+            answer.starts_with("HTTP/1.1 429")
+                && body_json(&answer)["error"]["code"] == "too_many_bodies"
+        }
+    })
+    .await;
+    assert!(
+        refused,
+        "a third body from the same IP gets 429 too_many_bodies"
+    );
+    drop(held);
+}
+
+#[tokio::test]
+async fn a_dribbled_or_silent_connection_to_ingest_is_closed() {
+    let ingest = Ingest::start_config(tokens(), |c| {
+        c.edge.request_deadline = Duration::from_millis(800);
+    })
+    .await;
+    // Silent: not a byte.
+    let mut silent = TcpStream::connect(ingest.addr).await.unwrap();
+    // Dribbled: one header line every 300 ms, for up to 40 lines (12 s).
+    let mut dribble = TcpStream::connect(ingest.addr).await.unwrap();
+    let mut cut = false;
+    dribble
+        .write_all(b"POST /v1/events HTTP/1.1\r\n")
+        .await
+        .unwrap();
+    for i in 0..40 {
+        if dribble
+            .write_all(format!("X-Line-{i}: a\r\n").as_bytes())
+            .await
+            .is_err()
+        {
+            cut = true;
+            break;
+        }
+        let mut buf = [0u8; 256];
+        match tokio::time::timeout(Duration::from_millis(300), dribble.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => {
+                cut = true;
+                break;
+            }
+            _ => {}
+        }
+    }
+    assert!(cut, "a dribbled request head is cut by the header deadline");
+    let (_, closed) = read_answer(&mut silent, Duration::from_secs(10)).await;
+    assert!(closed, "a silent connection is closed");
+}
+
+fn tokens() -> SharedTokens {
+    SharedTokens::new(Tokens::parse(&format!("secretariat:{TOKEN}")).unwrap())
 }

@@ -124,6 +124,12 @@ pub async fn tail(args: TailArgs) -> anyhow::Result<()> {
                 eprintln!("! events after {since} up to {first_seq} are no longer on the hub");
                 continue;
             }
+            Item::StreamReset { since, first_seq } => {
+                eprintln!(
+                    "! the stream does not reach {since} (recreated or restored): again from {first_seq}"
+                );
+                continue;
+            }
             Item::Disconnected { url, reason } => {
                 eprintln!("! disconnected from {url}: {reason}; reconnecting");
                 continue;

@@ -702,11 +702,15 @@ impl Hub {
             _ = conn.killed() => return,
         }
         let mut next = since.saturating_add(1);
-        // Does the ring reach back far enough, or must we ask the source?
+        // Does the ring reach back far enough, or must we ask the source? A
+        // position past the fan-out's must be checked against the stream too:
+        // either the fan-out has not seen the newest events yet (the position
+        // is real), or the position does not exist (the stream was recreated
+        // or restored with fewer events) and nothing after it will ever come.
         let (in_memory, mut first_seq) = {
             let core = self.core();
-            let covered =
-                next > core.last_seq || core.recent.front().is_some_and(|p| p.seq <= next);
+            let covered = since == core.last_seq
+                || (since < core.last_seq && core.recent.front().is_some_and(|p| p.seq <= next));
             (covered, core.first_seq)
         };
         let mut recovered = true;

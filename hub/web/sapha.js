@@ -578,7 +578,10 @@ export class SaphaClient extends EventTarget {
           // The hub no longer holds the events after `since` (retention), or
           // the stream was recreated: some were lost. Tell the app.
           this.stats.gaps += 1;
-          const gap = { since: f.since, firstSeq: f.first_seq, headSeq: f.seq };
+          // `reset`: the stream does not reach `since` at all (recreated or
+          // restored with fewer events); the replay starts again at firstSeq.
+          const gap = { since: f.since, firstSeq: f.first_seq, headSeq: f.seq,
+                        reset: (f.first_seq || 1) <= f.since };
           this.lastSeq = Math.max(0, (f.first_seq || 1) - 1);
           this._emit('gap', gap);
         }

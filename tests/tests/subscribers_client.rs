@@ -124,3 +124,37 @@ async fn fails_over_to_a_second_hub() {
     assert!(moved, "the client moved to hub B: {others:?}");
     hub_b.shutdown().await;
 }
+
+/// A checkpoint past the end of the stream (recreated, or restored with fewer
+/// events): the client reports `StreamReset` and delivers the stream again
+/// from its first event, instead of waiting for positions that never come.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkpoint_past_the_end_of_the_stream_starts_again_from_its_first_event() {
+    let nats = NatsServer::start();
+    let publisher = Publisher::new(&nats).await;
+    let mut published = Vec::new();
+    for _ in 0..5 {
+        let e = bill_stage("b-2566-0001");
+        published.push((publisher.publish(&e).await, e.event_id.clone()));
+    }
+    let hub = TestHub::start(test_config(&nats)).await;
+    let mut stream = ClientBuilder::new()
+        .url(hub.ws_url(""))
+        .topic("bill")
+        .start(sapha_subscribers::Start::After(50))
+        .subscribe()
+        .unwrap();
+    let (got, others) = collect(&mut stream, 5, 5, || {}).await;
+    assert_eq!(got, published, "the whole stream, once, in order");
+    assert!(
+        others.iter().any(|i| matches!(
+            i,
+            Item::StreamReset {
+                since: 50,
+                first_seq: 1
+            }
+        )),
+        "the reset is reported: {others:?}"
+    );
+    hub.shutdown().await;
+}

@@ -82,6 +82,12 @@ pub enum Item {
     /// The hub no longer holds the events after `since` up to `first_seq`
     /// (retention removed them): those are lost. Events continue from `first_seq`.
     HistoryLost { since: u64, first_seq: u64 },
+    /// The hub's stream does not reach the position `since` (it was recreated,
+    /// or restored from a backup with fewer events): the client has started
+    /// again from `first_seq`, so events it had seen may come again under new
+    /// sequences (those in its id window are still dropped). An app should
+    /// reload the state it built from the stream.
+    StreamReset { since: u64, first_seq: u64 },
 }
 
 impl Item {

@@ -208,6 +208,21 @@ async fn session(config: &Config, url: &str, dedupe: &mut Dedupe, tx: &Tx) -> En
                         let since = since.unwrap_or(0);
                         if fresh_from_start {
                             tracing::debug!(first_seq, "the stream's oldest events are gone");
+                        } else if first_seq <= since {
+                            // The position is not in this stream (recreated, or
+                            // restored with fewer events): start again from its
+                            // first event; the id window still drops events
+                            // delivered recently.
+                            tracing::warn!(
+                                since,
+                                first_seq,
+                                "the stream does not reach our position: starting again from its first event"
+                            );
+                            dedupe.position = Some(first_seq.saturating_sub(1));
+                            let reset = Item::StreamReset { since, first_seq };
+                            if tx.send(Ok(reset)).await.is_err() {
+                                return End::ConsumerGone;
+                            }
                         } else {
                             tracing::warn!(
                                 since,

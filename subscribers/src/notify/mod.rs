@@ -347,6 +347,15 @@ impl Notifier {
                         "history lost: stage changes in between are not notified"
                     );
                 }
+                Some(Ok(Item::StreamReset { since, first_seq })) => {
+                    // The replay from first_seq notifies only what the sent
+                    // log has not: (user, event id) keys are never sent twice.
+                    tracing::error!(
+                        since,
+                        first_seq,
+                        "the stream was reset below our position: replaying it from its first event"
+                    );
+                }
                 Some(Ok(other)) => tracing::info!(?other, "client"),
             }
         }

@@ -47,7 +47,8 @@ pub struct SinkSettings {
     /// Most events per batch (and per checkpoint write).
     pub batch: usize,
     /// Stop with [`SinkError::HistoryLost`] when the hub reports lost history,
-    /// instead of logging it and going on.
+    /// or [`SinkError::StreamReset`] when the stream no longer reaches the
+    /// checkpoint, instead of logging it and going on.
     pub fail_on_gap: bool,
 }
 
@@ -70,6 +71,8 @@ pub enum SinkError {
     Client(#[from] ClientError),
     #[error("events after {since} up to {first_seq} are no longer held by the hub")]
     HistoryLost { since: u64, first_seq: u64 },
+    #[error("the stream does not reach position {since} (recreated or restored); it starts at {first_seq}")]
+    StreamReset { since: u64, first_seq: u64 },
 }
 
 /// A sink with its outputs open and repaired to its checkpoint.
@@ -204,6 +207,17 @@ impl Sink {
                             since,
                             first_seq,
                             "history lost: events in between are missing from the output"
+                        );
+                    }
+                    Some(Ok(Item::StreamReset { since, first_seq })) => {
+                        if self.settings.fail_on_gap {
+                            stop = Some(Err(SinkError::StreamReset { since, first_seq }));
+                            break;
+                        }
+                        tracing::error!(
+                            since,
+                            first_seq,
+                            "the stream was reset below our position: writing it again from its first event"
                         );
                     }
                     Some(Ok(Item::Connected {

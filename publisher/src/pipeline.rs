@@ -55,7 +55,7 @@ pub enum SubmitError {
     SeqGap { expected: u64, got: u64 },
     #[error("seq: {seq} is already taken by event '{existing}'")]
     SeqConflict { seq: u64, existing: String },
-    #[error("event_id: '{0}' is already stored as a different event")]
+    #[error("event_id: '{0}' is already stored with other content (send a correction as a new event with `supersedes`)")]
     EventIdReused(String),
     #[error("data.from_stage: the bill is at {}, the event says {}", show(*.expected), show(*.got))]
     StageMismatch {
@@ -193,7 +193,7 @@ impl<L: EventLog> Pipeline<L> {
                 // The log had this id although our state did not: either an earlier
                 // attempt was stored but its ack was lost, or the id is reused.
                 let reloaded = self.load(&event).await?;
-                let same = reloaded.id_at(event.seq) == Some(event.event_id.as_str());
+                let same = reloaded.holds(&event);
                 *guard = Some(reloaded);
                 if same {
                     Ok(Outcome::Duplicate)
@@ -263,7 +263,12 @@ impl<L: EventLog> Pipeline<L> {
 fn check_against(state: &AggregateState, event: &Event) -> Result<Option<Outcome>, SubmitError> {
     if event.seq <= state.last_seq() {
         return match state.id_at(event.seq) {
-            Some(id) if id == event.event_id => Ok(Some(Outcome::Duplicate)),
+            // The same id with other content is a change, not a resend:
+            // corrections go through `supersedes`.
+            Some(id) if id == event.event_id && state.holds(event) => Ok(Some(Outcome::Duplicate)),
+            Some(id) if id == event.event_id => {
+                Err(SubmitError::EventIdReused(event.event_id.clone()))
+            }
             Some(id) => Err(SubmitError::SeqConflict {
                 seq: event.seq,
                 existing: id.to_owned(),

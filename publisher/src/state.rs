@@ -6,7 +6,20 @@ use crate::log::StoredEvent;
 use sapha_proto::event::{Aggregate, Body, Phase};
 use sapha_proto::stage::{BillType, Stage};
 use sapha_proto::Event;
+use sha2::{Digest, Sha256};
 use std::collections::HashMap;
+
+/// What makes two events with the same id the same event: a SHA-256 of the
+/// protobuf encoding with `recorded_at` left out, since the publisher fills
+/// that in when a sender omits it, and an honest retry must still match.
+pub type ContentDigest = [u8; 32];
+
+/// The content digest of `event` (see [`ContentDigest`]).
+pub fn content_digest(event: &Event) -> ContentDigest {
+    let mut content = event.clone();
+    content.recorded_at = None;
+    Sha256::digest(content.encode_proto()).into()
+}
 
 /// The key of an aggregate in the publisher's state table.
 pub fn aggregate_key(aggregate: Aggregate<'_>) -> String {
@@ -22,8 +35,8 @@ pub fn aggregate_key(aggregate: Aggregate<'_>) -> String {
 /// The known history of one aggregate.
 #[derive(Debug, Default, Clone)]
 pub struct AggregateState {
-    /// Event id stored at each per-aggregate sequence.
-    ids: HashMap<u64, String>,
+    /// Event id and content digest stored at each per-aggregate sequence.
+    ids: HashMap<u64, (String, ContentDigest)>,
     last_seq: u64,
     /// For a bill: its type and the stage it is at.
     bill: Option<(BillType, Stage)>,
@@ -43,7 +56,8 @@ impl AggregateState {
 
     /// Records an event as stored.
     pub fn apply(&mut self, event: &Event) {
-        self.ids.insert(event.seq, event.event_id.clone());
+        self.ids
+            .insert(event.seq, (event.event_id.clone(), content_digest(event)));
         self.last_seq = self.last_seq.max(event.seq);
         match &event.body {
             Body::BillStageChanged(b) => self.bill = Some((b.bill_type, b.to_stage)),
@@ -67,7 +81,15 @@ impl AggregateState {
 
     /// The event id stored at `seq`, if the log still holds it.
     pub fn id_at(&self, seq: u64) -> Option<&str> {
-        self.ids.get(&seq).map(String::as_str)
+        self.ids.get(&seq).map(|(id, _)| id.as_str())
+    }
+
+    /// Whether `event` is the event stored at its sequence: the same id and
+    /// the same content (a resend, not a change).
+    pub fn holds(&self, event: &Event) -> bool {
+        self.ids
+            .get(&event.seq)
+            .is_some_and(|(id, digest)| *id == event.event_id && *digest == content_digest(event))
     }
 
     /// The bill's type and current stage; `None` for a new bill or a sitting.

@@ -467,3 +467,65 @@ async fn a_dribbled_or_silent_connection_to_ingest_is_closed() {
 fn tokens() -> SharedTokens {
     SharedTokens::new(Tokens::parse(&format!("secretariat:{TOKEN}")).unwrap())
 }
+
+/// The same event with one thing changed: its `occurred_at`, a day later.
+fn changed(e: &sapha_proto::Event) -> sapha_proto::Event {
+    let mut c = e.clone();
+    c.occurred_at += chrono::Duration::days(1);
+    c
+}
+
+#[tokio::test]
+async fn a_changed_resend_under_the_same_id_is_refused_not_taken_for_a_duplicate() {
+    let ingest = Ingest::start().await;
+    let first = bill_event("b-2566-0300", 1, None, Proposed);
+    let (status, _) = ingest.post(Some(TOKEN), first.to_json()).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Changed and resent: refused, and named.
+    let (status, body) = ingest.post(Some(TOKEN), changed(&first).to_json()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["code"], "event_id_reused", "{body}");
+    assert_eq!(body["error"]["field"], "event_id");
+    // An honest resend (the publisher filled recorded_at on the first) is a duplicate.
+    let (status, body) = ingest.post(Some(TOKEN), first.to_json()).await;
+    assert_eq!(
+        (status, body["results"][0]["status"].as_str()),
+        (StatusCode::OK, Some("duplicate"))
+    );
+
+    // Both versions in one batch: the first is stored, the second refused.
+    let other = bill_event("b-2566-0301", 1, None, Proposed);
+    let batch = json_of(&[other.clone(), changed(&other)]);
+    let (status, body) = ingest.post(Some(TOKEN), batch).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(
+        (
+            body["error"]["code"].as_str(),
+            body["error"]["index"].as_u64()
+        ),
+        (Some("event_id_reused"), Some(1))
+    );
+    assert_eq!(body["results"][0]["status"], "stored");
+    assert_eq!(ingest.stored().await, 2);
+
+    // A publisher that starts afresh reads the digest back from the stream.
+    let log = JetStreamLog::open(&ingest.server.url(), &stream_settings())
+        .await
+        .unwrap();
+    let restarted = Pipeline::new(
+        log,
+        RetryPolicy::default(),
+        10,
+        Arc::new(Metrics::default()),
+    );
+    let refused = restarted.submit(changed(&first), "test").await;
+    assert_eq!(
+        refused.map_err(|e| e.code()),
+        Err("event_id_reused"),
+        "after a restart"
+    );
+    let again = restarted.submit(first.clone(), "test").await;
+    assert_eq!(again, Ok(sapha_publisher::pipeline::Outcome::Duplicate));
+    assert_eq!(ingest.stored().await, 2);
+}

@@ -21,10 +21,12 @@ pub enum DisconnectReason {
     Shutdown,
     /// A text message that is not UTF-8 (1007).
     BadUtf8,
+    /// The client's TCP connection ended (reset or EOF) without a close frame.
+    Dropped,
 }
 
 impl DisconnectReason {
-    pub const ALL: [DisconnectReason; 7] = [
+    pub const ALL: [DisconnectReason; 8] = [
         DisconnectReason::Client,
         DisconnectReason::SlowConsumer,
         DisconnectReason::IdleTimeout,
@@ -32,6 +34,7 @@ impl DisconnectReason {
         DisconnectReason::Protocol,
         DisconnectReason::Shutdown,
         DisconnectReason::BadUtf8,
+        DisconnectReason::Dropped,
     ];
 
     pub fn label(self) -> &'static str {
@@ -43,6 +46,7 @@ impl DisconnectReason {
             DisconnectReason::Protocol => "protocol_error",
             DisconnectReason::Shutdown => "shutdown",
             DisconnectReason::BadUtf8 => "invalid_utf8",
+            DisconnectReason::Dropped => "dropped",
         }
     }
 
@@ -57,6 +61,7 @@ impl DisconnectReason {
             DisconnectReason::Protocol => Some((close::PROTOCOL, "protocol error")),
             DisconnectReason::Shutdown => Some((close::GOING_AWAY, "going away")),
             DisconnectReason::BadUtf8 => Some((close::BAD_UTF8, "invalid utf-8")),
+            DisconnectReason::Dropped => None,
         }
     }
 
@@ -89,7 +94,7 @@ pub struct Metrics {
     pub error_frames: AtomicU64,
     pub consumer_restarts: AtomicU64,
     pub last_seq: AtomicU64,
-    disconnects: [AtomicU64; 7],
+    disconnects: [AtomicU64; DisconnectReason::ALL.len()],
 }
 
 impl Metrics {

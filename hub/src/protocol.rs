@@ -59,6 +59,20 @@ pub mod code {
     pub const BAD_PROTOBUF: &str = "bad_protobuf";
     /// The connection's token (or the anonymous grant) does not cover the filter.
     pub const FORBIDDEN_TOPIC: &str = "forbidden_topic";
+
+    /// Every code of an error frame, as docs/asyncapi.yaml lists them.
+    pub const ALL: [&str; 10] = [
+        BAD_JSON,
+        BAD_REQUEST,
+        UNKNOWN_OP,
+        INVALID_TOPIC,
+        TOO_MANY_SUBSCRIPTIONS,
+        FRAME_TOO_LARGE,
+        RATE_LIMITED,
+        SINCE_NOT_FIRST,
+        BAD_PROTOBUF,
+        FORBIDDEN_TOPIC,
+    ];
 }
 
 /// A client request, parsed.

@@ -241,13 +241,47 @@ fn bad_query() -> Response {
     )
 }
 
+/// Whether `Sec-WebSocket-Key` is what RFC 6455 §4.2.1 asks for: base64 of
+/// 16 bytes (axum only checks that the header is there).
+fn valid_websocket_key(headers: &HeaderMap) -> bool {
+    use base64::Engine;
+    headers
+        .get(header::SEC_WEBSOCKET_KEY)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            base64::engine::general_purpose::STANDARD
+                .decode(v.trim())
+                .ok()
+        })
+        .is_some_and(|key| key.len() == 16)
+}
+
+/// The answer to a refused WebSocket handshake, with the JSON error body.
+fn bad_handshake(message: &str) -> Response {
+    reject(StatusCode::BAD_REQUEST, "bad_handshake", message)
+}
+
 async fn ws_handler(
     State(app): State<App>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     query: Result<Query<StreamQuery>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
-    upgrade: WebSocketUpgrade,
+    upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Response {
+    let upgrade = match upgrade {
+        Ok(u) => u,
+        Err(e) => {
+            let status = e.status();
+            return reject(
+                status,
+                "bad_handshake",
+                &format!("not a websocket handshake: {e}"),
+            );
+        }
+    };
+    if !valid_websocket_key(&headers) {
+        return bad_handshake("Sec-WebSocket-Key must be the base64 form of 16 bytes (RFC 6455)");
+    }
     let Ok(Query(query)) = query else {
         return bad_query();
     };

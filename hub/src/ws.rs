@@ -113,6 +113,10 @@ where
                     DisconnectReason::TooBig
                 } else if text.contains("UTF-8") || text.contains("utf-8") {
                     DisconnectReason::BadUtf8
+                } else if text.contains("without closing handshake") || text.contains("IO error") {
+                    // The peer went away (reset, EOF) without a close frame:
+                    // a disconnect, not a protocol error.
+                    DisconnectReason::Dropped
                 } else {
                     DisconnectReason::Protocol
                 };
@@ -310,6 +314,11 @@ where
             reason: reason.into(),
         }));
         let _ = tokio::time::timeout(CLOSE_GRACE, sink.send(frame)).await;
+    } else {
+        // The client closed: flush tungstenite's answer to its close frame
+        // (the same code, or 1002 for a code RFC 6455 forbids on the wire), so
+        // that its close is clean (not 1006), then the TCP connection ends.
+        let _ = tokio::time::timeout(CLOSE_GRACE, sink.close()).await;
     }
 }
 

@@ -435,6 +435,21 @@ pub async fn run<S: EventSource>(
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .merge(crate::web::routes())
+        // Every error the hub answers carries the JSON error body.
+        .fallback(|| async {
+            reject(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "no such path: see docs/PROTOCOL.md, Endpoints",
+            )
+        })
+        .method_not_allowed_fallback(|| async {
+            reject(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "the hub's endpoints answer GET",
+            )
+        })
         .with_state(app);
     let server = sapha_edge::serve(listener, router, edge, hub.shutdown.clone());
     let mut server = tokio::spawn(server);

@@ -175,3 +175,21 @@ async fn a_client_that_drops_its_socket_is_counted_as_dropped_not_as_a_protocol_
         0
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_paths_and_methods_get_the_json_error_body() {
+    let nats = NatsServer::start();
+    let _stream = Publisher::new(&nats).await;
+    let hub = TestHub::start(test_config(&nats)).await;
+    let http = reqwest::Client::new();
+    let cases = [
+        (http.get(hub.http("/v2/nothing")), 404, "not_found"),
+        (http.post(hub.http("/healthz")), 405, "method_not_allowed"),
+    ];
+    for (request, status, code) in cases {
+        let answer = request.send().await.unwrap();
+        assert_eq!(answer.status().as_u16(), status);
+        let json: serde_json::Value = answer.json().await.expect("a json body");
+        assert_eq!(json["code"], code);
+    }
+}

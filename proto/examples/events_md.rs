@@ -1,6 +1,7 @@
 //! Prints docs/EVENTS.md: `cargo run -p sapha-proto --example events_md > docs/EVENTS.md`.
 
 use sapha_proto::examples::one_of_each_kind;
+use sapha_proto::stage::moves_markdown;
 
 fn main() {
     print!("{}", include_str!("events_md_head.md"));
@@ -12,4 +13,11 @@ fn main() {
             serde_json::to_string_pretty(&event).unwrap()
         );
     }
+    println!("## Legal stage moves\n");
+    println!(
+        "Generated from `proto/src/stage.rs`, the rules the publisher enforces \
+         (`illegal_transition`). A bill's first event names the first stage; each \
+         later one moves `from_stage` to one of the stages listed for it.\n"
+    );
+    print!("{}", moves_markdown());
 }

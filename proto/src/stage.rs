@@ -362,6 +362,40 @@ pub fn check_transition(
     }
 }
 
+/// The legal stage moves of every bill type as Markdown tables, for
+/// docs/EVENTS.md (generated from [`RULES`], so the doc cannot drift).
+pub fn moves_markdown() -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    for bill_type in BillType::ALL {
+        let rules = rules_for(*bill_type);
+        let _ = writeln!(out, "### `{bill_type}`\n");
+        let _ = writeln!(
+            out,
+            "First stage `{}`; terminal: {}.\n",
+            rules.initial,
+            rules
+                .terminal
+                .iter()
+                .map(|s| format!("`{s}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let _ = writeln!(out, "| from | may move to |\n|---|---|");
+        for from in Stage::ALL {
+            let is_from = *from == rules.initial || rules.rules.iter().any(|r| r.from == *from);
+            let next = rules.next(*from);
+            if !is_from || next.is_empty() {
+                continue;
+            }
+            let to: Vec<String> = next.iter().map(|s| format!("`{s}`")).collect();
+            let _ = writeln!(out, "| `{from}` | {} |", to.join(", "));
+        }
+        out.push('\n');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

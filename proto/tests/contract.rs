@@ -59,6 +59,17 @@ fn docs_events_md_shows_every_example() {
     }
 }
 
+#[test]
+fn docs_events_md_shows_the_legal_stage_moves() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/EVENTS.md"))
+        .expect("docs/EVENTS.md exists");
+    assert!(
+        doc.contains(&sapha_proto::stage::moves_markdown()),
+        "docs/EVENTS.md lacks the current stage moves; regenerate it with \
+         `cargo run -p sapha-proto --example events_md > docs/EVENTS.md`"
+    );
+}
+
 fn example_json(kind: &str) -> serde_json::Value {
     let event = one_of_each_kind()
         .into_iter()

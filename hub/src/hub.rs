@@ -31,12 +31,11 @@ use crate::config::Config;
 use crate::index::{ConnId, Index};
 use crate::metrics::{DisconnectReason, Metrics};
 use crate::prepared::Prepared;
-use crate::protocol::{code, Format, Frame, LimitsInfo};
+use crate::protocol::{code, Format, Frame, Id, LimitsInfo};
 use crate::source::{EventSource, SourceError, SourceMessage, SourceStream, StreamBounds};
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
 use sapha_proto::TopicFilter;
-use serde_json::Value;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -581,7 +580,7 @@ impl Hub {
     pub(crate) fn subscribe(
         &self,
         conn: &Conn,
-        id: &Value,
+        id: &Id,
         topics: Vec<String>,
         since: Option<u64>,
     ) -> Result<Subscribed, Frame> {
@@ -654,7 +653,7 @@ impl Hub {
     pub(crate) fn unsubscribe(
         &self,
         conn: &Conn,
-        id: &Value,
+        id: &Id,
         topics: Vec<String>,
     ) -> Result<Frame, Frame> {
         let filters = parse_topics(id, &topics)?;
@@ -687,13 +686,7 @@ impl Hub {
 
     /// Replays what a resuming client missed, then switches it to live. See the
     /// module docs for why this has neither gap nor duplicate.
-    pub(crate) async fn catch_up(
-        &self,
-        conn: Arc<Conn>,
-        id: Value,
-        topics: Vec<String>,
-        since: u64,
-    ) {
+    pub(crate) async fn catch_up(&self, conn: Arc<Conn>, id: Id, topics: Vec<String>, since: u64) {
         // Until the fan-out knows the stream's position, any `since` would
         // look like the future and the client would skip straight to live.
         let mut started = self.started.subscribe();
@@ -766,7 +759,7 @@ impl Hub {
         conn: &Arc<Conn>,
         mut next: u64,
         floor: u64,
-        resume: Option<Value>,
+        resume: Option<Id>,
     ) {
         for _ in 0..CATCH_UP_ROUNDS {
             enum Plan {
@@ -989,7 +982,7 @@ impl Hub {
 }
 
 /// The error for a filter the connection's grant does not cover.
-pub(crate) fn forbidden(id: &Value, topic: &str) -> Frame {
+pub(crate) fn forbidden(id: &Id, topic: &str) -> Frame {
     Frame::Error {
         id: id.clone(),
         code: code::FORBIDDEN_TOPIC,
@@ -1002,7 +995,7 @@ pub(crate) fn forbidden(id: &Value, topic: &str) -> Frame {
 }
 
 /// Parses every filter of a request; the first bad one is the error.
-fn parse_topics(id: &Value, topics: &[String]) -> Result<Vec<TopicFilter>, Frame> {
+fn parse_topics(id: &Id, topics: &[String]) -> Result<Vec<TopicFilter>, Frame> {
     topics
         .iter()
         .map(|t| {

@@ -75,27 +75,103 @@ pub mod code {
     ];
 }
 
+/// A request's `id`: any JSON value, kept as the client wrote it so that it is
+/// echoed byte for byte (a number past `u64` stays as written). `null` or
+/// absent is [`Id::none`].
+#[derive(Debug, Clone, Default)]
+pub struct Id(Option<Box<serde_json::value::RawValue>>);
+
+impl Id {
+    pub fn none() -> Id {
+        Id(None)
+    }
+
+    /// An id from a JSON text, as written; `None` if it is not JSON.
+    pub fn from_json(text: &str) -> Option<Id> {
+        let raw = serde_json::value::RawValue::from_string(text.to_owned()).ok()?;
+        Some(if raw.get() == "null" {
+            Id(None)
+        } else {
+            Id(Some(raw))
+        })
+    }
+
+    /// A string id (the protobuf form's `id`).
+    pub fn string(s: &str) -> Id {
+        Id::from_json(&serde_json::to_string(s).expect("strings serialize")).unwrap_or_default()
+    }
+
+    /// The `id` of a JSON request text, as written; none if it has none.
+    fn of_request(text: &str) -> Id {
+        #[derive(serde::Deserialize)]
+        struct Only<'a> {
+            #[serde(borrow, default)]
+            id: Option<&'a serde_json::value::RawValue>,
+        }
+        serde_json::from_str::<Only>(text)
+            .ok()
+            .and_then(|o| o.id)
+            .and_then(|raw| Id::from_json(raw.get()))
+            .unwrap_or_default()
+    }
+
+    /// The id as the protobuf form carries it: a string's content, or the
+    /// JSON text of any other value; empty for none.
+    fn text(&self) -> String {
+        match &self.0 {
+            None => String::new(),
+            Some(raw) => {
+                serde_json::from_str::<String>(raw.get()).unwrap_or_else(|_| raw.get().to_owned())
+            }
+        }
+    }
+}
+
+impl PartialEq for Id {
+    fn eq(&self, other: &Id) -> bool {
+        self.0.as_ref().map(|r| r.get()) == other.0.as_ref().map(|r| r.get())
+    }
+}
+
+impl From<Value> for Id {
+    fn from(value: Value) -> Id {
+        if value.is_null() {
+            return Id(None);
+        }
+        Id::from_json(&value.to_string()).unwrap_or_default()
+    }
+}
+
+impl Serialize for Id {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match &self.0 {
+            Some(raw) => raw.serialize(s),
+            None => s.serialize_none(),
+        }
+    }
+}
+
 /// A client request, parsed.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Request {
     Subscribe {
-        id: Value,
+        id: Id,
         topics: Vec<String>,
         since: Option<u64>,
     },
     Unsubscribe {
-        id: Value,
+        id: Id,
         topics: Vec<String>,
     },
     Ping {
-        id: Value,
+        id: Id,
     },
 }
 
 /// A request that could not be parsed: the error frame to send back.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BadRequest {
-    pub id: Value,
+    pub id: Id,
     pub code: &'static str,
     pub message: String,
 }
@@ -105,7 +181,9 @@ pub struct BadRequest {
 struct SubscribeRepr {
     #[allow(dead_code)]
     op: String,
+    /// Accepted here; read as written by [`Id::of_request`].
     #[serde(default)]
+    #[allow(dead_code)]
     id: Value,
     topics: Vec<String>,
     #[serde(default)]
@@ -117,7 +195,9 @@ struct SubscribeRepr {
 struct UnsubscribeRepr {
     #[allow(dead_code)]
     op: String,
+    /// Accepted here; read as written by [`Id::of_request`].
     #[serde(default)]
+    #[allow(dead_code)]
     id: Value,
     topics: Vec<String>,
 }
@@ -127,7 +207,9 @@ struct UnsubscribeRepr {
 struct PingRepr {
     #[allow(dead_code)]
     op: String,
+    /// Accepted here; read as written by [`Id::of_request`].
     #[serde(default)]
+    #[allow(dead_code)]
     id: Value,
 }
 
@@ -135,11 +217,11 @@ impl Request {
     /// Parses a JSON text request.
     pub fn from_json(text: &str) -> Result<Request, BadRequest> {
         let value: Value = serde_json::from_str(text).map_err(|e| BadRequest {
-            id: Value::Null,
+            id: Id::none(),
             code: code::BAD_JSON,
             message: format!("the message is not valid json: {e}"),
         })?;
-        let id = value.get("id").cloned().unwrap_or(Value::Null);
+        let id = Id::of_request(text);
         let bad = |message: String| BadRequest {
             id: id.clone(),
             code: code::BAD_REQUEST,
@@ -156,7 +238,7 @@ impl Request {
                 let r: SubscribeRepr =
                     serde_json::from_value(value).map_err(|e| bad(format!("subscribe: {e}")))?;
                 Ok(Request::Subscribe {
-                    id: r.id,
+                    id,
                     topics: r.topics,
                     since: r.since,
                 })
@@ -165,14 +247,13 @@ impl Request {
                 let r: UnsubscribeRepr =
                     serde_json::from_value(value).map_err(|e| bad(format!("unsubscribe: {e}")))?;
                 Ok(Request::Unsubscribe {
-                    id: r.id,
+                    id,
                     topics: r.topics,
                 })
             }
             "ping" => {
-                let r: PingRepr =
-                    serde_json::from_value(value).map_err(|e| bad(format!("ping: {e}")))?;
-                Ok(Request::Ping { id: r.id })
+                serde_json::from_value::<PingRepr>(value).map_err(|e| bad(format!("ping: {e}")))?;
+                Ok(Request::Ping { id })
             }
             other => Err(BadRequest {
                 id,
@@ -185,14 +266,14 @@ impl Request {
     /// Parses a binary `ClientFrame` request.
     pub fn from_proto(bytes: &[u8]) -> Result<Request, BadRequest> {
         let frame = pb::ClientFrame::decode(bytes).map_err(|e| BadRequest {
-            id: Value::Null,
+            id: Id::none(),
             code: code::BAD_PROTOBUF,
             message: format!("the message is not a ClientFrame: {e}"),
         })?;
         let id = if frame.id.is_empty() {
-            Value::Null
+            Id::none()
         } else {
-            Value::String(frame.id)
+            Id::string(&frame.id)
         };
         match frame.op {
             Some(pb::client_frame::Op::Subscribe(s)) => Ok(Request::Subscribe {
@@ -241,7 +322,7 @@ pub enum Frame {
         batch: bool,
     },
     Ack {
-        id: Value,
+        id: Id,
         op: &'static str,
         #[serde(skip_serializing_if = "Vec::is_empty")]
         topics: Vec<String>,
@@ -255,7 +336,7 @@ pub enum Frame {
         seq: u64,
     },
     Error {
-        id: Value,
+        id: Id,
         code: &'static str,
         message: String,
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -264,21 +345,17 @@ pub enum Frame {
         reason: Option<&'static str>,
     },
     Live {
-        id: Value,
+        id: Id,
         seq: u64,
     },
 }
 
-fn id_text(id: &Value) -> String {
-    match id {
-        Value::Null => String::new(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
+fn id_text(id: &Id) -> String {
+    id.text()
 }
 
 impl Frame {
-    pub fn error(id: Value, code: &'static str, message: impl Into<String>) -> Frame {
+    pub fn error(id: Id, code: &'static str, message: impl Into<String>) -> Frame {
         Frame::Error {
             id,
             code,
@@ -381,6 +458,24 @@ impl Frame {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_id_is_echoed_as_written() {
+        for id in [
+            "18446744073709551617",
+            "1.50",
+            "-0",
+            "\"r\\u00e9\"",
+            "{\"a\": [1,2]}",
+        ] {
+            let text = format!("{{\"op\":\"ping\",\"id\":{id}}}");
+            let Ok(super::Request::Ping { id: parsed }) = super::Request::from_json(&text) else {
+                panic!("{text} parses");
+            };
+            let echoed = super::Frame::error(parsed, "x", "y").to_json();
+            assert!(echoed.contains(&format!("\"id\":{id}")), "{id} -> {echoed}");
+        }
+    }
+
     use super::*;
     use serde_json::json;
 
@@ -389,14 +484,16 @@ mod tests {
         assert_eq!(
             Request::from_json(r#"{"op":"subscribe","id":"r1","topics":["bill.b-1"],"since":4}"#),
             Ok(Request::Subscribe {
-                id: json!("r1"),
+                id: json!("r1").into(),
                 topics: vec!["bill.b-1".into()],
                 since: Some(4)
             })
         );
         assert_eq!(
             Request::from_json(r#"{"op":"ping","id":7}"#),
-            Ok(Request::Ping { id: json!(7) })
+            Ok(Request::Ping {
+                id: json!(7).into()
+            })
         );
     }
 
@@ -409,7 +506,7 @@ mod tests {
         assert_eq!(code(r#"{"op":"subscribe"}"#), code::BAD_REQUEST);
         assert_eq!(code(r#"{"op":"ping","extra":1}"#), code::BAD_REQUEST);
         let e = Request::from_json(r#"{"op":"dance","id":"x"}"#).unwrap_err();
-        assert_eq!(e.id, json!("x"));
+        assert_eq!(e.id, json!("x").into());
     }
 
     #[test]
@@ -424,7 +521,7 @@ mod tests {
         assert_eq!(
             Request::from_proto(&frame.encode_to_vec()),
             Ok(Request::Subscribe {
-                id: json!("r1"),
+                id: json!("r1").into(),
                 topics: vec!["bill.b-1".into()],
                 since: Some(3)
             })
@@ -438,7 +535,7 @@ mod tests {
     #[test]
     fn frames_have_a_type_tag() {
         let f = Frame::Live {
-            id: json!("r1"),
+            id: json!("r1").into(),
             seq: 9,
         };
         assert_eq!(f.to_json(), r#"{"type":"live","id":"r1","seq":9}"#);

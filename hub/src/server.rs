@@ -208,7 +208,7 @@ impl App {
                         .metrics
                         .rejected_connections
                         .fetch_add(1, Ordering::Relaxed);
-                    let frame = crate::hub::forbidden(&serde_json::Value::Null, t);
+                    let frame = crate::hub::forbidden(&crate::protocol::Id::none(), t);
                     return Err((
                         StatusCode::FORBIDDEN,
                         [(header::CONTENT_TYPE, "application/json")],

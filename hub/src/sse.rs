@@ -5,11 +5,10 @@
 use crate::auth::Grant;
 use crate::hub::{Conn, Hub, Out, Subscribed};
 use crate::metrics::DisconnectReason;
-use crate::protocol::{Format, Frame};
+use crate::protocol::{Format, Frame, Id};
 use crate::server::Permit;
 use bytes::Bytes;
 use futures::Stream;
-use serde_json::Value;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, Interval};
@@ -51,11 +50,11 @@ pub(crate) fn open(
         _permit: permit,
     };
     hub.send_frame(&conn, hub.welcome(&conn));
-    match hub.subscribe(&conn, &Value::Null, topics, since)? {
+    match hub.subscribe(&conn, &Id::none(), topics, since)? {
         Subscribed::Ack(frame) => hub.send_frame(&conn, frame),
         Subscribed::CatchUp { topics, since } => {
             let hub = hub.clone();
-            tokio::spawn(async move { hub.catch_up(conn, Value::Null, topics, since).await });
+            tokio::spawn(async move { hub.catch_up(conn, Id::none(), topics, since).await });
         }
     }
     let interval = guard.hub.config.limits.ping_interval();

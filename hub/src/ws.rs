@@ -5,10 +5,9 @@
 use crate::hub::{Conn, Hub, Out, Subscribed};
 use crate::metrics::DisconnectReason;
 use crate::prepared::Prepared;
-use crate::protocol::{code, BadRequest, Format, Frame, Request};
+use crate::protocol::{code, BadRequest, Format, Frame, Id, Request};
 use axum::extract::ws::{CloseFrame, Message};
 use futures::{Sink, SinkExt, Stream, StreamExt};
-use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -44,7 +43,7 @@ pub(crate) async fn serve<W, R>(
             &hub,
             &conn,
             Request::Subscribe {
-                id: Value::Null,
+                id: Id::none(),
                 topics: initial.topics,
                 since: initial.since,
             },
@@ -148,7 +147,7 @@ fn admit(hub: &Hub, bucket: &mut Bucket, len: usize) -> Result<(), BadRequest> {
     let limits = &hub.config.limits;
     if !bucket.take() {
         return Err(BadRequest {
-            id: Value::Null,
+            id: Id::none(),
             code: code::RATE_LIMITED,
             message: format!(
                 "more than {} messages per second (burst {}); this message was ignored",
@@ -158,7 +157,7 @@ fn admit(hub: &Hub, bucket: &mut Bucket, len: usize) -> Result<(), BadRequest> {
     }
     if len > limits.max_frame_bytes {
         return Err(BadRequest {
-            id: Value::Null,
+            id: Id::none(),
             code: code::FRAME_TOO_LARGE,
             message: format!(
                 "the message is {len} bytes, the limit is {}; it was ignored",
@@ -358,7 +357,7 @@ mod tests {
             tokio::spawn(async move {
                 for seq in 0..1_000_000 {
                     let frame = Frame::Live {
-                        id: Value::Null,
+                        id: Id::none(),
                         seq,
                     };
                     if !hub.send_frame_waiting(&conn, frame).await {

@@ -193,3 +193,28 @@ async fn unknown_paths_and_methods_get_the_json_error_body() {
         assert_eq!(json["code"], code);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_id_is_echoed_byte_for_byte() {
+    let nats = NatsServer::start();
+    let _stream = Publisher::new(&nats).await;
+    let hub = TestHub::start(test_config(&nats)).await;
+    let mut client = Client::connect(&hub.ws_url("/v1/ws")).await;
+    client.welcome().await;
+    for id in [
+        "18446744073709551617",
+        "1.50",
+        "\"a\\u00e9\"",
+        "[1, {\"b\": null}]",
+    ] {
+        client
+            .send_text(&format!("{{\"op\":\"ping\",\"id\":{id}}}"))
+            .await;
+        let answer = client.next_message().await.expect("an answer");
+        let text = answer.into_text().unwrap();
+        assert!(
+            text.contains(&format!("\"id\":{id}")),
+            "id {id} came back in {text}"
+        );
+    }
+}

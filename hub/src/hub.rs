@@ -33,6 +33,7 @@ use crate::metrics::{DisconnectReason, Metrics};
 use crate::prepared::Prepared;
 use crate::protocol::{code, Format, Frame, Id, LimitsInfo};
 use crate::source::{EventSource, SourceError, SourceMessage, SourceStream, StreamBounds};
+use crate::trust::Trust;
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
 use sapha_proto::TopicFilter;
@@ -174,6 +175,8 @@ struct Core {
     /// Which sittings were in camera when, up to `last_seq`: their content is
     /// never delivered (live or replayed).
     camera: Camera,
+    /// Each aggregate's last sequence and stage, for the stream checks.
+    trust: Trust,
 }
 
 /// An object-safe view of an [`EventSource`], so the hub and the HTTP handlers
@@ -247,6 +250,7 @@ impl Hub {
                 first_seq: 0,
                 scratch: Vec::new(),
                 camera: Camera::default(),
+                trust: Trust::default(),
             }),
             next_id: AtomicU64::new(1),
             replays,
@@ -495,6 +499,15 @@ impl Hub {
         self.metrics.last_seq.store(p.seq, Ordering::Relaxed);
         self.metrics.events_in.fetch_add(1, Ordering::Relaxed);
         core.camera.observe(p.seq, &p.camera);
+        for suspect in core.trust.observe(&p.trust) {
+            self.metrics.events_suspect[suspect.index()].fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                seq = p.seq,
+                topic = %p.topic,
+                kind = suspect.label(),
+                "an event the publisher would have refused is in the stream (delivered as stored)"
+            );
+        }
         let withheld = core.camera.withheld(&p);
         let cap = self.config.history.cache_events;
         if cap > 0 {

@@ -42,6 +42,7 @@ pub mod protocol;
 mod server;
 pub mod source;
 mod sse;
+mod trust;
 pub mod web;
 mod ws;
 

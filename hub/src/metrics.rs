@@ -82,6 +82,8 @@ pub struct Metrics {
     pub subscriptions: AtomicU64,
     pub events_in: AtomicU64,
     pub events_invalid: AtomicU64,
+    /// Events the publisher would have refused, by kind (`trust::Suspect`).
+    pub events_suspect: [AtomicU64; 4],
     pub deliveries: AtomicU64,
     pub replayed: AtomicU64,
     pub drops: AtomicU64,
@@ -207,6 +209,18 @@ impl Metrics {
                 "gauge",
                 "Stream sequences stored but not yet fanned out.",
                 last.saturating_sub(g(&self.last_seq)),
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP sapha_hub_events_suspect_total Events read from the stream that the publisher would have refused, by kind (delivered as stored).\n# TYPE sapha_hub_events_suspect_total counter"
+        );
+        for suspect in crate::trust::Suspect::ALL {
+            let _ = writeln!(
+                out,
+                "sapha_hub_events_suspect_total{{kind=\"{}\"}} {}",
+                suspect.label(),
+                g(&self.events_suspect[suspect.index()])
             );
         }
         let _ = writeln!(

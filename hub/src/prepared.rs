@@ -4,6 +4,7 @@
 use crate::camera::CameraInfo;
 #[cfg(test)]
 use crate::protocol::Format;
+use crate::trust::TrustInfo;
 use axum::extract::ws::Utf8Bytes;
 use bytes::{BufMut, Bytes, BytesMut};
 use prost::Message as _;
@@ -19,6 +20,8 @@ pub(crate) struct Prepared {
     pub(crate) secondary: Option<String>,
     /// Its sitting and lifecycle change, for the in-camera rule (`camera`).
     pub(crate) camera: CameraInfo,
+    /// Its aggregate, sequence and stage move, for the stream checks (`trust`).
+    pub(crate) trust: TrustInfo,
     /// The JSON `event` frame (docs/PROTOCOL.md), encoded at once: every hub has
     /// JSON clients.
     json: Utf8Bytes,
@@ -38,6 +41,7 @@ impl Prepared {
         let topic = event.topic();
         let secondary = event.secondary_topic();
         let camera = CameraInfo::of(&event);
+        let trust = TrustInfo::of(&event);
         let mut json = String::with_capacity(payload.len() * 3 + 128);
         json.push_str(r#"{"type":"event","topic":"#);
         json.push_str(&serde_json::to_string(&topic).expect("a string serializes"));
@@ -55,6 +59,7 @@ impl Prepared {
             topic,
             secondary,
             camera,
+            trust,
             json: Utf8Bytes::from(json),
             proto: OnceLock::new(),
             sse: OnceLock::new(),

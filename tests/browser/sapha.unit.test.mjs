@@ -105,8 +105,21 @@ test('a lost history is reported as a gap', async () => {
   sockets[0].frame(welcome(900, 800));
   assert.equal(sockets[0].sent[0].since, 5);
   sockets[0].frame({ type: 'ack', id: sockets[0].sent[0].id, op: 'subscribe', topics: ['sitting'], subscriptions: 1, since: 5, recovered: false, first_seq: 800, seq: 900 });
-  assert.deepEqual(gaps, [{ since: 5, firstSeq: 800, headSeq: 900 }]);
+  assert.deepEqual(gaps, [{ since: 5, firstSeq: 800, headSeq: 900, reset: false }]);
   assert.equal(c.lastSeq, 799);
+  c.close();
+});
+
+test('a position past the end of the stream is reported as a reset gap', async () => {
+  const { c, sockets } = client({ topics: ['sitting'], since: 50 });
+  const gaps = [];
+  c.addEventListener('gap', (e) => gaps.push(e.detail));
+  c.start();
+  await until(() => sockets[0] && sockets[0].readyState === 1, 'open');
+  sockets[0].frame(welcome(5, 1));
+  sockets[0].frame({ type: 'ack', id: sockets[0].sent[0].id, op: 'subscribe', topics: ['sitting'], subscriptions: 1, since: 50, recovered: false, first_seq: 1, seq: 5 });
+  assert.deepEqual(gaps, [{ since: 50, firstSeq: 1, headSeq: 5, reset: true }]);
+  assert.equal(c.lastSeq, 0, 'the replay from the first event is taken, not dropped as old');
   c.close();
 });
 

@@ -34,6 +34,8 @@ pub struct MemoryBus {
     log: Arc<Mutex<Log>>,
     /// The last stored sequence, so that live readers wake when it moves.
     last: watch::Sender<u64>,
+    /// This log's epoch: a new bus (a restarted demo) is a new stream.
+    epoch: String,
 }
 
 impl Default for MemoryBus {
@@ -41,6 +43,7 @@ impl Default for MemoryBus {
         MemoryBus {
             log: Arc::default(),
             last: watch::channel(0).0,
+            epoch: format!("{:x}", rand::random::<u64>()),
         }
     }
 }
@@ -129,7 +132,11 @@ impl MemoryBus {
 impl EventSource for MemoryBus {
     async fn bounds(&self) -> Result<StreamBounds, SourceError> {
         let last = *self.last.borrow();
-        Ok(StreamBounds { first: 1, last })
+        Ok(StreamBounds {
+            first: 1,
+            last,
+            epoch: self.epoch.clone(),
+        })
     }
 
     async fn read_from(&self, start: u64) -> Result<SourceStream, SourceError> {
@@ -198,9 +205,12 @@ mod tests {
                 e.event_id
             );
         }
-        assert_eq!(
-            bus.bounds().await.unwrap(),
-            StreamBounds { first: 1, last: 15 }
+        let bounds = bus.bounds().await.unwrap();
+        assert_eq!((bounds.first, bounds.last), (1, 15));
+        assert!(!bounds.epoch.is_empty());
+        assert_ne!(
+            bounds.epoch,
+            MemoryBus::default().bounds().await.unwrap().epoch
         );
         let history = bus.history("parl.v1.bill.>".into()).await.unwrap();
         assert_eq!(history.len(), 1);

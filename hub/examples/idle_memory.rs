@@ -17,7 +17,11 @@ struct Empty;
 
 impl EventSource for Empty {
     async fn bounds(&self) -> Result<StreamBounds, SourceError> {
-        Ok(StreamBounds { first: 1, last: 0 })
+        Ok(StreamBounds {
+            first: 1,
+            last: 0,
+            epoch: String::new(),
+        })
     }
     async fn read_from(&self, _start: u64) -> Result<SourceStream, SourceError> {
         Ok(futures::stream::pending().boxed())

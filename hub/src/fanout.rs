@@ -28,13 +28,14 @@ pub(crate) async fn run(hub: Arc<Hub>) {
             };
             match start.await {
                 Ok((bounds, lifecycle)) => {
-                    hub.start_at(bounds, lifecycle);
-                    started = true;
                     tracing::info!(
                         last_seq = bounds.last,
                         first_seq = bounds.first,
+                        epoch = %bounds.epoch,
                         "fan-out starts"
                     );
+                    hub.start_at(bounds, lifecycle);
+                    started = true;
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "waiting for the event stream");

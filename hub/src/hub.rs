@@ -177,6 +177,8 @@ struct Core {
     camera: Camera,
     /// Each aggregate's last sequence and stage, for the stream checks.
     trust: Trust,
+    /// The stream's epoch when the fan-out started (empty: unknown).
+    epoch: String,
 }
 
 /// An object-safe view of an [`EventSource`], so the hub and the HTTP handlers
@@ -251,6 +253,7 @@ impl Hub {
                 scratch: Vec::new(),
                 camera: Camera::default(),
                 trust: Trust::default(),
+                epoch: String::new(),
             }),
             next_id: AtomicU64::new(1),
             replays,
@@ -282,6 +285,7 @@ impl Hub {
         core.camera = camera;
         core.last_seq = bounds.last;
         core.first_seq = bounds.first;
+        core.epoch = bounds.epoch;
         self.metrics.last_seq.store(bounds.last, Ordering::Relaxed);
         drop(core);
         self.started.send_replace(true);
@@ -365,18 +369,19 @@ impl Hub {
     }
 
     pub(crate) fn welcome(&self, conn: &Conn) -> Frame {
-        let (seq, first_seq) = {
+        let (seq, first_seq, epoch) = {
             let core = self.core();
-            (core.last_seq, core.first_seq)
+            (core.last_seq, core.first_seq, core.epoch.clone())
         };
         Frame::Welcome {
             session: format!("s-{:x}-{}", std::process::id(), conn.id),
             seq,
             first_seq,
             format: conn.format.name(),
-            limits: self.limits_info(),
+            limits: Box::new(self.limits_info()),
             server: concat!("sapha-hub/", env!("CARGO_PKG_VERSION")),
             batch: conn.batch,
+            epoch,
         }
     }
 
@@ -658,6 +663,7 @@ impl Hub {
                 recovered: None,
                 first_seq: None,
                 seq,
+                epoch: None,
             }),
         })
     }
@@ -694,12 +700,20 @@ impl Hub {
             recovered: None,
             first_seq: None,
             seq: self.position(&core, conn, &subs),
+            epoch: None,
         })
     }
 
     /// Replays what a resuming client missed, then switches it to live. See the
     /// module docs for why this has neither gap nor duplicate.
-    pub(crate) async fn catch_up(&self, conn: Arc<Conn>, id: Id, topics: Vec<String>, since: u64) {
+    pub(crate) async fn catch_up(
+        &self,
+        conn: Arc<Conn>,
+        id: Id,
+        topics: Vec<String>,
+        since: u64,
+        epoch: Option<String>,
+    ) {
         // Until the fan-out knows the stream's position, any `since` would
         // look like the future and the client would skip straight to live.
         let mut started = self.started.subscribe();
@@ -713,11 +727,17 @@ impl Hub {
         // either the fan-out has not seen the newest events yet (the position
         // is real), or the position does not exist (the stream was recreated
         // or restored with fewer events) and nothing after it will ever come.
-        let (in_memory, mut first_seq) = {
+        // A position of another incarnation of the stream (the client says
+        // which epoch it belongs to) is checked against the stream too.
+        let client_epoch = epoch.filter(|e| !e.is_empty());
+        let (in_memory, mut first_seq, mut stream_epoch) = {
             let core = self.core();
-            let covered = since == core.last_seq
-                || (since < core.last_seq && core.recent.front().is_some_and(|p| p.seq <= next));
-            (covered, core.first_seq)
+            let same_epoch = client_epoch.as_ref().is_none_or(|e| *e == core.epoch);
+            let covered = same_epoch
+                && (since == core.last_seq
+                    || (since < core.last_seq
+                        && core.recent.front().is_some_and(|p| p.seq <= next)));
+            (covered, core.first_seq, core.epoch.clone())
         };
         let mut recovered = true;
         if !in_memory {
@@ -726,11 +746,18 @@ impl Hub {
             };
             first_seq = bounds.first;
             self.note_first_seq(bounds.first);
-            if next < bounds.first || since > bounds.last {
-                // History is gone (retention) or the position does not exist
-                // (the stream was recreated): say so, and start from the oldest.
+            let other_epoch = client_epoch
+                .as_ref()
+                .is_some_and(|e| !bounds.epoch.is_empty() && *e != bounds.epoch);
+            if next < bounds.first || since > bounds.last || other_epoch {
+                // History is gone (retention), or the position does not exist
+                // (past the end, or of a stream since recreated): say so, and
+                // start from the oldest.
                 recovered = false;
                 next = bounds.first;
+            }
+            if !bounds.epoch.is_empty() {
+                stream_epoch = bounds.epoch;
             }
         }
         let ack = Frame::Ack {
@@ -742,6 +769,7 @@ impl Hub {
             recovered: Some(recovered),
             first_seq: Some(first_seq),
             seq: self.last_seq(),
+            epoch: Some(stream_epoch.into_boxed_str()),
         };
         if !self.deliver_wait(&conn, Out::Frame(Box::new(ack))).await {
             return;

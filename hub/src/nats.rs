@@ -95,7 +95,11 @@ impl EventSource for NatsSource {
                 if matches!(e.kind(), GetStreamErrorKind::JetStream(ref j)
                     if j.error_code() == ErrorCode::STREAM_NOT_FOUND) =>
             {
-                return Ok(StreamBounds { first: 1, last: 0 });
+                return Ok(StreamBounds {
+                    first: 1,
+                    last: 0,
+                    epoch: String::new(),
+                });
             }
             Err(e) => return Err(unavailable(e)),
         };
@@ -109,6 +113,8 @@ impl EventSource for NatsSource {
         Ok(StreamBounds {
             first,
             last: state.last_sequence,
+            // The stream's creation time: a recreated stream gets a new one.
+            epoch: format!("{:x}", info.created.unix_timestamp_nanos()),
         })
     }
 

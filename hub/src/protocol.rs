@@ -158,6 +158,8 @@ pub enum Request {
         id: Id,
         topics: Vec<String>,
         since: Option<u64>,
+        /// With `since`: the stream epoch the position belongs to.
+        epoch: Option<String>,
     },
     Unsubscribe {
         id: Id,
@@ -188,6 +190,8 @@ struct SubscribeRepr {
     topics: Vec<String>,
     #[serde(default)]
     since: Option<u64>,
+    #[serde(default)]
+    epoch: Option<String>,
 }
 
 #[derive(serde::Deserialize)]
@@ -241,6 +245,7 @@ impl Request {
                     id,
                     topics: r.topics,
                     since: r.since,
+                    epoch: r.epoch,
                 })
             }
             "unsubscribe" => {
@@ -280,6 +285,7 @@ impl Request {
                 id,
                 topics: s.topics,
                 since: s.since,
+                epoch: s.epoch,
             }),
             Some(pb::client_frame::Op::Unsubscribe(u)) => Ok(Request::Unsubscribe {
                 id,
@@ -316,10 +322,14 @@ pub enum Frame {
         seq: u64,
         first_seq: u64,
         format: &'static str,
-        limits: LimitsInfo,
+        /// Boxed: it would make every frame as large as a welcome.
+        limits: Box<LimitsInfo>,
         server: &'static str,
         /// Whether this connection may receive `batch` frames (`?batch=true`).
         batch: bool,
+        /// The stream's epoch: changes when the stream is recreated. A client
+        /// sends it back with `since` (empty: unknown yet).
+        epoch: String,
     },
     Ack {
         id: Id,
@@ -334,6 +344,9 @@ pub enum Frame {
         #[serde(skip_serializing_if = "Option::is_none")]
         first_seq: Option<u64>,
         seq: u64,
+        /// With `since`: the stream's epoch now (boxed: keeps frames small).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        epoch: Option<Box<str>>,
     },
     Error {
         id: Id,
@@ -398,6 +411,7 @@ impl Frame {
                 limits,
                 server,
                 batch,
+                epoch,
             } => Kind::Welcome(pb::Welcome {
                 session,
                 seq,
@@ -414,6 +428,7 @@ impl Frame {
                 }),
                 server: server.into(),
                 batch,
+                epoch,
             }),
             Frame::Ack {
                 id,
@@ -424,6 +439,7 @@ impl Frame {
                 recovered,
                 first_seq,
                 seq,
+                epoch,
             } => Kind::Ack(pb::Ack {
                 id: id_text(&id),
                 op: op.into(),
@@ -433,6 +449,7 @@ impl Frame {
                 recovered,
                 first_seq: first_seq.unwrap_or(0),
                 seq,
+                epoch: epoch.map(String::from).unwrap_or_default(),
             }),
             Frame::Error {
                 id,
@@ -486,7 +503,8 @@ mod tests {
             Ok(Request::Subscribe {
                 id: json!("r1").into(),
                 topics: vec!["bill.b-1".into()],
-                since: Some(4)
+                since: Some(4),
+                epoch: None,
             })
         );
         assert_eq!(
@@ -516,6 +534,7 @@ mod tests {
             op: Some(pb::client_frame::Op::Subscribe(pb::Subscribe {
                 topics: vec!["bill.b-1".into()],
                 since: Some(3),
+                epoch: None,
             })),
         };
         assert_eq!(
@@ -523,7 +542,8 @@ mod tests {
             Ok(Request::Subscribe {
                 id: json!("r1").into(),
                 topics: vec!["bill.b-1".into()],
-                since: Some(3)
+                since: Some(3),
+                epoch: None,
             })
         );
         assert_eq!(

@@ -162,6 +162,8 @@ struct StreamQuery {
     topics: Option<String>,
     /// The last stream sequence the client saw.
     since: Option<u64>,
+    /// The stream epoch `since` belongs to (from `welcome`).
+    epoch: Option<String>,
     /// A JWT, for browsers that cannot set `Authorization` (redacted in `Debug`).
     token: Option<Secret>,
     /// `true`: the client accepts `batch` frames (WebSocket only).
@@ -237,7 +239,7 @@ fn bad_query() -> Response {
     reject(
         StatusCode::BAD_REQUEST,
         "bad_request",
-        "the query string is ?topics=a,b&since=<seq>&batch=true (batch: true or false)",
+        "the query string is ?topics=a,b&since=<seq>&epoch=<epoch>&batch=true (batch: true or false)",
     )
 }
 
@@ -306,6 +308,7 @@ async fn ws_handler(
     let initial = ws::Initial {
         topics,
         since: query.since,
+        epoch: query.epoch.clone(),
     };
     let batch = query.batch.unwrap_or(false);
     let hub = app.hub.clone();
@@ -355,7 +358,8 @@ async fn sse_handler(
         Ok(g) => g,
         Err(r) => return r,
     };
-    match sse::open(app.hub.clone(), permit, grant, topics, since) {
+    let epoch = query.epoch.clone();
+    match sse::open(app.hub.clone(), permit, grant, topics, since, epoch) {
         Ok(body) => (
             [
                 (header::CONTENT_TYPE, "text/event-stream"),

@@ -18,12 +18,16 @@ pub struct SourceMessage {
 }
 
 /// What the stream holds right now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct StreamBounds {
     /// The oldest sequence still stored; `last + 1` when the stream is empty.
     pub first: u64,
     /// The newest sequence stored; 0 when nothing was ever stored.
     pub last: u64,
+    /// Changes when the stream is recreated (or restored), so that a client
+    /// can tell a position of the old stream from one of the new; empty when
+    /// the source cannot tell.
+    pub epoch: String,
 }
 
 /// Why the source could not answer. The hub retries with backoff; none is fatal.

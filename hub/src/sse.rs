@@ -41,6 +41,7 @@ pub(crate) fn open(
     grant: Grant,
     topics: Vec<String>,
     since: Option<u64>,
+    epoch: Option<String>,
 ) -> Result<impl Stream<Item = Result<Bytes, std::convert::Infallible>>, Frame> {
     let (conn, rx) = hub.register(Format::Sse, false);
     conn.set_grant(grant);
@@ -54,7 +55,7 @@ pub(crate) fn open(
         Subscribed::Ack(frame) => hub.send_frame(&conn, frame),
         Subscribed::CatchUp { topics, since } => {
             let hub = hub.clone();
-            tokio::spawn(async move { hub.catch_up(conn, Id::none(), topics, since).await });
+            tokio::spawn(async move { hub.catch_up(conn, Id::none(), topics, since, epoch).await });
         }
     }
     let interval = guard.hub.config.limits.ping_interval();

@@ -23,6 +23,7 @@ pub(crate) const CLOSE_GRACE: Duration = Duration::from_secs(3);
 pub(crate) struct Initial {
     pub(crate) topics: Vec<String>,
     pub(crate) since: Option<u64>,
+    pub(crate) epoch: Option<String>,
 }
 
 /// Serves one upgraded socket until it ends.
@@ -46,6 +47,7 @@ pub(crate) async fn serve<W, R>(
                 id: Id::none(),
                 topics: initial.topics,
                 since: initial.since,
+                epoch: initial.epoch,
             },
         );
     }
@@ -171,11 +173,16 @@ fn admit(hub: &Hub, bucket: &mut Bucket, len: usize) -> Result<(), BadRequest> {
 /// Applies one request and queues its answer.
 pub(crate) fn apply(hub: &Arc<Hub>, conn: &Arc<Conn>, request: Request) {
     match request {
-        Request::Subscribe { id, topics, since } => match hub.subscribe(conn, &id, topics, since) {
+        Request::Subscribe {
+            id,
+            topics,
+            since,
+            epoch,
+        } => match hub.subscribe(conn, &id, topics, since) {
             Ok(Subscribed::Ack(frame)) => hub.send_frame(conn, frame),
             Ok(Subscribed::CatchUp { topics, since }) => {
                 let (hub, conn) = (hub.clone(), conn.clone());
-                tokio::spawn(async move { hub.catch_up(conn, id, topics, since).await });
+                tokio::spawn(async move { hub.catch_up(conn, id, topics, since, epoch).await });
             }
             Err(frame) => hub.send_frame(conn, frame),
         },
@@ -193,6 +200,7 @@ pub(crate) fn apply(hub: &Arc<Hub>, conn: &Arc<Conn>, request: Request) {
                 recovered: None,
                 first_seq: None,
                 seq: hub.ack_seq(conn),
+                epoch: None,
             };
             hub.send_frame(conn, frame);
         }
@@ -317,7 +325,7 @@ where
         // The client closed: flush tungstenite's answer to its close frame
         // (the same code, or 1002 for a code RFC 6455 forbids on the wire), so
         // that its close is clean (not 1006), then the TCP connection ends.
-        let _ = tokio::time::timeout(CLOSE_GRACE, sink.close()).await;
+        let _ = tokio::time::timeout(CLOSE_GRACE, sink.flush()).await;
     }
 }
 

@@ -183,6 +183,8 @@ export class SaphaClient extends EventTarget {
     this._topics = new Set((o.topics || []).map(checkTopic));
     /** The last stream sequence delivered (or known to be passed); the resume point. */
     this.lastSeq = typeof o.since === 'number' ? o.since : undefined;
+    /** The stream epoch `lastSeq` belongs to (from the hub's welcome; `epoch` option to resume a saved one). */
+    this.epoch = typeof o.epoch === 'string' && o.epoch ? o.epoch : undefined;
     this._firstSince = o.since;
     this.state = State.IDLE;
     /** The hub session id and limits from the latest welcome. */
@@ -565,7 +567,13 @@ export class SaphaClient extends EventTarget {
     this._initialId = id;
     this._initialSince = since;
     const req = { op: 'subscribe', id, topics: [...this._topics] };
-    if (since !== undefined) req.since = since;
+    if (since !== undefined) {
+      req.since = since;
+      // The epoch the position belongs to, so that a recreated stream is told apart.
+      if (this.epoch) req.epoch = this.epoch;
+    }
+    // From here on the position is one of this stream.
+    if (f.epoch) this.epoch = f.epoch;
     this._send(req);
   }
 

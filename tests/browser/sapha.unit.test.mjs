@@ -221,3 +221,14 @@ test('a silent connection is dropped by the heartbeat', async () => {
   await until(() => sockets.length === 2, 'a reconnect after no pong');
   c.close();
 });
+
+test('a resume sends the epoch its position belongs to, and adopts the stream epoch', async () => {
+  const { c, sockets } = client({ topics: ['sitting'], since: 5, epoch: 'old' });
+  c.start();
+  await until(() => sockets[0] && sockets[0].readyState === 1, 'open');
+  sockets[0].frame({ ...welcome(9, 1), epoch: 'new' });
+  assert.equal(sockets[0].sent[0].since, 5);
+  assert.equal(sockets[0].sent[0].epoch, 'old');
+  assert.equal(c.epoch, 'new');
+  c.close();
+});

@@ -37,6 +37,7 @@ async fn protobuf_and_json_clients_see_the_same_events() {
         op: Some(pb::client_frame::Op::Subscribe(pb::Subscribe {
             topics: vec!["bill.b-2566-0001".into()],
             since: None,
+            epoch: None,
         })),
     };
     proto_client

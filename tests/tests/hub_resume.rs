@@ -249,3 +249,59 @@ async fn a_resume_from_past_the_end_of_the_stream_is_not_recovered() {
         hub.shutdown().await;
     }
 }
+
+/// A stream recreated with *more* events than a client's position: the
+/// position looks valid, and only the epoch tells. The hub says
+/// `recovered: false` for a position of the old epoch and replays the new
+/// stream from its start; a position of the current epoch is recovered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_position_of_a_recreated_stream_is_told_apart_by_its_epoch() {
+    let nats = NatsServer::start();
+    let publisher = Publisher::new(&nats).await;
+    for _ in 0..5 {
+        publisher.publish(&bill_stage("b-2566-0001")).await;
+    }
+    let hub = TestHub::start(test_config(&nats)).await;
+    let mut client = Client::connect(&hub.ws_url("/v1/ws")).await;
+    let old_epoch = client.welcome().await["epoch"]
+        .as_str()
+        .expect("welcome carries the epoch")
+        .to_owned();
+    assert!(!old_epoch.is_empty());
+    drop(client);
+    hub.shutdown().await;
+
+    // Restored from another backup: a new stream, with 8 other events.
+    publisher.js.delete_stream("PARL").await.unwrap();
+    let publisher = Publisher::new(&nats).await;
+    let mut published = Vec::new();
+    for _ in 0..8 {
+        let e = bill_stage("b-2566-0002");
+        published.push((publisher.publish(&e).await, e.event_id.clone()));
+    }
+    let hub = TestHub::start(test_config(&nats)).await;
+
+    let url = hub.ws_url(&format!("/v1/ws?topics=%3E&since=5&epoch={old_epoch}"));
+    let mut stale = Client::connect(&url).await;
+    let new_epoch = stale.welcome().await["epoch"].as_str().unwrap().to_owned();
+    assert_ne!(new_epoch, old_epoch, "a recreated stream has a new epoch");
+    let ack = stale.json().await;
+    assert_eq!(
+        (
+            ack["recovered"].as_bool(),
+            ack["first_seq"].as_u64(),
+            ack["epoch"].as_str()
+        ),
+        (Some(false), Some(1), Some(new_epoch.as_str())),
+        "{ack}"
+    );
+    assert_eq!(seq_ids(&stale.events(8).await), published);
+
+    let url = hub.ws_url(&format!("/v1/ws?topics=%3E&since=5&epoch={new_epoch}"));
+    let mut current = Client::connect(&url).await;
+    current.welcome().await;
+    let ack = current.json().await;
+    assert_eq!(ack["recovered"], true, "{ack}");
+    assert_eq!(seq_ids(&current.events(3).await), published[5..]);
+    hub.shutdown().await;
+}

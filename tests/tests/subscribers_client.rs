@@ -158,3 +158,56 @@ async fn a_checkpoint_past_the_end_of_the_stream_starts_again_from_its_first_eve
     );
     hub.shutdown().await;
 }
+
+/// The stream is recreated with *more* events than the client had read, and
+/// the client moves to a hub of the new stream: it sends back the epoch of its
+/// position, hears that it is not the stream's, reports `StreamReset` and
+/// delivers the new stream from its first event (not from seq 6 on).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_of_a_recreated_stream_starts_again_from_its_first_event() {
+    let nats = NatsServer::start();
+    let publisher = Publisher::new(&nats).await;
+    let mut old = Vec::new();
+    for _ in 0..5 {
+        let e = bill_stage("b-2566-0001");
+        old.push((publisher.publish(&e).await, e.event_id.clone()));
+    }
+    let hub_a = TestHub::start(test_config(&nats)).await;
+    // Hub B's address is reserved now; it starts once the stream is recreated.
+    let b_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let b_addr = b_listener.local_addr().unwrap();
+    drop(b_listener);
+    let mut stream = ClientBuilder::new()
+        .url(hub_a.ws_url("/v1/ws"))
+        .url(format!("ws://{b_addr}/v1/ws"))
+        .topic("bill")
+        .start(sapha_subscribers::Start::Beginning)
+        .backoff(Duration::from_millis(20), Duration::from_millis(200))
+        .subscribe()
+        .unwrap();
+    let (got, _) = collect(&mut stream, 5, usize::MAX, || {}).await;
+    assert_eq!(got, old);
+    hub_a.shutdown().await;
+
+    publisher.js.delete_stream("PARL").await.unwrap();
+    let publisher = Publisher::new(&nats).await;
+    let mut new = Vec::new();
+    for _ in 0..8 {
+        let e = bill_stage("b-2566-0002");
+        new.push((publisher.publish(&e).await, e.event_id.clone()));
+    }
+    let hub_b = TestHub::start_at(test_config(&nats), b_addr).await;
+    let (got, others) = collect(&mut stream, 8, usize::MAX, || {}).await;
+    assert_eq!(got, new, "the new stream from its first event");
+    assert!(
+        others.iter().any(|i| matches!(
+            i,
+            Item::StreamReset {
+                since: 5,
+                first_seq: 1
+            }
+        )),
+        "{others:?}"
+    );
+    hub_b.shutdown().await;
+}

@@ -14,6 +14,9 @@ pub(crate) struct Dedupe {
     ids: HashSet<String>,
     /// The last stream sequence delivered (or the position to resume after).
     pub(crate) position: Option<u64>,
+    /// The stream epoch `position` belongs to (from the hub's `welcome`), sent
+    /// back on resume so that a recreated stream is told apart.
+    pub(crate) epoch: Option<String>,
 }
 
 /// Why an event was dropped.
@@ -31,6 +34,7 @@ impl Dedupe {
             order: VecDeque::with_capacity(capacity.clamp(1, 4096)),
             ids: HashSet::with_capacity(capacity.clamp(1, 4096)),
             position,
+            epoch: None,
         }
     }
 

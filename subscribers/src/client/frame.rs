@@ -13,6 +13,9 @@ pub(crate) enum HubFrame {
         session: String,
         #[serde(default)]
         limits: Option<Limits>,
+        /// The stream's epoch (empty or absent: the hub cannot tell).
+        #[serde(default)]
+        epoch: String,
     },
     Ack {
         #[serde(default)]
@@ -73,7 +76,7 @@ mod tests {
         )
         .unwrap();
         assert!(
-            matches!(w, HubFrame::Welcome { ref session, limits: Some(Limits { ping_interval_ms: 20000 }) } if session == "s1")
+            matches!(w, HubFrame::Welcome { ref session, limits: Some(Limits { ping_interval_ms: 20000 }), .. } if session == "s1")
         );
         let a = HubFrame::parse(
             r#"{"type":"ack","id":"c","op":"subscribe","topics":["x"],"subscriptions":1,"since":4,"recovered":false,"first_seq":9,"seq":12}"#,

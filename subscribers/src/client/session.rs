@@ -119,7 +119,7 @@ async fn session(config: &Config, url: &str, dedupe: &mut Dedupe, tx: &Tx) -> En
 
     // The welcome frame comes first.
     let mut read_timeout = config.read_timeout.unwrap_or(FALLBACK_READ_TIMEOUT);
-    let session_id = loop {
+    let (session_id, stream_epoch) = loop {
         let msg = match tokio::time::timeout(config.connect_timeout, ws.next()).await {
             Ok(Some(Ok(m))) => m,
             Ok(Some(Err(e))) => return lost(format!("reading welcome: {e}"), false),
@@ -128,13 +128,17 @@ async fn session(config: &Config, url: &str, dedupe: &mut Dedupe, tx: &Tx) -> En
         };
         let Message::Text(text) = msg else { continue };
         match HubFrame::parse(text.as_str()) {
-            Ok(HubFrame::Welcome { session, limits }) => {
+            Ok(HubFrame::Welcome {
+                session,
+                limits,
+                epoch,
+            }) => {
                 if config.read_timeout.is_none() {
                     if let Some(ping) = limits.map(|l| l.ping_interval_ms).filter(|p| *p > 0) {
                         read_timeout = Duration::from_millis(ping * 2 + 1_000);
                     }
                 }
-                break session;
+                break (session, epoch);
             }
             Ok(_) => continue,
             Err(e) => return lost(format!("unreadable frame: {e}"), false),
@@ -147,6 +151,14 @@ async fn session(config: &Config, url: &str, dedupe: &mut Dedupe, tx: &Tx) -> En
     let mut request = json!({"op": "subscribe", "id": REQUEST_ID, "topics": config.topics});
     if let Some(since) = since {
         request["since"] = json!(since);
+        if let Some(epoch) = &dedupe.epoch {
+            request["epoch"] = json!(epoch);
+        }
+    }
+    // From here on the position is one of this stream (a resume that is not
+    // recovered says so below, and starts again within it).
+    if !stream_epoch.is_empty() {
+        dedupe.epoch = Some(stream_epoch);
     }
     if let Err(e) = ws.send(Message::Text(request.to_string().into())).await {
         return lost(format!("sending subscribe: {e}"), false);

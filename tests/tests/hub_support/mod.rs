@@ -52,6 +52,19 @@ impl TestHub {
     /// Starts the hub without waiting for `/readyz` (e.g. before the stream exists).
     pub async fn start_unready(config: Config) -> TestHub {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_on(config, listener).await
+    }
+
+    /// Starts the hub on `listener` (a fixed address a client already knows)
+    /// and waits until it is ready.
+    pub async fn start_at(config: Config, addr: std::net::SocketAddr) -> TestHub {
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+        let hub = Self::start_on(config, listener).await;
+        hub.wait_ready().await;
+        hub
+    }
+
+    async fn start_on(config: Config, listener: tokio::net::TcpListener) -> TestHub {
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {

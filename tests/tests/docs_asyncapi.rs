@@ -45,3 +45,98 @@ fn error_codes_are_the_hubs_own() {
         sapha_hub::protocol::code::ALL
     );
 }
+
+mod hub_support;
+
+use hub_support::*;
+use sapha_tests::NatsServer;
+use serde_json::{json, Value};
+
+/// The payload schema of `components.messages.<name>` in asyncapi.yaml.
+fn message_schema(name: &str) -> serde_yaml::Value {
+    let doc: serde_yaml::Value = serde_yaml::from_str(&asyncapi()).expect("asyncapi.yaml parses");
+    doc["components"]["messages"][name]["payload"].clone()
+}
+
+/// Checks `value` against the parts of a JSON schema this document uses:
+/// `required`, `properties` (no key outside them), `const`, `enum`, and nested
+/// objects. Returns every mismatch, named by its path.
+fn mismatches(schema: &serde_yaml::Value, value: &Value, path: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(c) = schema.get("const") {
+        let want: Value = serde_json::to_value(c).unwrap();
+        if want != *value {
+            out.push(format!("{path}: {value} is not the const {want}"));
+        }
+    }
+    if let Some(options) = schema.get("enum").and_then(|e| e.as_sequence()) {
+        let options: Vec<Value> = options
+            .iter()
+            .map(|o| serde_json::to_value(o).unwrap())
+            .collect();
+        if !options.contains(value) {
+            out.push(format!("{path}: {value} is not in the enum"));
+        }
+    }
+    let (Some(props), Some(object)) = (
+        schema.get("properties").and_then(|p| p.as_mapping()),
+        value.as_object(),
+    ) else {
+        return out;
+    };
+    for key in schema
+        .get("required")
+        .and_then(|r| r.as_sequence())
+        .into_iter()
+        .flatten()
+    {
+        let key = key.as_str().unwrap();
+        if !object.contains_key(key) {
+            out.push(format!("{path}.{key}: required, missing"));
+        }
+    }
+    for (key, v) in object {
+        match props.get(key.as_str()) {
+            None => out.push(format!("{path}.{key}: not in the documented properties")),
+            Some(sub) => out.extend(mismatches(sub, v, &format!("{path}.{key}"))),
+        }
+    }
+    out
+}
+
+/// Real frames from a running hub fit their documented message schemas: every
+/// required field present, no undocumented field, enums and consts kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_frames_fit_their_message_schemas() {
+    let nats = NatsServer::start();
+    let publisher = Publisher::new(&nats).await;
+    for _ in 0..2 {
+        publisher.publish(&bill_stage("b-2566-0001")).await;
+    }
+    let hub = TestHub::start(test_config(&nats)).await;
+    let mut client = Client::connect(&hub.ws_url("/v1/ws?topics=bill.%3E&since=0")).await;
+    let mut frames = vec![
+        ("Welcome", client.json().await),
+        ("Ack", client.json().await),
+    ];
+    for _ in 0..2 {
+        frames.push(("Event", client.json().await));
+    }
+    frames.push(("Live", client.json().await));
+    client.send(json!({"op": "ping", "id": 7})).await;
+    frames.push(("Ack", client.json().await));
+    client
+        .send(json!({"op": "subscribe", "id": "x", "topics": ["bill.>.stage"]}))
+        .await;
+    frames.push(("Error", client.json().await));
+    let mut all = Vec::new();
+    for (name, frame) in &frames {
+        all.extend(mismatches(&message_schema(name), frame, name));
+    }
+    assert!(
+        all.is_empty(),
+        "frames that do not fit docs/asyncapi.yaml:\n{}",
+        all.join("\n")
+    );
+    hub.shutdown().await;
+}

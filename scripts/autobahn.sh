@@ -28,7 +28,9 @@ for c in python2.7 python2 "$HOME/.pyenv/versions/2.7.18/bin/python"; do
   fi
 done
 [ -n "$py2" ] || { echo "autobahn: no Python 2.7 found (autobahntestsuite needs it)" >&2; exit 1; }
-if ! PYTHONPATH="$tools" "$py2" -c 'import autobahntestsuite' 2>/dev/null; then
+# A site dir, not PYTHONPATH: zope's namespace package needs its .pth file read.
+site="import site, sys; site.addsitedir('$tools')"
+if ! "$py2" -c "$site; import autobahntestsuite, zope.interface" 2>/dev/null; then
   echo "installing autobahntestsuite 0.8.2 into $tools" >&2
   "$py2" -m pip install --quiet --disable-pip-version-check --target "$tools" 'autobahntestsuite==0.8.2' >&2
 fi
@@ -48,8 +50,8 @@ cat > "$out/spec.json" <<EOF
 {"outdir": "$out", "servers": [{"agent": "sapha-hub", "url": "ws://127.0.0.1:$port"}],
  "cases": ["*"], "exclude-cases": ["9.*", "12.*", "13.*"], "exclude-agent-cases": {}}
 EOF
-(cd "$out" && PYTHONPATH="$tools" timeout 900 "$py2" -W ignore -c \
-  'import sys; from autobahntestsuite.wstest import run; sys.argv[0] = "wstest"; run()' \
+(cd "$out" && timeout 900 "$py2" -W ignore -c \
+  "$site; from autobahntestsuite.wstest import run; sys.argv[0] = 'wstest'; run()" \
   -m fuzzingclient -s spec.json > wstest.log 2>&1)
 
 python3 - "$out/index.json" <<'EOF'

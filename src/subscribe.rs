@@ -228,6 +228,7 @@ pub async fn sink(args: SinkArgs) -> anyhow::Result<()> {
     let items = args
         .hub
         .client(&args.topics, start)
+        .resume_epoch(sink.epoch())
         .subscribe()
         .context("starting the client")?;
     let written = sink.run(items, crate::shutdown_signal()).await?;
@@ -277,6 +278,7 @@ pub async fn notify(args: NotifyArgs) -> anyhow::Result<()> {
     let items = args
         .hub
         .client(&notifier.topics(), start)
+        .resume_epoch(notifier.epoch())
         .subscribe()
         .context("starting the client")?;
     let sent = notifier.run(items, crate::shutdown_signal()).await?;

@@ -158,3 +158,77 @@ async fn webhook_posts_are_signed() {
     }
     hub.shutdown().await;
 }
+
+/// Every event id in the sink's files, in order (no rotation needed).
+fn all_written_ids(dir: &Path) -> Vec<String> {
+    let mut files: Vec<_> = std::fs::read_dir(dir.join("out"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "ndjson"))
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .flat_map(|p| {
+            std::fs::read_to_string(p)
+                .unwrap()
+                .lines()
+                .map(|l| sapha_proto::Event::from_json(l).unwrap().event_id)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// The stream is recreated with more events than the sink's checkpoint while
+/// the sink is down: the checkpoint's epoch tells, and the restarted sink
+/// writes the new stream from its first event instead of skipping to seq 6.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_sink_notices_a_recreated_stream_by_its_checkpointed_epoch() {
+    let bin = tokio::task::spawn_blocking(sapha_bin).await.unwrap();
+    assert!(bin.exists());
+    let nats = NatsServer::start();
+    let publisher = Publisher::new(&nats).await;
+    let mut want = Vec::new();
+    for _ in 0..5 {
+        let e = bill_stage("b-2566-0001");
+        publisher.publish(&e).await;
+        want.push(e.event_id.clone());
+    }
+    let hub = TestHub::start(test_config(&nats)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut sink = SinkProcess::start(&hub.ws_url("/v1/ws"), dir.path(), &["--from", "start"]);
+    wait_checkpoint(dir.path(), 5).await;
+    sink.kill();
+    hub.shutdown().await;
+    let saved = Checkpoint::load(&dir.path().join("out/checkpoint.json"))
+        .unwrap()
+        .unwrap();
+    assert!(
+        saved.epoch.is_some(),
+        "the checkpoint keeps the epoch: {saved:?}"
+    );
+
+    publisher.js.delete_stream("PARL").await.unwrap();
+    let publisher = Publisher::new(&nats).await;
+    for _ in 0..8 {
+        let e = bill_stage("b-2566-0002");
+        publisher.publish(&e).await;
+        want.push(e.event_id.clone());
+    }
+    let hub = TestHub::start(test_config(&nats)).await;
+    let mut sink = SinkProcess::start(&hub.ws_url("/v1/ws"), dir.path(), &["--from", "start"]);
+    let dir_path = dir.path().to_owned();
+    let complete = sapha_tests::wait_until(WAIT, || {
+        let dir = dir_path.clone();
+        async move { all_written_ids(&dir).len() >= 13 }
+    })
+    .await;
+    sink.kill();
+    assert!(complete, "wrote {:?}", all_written_ids(dir.path()));
+    assert_eq!(
+        all_written_ids(dir.path()),
+        want,
+        "the old stream, then all of the new one"
+    );
+    hub.shutdown().await;
+}

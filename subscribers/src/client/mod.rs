@@ -76,6 +76,10 @@ pub enum Item {
         session: String,
         /// The position the subscription resumed after, if any.
         resumed_after: Option<u64>,
+        /// The stream's epoch (empty: the hub cannot tell): the positions
+        /// delivered from here on belong to it. Save it with a checkpoint and
+        /// give it back to [`ClientBuilder::resume_epoch`].
+        epoch: String,
     },
     /// The connection was lost; the client is reconnecting by itself.
     Disconnected { url: String, reason: String },
@@ -130,6 +134,8 @@ pub(crate) struct Config {
     pub(crate) urls: Vec<String>,
     pub(crate) topics: Vec<String>,
     pub(crate) start: Start,
+    /// The stream epoch a [`Start::After`] position belongs to, if known.
+    pub(crate) resume_epoch: Option<String>,
     pub(crate) backoff: Backoff,
     pub(crate) max_attempts: Option<u32>,
     pub(crate) dedupe_ids: usize,
@@ -189,6 +195,7 @@ impl ClientBuilder {
                 urls: Vec::new(),
                 topics: Vec::new(),
                 start: Start::Live,
+                resume_epoch: None,
                 backoff: Backoff::default(),
                 max_attempts: None,
                 dedupe_ids: DEFAULT_DEDUPE_IDS,
@@ -235,6 +242,15 @@ impl ClientBuilder {
     /// Where to start: live (default), the beginning, or after a saved sequence.
     pub fn start(mut self, start: Start) -> Self {
         self.config.start = start;
+        self
+    }
+
+    /// The stream epoch a saved [`Start::After`] position belongs to (the
+    /// `epoch` of the [`Item::Connected`] it came after). With it, a stream
+    /// recreated since is noticed even when it has more events than the
+    /// position: the client reports [`Item::StreamReset`] and starts again.
+    pub fn resume_epoch(mut self, epoch: Option<String>) -> Self {
+        self.config.resume_epoch = epoch.filter(|e| !e.is_empty());
         self
     }
 

@@ -36,6 +36,9 @@ pub(super) async fn run(config: Arc<Config>, tx: Tx) {
         Start::Live | Start::Beginning => None,
     };
     let mut dedupe = Dedupe::new(config.dedupe_ids, position);
+    if position.is_some() {
+        dedupe.epoch = config.resume_epoch.clone();
+    }
     let mut failures: u32 = 0;
     let mut next_url = 0usize;
     loop {
@@ -158,7 +161,7 @@ async fn session(config: &Config, url: &str, dedupe: &mut Dedupe, tx: &Tx) -> En
     // From here on the position is one of this stream (a resume that is not
     // recovered says so below, and starts again within it).
     if !stream_epoch.is_empty() {
-        dedupe.epoch = Some(stream_epoch);
+        dedupe.epoch = Some(stream_epoch.clone());
     }
     if let Err(e) = ws.send(Message::Text(request.to_string().into())).await {
         return lost(format!("sending subscribe: {e}"), false);
@@ -211,6 +214,7 @@ async fn session(config: &Config, url: &str, dedupe: &mut Dedupe, tx: &Tx) -> En
                         url: url.to_owned(),
                         session: session_id.clone(),
                         resumed_after: since,
+                        epoch: stream_epoch.clone(),
                     };
                     if tx.send(Ok(connected)).await.is_err() {
                         return End::ConsumerGone;

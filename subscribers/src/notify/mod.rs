@@ -138,6 +138,9 @@ struct SentKey {
 #[derive(Debug, Serialize, Deserialize)]
 struct Position {
     seq: u64,
+    /// The stream epoch `seq` belongs to (absent in older checkpoints).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    epoch: Option<String>,
 }
 
 /// The notifier: follows, the sent log, and the gateway client.
@@ -146,6 +149,8 @@ pub struct Notifier {
     sent: HashSet<(String, String)>,
     sent_log: std::fs::File,
     position: Option<u64>,
+    /// The stream epoch `position` belongs to.
+    epoch: Option<String>,
     http: reqwest::Client,
     delivered: u64,
 }
@@ -177,17 +182,17 @@ impl Notifier {
             .open(&log_path)
             .map_err(io("opening the sent log"))?;
         durable::sync_dir(dir).map_err(io("syncing the state directory"))?;
-        let position = match std::fs::read(dir.join("checkpoint.json")) {
+        let saved = match std::fs::read(dir.join("checkpoint.json")) {
             Ok(b) => Some(
-                serde_json::from_slice::<Position>(&b)
-                    .map_err(|e| NotifyError::Io {
-                        what: "reading checkpoint.json".into(),
-                        source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
-                    })?
-                    .seq,
+                serde_json::from_slice::<Position>(&b).map_err(|e| NotifyError::Io {
+                    what: "reading checkpoint.json".into(),
+                    source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+                })?,
             ),
             Err(_) => None,
         };
+        let position = saved.as_ref().map(|p| p.seq);
+        let epoch = saved.and_then(|p| p.epoch);
         let http = reqwest::Client::builder()
             .timeout(settings.timeout)
             .build()
@@ -197,6 +202,7 @@ impl Notifier {
             sent,
             sent_log,
             position,
+            epoch,
             http,
             delivered: 0,
         })
@@ -205,6 +211,12 @@ impl Notifier {
     /// The stream position to resume after.
     pub fn position(&self) -> Option<u64> {
         self.position
+    }
+
+    /// The stream epoch [`Notifier::position`] belongs to, if known: give it
+    /// to [`ClientBuilder::resume_epoch`](crate::ClientBuilder::resume_epoch).
+    pub fn epoch(&self) -> Option<String> {
+        self.epoch.clone()
     }
 
     /// The topics to subscribe to.
@@ -260,7 +272,11 @@ impl Notifier {
                 self.delivered += 1;
             }
         }
-        let bytes = serde_json::to_vec(&Position { seq: d.seq }).expect("serializes");
+        let position = Position {
+            seq: d.seq,
+            epoch: self.epoch.clone(),
+        };
+        let bytes = serde_json::to_vec(&position).expect("serializes");
         durable::replace(&self.settings.state_dir.join("checkpoint.json"), &bytes)
             .map_err(io("saving the checkpoint"))?;
         self.position = Some(d.seq);
@@ -355,6 +371,10 @@ impl Notifier {
                         first_seq,
                         "the stream was reset below our position: replaying it from its first event"
                     );
+                }
+                Some(Ok(Item::Connected { epoch, .. })) if !epoch.is_empty() => {
+                    // Events from here on (and so the checkpoints) belong to it.
+                    self.epoch = Some(epoch);
                 }
                 Some(Ok(other)) => tracing::info!(?other, "client"),
             }

@@ -22,6 +22,9 @@ pub struct Checkpoint {
     /// The length of `file` that holds only checkpointed events.
     #[serde(default)]
     pub offset: u64,
+    /// The stream epoch `seq` belongs to (absent in older checkpoints).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<String>,
 }
 
 impl Checkpoint {
@@ -58,6 +61,7 @@ mod tests {
             seq: Some(42),
             file: Some("events-1.ndjson".into()),
             offset: 900,
+            epoch: Some("1872f0c3".into()),
         };
         cp.save(&p).unwrap();
         assert_eq!(Checkpoint::load(&p).unwrap(), Some(cp));

@@ -235,6 +235,7 @@ mod tests {
             seq: Some(2),
             file: Some(name),
             offset: len,
+            epoch: None,
         };
         // Written after the checkpoint, then a crash: a torn line and a later file.
         f.append(&lines(3..=5)).unwrap();

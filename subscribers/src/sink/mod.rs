@@ -82,6 +82,8 @@ pub struct Sink {
     files: Option<Files>,
     webhook: Option<Webhook>,
     written: u64,
+    /// The stream epoch of the session delivering now (checkpointed with `seq`).
+    epoch: Option<String>,
 }
 
 impl Sink {
@@ -107,6 +109,7 @@ impl Sink {
                 version: 1,
                 ..Checkpoint::default()
             });
+        let checkpoint_epoch = checkpoint.epoch.clone();
         let files = match &settings.files {
             Some(f) => Some(Files::open(f.clone(), &checkpoint)?),
             None => None,
@@ -121,12 +124,19 @@ impl Sink {
             files,
             webhook,
             written: 0,
+            epoch: checkpoint_epoch,
         })
     }
 
     /// The last stream sequence durably written: resume after it.
     pub fn position(&self) -> Option<u64> {
         self.checkpoint.seq
+    }
+
+    /// The stream epoch [`Sink::position`] belongs to, if known: give it to
+    /// [`ClientBuilder::resume_epoch`](crate::ClientBuilder::resume_epoch).
+    pub fn epoch(&self) -> Option<String> {
+        self.checkpoint.epoch.clone()
     }
 
     /// How many events this sink has written since it opened.
@@ -145,6 +155,7 @@ impl Sink {
             seq: Some(last.seq),
             file: self.checkpoint.file.clone(),
             offset: self.checkpoint.offset,
+            epoch: self.epoch.clone(),
         };
         if let Some(files) = &mut self.files {
             let (file, offset) = files.append(&lines)?;
@@ -221,9 +232,19 @@ impl Sink {
                         );
                     }
                     Some(Ok(Item::Connected {
-                        url, resumed_after, ..
+                        url,
+                        resumed_after,
+                        epoch,
+                        ..
                     })) => {
-                        tracing::info!(%url, ?resumed_after, "subscribed");
+                        tracing::info!(%url, ?resumed_after, %epoch, "subscribed");
+                        // Events from here on belong to this epoch: write what
+                        // came before under the old one first.
+                        let epoch = Some(epoch).filter(|e| !e.is_empty());
+                        if epoch.is_some() && epoch != self.epoch {
+                            self.write_batch(&std::mem::take(&mut batch)).await?;
+                            self.epoch = epoch;
+                        }
                     }
                     Some(Ok(other)) => tracing::info!(?other, "client"),
                 }

@@ -69,6 +69,44 @@ async fn closed_within(tcp: &mut TcpStream, patience: Duration) -> bool {
     tokio::time::timeout(patience, drained).await.is_ok()
 }
 
+/// `sapha hub` as a child process under `ulimit -n nofile` (set in a shell
+/// that then becomes the hub, as an operator would run it), with `--set`
+/// overrides; returns once it is ready.
+async fn start_hub(nats: &NatsServer, nofile: usize, set: &[&str]) -> (Child, SocketAddr) {
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let mut command = std::process::Command::new("sh");
+    command
+        .arg("-c")
+        .arg(format!("ulimit -n {nofile} && exec \"$0\" \"$@\""))
+        .arg(sapha_tests::sapha_bin())
+        .args([
+            "hub",
+            "--nats-url",
+            &nats.url(),
+            "--listen",
+            &addr.to_string(),
+        ]);
+    for s in set {
+        command.args(["--set", s]);
+    }
+    let child = Child(
+        command
+            .env("RUST_LOG", "error")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("sapha hub starts"),
+    );
+    let ready = sapha_tests::wait_until(WAIT, || async move {
+        get_from([127, 0, 0, 9], addr, "/readyz")
+            .await
+            .is_some_and(|s| s.contains(" 200 "))
+    })
+    .await;
+    assert!(ready, "sapha hub became ready");
+    (child, addr)
+}
+
 fn open_descriptors(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
 }
@@ -78,45 +116,18 @@ async fn silent_connections_are_cut_and_capped_and_others_are_still_served() {
     raise_nofile();
     let nats = NatsServer::start();
     let _stream = Publisher::new(&nats).await;
-    let port = free_port();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    // `ulimit -n` in a shell that then becomes the hub, as an operator would run it.
-    let child = Child(
-        std::process::Command::new("sh")
-            .arg("-c")
-            .arg(format!("ulimit -n {NOFILE} && exec \"$0\" \"$@\""))
-            .arg(sapha_tests::sapha_bin())
-            .args([
-                "hub",
-                "--nats-url",
-                &nats.url(),
-                "--listen",
-                &addr.to_string(),
-            ])
-            .args([
-                "--set",
-                "limits.header_read_timeout_ms=2000",
-                "--set",
-                "limits.max_pending_connections=100",
-                "--set",
-                "limits.max_pending_connections_per_ip=40",
-                "--set",
-                "limits.fd_reserve=32",
-            ])
-            .env("RUST_LOG", "error")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("sapha hub starts"),
-    );
-    let pid = child.0.id();
-    let ready = sapha_tests::wait_until(WAIT, || async move {
-        get_from([127, 0, 0, 9], addr, "/readyz")
-            .await
-            .is_some_and(|s| s.contains(" 200 "))
-    })
+    let (child, addr) = start_hub(
+        &nats,
+        NOFILE,
+        &[
+            "limits.header_read_timeout_ms=2000",
+            "limits.max_pending_connections=100",
+            "limits.max_pending_connections_per_ip=40",
+            "limits.fd_reserve=32",
+        ],
+    )
     .await;
-    assert!(ready, "sapha hub became ready");
+    let pid = child.0.id();
 
     // The attack: more silent sockets from one IP than the hub has
     // descriptors, and some that send only the HTTP/2 preface.
@@ -189,36 +200,8 @@ async fn beyond_the_descriptor_budget_new_connections_are_closed_at_once() {
     raise_nofile();
     let nats = NatsServer::start();
     let _stream = Publisher::new(&nats).await;
-    let port = free_port();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let child = Child(
-        std::process::Command::new("sh")
-            .arg("-c")
-            .arg("ulimit -n 128 && exec \"$0\" \"$@\"")
-            .arg(sapha_tests::sapha_bin())
-            .args([
-                "hub",
-                "--nats-url",
-                &nats.url(),
-                "--listen",
-                &addr.to_string(),
-            ])
-            // Room for about 28 connections: 128 - 100.
-            .args(["--set", "limits.fd_reserve=100"])
-            .env("RUST_LOG", "error")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("sapha hub starts"),
-    );
-    let _ = &child;
-    let ready = sapha_tests::wait_until(WAIT, || async move {
-        get_from([127, 0, 0, 9], addr, "/readyz")
-            .await
-            .is_some_and(|s| s.contains(" 200 "))
-    })
-    .await;
-    assert!(ready, "sapha hub became ready");
+    // Room for about 28 connections: 128 - 100.
+    let (_hub, addr) = start_hub(&nats, 128, &["limits.fd_reserve=100"]).await;
     // 40 WebSockets from 40 addresses: the budget admits some, closes the rest.
     let mut admitted = Vec::new();
     let mut refused = 0;

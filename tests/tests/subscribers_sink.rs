@@ -57,16 +57,20 @@ async fn wait_checkpoint(dir: &Path, at_least: u64) {
     assert!(ok, "checkpoint at {} < {at_least}", checkpoint_seq(dir));
 }
 
-/// The (stream order) event ids in the sink's files.
-fn written_ids(dir: &Path) -> Vec<String> {
+/// The sink's NDJSON files, in order.
+fn written_files(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut files: Vec<_> = std::fs::read_dir(dir.join("out"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|x| x == "ndjson"))
         .collect();
     files.sort();
-    assert!(files.len() > 1, "20 kB files rotate");
     files
+}
+
+/// The (stream order) event ids in the sink's files.
+fn all_written_ids(dir: &Path) -> Vec<String> {
+    written_files(dir)
         .iter()
         .flat_map(|p| {
             std::fs::read_to_string(p)
@@ -80,6 +84,12 @@ fn written_ids(dir: &Path) -> Vec<String> {
                 .collect::<Vec<_>>()
         })
         .collect()
+}
+
+/// The same, after checking that the 20 kB files rotated.
+fn written_ids(dir: &Path) -> Vec<String> {
+    assert!(written_files(dir).len() > 1, "20 kB files rotate");
+    all_written_ids(dir)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -157,26 +167,6 @@ async fn webhook_posts_are_signed() {
         assert_eq!(sapha_proto::Event::from_json(&r.body).unwrap(), *e);
     }
     hub.shutdown().await;
-}
-
-/// Every event id in the sink's files, in order (no rotation needed).
-fn all_written_ids(dir: &Path) -> Vec<String> {
-    let mut files: Vec<_> = std::fs::read_dir(dir.join("out"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "ndjson"))
-        .collect();
-    files.sort();
-    files
-        .iter()
-        .flat_map(|p| {
-            std::fs::read_to_string(p)
-                .unwrap()
-                .lines()
-                .map(|l| sapha_proto::Event::from_json(l).unwrap().event_id)
-                .collect::<Vec<_>>()
-        })
-        .collect()
 }
 
 /// The stream is recreated with more events than the sink's checkpoint while

@@ -116,8 +116,8 @@ pub struct IngestArgs {
         default_value_t = 10_000
     )]
     header_read_timeout_ms: u64,
-    /// Most connections that have not sent a first request head yet; over it the
-    /// oldest is closed.
+    /// Most connections with no request in progress (none sent yet, or idle
+    /// between keep-alive requests); over it the oldest is closed.
     #[arg(
         long,
         env = "SAPHA_INGEST_MAX_PENDING_CONNECTIONS",
@@ -131,8 +131,9 @@ pub struct IngestArgs {
         default_value_t = 64
     )]
     max_pending_connections_per_ip: usize,
-    /// Descriptors kept free below `ulimit -n`; beyond the rest, new connections
-    /// are closed at accept.
+    /// Descriptors kept free below `ulimit -n`; at the rest, a new connection
+    /// takes the place of the oldest with no request in progress, or with none
+    /// is closed at accept.
     #[arg(long, env = "SAPHA_INGEST_FD_RESERVE", default_value_t = 64)]
     fd_reserve: usize,
     #[command(flatten)]

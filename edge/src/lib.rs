@@ -9,14 +9,17 @@
 //!   within [`EdgeLimits::request_deadline`], or it is closed. A request in
 //!   progress (a streaming SSE body, an ingest upload with its own body
 //!   deadline) is never cut by it; an upgraded WebSocket leaves the edge.
-//! - **Pre-request caps.** Connections that have not yet completed their first
-//!   request head are capped in total and per client IP. When a cap is
-//!   reached the *oldest* such connection (of that IP, or overall) is closed to
-//!   make room: a flood of silent sockets from one address only cycles its own
-//!   sockets, and a real request from the same address still gets through.
+//! - **Pending caps.** Connections with no request in progress (before their
+//!   first request head, and idle between keep-alive requests: either way they
+//!   hold a descriptor without a request) are capped in total and per client
+//!   IP. When a cap is reached the *oldest* such connection (of that IP, or
+//!   overall) is closed to make room: a flood of silent or idle sockets from
+//!   one address only cycles its own sockets, and a real request from the same
+//!   address still gets through.
 //! - **Descriptor headroom.** At start the soft `RLIMIT_NOFILE` is raised to
 //!   the hard one; the edge then keeps [`EdgeLimits::fd_reserve`] descriptors
-//!   free for NATS, files and health checks. Connections beyond the budget are
+//!   free for NATS, files and health checks. At the budget a new connection
+//!   takes the place of the oldest pending one; with none to close, it is
 //!   accepted and closed at once, which keeps the listener's backlog moving
 //!   instead of starving everything when `accept` would fail.
 
@@ -46,7 +49,8 @@ pub struct EdgeLimits {
     /// Longest time a connection with no request in progress may take to
     /// complete a request head (slowloris, silent sockets, idle keep-alive).
     pub request_deadline: Duration,
-    /// Most connections, in total, that have not completed a first request head.
+    /// Most connections, in total, with no request in progress (before the
+    /// first request head, or idle between keep-alive requests).
     pub max_pending: usize,
     /// Most such connections from one IP address.
     pub max_pending_per_ip: usize,
@@ -75,11 +79,12 @@ impl Default for EdgeLimits {
 pub struct EdgeStats {
     /// Connections this edge holds now (gauge).
     pub open: AtomicUsize,
-    /// Connections waiting for their first request head now (gauge).
+    /// Connections with no request in progress now (gauge).
     pub pending: AtomicUsize,
     /// Connections closed because no request head came within the deadline.
     pub request_timeouts: AtomicU64,
-    /// Pre-request connections closed to make room under a pending cap.
+    /// Pending connections closed to make room under a pending cap or at the
+    /// descriptor budget.
     pub evicted: AtomicU64,
     /// Connections closed at accept because the descriptor budget was spent.
     pub refused_no_headroom: AtomicU64,
@@ -100,7 +105,7 @@ impl EdgeStats {
             (
                 "connections_pending",
                 "gauge",
-                "Connections that have not completed a first request head",
+                "Connections with no request in progress (before the first, or idle between requests)",
                 self.pending.load(Ordering::Relaxed) as u64,
             ),
             (
@@ -112,7 +117,7 @@ impl EdgeStats {
             (
                 "pending_evictions_total",
                 "counter",
-                "Pre-request connections closed to make room under a pending cap",
+                "Pending connections closed to make room (pending caps, descriptor budget)",
                 self.evicted.load(Ordering::Relaxed),
             ),
             (
@@ -178,9 +183,10 @@ impl Edge {
         self.pending.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Enters a new connection into the pending set, closing the oldest ones
-    /// over a cap. Returns its id and the token that closes it.
-    fn admit(&self, ip: IpAddr) -> (u64, CancellationToken) {
+    /// Enters a connection with no request in progress into the pending set,
+    /// closing the oldest ones over a cap; `close` is the connection's token.
+    /// Returns its id in the set.
+    fn admit(&self, ip: IpAddr, close: CancellationToken) -> u64 {
         let exempt = self.limits.exempt.iter().any(|n| n.contains(&ip));
         let per_ip = if exempt {
             usize::MAX
@@ -188,19 +194,40 @@ impl Edge {
             self.limits.max_pending_per_ip.max(1)
         };
         let mut pending = self.pending();
-        let (id, token, evicted) = pending.admit(ip, per_ip, self.limits.max_pending.max(1));
+        let (id, evicted) = pending.admit(ip, close, per_ip, self.limits.max_pending.max(1));
         self.stats
             .evicted
             .fetch_add(evicted as u64, Ordering::Relaxed);
         self.stats.pending.store(pending.len(), Ordering::Relaxed);
-        (id, token)
+        id
     }
 
-    /// Takes a connection out of the pending set (first request, or closed).
+    /// Takes a connection out of the pending set (a request began, or it closed).
     fn leave(&self, id: u64) {
         let mut pending = self.pending();
         pending.leave(id);
         self.stats.pending.store(pending.len(), Ordering::Relaxed);
+    }
+
+    /// Closes the oldest pending connection, if there is one, to free its
+    /// descriptor (at the budget, or when `accept` ran out of descriptors).
+    fn evict_oldest(&self) -> bool {
+        let mut pending = self.pending();
+        let closed = pending.close_oldest();
+        if closed {
+            self.stats.evicted.fetch_add(1, Ordering::Relaxed);
+        }
+        self.stats.pending.store(pending.len(), Ordering::Relaxed);
+        closed
+    }
+
+    /// At the budget: closes the oldest pending connection so that a new one
+    /// can take its place. The closed socket is released a moment later, when
+    /// its task runs, so new connections may run ahead of releases by at most
+    /// half the reserve; beyond that (or with nothing pending) there is no room.
+    fn make_room(&self) -> bool {
+        let ceiling = self.budget.saturating_add(self.limits.fd_reserve / 2);
+        OPEN.load(Ordering::Acquire) < ceiling && self.evict_oldest()
     }
 }
 
@@ -229,7 +256,7 @@ fn raise_nofile_limit() -> u64 {
     lim.rlim_cur
 }
 
-/// Connections that have not completed a first request head, oldest first.
+/// Connections with no request in progress, oldest first.
 #[derive(Default)]
 struct Pending {
     next_id: u64,
@@ -244,15 +271,17 @@ impl Pending {
         self.order.len()
     }
 
-    /// Adds a connection from `ip`, first closing the oldest of that IP's
-    /// while it has `per_ip` or more, then the oldest overall while there are
-    /// `total` or more. Returns the id, its token and how many were closed.
+    /// Adds a connection from `ip` (closed by cancelling `close`), first
+    /// closing the oldest of that IP's while it has `per_ip` or more, then the
+    /// oldest overall while there are `total` or more. Returns its id and how
+    /// many were closed.
     fn admit(
         &mut self,
         ip: IpAddr,
+        close: CancellationToken,
         per_ip: usize,
         total: usize,
-    ) -> (u64, CancellationToken, usize) {
+    ) -> (u64, usize) {
         let mut evicted = 0;
         while self.per_ip.get(&ip).is_some_and(|q| q.len() >= per_ip) {
             let oldest = self.per_ip.get(&ip).and_then(|q| q.front().copied());
@@ -260,19 +289,23 @@ impl Pending {
             self.close(oldest);
             evicted += 1;
         }
-        while self.order.len() >= total {
-            let Some((&oldest, _)) = self.order.first_key_value() else {
-                break;
-            };
-            self.close(oldest);
+        while self.order.len() >= total && self.close_oldest() {
             evicted += 1;
         }
         let id = self.next_id;
         self.next_id += 1;
-        let token = CancellationToken::new();
-        self.order.insert(id, (ip, token.clone()));
+        self.order.insert(id, (ip, close));
         self.per_ip.entry(ip).or_default().push_back(id);
-        (id, token, evicted)
+        (id, evicted)
+    }
+
+    /// Closes the oldest connection of any IP; false when there is none.
+    fn close_oldest(&mut self) -> bool {
+        let Some((&oldest, _)) = self.order.first_key_value() else {
+            return false;
+        };
+        self.close(oldest);
+        true
     }
 
     /// Removes `id` and cancels its token.
@@ -282,7 +315,7 @@ impl Pending {
         }
     }
 
-    /// Removes `id` without closing it (its first request arrived).
+    /// Removes `id` without closing it (a request began, or it closed).
     fn leave(&mut self, id: u64) {
         self.remove(id);
     }
@@ -299,23 +332,81 @@ impl Pending {
     }
 }
 
-/// Requests in progress on one connection; the request deadline runs only
-/// while there are none.
-#[derive(Default)]
-struct Activity {
-    active: AtomicUsize,
+/// One connection's requests in progress. While it has none it is in the
+/// edge's pending set (capped, oldest closed first) and the request deadline
+/// runs.
+struct Conn {
+    edge: Arc<Edge>,
+    ip: IpAddr,
+    /// Cancelled to close the connection (to make room for another).
+    close: CancellationToken,
+    state: Mutex<ConnState>,
+    /// Woken when requests begin or end, to restart the deadline.
     changed: Notify,
+}
+
+#[derive(Default)]
+struct ConnState {
+    /// Requests in progress.
+    active: usize,
+    /// Its id in the edge's pending set, while it is there.
+    pending: Option<u64>,
+    /// Upgraded (the socket left for a WebSocket task) or closed: never pending again.
+    gone: bool,
 }
 
 /// One request in progress; dropped with the response body (or with the
 /// request, when the connection goes first).
-struct InFlight(Arc<Activity>);
+struct InFlight(Arc<Conn>);
 
-impl Activity {
+impl Conn {
+    /// A new connection, pending until its first request head.
+    fn open(edge: Arc<Edge>, ip: IpAddr) -> Arc<Conn> {
+        let conn = Arc::new(Conn {
+            edge,
+            ip,
+            close: CancellationToken::new(),
+            state: Mutex::default(),
+            changed: Notify::new(),
+        });
+        conn.idle(&mut conn.state());
+        conn
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, ConnState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// With no request in progress: enters the pending set.
+    fn idle(&self, state: &mut ConnState) {
+        if state.active == 0 && !state.gone && state.pending.is_none() {
+            state.pending = Some(self.edge.admit(self.ip, self.close.clone()));
+        }
+    }
+
     fn begin(self: &Arc<Self>) -> InFlight {
-        self.active.fetch_add(1, Ordering::AcqRel);
+        {
+            let mut state = self.state();
+            state.active += 1;
+            if let Some(id) = state.pending.take() {
+                self.edge.leave(id);
+            }
+        }
         self.changed.notify_waiters();
         InFlight(self.clone())
+    }
+
+    /// Leaves the pending set for good: upgraded, or closed.
+    fn gone(&self) {
+        let mut state = self.state();
+        state.gone = true;
+        if let Some(id) = state.pending.take() {
+            self.edge.leave(id);
+        }
+    }
+
+    fn active(&self) -> usize {
+        self.state().active
     }
 
     /// Resolves once no request has been in progress for `deadline`.
@@ -324,7 +415,7 @@ impl Activity {
             let changed = self.changed.notified();
             tokio::pin!(changed);
             changed.as_mut().enable();
-            if self.active.load(Ordering::Acquire) == 0 {
+            if self.active() == 0 {
                 tokio::select! {
                     _ = tokio::time::sleep(deadline) => return,
                     _ = changed => {}
@@ -338,7 +429,11 @@ impl Activity {
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0.active.fetch_sub(1, Ordering::AcqRel);
+        {
+            let mut state = self.0.state();
+            state.active -= 1;
+            self.0.idle(&mut state);
+        }
         self.0.changed.notify_waiters();
     }
 }
@@ -425,15 +520,24 @@ pub async fn serve(
     builder.http2().timer(TokioTimer::new());
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let router_service = hyper_util::service::TowerToHyperService::new(router);
-    let mut last_refusal_log: Option<Instant> = None;
+    let mut refusal_log = RateLimited::default();
+    let mut accept_error_log = RateLimited::default();
     loop {
         let (tcp, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
                 Err(e) => {
-                    // Out of descriptors despite the reserve, or a connection
-                    // reset before accept: wait a little rather than spin.
-                    tracing::warn!(error = %e, "accept failed");
+                    // Out of descriptors despite the reserve (another part of
+                    // the process, or the system's limit): free one by closing
+                    // the oldest pending connection. Either way wait a little
+                    // rather than spin on a listener that stays readable.
+                    let out_of_fds = matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE));
+                    if out_of_fds {
+                        edge.evict_oldest();
+                    }
+                    if accept_error_log.due() {
+                        tracing::warn!(error = %e, "accept failed");
+                    }
                     tokio::select! {
                         _ = tokio::time::sleep(Duration::from_millis(50)) => continue,
                         _ = stop.cancelled() => break,
@@ -442,12 +546,11 @@ pub async fn serve(
             },
             _ = stop.cancelled() => break,
         };
-        if OPEN.load(Ordering::Acquire) >= edge.budget {
+        if OPEN.load(Ordering::Acquire) >= edge.budget && !edge.make_room() {
             edge.stats
                 .refused_no_headroom
                 .fetch_add(1, Ordering::Relaxed);
-            if last_refusal_log.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
-                last_refusal_log = Some(Instant::now());
+            if refusal_log.due() {
                 tracing::warn!(
                     budget = edge.budget,
                     "descriptor budget spent: closing new connections at accept"
@@ -458,20 +561,22 @@ pub async fn serve(
         }
         let _ = tcp.set_nodelay(true);
         let io = Counted::new(tcp, edge.stats.clone());
-        let (pending_id, evict) = edge.admit(peer.ip());
-        let activity = Arc::new(Activity::default());
+        let state = Conn::open(edge.clone(), peer.ip());
         let service = {
-            let edge = edge.clone();
-            let activity = activity.clone();
+            let state = state.clone();
             let router_service = router_service.clone();
             hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                edge.leave(pending_id);
-                let in_flight = activity.begin();
+                let in_flight = state.begin();
                 let mut req = req.map(axum::body::Body::new);
                 req.extensions_mut().insert(ConnectInfo(peer));
                 let call = hyper::service::Service::call(&router_service, req);
                 async move {
                     let response = call.await?;
+                    if response.status() == axum::http::StatusCode::SWITCHING_PROTOCOLS {
+                        // The socket leaves for the upgraded protocol's task
+                        // (which has its own limits); it is never pending again.
+                        in_flight.0.gone();
+                    }
                     // The request stays in progress until its body is done.
                     Ok::<_, std::convert::Infallible>(response.map(move |body| {
                         axum::body::Body::new(body.map_frame(move |frame| {
@@ -486,27 +591,42 @@ pub async fn serve(
             .serve_connection_with_upgrades(TokioIo::new(io), service)
             .into_owned();
         let conn = graceful.watch(conn);
-        let edge = edge.clone();
         tokio::spawn(async move {
             tokio::pin!(conn);
             tokio::select! {
                 r = &mut conn => if let Err(e) = r {
                     tracing::debug!(%peer, error = %e, "http connection ended with an error");
                 },
-                _ = activity.idle_for(deadline) => {
-                    edge.stats.request_timeouts.fetch_add(1, Ordering::Relaxed);
+                _ = state.idle_for(deadline) => {
+                    state.edge.stats.request_timeouts.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(%peer, "no request head in time: closed");
                 }
-                _ = evict.cancelled() => {
-                    tracing::debug!(%peer, "pre-request connection closed to make room");
+                _ = state.close.cancelled() => {
+                    tracing::debug!(%peer, "pending connection closed to make room");
                 }
             }
-            edge.leave(pending_id);
+            // Before `conn` (and with it any response body) is dropped, so
+            // that the end of a request cannot re-enter the pending set.
+            state.gone();
         });
     }
     drop(listener);
     graceful.shutdown().await;
     Ok(())
+}
+
+/// A warning at most every 10 s (a flood would otherwise write one per connection).
+#[derive(Default)]
+struct RateLimited(Option<Instant>);
+
+impl RateLimited {
+    fn due(&mut self) -> bool {
+        let due = self.0.is_none_or(|t| t.elapsed() > Duration::from_secs(10));
+        if due {
+            self.0 = Some(Instant::now());
+        }
+        due
+    }
 }
 
 #[cfg(test)]
@@ -517,13 +637,33 @@ mod tests {
         IpAddr::from([127, 0, 0, last])
     }
 
+    /// Adds a connection from `ip`; its id, its token and how many were closed.
+    fn add(
+        p: &mut Pending,
+        ip: IpAddr,
+        per_ip: usize,
+        total: usize,
+    ) -> (u64, CancellationToken, usize) {
+        let token = CancellationToken::new();
+        let (id, evicted) = p.admit(ip, token.clone(), per_ip, total);
+        (id, token, evicted)
+    }
+
+    fn edge(max_pending_per_ip: usize) -> Arc<Edge> {
+        let limits = EdgeLimits {
+            max_pending_per_ip,
+            ..EdgeLimits::default()
+        };
+        Arc::new(Edge::new(limits, 0))
+    }
+
     #[test]
     fn a_full_ip_closes_its_own_oldest_connection() {
         let mut p = Pending::default();
-        let (a, ta, _) = p.admit(ip(1), 2, 100);
-        let (_, tb, _) = p.admit(ip(1), 2, 100);
-        let (_, other, _) = p.admit(ip(2), 2, 100);
-        let (_, _, evicted) = p.admit(ip(1), 2, 100);
+        let (a, ta, _) = add(&mut p, ip(1), 2, 100);
+        let (_, tb, _) = add(&mut p, ip(1), 2, 100);
+        let (_, other, _) = add(&mut p, ip(2), 2, 100);
+        let (_, _, evicted) = add(&mut p, ip(1), 2, 100);
         assert_eq!(evicted, 1);
         assert!(ta.is_cancelled(), "the oldest of 127.0.0.1 is closed");
         assert!(!tb.is_cancelled() && !other.is_cancelled());
@@ -534,29 +674,77 @@ mod tests {
     #[test]
     fn a_full_edge_closes_the_oldest_connection_of_any_ip() {
         let mut p = Pending::default();
-        let (_, t1, _) = p.admit(ip(1), 10, 2);
-        let (_, t2, _) = p.admit(ip(2), 10, 2);
-        let (_, t3, evicted) = p.admit(ip(3), 10, 2);
+        let (_, t1, _) = add(&mut p, ip(1), 10, 2);
+        let (_, t2, _) = add(&mut p, ip(2), 10, 2);
+        let (_, t3, evicted) = add(&mut p, ip(3), 10, 2);
         assert_eq!(evicted, 1);
         assert!(t1.is_cancelled() && !t2.is_cancelled() && !t3.is_cancelled());
         assert_eq!(p.per_ip.len(), 2, "an IP with nothing pending is forgotten");
     }
 
     #[test]
-    fn a_connection_that_sent_its_request_is_no_longer_evictable() {
-        let mut p = Pending::default();
-        let (a, ta, _) = p.admit(ip(1), 1, 10);
-        p.leave(a);
-        let (_, _, evicted) = p.admit(ip(1), 1, 10);
-        assert_eq!(evicted, 0);
-        assert!(!ta.is_cancelled());
+    fn a_connection_with_a_request_in_progress_is_not_evictable() {
+        let edge = edge(1);
+        let busy = Conn::open(edge.clone(), ip(1));
+        let in_flight = busy.begin();
+        let other = Conn::open(edge.clone(), ip(1));
+        assert!(!busy.close.is_cancelled() && !other.close.is_cancelled());
+        drop(in_flight);
+        // Idle again, `busy` is the newest of 127.0.0.1: the older one goes.
+        assert!(
+            other.close.is_cancelled(),
+            "the older pending one is closed"
+        );
+        assert!(!busy.close.is_cancelled());
+        assert_eq!(edge.stats.pending.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn a_connection_idle_between_requests_counts_against_the_cap() {
+        let edge = edge(2);
+        let served: Vec<_> = (0..2).map(|_| Conn::open(edge.clone(), ip(1))).collect();
+        for conn in &served {
+            drop(conn.begin()); // one request, answered; now idle on keep-alive
+        }
+        let newcomer = Conn::open(edge.clone(), ip(1));
+        assert!(
+            served[0].close.is_cancelled(),
+            "the longest idle one is closed"
+        );
+        assert!(!served[1].close.is_cancelled() && !newcomer.close.is_cancelled());
+        assert_eq!(edge.stats.evicted.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn an_upgraded_or_closed_connection_never_becomes_pending() {
+        let edge = edge(1);
+        let upgraded = Conn::open(edge.clone(), ip(1));
+        let in_flight = upgraded.begin();
+        upgraded.gone();
+        drop(in_flight);
+        assert_eq!(edge.stats.pending.load(Ordering::Relaxed), 0);
+        let closed = Conn::open(edge.clone(), ip(1));
+        closed.gone();
+        assert_eq!(edge.stats.pending.load(Ordering::Relaxed), 0);
+        let next = Conn::open(edge.clone(), ip(1));
+        assert!(!upgraded.close.is_cancelled() && !next.close.is_cancelled());
+    }
+
+    #[test]
+    fn at_the_budget_the_oldest_pending_connection_makes_room() {
+        let edge = edge(10);
+        assert!(!edge.evict_oldest(), "nothing pending: no room to make");
+        let old = Conn::open(edge.clone(), ip(1));
+        let young = Conn::open(edge.clone(), ip(2));
+        assert!(edge.evict_oldest());
+        assert!(old.close.is_cancelled() && !young.close.is_cancelled());
     }
 
     #[tokio::test(start_paused = true)]
     async fn idle_deadline_waits_for_requests_in_progress() {
-        let activity = Arc::new(Activity::default());
-        let in_flight = activity.begin();
-        let idle = activity.idle_for(Duration::from_secs(10));
+        let conn = Conn::open(edge(10), ip(1));
+        let in_flight = conn.begin();
+        let idle = conn.idle_for(Duration::from_secs(10));
         tokio::pin!(idle);
         // A request in progress: an hour passes and the deadline does not fire.
         tokio::select! {

@@ -141,16 +141,17 @@ pub struct Limits {
     /// keep-alive requests, whatever the protocol (HTTP/1, HTTP/2, or silence).
     /// A slower one (slowloris, silent sockets) is closed.
     pub header_read_timeout_ms: u64,
-    /// Most connections, in total, that have not yet sent a complete first
-    /// request head. Over it, the oldest such connection is closed to make room.
+    /// Most connections, in total, with no request in progress: not yet sent a
+    /// complete first request head, or idle between keep-alive requests. Over
+    /// it, the oldest such connection is closed to make room.
     pub max_pending_connections: usize,
-    /// Most connections from one IP that have not yet sent a complete first
-    /// request head. Over it, that IP's oldest such connection is closed.
-    /// Trusted proxies (`proxy.trusted`) are exempt.
+    /// Most such connections from one IP. Over it, that IP's oldest such
+    /// connection is closed. Trusted proxies (`proxy.trusted`) are exempt.
     pub max_pending_connections_per_ip: usize,
     /// File descriptors kept free below the process limit (`ulimit -n`, whose
     /// soft value the hub raises to the hard one) for NATS, files and health
-    /// checks; connections beyond the rest are closed at accept.
+    /// checks. At the rest, a new connection takes the place of the oldest
+    /// connection with no request in progress; with none, it is closed at accept.
     pub fd_reserve: usize,
 }
 

@@ -1,7 +1,8 @@
 //! Connections that hold a descriptor without sending a request, against
 //! `sapha hub` as a child process at a low descriptor limit (`ulimit -n 256`):
-//! silent sockets and HTTP/2-preface-only sockets are cut, capped per IP and
-//! in total, and health checks and WebSockets from others are still served.
+//! silent sockets, HTTP/2-preface-only sockets and sockets idle on keep-alive
+//! after one request are cut, capped per IP and in total, displaced at the
+//! descriptor budget, and health checks and WebSockets are still served.
 //! Loops are bounded in count and time; no timing is asserted.
 
 mod hub_support;
@@ -261,4 +262,132 @@ fn metric_value(text: &str, name: &str) -> u64 {
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0)
+}
+
+/// A keep-alive connection from `ip` that has made one request and been
+/// answered, now silent; `None` when the hub closed it instead of answering.
+async fn answered_then_idle(ip: [u8; 4], to: SocketAddr) -> Option<TcpStream> {
+    let exchange = async {
+        let mut tcp = connect_from(ip, to).await.ok()?;
+        tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .await
+            .ok()?;
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 512];
+        while !answer.ends_with(b"ok\n") {
+            let n = tcp.read(&mut buf).await.ok()?;
+            if n == 0 {
+                return None;
+            }
+            answer.extend_from_slice(&buf[..n]);
+        }
+        Some(tcp)
+    };
+    tokio::time::timeout(Duration::from_secs(5), exchange)
+        .await
+        .ok()
+        .flatten()
+}
+
+/// The sibling of a silent socket: one that sends a single cheap request and
+/// then idles on keep-alive. Between requests it holds a descriptor without a
+/// request just the same, so it counts against the same per-IP cap; here the
+/// request deadline (30 s) is too long to rescue anyone within the test.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_keep_alive_connections_count_against_the_per_ip_cap() {
+    raise_nofile();
+    let nats = NatsServer::start();
+    let _stream = Publisher::new(&nats).await;
+    let (child, addr) = start_hub(
+        &nats,
+        NOFILE,
+        &[
+            "limits.header_read_timeout_ms=30000",
+            "limits.max_pending_connections=100",
+            "limits.max_pending_connections_per_ip=40",
+            "limits.fd_reserve=32",
+        ],
+    )
+    .await;
+    let pid = child.0.id();
+    // More answered-then-idle connections from one IP than the hub has descriptors.
+    let mut idle = Vec::new();
+    for _ in 0..SILENT {
+        idle.extend(answered_then_idle([127, 0, 0, 1], addr).await);
+    }
+    assert_eq!(
+        get_from([127, 0, 0, 3], addr, "/healthz").await.as_deref(),
+        Some("HTTP/1.1 200 OK"),
+        "a health check from another address is answered (each of the {} idle \
+         connections was answered; the hub holds {} descriptors)",
+        idle.len(),
+        open_descriptors(pid)
+    );
+    // The hub holds at most the per-IP cap of them (plus its own few dozen).
+    let bounded =
+        sapha_tests::wait_until(WAIT, || async move { open_descriptors(pid) < 40 + 40 }).await;
+    assert!(
+        bounded,
+        "the hub holds {} descriptors for {} idle keep-alive connections from one IP",
+        open_descriptors(pid),
+        idle.len()
+    );
+    assert!(
+        metric_value(
+            &get_metrics(addr).await,
+            "sapha_hub_pending_evictions_total"
+        ) > 0
+    );
+}
+
+/// Silent sockets from many addresses, each under the per-IP cap, that fill
+/// the descriptor budget before the total pending cap: a new connection then
+/// takes the place of the oldest pre-request one instead of being refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_descriptor_budget_a_new_connection_displaces_the_oldest_silent_one() {
+    raise_nofile();
+    let nats = NatsServer::start();
+    let _stream = Publisher::new(&nats).await;
+    let (child, addr) = start_hub(
+        &nats,
+        NOFILE,
+        &[
+            "limits.header_read_timeout_ms=30000",
+            "limits.max_pending_connections=1024",
+            "limits.max_pending_connections_per_ip=40",
+            "limits.fd_reserve=32",
+        ],
+    )
+    .await;
+    let pid = child.0.id();
+    // 7 addresses x 40 silent sockets: 280, above the budget of 224.
+    let mut silent = Vec::new();
+    for host in 1..=7u8 {
+        for _ in 0..40 {
+            silent.extend(connect_from([127, 0, 2, host], addr).await.ok());
+        }
+    }
+    let mut peak = 0;
+    for _ in 0..20 {
+        peak = peak.max(open_descriptors(pid));
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(
+        get_from([127, 0, 0, 3], addr, "/healthz").await.as_deref(),
+        Some("HTTP/1.1 200 OK"),
+        "a health check from a new address is answered"
+    );
+    let url = format!("ws://{addr}/v1/ws?topics=bill.%3E");
+    let mut client = Client::connect(&url).await;
+    assert_eq!(client.welcome().await["type"], "welcome");
+    assert!(
+        peak < NOFILE,
+        "the hub held {peak} descriptors under a limit of {NOFILE}"
+    );
+    assert!(
+        metric_value(
+            &get_metrics(addr).await,
+            "sapha_hub_pending_evictions_total"
+        ) > 0
+    );
 }

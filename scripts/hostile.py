@@ -5,7 +5,10 @@ Starts its own nats-server and the given `sapha` binary on loopback, then:
   hub:    holds 1,100 silent TCP connections (and 50 that send only the HTTP/2
           preface) from 127.0.0.1 at `ulimit -n 1024`, and reports the hub's
           open descriptors and RSS, and whether /healthz answers from another
-          address and from the attacker's own, after 2 s and after 15 s;
+          address and from the attacker's own, after 2 s and after 15 s; then
+          the same count of connections that each make one keep-alive request
+          and idle, and of silent ones spread over 20 addresses (55 each,
+          under the per-IP cap);
   ingest: 100 connections without a token, each sending ~1 MiB of a chunked
           body that never ends, and reports ingest's RSS and how many were
           answered 401 while their body was still unfinished.
@@ -137,6 +140,18 @@ def main():
         for s in silent:
             s.close()
 
+        for shape, sources, request in (
+                ("answered once, then idle on keep-alive, from 127.0.0.1", ["127.0.0.1"], True),
+                ("silent, from 20 addresses", [f"127.0.3.{i}" for i in range(1, 21)], False)):
+            time.sleep(1)  # the previous phase's sockets are released
+            held = hold(hport, 1100, sources, request)
+            time.sleep(2)
+            print(f"hub with 1100 connections {shape}: {fds(hub.pid)} descriptors, "
+                  f"{rss_kib(hub.pid)} KiB RSS; /healthz from 127.0.0.3: "
+                  f"{get(hport, '/healthz', '127.0.0.3')}; still open: {still_open(held)}")
+            for s in held:
+                s.close()
+
         print(f"ingest at rest: {rss_kib(ingest.pid)} KiB RSS")
         bodies, answered = [], 0
         chunk = b"x" * 65536
@@ -168,6 +183,30 @@ def main():
             p.kill()
             p.wait()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def hold(port, n, sources, request):
+    """Opens n connections round-robin from `sources`; with `request`, each
+    makes one keep-alive GET /healthz and reads its answer first."""
+    held = []
+    for i in range(n):
+        s = socket.socket()
+        s.settimeout(2)
+        s.bind((sources[i % len(sources)], 0))
+        try:
+            s.connect(("127.0.0.1", port))
+            if request:
+                s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                answer = b""
+                while not answer.endswith(b"ok\n"):
+                    data = s.recv(512)
+                    if not data:
+                        raise OSError("closed")
+                    answer += data
+            held.append(s)
+        except OSError:
+            s.close()
+    return held
 
 
 def peak_kib(pid):

@@ -506,12 +506,16 @@ impl Hub {
         core.camera.observe(p.seq, &p.camera);
         for suspect in core.trust.observe(&p.trust) {
             self.metrics.events_suspect[suspect.index()].fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(
-                seq = p.seq,
-                topic = %p.topic,
-                kind = suspect.label(),
-                "an event the publisher would have refused is in the stream (delivered as stored)"
-            );
+            if core.trust.should_log(suspect) {
+                tracing::warn!(
+                    seq = p.seq,
+                    topic = %p.topic,
+                    kind = suspect.label(),
+                    "an event the publisher would have refused is in the stream (delivered as \
+                     stored; logged at most once per 10 s per kind, counted in \
+                     sapha_hub_events_suspect_total)"
+                );
+            }
         }
         let withheld = core.camera.withheld(&p);
         let cap = self.config.history.cache_events;

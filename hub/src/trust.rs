@@ -11,6 +11,10 @@ use sapha_proto::stage::Stage;
 use sapha_proto::Event;
 use std::collections::HashMap;
 
+/// How often each kind is logged at most (the counter has every one): a
+/// writer that floods the stream must not flood the log too.
+const LOG_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Aggregates remembered at most; past this the memory starts afresh (and the
 /// next event of each aggregate is taken as its first sighting).
 const MAX_AGGREGATES: usize = 200_000;
@@ -102,9 +106,21 @@ struct Seen {
 #[derive(Debug, Default)]
 pub(crate) struct Trust {
     seen: HashMap<String, Seen>,
+    /// When each kind was last logged.
+    logged: [Option<std::time::Instant>; 4],
 }
 
 impl Trust {
+    /// Whether to log this kind now: at most once per [`LOG_EVERY`].
+    pub(crate) fn should_log(&mut self, suspect: Suspect) -> bool {
+        let last = &mut self.logged[suspect.index()];
+        if last.is_some_and(|t| t.elapsed() < LOG_EVERY) {
+            return false;
+        }
+        *last = Some(std::time::Instant::now());
+        true
+    }
+
     /// Checks one event in stream order; what is suspect about it.
     pub(crate) fn observe(&mut self, info: &TrustInfo) -> Vec<Suspect> {
         let mut found = Vec::new();
@@ -168,6 +184,14 @@ mod tests {
         let mut broken = bill(6, Some(HouseR2), HouseR3);
         broken.valid = false;
         assert_eq!(t.observe(&broken), [Suspect::Contract]);
+    }
+
+    #[test]
+    fn each_kind_is_logged_at_most_once_per_interval() {
+        let mut t = Trust::default();
+        assert!(t.should_log(Suspect::SeqGap));
+        assert!(!t.should_log(Suspect::SeqGap));
+        assert!(t.should_log(Suspect::Duplicate), "kinds are apart");
     }
 
     #[test]

@@ -55,6 +55,10 @@ pub fn event(run: &str, index: u64, topic: usize, sent_ns: u64) -> Event {
             to_stage: Stage::HouseCommittee,
             note: None,
             merged_into: None,
+            deemed: false,
+            deadline: None,
+            money_bill: false,
+            proposer: None,
         }),
     }
 }

@@ -5,7 +5,8 @@
 //! the top level of the envelope. Unknown fields are rejected everywhere, and a
 //! parse error names the path of the failing field (`data.counts[0].value`).
 
-use crate::stage::{code_enum, BillType, Stage};
+use crate::stage::{code_enum, BillType, Proposer, Stage};
+use crate::vote::Threshold;
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -128,6 +129,7 @@ code_enum! {
         Electronic => "electronic",
         RollCall => "roll_call",
         SecretBallot => "secret_ballot",
+        ShowOfHands => "show_of_hands",
     }
 }
 
@@ -143,11 +145,43 @@ code_enum! {
 }
 
 code_enum! {
-    /// A group of members in a tally: MPs or senators (in a joint sitting).
+    /// A group of members in a tally: MPs or senators (the chamber groups,
+    /// which split a joint sitting's tally), or the MPs of the government or
+    /// the opposition parties (a second breakdown of the MPs' votes, for
+    /// thresholds such as s.256 (6)'s 20% of opposition MPs).
     Group {
         House => "house",
         Senate => "senate",
+        Government => "government",
+        Opposition => "opposition",
     }
+}
+
+impl Group {
+    /// Whether the group is a House (`house`, `senate`) rather than a bloc of MPs.
+    pub fn is_chamber(self) -> bool {
+        matches!(self, Group::House | Group::Senate)
+    }
+}
+
+code_enum! {
+    /// The kind of session a sitting belongs to (s.121–122).
+    SessionKind {
+        Ordinary => "ordinary",
+        Extraordinary => "extraordinary",
+    }
+}
+
+/// Where a sitting falls in the parliamentary calendar: "the second ordinary
+/// session of year 4" is `{kind: ordinary, number: 2, year: 4}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Session {
+    pub kind: SessionKind,
+    /// The session's number within the parliamentary year (ครั้งที่).
+    pub number: u32,
+    /// The parliamentary year of the House's or the Senate's term (ปีที่).
+    pub year: u32,
 }
 
 code_enum! {
@@ -189,6 +223,20 @@ pub struct BillStageChanged {
     /// For `MERGED`: the main bill it was merged into.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merged_into: Option<String>,
+    /// The move happened because a deadline passed without a decision (the
+    /// bill is deemed approved: ss.132, 137, 143, 146).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deemed: bool,
+    /// The last day (Bangkok) of the period the Constitution gives for the
+    /// stage entered, where it sets one (see docs/EVENTS.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<chrono::NaiveDate>,
+    /// Certified a money bill (s.134): the Senate has 30 days, not 60.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub money_bill: bool,
+    /// Who introduced the bill; on its first event only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proposer: Option<Proposer>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -200,6 +248,11 @@ pub struct SittingLifecycle {
     pub outcome: Option<Outcome>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<Text>,
+    /// The sitting's number in its session (การประชุม ครั้งที่).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<Session>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -209,6 +262,11 @@ pub struct QuorumChecked {
     pub present: u32,
     pub required: u32,
     pub met: bool,
+    /// Members in office (เท่าที่มีอยู่) on the day, which s.120 counts the
+    /// quorum against: `required` is half of it, rounded up. The seats
+    /// (500 / 250 / 200) are only an upper bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_office: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -296,6 +354,9 @@ pub struct VoteOpened {
     pub question: Text,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bill_id: Option<String>,
+    /// The requirement in machine-readable form (see [`crate::vote`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<Threshold>,
 }
 
 /// One line of a tally (Popolo `counts[]`).
@@ -317,6 +378,9 @@ pub struct VoteClosed {
     pub counts: Vec<VoteCount>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bill_id: Option<String>,
+    /// On a tie, the chair's casting vote (s.120): `aye` or `no`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub casting_vote: Option<VoteOption>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -11,15 +11,19 @@
 //! - [`subject`]: the NATS subject scheme (`parl.v1.bill.<id>.stage`, ...).
 //! - [`topic`]: the grammar of the topic filters that clients send.
 //! - [`stage`]: bill stages and the one table of legal transitions per bill type.
+//! - [`progress`]: a bill's history as the stage rules need it (waits, returns, deadlines).
+//! - [`vote`]: a vote's machine-readable threshold and the check of a tally against it.
 //! - [`validate`]: the checks an event must pass before it is written.
 
 pub mod event;
 pub mod examples;
 pub mod ids;
+pub mod progress;
 pub mod stage;
 pub mod subject;
 pub mod topic;
 pub mod validate;
+pub mod vote;
 pub mod wire;
 
 pub use event::{Body, Event};

@@ -1,8 +1,9 @@
 //! Bill stages and the one table of legal stage transitions, per bill type.
 //!
-//! The rules are a reconstruction from public sources (see LEGISLATIVE.md in the
-//! domain reference) and some details are not settled. Everything about them
-//! lives in [`RULES`]: correcting a rule means editing one row here and nothing else.
+//! The rules follow the Constitution of the Kingdom of Thailand B.E. 2560 (2017);
+//! each row cites its section, and docs/LEGISLATIVE-MODEL.md says which sections
+//! were read and what is still unsettled. Everything about them lives in
+//! [`RULES`]: correcting a rule means editing one row here and nothing else.
 
 use thiserror::Error;
 
@@ -58,7 +59,9 @@ code_enum! {
 }
 
 code_enum! {
-    /// A stage in a bill's life.
+    /// A stage in a bill's life. Each stage names the body that has the bill and
+    /// what it is doing with it; the sections that set each stage are cited in
+    /// [`RULES`] and in docs/LEGISLATIVE-MODEL.md.
     Stage {
         Proposed => "PROPOSED",
         Hearing => "HEARING",
@@ -70,17 +73,21 @@ code_enum! {
         SenateCommittee => "SENATE_COMMITTEE",
         SenateR2 => "SENATE_R2",
         SenateR3 => "SENATE_R3",
-        HouseReconsider => "HOUSE_RECONSIDER",
+        HouseSenateAmendments => "HOUSE_SENATE_AMENDMENTS",
         Withheld => "WITHHELD",
+        HouseReaffirm => "HOUSE_REAFFIRM",
         JointCommittee => "JOINT_COMMITTEE",
         JointR1 => "JOINT_R1",
         ParliamentCommittee => "PARLIAMENT_COMMITTEE",
         JointR2 => "JOINT_R2",
         JointR3 => "JOINT_R3",
+        OrganOpinions => "ORGAN_OPINIONS",
+        ObjectionReconsider => "OBJECTION_RECONSIDER",
         Referendum => "REFERENDUM",
         HouseApproval => "HOUSE_APPROVAL",
         SenateApproval => "SENATE_APPROVAL",
         ConstCourt => "CONST_COURT",
+        PresentedForAssent => "PRESENTED_FOR_ASSENT",
         RoyalAssent => "ROYAL_ASSENT",
         VetoReconsider => "VETO_RECONSIDER",
         Published => "PUBLISHED",
@@ -108,18 +115,34 @@ impl Stage {
             SenateCommittee => ("วุฒิสภา ขั้นกรรมาธิการ", "Senate committee"),
             SenateR2 => ("วุฒิสภา วาระที่ 2", "Senate second reading"),
             SenateR3 => ("วุฒิสภา วาระที่ 3", "Senate third reading"),
-            HouseReconsider => ("สภาผู้แทนราษฎรพิจารณาใหม่", "House reconsideration"),
+            HouseSenateAmendments => (
+                "สภาผู้แทนราษฎรพิจารณาร่างที่วุฒิสภาแก้ไขเพิ่มเติม",
+                "House decision on the Senate's amendments",
+            ),
             Withheld => ("ยับยั้งไว้ก่อน", "withheld"),
+            HouseReaffirm => (
+                "สภาผู้แทนราษฎรลงมติยืนยันร่างเดิม",
+                "House reaffirmation of the withheld bill",
+            ),
             JointCommittee => ("คณะกรรมาธิการร่วมกัน", "joint committee"),
             JointR1 => ("รัฐสภา วาระที่ 1", "joint sitting first reading"),
             ParliamentCommittee => ("กรรมาธิการของรัฐสภา", "joint sitting committee"),
             JointR2 => ("รัฐสภา วาระที่ 2", "joint sitting second reading"),
             JointR3 => ("รัฐสภา วาระที่ 3", "joint sitting third reading"),
+            OrganOpinions => (
+                "ส่งศาลฎีกา ศาลรัฐธรรมนูญ หรือองค์กรอิสระที่เกี่ยวข้องให้ความเห็น",
+                "sent to the court or independent organ concerned for comment",
+            ),
+            ObjectionReconsider => (
+                "รัฐสภาพิจารณาตามความเห็นที่ทักท้วง",
+                "joint sitting reconsiders after an objection",
+            ),
             Referendum => ("ออกเสียงประชามติ", "referendum"),
             HouseApproval => ("สภาผู้แทนราษฎรพิจารณาอนุมัติ", "House approval"),
             SenateApproval => ("วุฒิสภาพิจารณาอนุมัติ", "Senate approval"),
             ConstCourt => ("ศาลรัฐธรรมนูญวินิจฉัย", "Constitutional Court review"),
-            RoyalAssent => ("นำขึ้นทูลเกล้าฯ", "presented for royal assent"),
+            PresentedForAssent => ("นำขึ้นทูลเกล้าฯ", "presented for royal assent"),
+            RoyalAssent => ("ทรงลงพระปรมาภิไธย", "royal assent given"),
             VetoReconsider => ("รัฐสภาปรึกษาใหม่", "reconsidered after royal veto"),
             Published => ("ประกาศในราชกิจจานุเบกษา", "published in the Royal Gazette"),
             Enacted => ("มีผลบังคับใช้", "in force"),
@@ -132,10 +155,66 @@ impl Stage {
     }
 }
 
+code_enum! {
+    /// Who introduced a bill (ss.131, 133, 256 (1); an emergency decree is
+    /// the Cabinet's, s.172).
+    Proposer {
+        Cabinet => "cabinet",
+        Mps => "mps",
+        MpsAndSenators => "mps_and_senators",
+        Voters => "voters",
+        Court => "court",
+        IndependentOrgan => "independent_organ",
+    }
+}
+
+impl Proposer {
+    /// Who may introduce a bill of `bill_type`: an act, the Cabinet, 20 MPs or
+    /// 10,000 voters (s.133); an organic act, the Cabinet (on the
+    /// recommendation of the Supreme Court, the Constitutional Court or the
+    /// independent organ concerned, recorded as `court` or
+    /// `independent_organ`) or 1/10 of the MPs (s.131); a budget bill or an
+    /// emergency decree, the Cabinet (ss.143, 172); an amendment, the Cabinet,
+    /// 1/5 of the MPs, 1/5 of both Houses together, or 50,000 voters (s.256 (1)).
+    pub fn allowed(bill_type: BillType) -> &'static [Proposer] {
+        use Proposer::*;
+        match bill_type {
+            BillType::Act => &[Cabinet, Mps, Voters],
+            BillType::OrganicAct => &[Cabinet, Mps, Court, IndependentOrgan],
+            BillType::Budget | BillType::EmergencyDecree => &[Cabinet],
+            BillType::ConstitutionalAmendment => &[Cabinet, Mps, MpsAndSenators, Voters],
+        }
+    }
+}
+
 /// One row of the rule table: from a stage, the stages a bill may move to.
+#[derive(Clone, Copy)]
 pub struct Rule {
     pub from: Stage,
     pub to: &'static [Stage],
+}
+
+/// A minimum wait: a bill may enter `before` only `days` days (Bangkok calendar
+/// days) after it entered `after`.
+pub struct Wait {
+    pub after: Stage,
+    pub before: Stage,
+    pub days: u32,
+    /// The wait for a money bill, where the law shortens it (s.138: 10 days).
+    pub money_bill_days: Option<u32>,
+    pub section: &'static str,
+}
+
+/// A deadline the law sets when a bill enters `stage`: the event may carry a
+/// `deadline` at most `max_days` after its day (`money_bill_max_days` for a
+/// money bill), extensions included. `None`: the period is counted in days of
+/// session (s.136), so a recess can push the calendar day out by any amount,
+/// and only "after the move" is checked.
+pub struct Clock {
+    pub stage: Stage,
+    pub max_days: Option<u32>,
+    pub money_bill_max_days: Option<u32>,
+    pub section: &'static str,
 }
 
 /// The rules for one bill type: where a bill starts, and the moves from each stage.
@@ -147,126 +226,342 @@ pub struct TypeRules {
     pub terminal: &'static [Stage],
     /// The usual path of a bill that becomes law, for progress displays and tests.
     pub main_path: &'static [Stage],
+    /// The moves a body decides.
     pub rules: &'static [Rule],
+    /// The moves that happen when a deadline passes without a decision: the bill
+    /// is deemed approved (`deemed: true` on the event, and only on these moves).
+    pub deemed: &'static [Rule],
+    /// Where the sponsor may withdraw the bill (`WITHDRAWN`): while a chamber
+    /// still has it (after its first decision, with that chamber's consent).
+    pub withdraw_from: &'static [Stage],
+    /// Where a dissolution or the end of the House's term ends the bill
+    /// (`LAPSED`, s.147): while Parliament has not yet approved it, and after
+    /// a royal veto (refused, or not returned within 90 days).
+    pub lapse_from: &'static [Stage],
+    /// The stages a lapsed bill may be revived into (s.147 paragraph two: only
+    /// a bill Parliament had not yet approved), back to the stage it lapsed at.
+    pub revivable: &'static [Stage],
+    /// Stages a bill leaves, unless it ends, by going back to where it came
+    /// from (see [`resume_stage`]).
+    pub resumes: &'static [Stage],
+    pub waits: &'static [Wait],
+    pub clocks: &'static [Clock],
 }
-
-/// Moves allowed from every non-terminal stage of every bill type: the bill is
-/// withdrawn by its sponsor, or lapses when the House is dissolved.
-pub const ALWAYS_ALLOWED: &[Stage] = &[Stage::Withdrawn, Stage::Lapsed];
 
 use Stage::*;
 
-const ENDED: &[Stage] = &[Enacted, Rejected, Merged, Withdrawn, Lapsed];
+const ENDED: &[Stage] = &[Enacted, Rejected, Merged, Withdrawn];
+
+/// The common tail of every bill that becomes law (ss.145–146): presented for
+/// royal assent, assent given (or veto and reconsideration, 2/3 of the members
+/// in office to reaffirm), published, in force. Re-presented after a
+/// reaffirmation and not signed within 30 days, the Prime Minister has it
+/// published as if signed (s.146 paragraph two): a deemed move.
+macro_rules! assent_tail {
+    () => {
+        [
+            Rule {
+                from: PresentedForAssent,
+                to: &[RoyalAssent, VetoReconsider],
+            },
+            Rule {
+                from: RoyalAssent,
+                to: &[Published],
+            },
+            Rule {
+                from: VetoReconsider,
+                to: &[PresentedForAssent, Rejected],
+            },
+            Rule {
+                from: Published,
+                to: &[Enacted],
+            },
+        ]
+    };
+}
+
+const PRESENTED_WITHIN_90_DAYS: Clock = Clock {
+    stage: PresentedForAssent,
+    max_days: Some(90),
+    money_bill_max_days: Some(90),
+    section: "s.146",
+};
+
+/// A clock of the same length for every bill.
+const fn clock(stage: Stage, days: u32, section: &'static str) -> Clock {
+    Clock {
+        stage,
+        max_days: Some(days),
+        money_bill_max_days: Some(days),
+        section,
+    }
+}
+
+const HOUSE_AND_SENATE: &[Stage] = &[
+    Proposed,
+    Hearing,
+    HouseR1,
+    HouseCommittee,
+    HouseR2,
+    HouseR3,
+    SenateR1,
+    SenateCommittee,
+    SenateR2,
+    SenateR3,
+];
+const JOINT_READINGS: &[Stage] = &[
+    Proposed,
+    Hearing,
+    JointR1,
+    ParliamentCommittee,
+    JointR2,
+    JointR3,
+];
 
 /// The one table of stage rules, one row per stage (kept unformatted so each
 /// row stays one line).
 #[rustfmt::skip]
 pub const RULES: &[TypeRules] = &[
-    // ร่าง พ.ร.บ.: the full path through both Houses.
+    // ร่าง พ.ร.บ.: the full path through both Houses (ss.133–138, 145–148).
     TypeRules {
         bill_type: BillType::Act,
         initial: Proposed,
         terminal: ENDED,
-        main_path: &[Proposed, Hearing, HouseR1, HouseCommittee, HouseR2, HouseR3, SenateR1, SenateCommittee, SenateR2, SenateR3, RoyalAssent, Published, Enacted],
-        rules: &[
-            Rule { from: Proposed, to: &[Hearing, HouseR1, Rejected] },
-            Rule { from: Hearing, to: &[HouseR1] },
-            Rule { from: HouseR1, to: &[HouseCommittee, Rejected, Merged] },
-            Rule { from: HouseCommittee, to: &[HouseR2] },
-            Rule { from: HouseR2, to: &[HouseR3] },
-            Rule { from: HouseR3, to: &[SenateR1, Rejected] },
-            // The Senate has 60 days (30 + 30 for money bills); if it misses the
-            // deadline the bill is deemed approved and goes for royal assent.
-            Rule { from: SenateR1, to: &[SenateCommittee, Withheld, RoyalAssent] },
-            Rule { from: SenateCommittee, to: &[SenateR2, RoyalAssent] },
-            Rule { from: SenateR2, to: &[SenateR3, RoyalAssent] },
-            // approve / amend (back to the House) / disapprove / court review.
-            Rule { from: SenateR3, to: &[RoyalAssent, HouseReconsider, Withheld, ConstCourt] },
-            Rule { from: HouseReconsider, to: &[RoyalAssent, JointCommittee, Rejected, ConstCourt] },
-            Rule { from: Withheld, to: &[HouseReconsider, Rejected] },
-            Rule { from: JointCommittee, to: &[RoyalAssent, Withheld, ConstCourt] },
-            Rule { from: ConstCourt, to: &[RoyalAssent, Rejected] },
-            Rule { from: RoyalAssent, to: &[Published, VetoReconsider] },
-            Rule { from: VetoReconsider, to: &[RoyalAssent, Rejected] },
-            Rule { from: Published, to: &[Enacted] },
+        main_path: &[Proposed, Hearing, HouseR1, HouseCommittee, HouseR2, HouseR3, SenateR1, SenateCommittee, SenateR2, SenateR3, PresentedForAssent, RoyalAssent, Published, Enacted],
+        rules: &{
+            const TAIL: [Rule; 4] = assent_tail!();
+            [
+                Rule { from: Proposed, to: &[Hearing, HouseR1, Rejected] },
+                Rule { from: Hearing, to: &[HouseR1] },
+                Rule { from: HouseR1, to: &[HouseCommittee, Rejected, Merged] },
+                Rule { from: HouseCommittee, to: &[HouseR2] },
+                Rule { from: HouseR2, to: &[HouseR3] },
+                Rule { from: HouseR3, to: &[SenateR1, Rejected] },
+                // s.137 (2): the Senate disapproves at any reading, and the bill is withheld.
+                Rule { from: SenateR1, to: &[SenateCommittee, Withheld] },
+                Rule { from: SenateCommittee, to: &[SenateR2] },
+                Rule { from: SenateR2, to: &[SenateR3, Withheld] },
+                // s.137: approve (s.148 referral or presentation) / withhold / amend.
+                Rule { from: SenateR3, to: &[PresentedForAssent, ConstCourt, Withheld, HouseSenateAmendments] },
+                // s.137 (3): the House agrees with the amendments, or a joint committee.
+                Rule { from: HouseSenateAmendments, to: &[PresentedForAssent, ConstCourt, JointCommittee] },
+                // s.137 (3): both Houses approve the joint committee's bill, or it is withheld.
+                Rule { from: JointCommittee, to: &[PresentedForAssent, ConstCourt, Withheld] },
+                // s.138: after 180 days (at once for a money bill).
+                Rule { from: Withheld, to: &[HouseReaffirm] },
+                Rule { from: HouseReaffirm, to: &[PresentedForAssent, ConstCourt, Rejected] },
+                // s.148: the Court rules; a bill whose essence is unconstitutional falls.
+                Rule { from: ConstCourt, to: &[PresentedForAssent, Rejected] },
+                TAIL[0], TAIL[1], TAIL[2], TAIL[3],
+            ]
+        },
+        // s.137 paragraph three: the Senate's 60 (money bill 30) days pass.
+        deemed: &[
+            Rule { from: SenateR1, to: &[PresentedForAssent, ConstCourt] },
+            Rule { from: SenateCommittee, to: &[PresentedForAssent, ConstCourt] },
+            Rule { from: SenateR2, to: &[PresentedForAssent, ConstCourt] },
+            Rule { from: SenateR3, to: &[PresentedForAssent, ConstCourt] },
+            Rule { from: PresentedForAssent, to: &[Published] },
+        ],
+        withdraw_from: HOUSE_AND_SENATE,
+        lapse_from: &[Proposed, Hearing, HouseR1, HouseCommittee, HouseR2, HouseR3, SenateR1, SenateCommittee, SenateR2, SenateR3, HouseSenateAmendments, JointCommittee, Withheld, HouseReaffirm, VetoReconsider],
+        revivable: &[Proposed, Hearing, HouseR1, HouseCommittee, HouseR2, HouseR3, SenateR1, SenateCommittee, SenateR2, SenateR3, HouseSenateAmendments, JointCommittee, Withheld, HouseReaffirm],
+        resumes: &[Lapsed],
+        // s.138: 180 days, 10 for a money bill.
+        waits: &[Wait { after: Withheld, before: HouseReaffirm, days: 180, money_bill_days: Some(10), section: "s.138" }],
+        // s.136: 60 days of session (30 for a money bill), +30 by the Senate's resolution.
+        clocks: &[
+            Clock { stage: SenateR1, max_days: None, money_bill_max_days: None, section: "s.136" },
+            PRESENTED_WITHIN_90_DAYS,
         ],
     },
-    // พ.ร.ป.: all three readings in a joint sitting; the Constitutional Court reviews it.
+    // พ.ร.ป. (ss.131–132): the three readings in a joint sitting within 180 days
+    // (or it is deemed approved as introduced); the approved draft goes to the
+    // Supreme Court, the Constitutional Court or the independent organ concerned,
+    // which have 10 days to object; on an objection the joint sitting reconsiders
+    // within 30 days and may amend it. The Court reviews the draft only on a
+    // referral under s.148.
     TypeRules {
         bill_type: BillType::OrganicAct,
         initial: Proposed,
         terminal: ENDED,
-        main_path: &[Proposed, JointR1, ParliamentCommittee, JointR2, JointR3, ConstCourt, RoyalAssent, Published, Enacted],
-        rules: &[
-            Rule { from: Proposed, to: &[Hearing, JointR1, Rejected] },
-            Rule { from: Hearing, to: &[JointR1] },
-            Rule { from: JointR1, to: &[ParliamentCommittee, Rejected] },
-            Rule { from: ParliamentCommittee, to: &[JointR2] },
-            Rule { from: JointR2, to: &[JointR3] },
-            Rule { from: JointR3, to: &[ConstCourt, Rejected] },
-            Rule { from: ConstCourt, to: &[RoyalAssent, Rejected] },
-            Rule { from: RoyalAssent, to: &[Published, VetoReconsider] },
-            Rule { from: VetoReconsider, to: &[RoyalAssent, Rejected] },
-            Rule { from: Published, to: &[Enacted] },
+        main_path: &[Proposed, JointR1, ParliamentCommittee, JointR2, JointR3, OrganOpinions, PresentedForAssent, RoyalAssent, Published, Enacted],
+        rules: &{
+            const TAIL: [Rule; 4] = assent_tail!();
+            [
+                Rule { from: Proposed, to: &[Hearing, JointR1, Rejected] },
+                Rule { from: Hearing, to: &[JointR1] },
+                Rule { from: JointR1, to: &[ParliamentCommittee, Rejected, Merged] },
+                Rule { from: ParliamentCommittee, to: &[JointR2] },
+                Rule { from: JointR2, to: &[JointR3] },
+                Rule { from: JointR3, to: &[OrganOpinions, Rejected] },
+                // No objection in 10 days: on to a s.148 referral or presentation.
+                Rule { from: OrganOpinions, to: &[PresentedForAssent, ConstCourt, ObjectionReconsider] },
+                Rule { from: ObjectionReconsider, to: &[PresentedForAssent, ConstCourt] },
+                Rule { from: ConstCourt, to: &[PresentedForAssent, Rejected] },
+                TAIL[0], TAIL[1], TAIL[2], TAIL[3],
+            ]
+        },
+        // s.132 (1): the joint sitting's 180 days pass.
+        deemed: &[
+            Rule { from: Proposed, to: &[OrganOpinions] },
+            Rule { from: Hearing, to: &[OrganOpinions] },
+            Rule { from: JointR1, to: &[OrganOpinions] },
+            Rule { from: ParliamentCommittee, to: &[OrganOpinions] },
+            Rule { from: JointR2, to: &[OrganOpinions] },
+            Rule { from: JointR3, to: &[OrganOpinions] },
+            Rule { from: PresentedForAssent, to: &[Published] },
+        ],
+        withdraw_from: JOINT_READINGS,
+        lapse_from: &[Proposed, Hearing, JointR1, ParliamentCommittee, JointR2, JointR3, VetoReconsider],
+        revivable: JOINT_READINGS,
+        resumes: &[Lapsed],
+        waits: &[],
+        clocks: &[
+            clock(Proposed, 180, "s.132 (1)"),
+            clock(OrganOpinions, 10, "s.132 (2)"),
+            clock(ObjectionReconsider, 30, "s.132 (3)"),
+            PRESENTED_WITHIN_90_DAYS,
         ],
     },
-    // Budget bill: the Senate approves or rejects within 20 days and cannot amend,
-    // so there is no Senate committee and no return to the House with amendments.
+    // Budget bill (s.143): the House has 105 days, the Senate 20 and cannot amend.
     TypeRules {
         bill_type: BillType::Budget,
         initial: Proposed,
         terminal: ENDED,
-        main_path: &[Proposed, HouseR1, HouseCommittee, HouseR2, HouseR3, SenateR1, RoyalAssent, Published, Enacted],
-        rules: &[
-            Rule { from: Proposed, to: &[HouseR1, Rejected] },
-            Rule { from: HouseR1, to: &[HouseCommittee, Rejected] },
-            Rule { from: HouseCommittee, to: &[HouseR2] },
-            Rule { from: HouseR2, to: &[HouseR3] },
-            Rule { from: HouseR3, to: &[SenateR1, Rejected] },
-            Rule { from: SenateR1, to: &[RoyalAssent, Withheld, ConstCourt] },
-            Rule { from: Withheld, to: &[HouseReconsider, Rejected] },
-            Rule { from: HouseReconsider, to: &[RoyalAssent, Rejected] },
-            Rule { from: ConstCourt, to: &[RoyalAssent, Rejected] },
-            Rule { from: RoyalAssent, to: &[Published, VetoReconsider] },
-            Rule { from: VetoReconsider, to: &[RoyalAssent, Rejected] },
-            Rule { from: Published, to: &[Enacted] },
+        main_path: &[Proposed, HouseR1, HouseCommittee, HouseR2, HouseR3, SenateR1, PresentedForAssent, RoyalAssent, Published, Enacted],
+        rules: &{
+            const TAIL: [Rule; 4] = assent_tail!();
+            [
+                Rule { from: Proposed, to: &[HouseR1] },
+                Rule { from: HouseR1, to: &[HouseCommittee, Rejected] },
+                Rule { from: HouseCommittee, to: &[HouseR2] },
+                Rule { from: HouseR2, to: &[HouseR3] },
+                Rule { from: HouseR3, to: &[SenateR1, Rejected] },
+                Rule { from: SenateR1, to: &[PresentedForAssent, ConstCourt, Withheld] },
+                // s.143: the House may reaffirm it at once.
+                Rule { from: Withheld, to: &[HouseReaffirm] },
+                Rule { from: HouseReaffirm, to: &[PresentedForAssent, ConstCourt, Rejected] },
+                Rule { from: ConstCourt, to: &[PresentedForAssent, Rejected] },
+                TAIL[0], TAIL[1], TAIL[2], TAIL[3],
+            ]
+        },
+        // s.143: the House's 105 days pass (the bill goes to the Senate as the
+        // House sent it), or the Senate's 20 days.
+        deemed: &[
+            Rule { from: HouseR1, to: &[SenateR1] },
+            Rule { from: HouseCommittee, to: &[SenateR1] },
+            Rule { from: HouseR2, to: &[SenateR1] },
+            Rule { from: HouseR3, to: &[SenateR1] },
+            Rule { from: SenateR1, to: &[PresentedForAssent, ConstCourt] },
+            Rule { from: PresentedForAssent, to: &[Published] },
+        ],
+        withdraw_from: &[Proposed, HouseR1, HouseCommittee, HouseR2, HouseR3],
+        lapse_from: &[Proposed, HouseR1, HouseCommittee, HouseR2, HouseR3, SenateR1, Withheld, HouseReaffirm, VetoReconsider],
+        revivable: &[Proposed, HouseR1, HouseCommittee, HouseR2, HouseR3, SenateR1, Withheld, HouseReaffirm],
+        resumes: &[Lapsed],
+        waits: &[],
+        clocks: &[
+            clock(Proposed, 105, "s.143"),
+            clock(SenateR1, 20, "s.143"),
+            PRESENTED_WITHIN_90_DAYS,
         ],
     },
-    // พ.ร.ก.: in force at once, then approved or rejected by each House in turn.
+    // พ.ร.ก. (ss.172–173): in force at once, then approved or rejected by each
+    // House in turn. Before either House approves it, members may refer it to the
+    // Court (s.173); consideration waits, then resumes where it stopped. It does
+    // not lapse with the House and cannot be withdrawn.
     TypeRules {
         bill_type: BillType::EmergencyDecree,
         initial: Enacted,
-        terminal: &[Confirmed, Rejected, Withdrawn, Lapsed],
+        terminal: &[Confirmed, Rejected],
         main_path: &[Enacted, HouseApproval, SenateApproval, Confirmed],
         rules: &[
             Rule { from: Enacted, to: &[HouseApproval, ConstCourt] },
-            Rule { from: ConstCourt, to: &[HouseApproval, Rejected] },
-            Rule { from: HouseApproval, to: &[SenateApproval, Rejected] },
-            // Senate disapproval sends it back; the House may reaffirm it.
-            Rule { from: SenateApproval, to: &[Confirmed, HouseReconsider] },
-            Rule { from: HouseReconsider, to: &[Confirmed, Rejected] },
+            Rule { from: HouseApproval, to: &[SenateApproval, Rejected, ConstCourt] },
+            // The Senate disapproves: the House may reaffirm it (s.172).
+            Rule { from: SenateApproval, to: &[Confirmed, HouseReaffirm, ConstCourt] },
+            Rule { from: HouseReaffirm, to: &[Confirmed, Rejected] },
+            // s.173: not an emergency decree, no force from the start; or back
+            // to the House that deferred it.
+            Rule { from: ConstCourt, to: &[HouseApproval, SenateApproval, Rejected] },
         ],
+        deemed: &[],
+        withdraw_from: &[],
+        lapse_from: &[],
+        revivable: &[],
+        resumes: &[ConstCourt],
+        waits: &[],
+        clocks: &[clock(ConstCourt, 60, "s.173")],
     },
-    // Constitutional amendment: joint sitting, special thresholds, possibly a referendum.
+    // Constitutional amendment (s.256): joint sitting, special thresholds, waits
+    // of 15 days before the third reading and before presentation, and a
+    // referendum for the subjects of s.256 (8) (see [`REFERENDUM_SUBJECTS`]).
     TypeRules {
         bill_type: BillType::ConstitutionalAmendment,
         initial: Proposed,
         terminal: ENDED,
-        main_path: &[Proposed, JointR1, ParliamentCommittee, JointR2, JointR3, RoyalAssent, Published, Enacted],
-        rules: &[
-            Rule { from: Proposed, to: &[JointR1, Rejected] },
-            Rule { from: JointR1, to: &[ParliamentCommittee, Rejected] },
-            Rule { from: ParliamentCommittee, to: &[JointR2] },
-            Rule { from: JointR2, to: &[JointR3] },
-            Rule { from: JointR3, to: &[RoyalAssent, Referendum, ConstCourt, Rejected] },
-            Rule { from: Referendum, to: &[RoyalAssent, Rejected] },
-            Rule { from: ConstCourt, to: &[RoyalAssent, Referendum, Rejected] },
-            Rule { from: RoyalAssent, to: &[Published, VetoReconsider] },
-            Rule { from: VetoReconsider, to: &[RoyalAssent, Rejected] },
-            Rule { from: Published, to: &[Enacted] },
+        main_path: &[Proposed, JointR1, ParliamentCommittee, JointR2, JointR3, PresentedForAssent, RoyalAssent, Published, Enacted],
+        rules: &{
+            const TAIL: [Rule; 4] = assent_tail!();
+            [
+                Rule { from: Proposed, to: &[JointR1, Rejected] },
+                Rule { from: JointR1, to: &[ParliamentCommittee, Rejected] },
+                Rule { from: ParliamentCommittee, to: &[JointR2] },
+                Rule { from: JointR2, to: &[JointR3] },
+                Rule { from: JointR3, to: &[PresentedForAssent, Referendum, ConstCourt, Rejected] },
+                Rule { from: Referendum, to: &[PresentedForAssent, Rejected] },
+                // s.256 (9): the Court rules whether a referendum is needed.
+                Rule { from: ConstCourt, to: &[PresentedForAssent, Referendum, Rejected] },
+                TAIL[0], TAIL[1], TAIL[2], TAIL[3],
+            ]
+        },
+        deemed: &[Rule { from: PresentedForAssent, to: &[Published] }],
+        withdraw_from: &[Proposed, JointR1, ParliamentCommittee, JointR2, JointR3],
+        lapse_from: &[Proposed, JointR1, ParliamentCommittee, JointR2, JointR3, VetoReconsider],
+        revivable: &[Proposed, JointR1, ParliamentCommittee, JointR2, JointR3],
+        resumes: &[Lapsed],
+        waits: &[
+            Wait { after: JointR2, before: JointR3, days: 15, money_bill_days: None, section: "s.256 (5)" },
+            Wait { after: JointR3, before: PresentedForAssent, days: 15, money_bill_days: None, section: "s.256 (7)" },
         ],
+        clocks: &[clock(ConstCourt, 30, "s.256 (9)"), PRESENTED_WITHIN_90_DAYS],
     },
 ];
+
+/// What a constitutional amendment is about that puts it to a referendum
+/// before it is presented for royal assent (s.256 (8)).
+pub const REFERENDUM_SUBJECTS: &[(&str, &str)] = &[
+    ("หมวด 1 บททั่วไป", "Chapter 1, General Provisions"),
+    ("หมวด 2 พระมหากษัตริย์", "Chapter 2, The King"),
+    (
+        "หมวด 15 การแก้ไขเพิ่มเติมรัฐธรรมนูญ",
+        "Chapter 15, Amendment of the Constitution",
+    ),
+    (
+        "คุณสมบัติหรือลักษณะต้องห้ามของผู้ดำรงตำแหน่งต่าง ๆ",
+        "the qualifications and prohibitions of holders of office",
+    ),
+    (
+        "หน้าที่หรืออำนาจของศาลหรือองค์กรอิสระ",
+        "the duties or powers of the courts or independent organs",
+    ),
+    (
+        "เรื่องที่ทำให้ศาลหรือองค์กรอิสระไม่อาจปฏิบัติตามหน้าที่หรืออำนาจได้",
+        "a matter that leaves a court or independent organ unable to act",
+    ),
+];
+
+/// Where a bill goes back to when it leaves a stage of [`TypeRules::resumes`]:
+/// a revived bill (s.147) to the stage it lapsed at; an emergency decree after
+/// the Court (s.173) to the House that deferred it (the House, if it had not
+/// yet taken it up).
+pub fn resume_stage(bill_type: BillType, left: Stage) -> Stage {
+    match (bill_type, left) {
+        (BillType::EmergencyDecree, Enacted) => HouseApproval,
+        _ => left,
+    }
+}
 
 /// Why a stage transition is not allowed.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -285,6 +580,42 @@ pub enum TransitionError {
         from: Stage,
         to: Stage,
     },
+    #[error("a {bill_type} bill is not deemed approved from {from} to {to}: no deadline of the Constitution makes that move")]
+    NotDeemable {
+        bill_type: BillType,
+        from: Stage,
+        to: Stage,
+    },
+    #[error("a {bill_type} bill moving to {to} does not wait on a deadline the Constitution sets")]
+    DeadlineNotSet { bill_type: BillType, to: Stage },
+    #[error("the deadline must fall after the move{} ({section})", .max_days.map(|d| format!(" and at most {d} days after it")).unwrap_or_default())]
+    DeadlineOutOfRange {
+        max_days: Option<u32>,
+        section: &'static str,
+    },
+    #[error(
+        "{to} may come only {days} days after {after} ({section}); the earliest day is {earliest}"
+    )]
+    TooEarly {
+        after: Stage,
+        to: Stage,
+        days: u32,
+        section: &'static str,
+        earliest: chrono::NaiveDate,
+    },
+    #[error("a bill that lapsed at {at} cannot be revived: s.147 revives only a bill Parliament had not yet approved")]
+    NotRevivable { at: Stage },
+    #[error("the bill left {from}, so it goes back to {expected}, not {got}")]
+    WrongReturn {
+        from: Stage,
+        expected: Stage,
+        got: Stage,
+    },
+    #[error("deemed approved on {on}, before its deadline of {deadline} has passed")]
+    DeemedBeforeDeadline {
+        on: chrono::NaiveDate,
+        deadline: chrono::NaiveDate,
+    },
 }
 
 impl TransitionError {
@@ -293,6 +624,26 @@ impl TransitionError {
             TransitionError::BadInitialStage { .. } => "bad_initial_stage",
             TransitionError::FromTerminal { .. } => "from_terminal_stage",
             TransitionError::Illegal { .. } => "illegal_transition",
+            TransitionError::NotDeemable { .. } => "not_deemable",
+            TransitionError::DeadlineNotSet { .. } => "deadline_not_set",
+            TransitionError::DeadlineOutOfRange { .. } => "deadline_out_of_range",
+            TransitionError::TooEarly { .. } => "wait_not_over",
+            TransitionError::WrongReturn { .. } => "wrong_return_stage",
+            TransitionError::NotRevivable { .. } => "not_revivable",
+            TransitionError::DeemedBeforeDeadline { .. } => "deemed_before_deadline",
+        }
+    }
+
+    /// The failing field of a stage event.
+    pub fn field(&self) -> &'static str {
+        match self {
+            TransitionError::NotDeemable { .. } | TransitionError::DeemedBeforeDeadline { .. } => {
+                "data.deemed"
+            }
+            TransitionError::DeadlineNotSet { .. } | TransitionError::DeadlineOutOfRange { .. } => {
+                "data.deadline"
+            }
+            _ => "data.to_stage",
         }
     }
 }
@@ -305,40 +656,91 @@ pub fn rules_for(bill_type: BillType) -> &'static TypeRules {
         .expect("every bill type has a row in RULES")
 }
 
+fn rows(rules: &'static [Rule], from: Stage) -> impl Iterator<Item = Stage> {
+    rules
+        .iter()
+        .filter(move |r| r.from == from)
+        .flat_map(|r| r.to.iter().copied())
+}
+
 impl TypeRules {
     pub fn is_terminal(&self, stage: Stage) -> bool {
         self.terminal.contains(&stage)
     }
 
-    /// The stages a bill at `from` may move to next.
+    /// The stages a bill at `from` may move to by a decision: the table's rows,
+    /// withdrawal, lapse, and a lapsed bill's revival.
     pub fn next(&self, from: Stage) -> Vec<Stage> {
         if self.is_terminal(from) {
             return Vec::new();
         }
-        let mut next: Vec<Stage> = self
-            .rules
-            .iter()
-            .filter(|r| r.from == from)
-            .flat_map(|r| r.to.iter().copied())
-            .collect();
-        for s in ALWAYS_ALLOWED {
-            if !next.contains(s) {
-                next.push(*s);
-            }
+        let mut next: Vec<Stage> = rows(self.rules, from).collect();
+        if self.withdraw_from.contains(&from) {
+            next.push(Withdrawn);
         }
+        if self.lapse_from.contains(&from) {
+            next.push(Lapsed);
+        }
+        if from == Lapsed {
+            next.extend(self.revivable.iter().copied());
+        }
+        next.dedup();
         next
+    }
+
+    /// The stages a bill at `from` may move to when it is deemed approved.
+    pub fn next_deemed(&self, from: Stage) -> Vec<Stage> {
+        rows(self.deemed, from).collect()
+    }
+
+    /// The deadline rule of a move into `to`, if the law sets one.
+    pub fn clock(&self, to: Stage) -> Option<&Clock> {
+        self.clocks.iter().find(|c| c.stage == to)
+    }
+
+    /// Checks a move's `deadline` (a Bangkok date) against the clock of `to`.
+    pub fn check_deadline(
+        &self,
+        to: Stage,
+        on: chrono::NaiveDate,
+        deadline: chrono::NaiveDate,
+        money_bill: bool,
+    ) -> Result<(), TransitionError> {
+        let Some(clock) = self.clock(to) else {
+            return Err(TransitionError::DeadlineNotSet {
+                bill_type: self.bill_type,
+                to,
+            });
+        };
+        let max_days = if money_bill {
+            clock.money_bill_max_days
+        } else {
+            clock.max_days
+        };
+        let days = (deadline - on).num_days();
+        if days < 1 || max_days.is_some_and(|max| days > i64::from(max)) {
+            return Err(TransitionError::DeadlineOutOfRange {
+                max_days,
+                section: clock.section,
+            });
+        }
+        Ok(())
     }
 }
 
-/// Checks a move of a `bill_type` bill from `from` (`None` for a new bill) to `to`.
+/// Checks a move of a `bill_type` bill from `from` (`None` for a new bill) to
+/// `to`; `deemed` says the move is a deemed approval. These are the rules that
+/// need nothing but the event; [`crate::progress::BillProgress`] adds the ones
+/// that need the bill's history (waits, returns, deadlines passed).
 pub fn check_transition(
     bill_type: BillType,
     from: Option<Stage>,
     to: Stage,
+    deemed: bool,
 ) -> Result<(), TransitionError> {
     let rules = rules_for(bill_type);
     let Some(from) = from else {
-        return if to == rules.initial {
+        return if to == rules.initial && !deemed {
             Ok(())
         } else {
             Err(TransitionError::BadInitialStage {
@@ -351,15 +753,53 @@ pub fn check_transition(
     if rules.is_terminal(from) {
         return Err(TransitionError::FromTerminal { from, to });
     }
-    if rules.next(from).contains(&to) {
+    let (allowed, error) = if deemed {
+        (
+            rules.next_deemed(from),
+            TransitionError::NotDeemable {
+                bill_type,
+                from,
+                to,
+            },
+        )
+    } else {
+        (
+            rules.next(from),
+            TransitionError::Illegal {
+                bill_type,
+                from,
+                to,
+            },
+        )
+    };
+    if allowed.contains(&to) {
         Ok(())
     } else {
-        Err(TransitionError::Illegal {
-            bill_type,
-            from,
-            to,
-        })
+        Err(error)
     }
+}
+
+fn codes(stages: &[Stage]) -> String {
+    if stages.is_empty() {
+        return "none".into();
+    }
+    stages
+        .iter()
+        .map(|s| format!("`{s}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Every stage code with its Thai and English labels, as a Markdown table for
+/// docs/EVENTS.md.
+pub fn stages_markdown() -> String {
+    let mut out = String::from("| code | Thai | English |\n|---|---|---|\n");
+    for stage in Stage::ALL {
+        let (th, en) = stage.label();
+        out.push_str(&format!("| `{stage}` | {th} | {en} |\n"));
+    }
+    out.push('\n');
+    out
 }
 
 /// The legal stage moves of every bill type as Markdown tables, for
@@ -374,22 +814,75 @@ pub fn moves_markdown() -> String {
             out,
             "First stage `{}`; terminal: {}.\n",
             rules.initial,
-            rules
-                .terminal
-                .iter()
-                .map(|s| format!("`{s}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            codes(rules.terminal)
         );
-        let _ = writeln!(out, "| from | may move to |\n|---|---|");
+        let _ = writeln!(
+            out,
+            "| from | may move to | when deemed approved (`deemed: true`) |\n|---|---|---|"
+        );
         for from in Stage::ALL {
-            let is_from = *from == rules.initial || rules.rules.iter().any(|r| r.from == *from);
             let next = rules.next(*from);
-            if !is_from || next.is_empty() {
+            let deemed = rules.next_deemed(*from);
+            if next.is_empty() && deemed.is_empty() {
                 continue;
             }
-            let to: Vec<String> = next.iter().map(|s| format!("`{s}`")).collect();
-            let _ = writeln!(out, "| `{from}` | {} |", to.join(", "));
+            let deemed = if deemed.is_empty() {
+                String::new()
+            } else {
+                codes(&deemed)
+            };
+            let _ = writeln!(out, "| `{from}` | {} | {deemed} |", codes(&next));
+        }
+        let _ = writeln!(
+            out,
+            "\n- Withdrawal (`WITHDRAWN`) from: {}.",
+            codes(rules.withdraw_from)
+        );
+        let _ = writeln!(
+            out,
+            "- Lapse on dissolution (`LAPSED`, s.147) from: {}.",
+            codes(rules.lapse_from)
+        );
+        for stage in rules.resumes {
+            let _ = writeln!(
+                out,
+                "- Leaving `{stage}` other than to an end, the bill goes back to the stage it came from{}.",
+                if *bill_type == BillType::EmergencyDecree {
+                    " (`HOUSE_APPROVAL` if it came from `ENACTED`)"
+                } else {
+                    ""
+                }
+            );
+        }
+        let _ = writeln!(
+            out,
+            "- Revival of a lapsed bill (s.147) into: {}.",
+            codes(rules.revivable)
+        );
+        for w in rules.waits {
+            let money = w
+                .money_bill_days
+                .map(|d| format!("; {d} for a money bill"))
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "- `{}` at least {} days after `{}` ({}{money}).",
+                w.before, w.days, w.after, w.section
+            );
+        }
+        for c in rules.clocks {
+            let limit = match (c.max_days, c.money_bill_max_days) {
+                (Some(d), Some(m)) if d == m => format!("at most {d} days after the move"),
+                (Some(d), Some(m)) => {
+                    format!("at most {d} days after the move, {m} for a money bill")
+                }
+                _ => "any later day (the period counts days of session)".to_string(),
+            };
+            let _ = writeln!(
+                out,
+                "- `deadline` on entering `{}`: {limit} ({}).",
+                c.stage, c.section
+            );
         }
         out.push('\n');
     }
@@ -403,10 +896,18 @@ mod tests {
     fn walk(bill_type: BillType, path: &[Stage]) -> Result<(), TransitionError> {
         let mut from = None;
         for &to in path {
-            check_transition(bill_type, from, to)?;
+            check_transition(bill_type, from, to, false)?;
             from = Some(to);
         }
         Ok(())
+    }
+
+    fn legal(bill_type: BillType, from: Stage, to: Stage) -> bool {
+        check_transition(bill_type, Some(from), to, false).is_ok()
+    }
+
+    fn deemable(bill_type: BillType, from: Stage, to: Stage) -> bool {
+        check_transition(bill_type, Some(from), to, true).is_ok()
     }
 
     #[test]
@@ -428,7 +929,8 @@ mod tests {
     }
 
     #[test]
-    fn senate_amendment_goes_back_to_the_house_then_joint_committee() {
+    fn senate_amendments_go_back_to_the_house_then_a_joint_committee() {
+        // s.137 (3).
         let path = [
             Proposed,
             HouseR1,
@@ -439,15 +941,23 @@ mod tests {
             SenateCommittee,
             SenateR2,
             SenateR3,
-            HouseReconsider,
+            HouseSenateAmendments,
             JointCommittee,
-            RoyalAssent,
+            PresentedForAssent,
         ];
         assert_eq!(walk(BillType::Act, &path), Ok(()));
+        assert!(legal(
+            BillType::Act,
+            HouseSenateAmendments,
+            PresentedForAssent
+        ));
+        assert!(!legal(BillType::Act, HouseSenateAmendments, Rejected));
+        assert!(!legal(BillType::Act, Withheld, HouseSenateAmendments));
     }
 
     #[test]
-    fn withheld_bill_can_be_reconsidered_after_180_days() {
+    fn a_withheld_bill_is_reaffirmed_by_the_house_not_sent_to_a_joint_committee() {
+        // s.138.
         let path = [
             Proposed,
             HouseR1,
@@ -456,18 +966,19 @@ mod tests {
             HouseR3,
             SenateR1,
             Withheld,
+            HouseReaffirm,
+            PresentedForAssent,
         ];
         assert_eq!(walk(BillType::Act, &path), Ok(()));
-        assert_eq!(
-            check_transition(BillType::Act, Some(Withheld), HouseReconsider),
-            Ok(())
-        );
+        assert!(!legal(BillType::Act, HouseReaffirm, JointCommittee));
+        assert!(!legal(BillType::Act, SenateR3, HouseReaffirm));
+        assert!(legal(BillType::Act, JointCommittee, Withheld));
     }
 
     #[test]
     fn skipping_a_reading_is_illegal() {
         assert_eq!(
-            check_transition(BillType::Act, Some(HouseR1), HouseR3),
+            check_transition(BillType::Act, Some(HouseR1), HouseR3, false),
             Err(TransitionError::Illegal {
                 bill_type: BillType::Act,
                 from: HouseR1,
@@ -475,7 +986,7 @@ mod tests {
             })
         );
         assert_eq!(
-            check_transition(BillType::Act, Some(Proposed), RoyalAssent)
+            check_transition(BillType::Act, Some(Proposed), PresentedForAssent, false)
                 .unwrap_err()
                 .code(),
             "illegal_transition"
@@ -484,9 +995,12 @@ mod tests {
 
     #[test]
     fn a_new_bill_must_start_at_its_initial_stage() {
-        assert_eq!(check_transition(BillType::Act, None, Proposed), Ok(()));
         assert_eq!(
-            check_transition(BillType::Act, None, HouseR2),
+            check_transition(BillType::Act, None, Proposed, false),
+            Ok(())
+        );
+        assert_eq!(
+            check_transition(BillType::Act, None, HouseR2, false),
             Err(TransitionError::BadInitialStage {
                 bill_type: BillType::Act,
                 expected: Proposed,
@@ -494,16 +1008,16 @@ mod tests {
             })
         );
         assert_eq!(
-            check_transition(BillType::EmergencyDecree, None, Enacted),
+            check_transition(BillType::EmergencyDecree, None, Enacted, false),
             Ok(())
         );
     }
 
     #[test]
     fn terminal_stages_have_no_way_out() {
-        for stage in [Enacted, Rejected, Merged, Withdrawn, Lapsed] {
+        for stage in [Enacted, Rejected, Merged, Withdrawn] {
             assert_eq!(
-                check_transition(BillType::Act, Some(stage), HouseR1)
+                check_transition(BillType::Act, Some(stage), HouseR1, false)
                     .unwrap_err()
                     .code(),
                 "from_terminal_stage",
@@ -513,64 +1027,157 @@ mod tests {
     }
 
     #[test]
-    fn any_live_bill_can_be_withdrawn_or_lapse() {
+    fn each_bill_type_has_its_own_exits() {
+        // Withdrawal and lapse are exactly where each type's table says, and
+        // never once Parliament has approved the bill (s.147).
         for rules in RULES {
-            for rule in rules.rules {
-                for s in ALWAYS_ALLOWED {
-                    assert_eq!(
-                        check_transition(rules.bill_type, Some(rule.from), *s),
-                        Ok(())
-                    );
-                }
+            let t = rules.bill_type;
+            for from in Stage::ALL
+                .iter()
+                .copied()
+                .filter(|s| !rules.is_terminal(*s))
+            {
+                assert_eq!(
+                    legal(t, from, Withdrawn),
+                    rules.withdraw_from.contains(&from),
+                    "{t} {from} -> WITHDRAWN"
+                );
+                assert_eq!(
+                    legal(t, from, Lapsed),
+                    rules.lapse_from.contains(&from),
+                    "{t} {from} -> LAPSED"
+                );
+            }
+            for approved in [
+                PresentedForAssent,
+                RoyalAssent,
+                Published,
+                ConstCourt,
+                Referendum,
+            ] {
+                assert!(!legal(t, approved, Lapsed), "{t} {approved} lapsed");
+                assert!(!legal(t, approved, Withdrawn), "{t} {approved} withdrawn");
             }
         }
+        // An emergency decree is law already: it neither lapses nor is withdrawn.
+        let decree = rules_for(BillType::EmergencyDecree);
+        assert!(decree.withdraw_from.is_empty() && decree.lapse_from.is_empty());
+        assert!(legal(BillType::Act, SenateCommittee, Lapsed));
+        assert!(legal(BillType::Act, SenateR2, Withdrawn));
+    }
+
+    #[test]
+    fn a_lapsed_bill_may_be_revived_into_the_process() {
+        // s.147 paragraph two: LAPSED is not terminal.
+        let rules = rules_for(BillType::Act);
+        assert!(!rules.is_terminal(Lapsed));
+        assert!(legal(BillType::Act, Lapsed, SenateR1));
+        assert!(legal(BillType::ConstitutionalAmendment, Lapsed, JointR2));
+        assert!(!legal(BillType::Act, Lapsed, PresentedForAssent));
+        assert!(!legal(BillType::Act, Lapsed, Enacted));
+    }
+
+    #[test]
+    fn deemed_approvals_are_only_where_a_deadline_makes_them() {
+        // s.137: the Senate's deadline passes.
+        assert!(deemable(BillType::Act, SenateR1, PresentedForAssent));
+        assert!(!legal(BillType::Act, SenateR1, PresentedForAssent));
+        assert_eq!(
+            check_transition(BillType::Act, Some(HouseR3), SenateR1, true)
+                .unwrap_err()
+                .code(),
+            "not_deemable"
+        );
+        // s.143: the House's 105 days, then the Senate's 20 days.
+        assert!(deemable(BillType::Budget, HouseCommittee, SenateR1));
+        assert!(!legal(BillType::Budget, HouseCommittee, SenateR1));
+        assert!(deemable(BillType::Budget, SenateR1, PresentedForAssent));
+        // s.132 (1): the joint sitting's 180 days pass; the organs' 10 days and
+        // the reconsideration's 30 deem nothing.
+        assert!(deemable(BillType::OrganicAct, JointR2, OrganOpinions));
+        assert!(!legal(BillType::OrganicAct, JointR2, OrganOpinions));
+        assert!(!deemable(
+            BillType::OrganicAct,
+            ObjectionReconsider,
+            PresentedForAssent
+        ));
+        assert!(!deemable(
+            BillType::OrganicAct,
+            OrganOpinions,
+            PresentedForAssent
+        ));
+        // s.146: re-presented and not signed within 30 days.
+        assert!(deemable(BillType::Act, PresentedForAssent, Published));
+        assert!(!legal(BillType::Act, PresentedForAssent, Published));
+        assert!(!deemable(
+            BillType::EmergencyDecree,
+            HouseApproval,
+            SenateApproval
+        ));
     }
 
     #[test]
     fn budget_senate_cannot_amend() {
-        assert_eq!(
-            check_transition(BillType::Budget, Some(SenateR1), SenateCommittee)
-                .unwrap_err()
-                .code(),
-            "illegal_transition"
-        );
-        assert_eq!(
-            check_transition(BillType::Budget, Some(SenateR1), RoyalAssent),
-            Ok(())
-        );
-        assert_eq!(
-            check_transition(BillType::Budget, Some(Proposed), Hearing)
-                .unwrap_err()
-                .code(),
-            "illegal_transition"
-        );
+        assert!(!legal(BillType::Budget, SenateR1, SenateCommittee));
+        assert!(!legal(BillType::Budget, SenateR1, HouseSenateAmendments));
+        assert!(legal(BillType::Budget, SenateR1, PresentedForAssent));
+        assert!(!legal(BillType::Budget, Proposed, Hearing));
     }
 
     #[test]
-    fn organic_act_goes_through_joint_sitting_and_court() {
+    fn organic_act_reaches_royal_assent_through_the_comments_not_the_court() {
+        // s.132: comments by the courts and the independent organ; the Court
+        // reviews only on a referral (s.148).
         let path = [
             Proposed,
             JointR1,
             ParliamentCommittee,
             JointR2,
             JointR3,
-            ConstCourt,
+            OrganOpinions,
+            PresentedForAssent,
             RoyalAssent,
             Published,
             Enacted,
         ];
         assert_eq!(walk(BillType::OrganicAct, &path), Ok(()));
-        assert!(check_transition(BillType::OrganicAct, Some(Proposed), HouseR1).is_err());
-        assert!(check_transition(BillType::OrganicAct, Some(JointR3), RoyalAssent).is_err());
+        // s.132 (3): an objection, and the joint sitting reconsiders.
+        let objection = [
+            JointR3,
+            OrganOpinions,
+            ObjectionReconsider,
+            PresentedForAssent,
+        ];
+        assert!(objection
+            .windows(2)
+            .all(|w| legal(BillType::OrganicAct, w[0], w[1])));
+        assert!(legal(BillType::OrganicAct, OrganOpinions, ConstCourt));
+        assert!(legal(BillType::OrganicAct, ConstCourt, PresentedForAssent));
+        assert!(!legal(BillType::OrganicAct, JointR3, ConstCourt));
+        assert!(!legal(BillType::OrganicAct, JointR3, PresentedForAssent));
+        assert!(!legal(BillType::OrganicAct, Proposed, HouseR1));
     }
 
     #[test]
-    fn emergency_decree_is_in_force_first_then_approved() {
-        let path = [Enacted, HouseApproval, SenateApproval, Confirmed];
+    fn an_emergency_decree_can_reach_the_court_before_either_house_approves_it() {
+        // s.173.
+        for from in [Enacted, HouseApproval, SenateApproval] {
+            assert!(legal(BillType::EmergencyDecree, from, ConstCourt), "{from}");
+        }
+        assert!(legal(BillType::EmergencyDecree, ConstCourt, SenateApproval));
+        assert!(legal(BillType::EmergencyDecree, ConstCourt, Rejected));
+        assert!(!legal(BillType::EmergencyDecree, ConstCourt, Confirmed));
+        let path = [
+            Enacted,
+            HouseApproval,
+            SenateApproval,
+            HouseReaffirm,
+            Confirmed,
+        ];
         assert_eq!(walk(BillType::EmergencyDecree, &path), Ok(()));
-        assert!(check_transition(BillType::EmergencyDecree, None, Proposed).is_err());
+        assert!(check_transition(BillType::EmergencyDecree, None, Proposed, false).is_err());
         assert_eq!(
-            check_transition(BillType::EmergencyDecree, Some(Confirmed), Rejected)
+            check_transition(BillType::EmergencyDecree, Some(Confirmed), Rejected, false)
                 .unwrap_err()
                 .code(),
             "from_terminal_stage"
@@ -586,18 +1193,94 @@ mod tests {
             ParliamentCommittee,
             JointR2,
             JointR3,
+            PresentedForAssent,
             RoyalAssent,
+            Published,
+            Enacted,
         ];
         assert_eq!(walk(BillType::ConstitutionalAmendment, &path), Ok(()));
-        assert!(
-            check_transition(BillType::ConstitutionalAmendment, Some(JointR1), JointR3).is_err()
+        assert!(!legal(BillType::ConstitutionalAmendment, JointR1, JointR3));
+        // s.256 (8), (9): a referendum, possibly after a Court ruling.
+        assert!(legal(
+            BillType::ConstitutionalAmendment,
+            JointR3,
+            Referendum
+        ));
+        assert!(legal(
+            BillType::ConstitutionalAmendment,
+            ConstCourt,
+            Referendum
+        ));
+        assert!(legal(
+            BillType::ConstitutionalAmendment,
+            Referendum,
+            PresentedForAssent
+        ));
+    }
+
+    #[test]
+    fn presented_is_not_assent_given() {
+        // ss.145–146.
+        assert!(legal(BillType::Act, PresentedForAssent, RoyalAssent));
+        assert!(legal(BillType::Act, PresentedForAssent, VetoReconsider));
+        assert!(legal(BillType::Act, RoyalAssent, Published));
+        assert!(!legal(BillType::Act, RoyalAssent, VetoReconsider));
+        assert!(legal(BillType::Act, VetoReconsider, PresentedForAssent));
+    }
+
+    #[test]
+    fn deadlines_are_where_the_law_sets_them_and_no_longer() {
+        let day = chrono::NaiveDate::from_ymd_opt(2024, 1, 10).unwrap();
+        let plus = |n: u64| day.checked_add_days(chrono::Days::new(n)).unwrap();
+        let act = rules_for(BillType::Act);
+        // s.136: 60 days of session (30 for a money bill, +30): a recess can
+        // push the calendar day out by any amount, but never before the move.
+        assert_eq!(act.check_deadline(SenateR1, day, plus(60), false), Ok(()));
+        assert_eq!(act.check_deadline(SenateR1, day, plus(150), true), Ok(()));
+        assert_eq!(
+            act.check_deadline(SenateR1, day, day, false)
+                .unwrap_err()
+                .code(),
+            "deadline_out_of_range"
         );
+        assert_eq!(
+            act.check_deadline(HouseR1, day, plus(10), false)
+                .unwrap_err()
+                .code(),
+            "deadline_not_set"
+        );
+        // s.143: the Senate has 20 days for the budget; s.146: the King 90.
+        let budget = rules_for(BillType::Budget);
+        assert!(budget.check_deadline(SenateR1, day, plus(20), true).is_ok());
+        assert!(budget
+            .check_deadline(SenateR1, day, plus(21), true)
+            .is_err());
+        assert!(budget
+            .check_deadline(Proposed, day, plus(105), true)
+            .is_ok());
+        assert!(act
+            .check_deadline(PresentedForAssent, day, plus(90), false)
+            .is_ok());
+        assert!(act
+            .check_deadline(PresentedForAssent, day, plus(91), false)
+            .is_err());
+        // s.132: 180 days for the joint sitting, 10 to object, 30 to reconsider.
+        let organic = rules_for(BillType::OrganicAct);
+        assert!(organic
+            .check_deadline(Proposed, day, plus(180), false)
+            .is_ok());
+        assert!(organic
+            .check_deadline(OrganOpinions, day, plus(11), false)
+            .is_err());
+        assert!(organic
+            .check_deadline(ObjectionReconsider, day, plus(30), false)
+            .is_ok());
     }
 
     #[test]
     fn every_rule_names_stages_that_are_not_terminal_sources() {
         for rules in RULES {
-            for rule in rules.rules {
+            for rule in rules.rules.iter().chain(rules.deemed) {
                 assert!(
                     !rules.is_terminal(rule.from),
                     "{:?} {}",
@@ -605,7 +1288,6 @@ mod tests {
                     rule.from
                 );
             }
-            // Every bill type is covered exactly once.
             assert_eq!(
                 RULES
                     .iter()
@@ -625,5 +1307,6 @@ mod tests {
             assert_eq!(s.code().parse::<Stage>().unwrap(), *s);
         }
         assert!("HOUSE_R9".parse::<Stage>().is_err());
+        assert!("HOUSE_RECONSIDER".parse::<Stage>().is_err());
     }
 }

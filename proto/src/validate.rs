@@ -5,7 +5,9 @@
 
 use crate::event::*;
 use crate::ids::{validate_id, IdError};
-use crate::stage::{check_transition, Stage, TransitionError};
+use crate::progress::bangkok_day;
+use crate::stage::{check_transition, rules_for, BillType, Proposer, Stage, TransitionError};
+use crate::vote::{count, Threshold};
 use chrono::{DateTime, NaiveDate, Utc};
 use thiserror::Error;
 
@@ -32,8 +34,18 @@ pub enum ValidationError {
     },
     #[error("seq: must be 1 or more")]
     ZeroSeq,
-    #[error("data.to_stage: {0}")]
+    #[error("{field}: {0}", field = .0.field())]
     Transition(TransitionError),
+    #[error("data.proposer: {0}")]
+    Proposer(&'static str),
+    #[error("data.session: {0}")]
+    Session(&'static str),
+    #[error("data.in_office: {0}")]
+    QuorumInOffice(String),
+    #[error("data.threshold{at}: {reason}")]
+    Threshold { at: String, reason: String },
+    #[error("data.casting_vote: {0}")]
+    CastingVote(&'static str),
     #[error("data.merged_into: required when to_stage is MERGED, and only then")]
     MergedInto,
     #[error("data.outcome: only a closed sitting has an outcome")]
@@ -72,6 +84,11 @@ impl ValidationError {
             AggregateMismatch { .. } => "aggregate_mismatch",
             ZeroSeq => "bad_seq",
             Transition(e) => e.code(),
+            Proposer(_) => "bad_proposer",
+            Session(_) => "bad_session",
+            QuorumInOffice(_) => "quorum_in_office",
+            Threshold { .. } => "bad_threshold",
+            CastingVote(_) => "bad_casting_vote",
             MergedInto => "merged_into",
             OutcomeWithoutClose => "outcome_without_close",
             QuorumInconsistent { .. } => "quorum_inconsistent",
@@ -102,7 +119,7 @@ fn senate_of_200_since() -> DateTime<Utc> {
 /// How many members a group has on a given day.
 pub fn membership(group: Group, on: DateTime<Utc>) -> u32 {
     match group {
-        Group::House => 500,
+        Group::House | Group::Government | Group::Opposition => 500,
         Group::Senate if on < senate_of_200_since() => 250,
         Group::Senate => 200,
     }
@@ -200,12 +217,51 @@ fn validate_body(event: &Event) -> Result<(), ValidationError> {
             if (b.to_stage == Stage::Merged) != b.merged_into.is_some() {
                 return Err(ValidationError::MergedInto);
             }
-            check_transition(b.bill_type, b.from_stage, b.to_stage)
-                .map_err(ValidationError::Transition)
+            if let Some(p) = b.proposer {
+                if b.from_stage.is_some() {
+                    return Err(ValidationError::Proposer(
+                        "only a bill's first event names who introduced it",
+                    ));
+                }
+                if !Proposer::allowed(b.bill_type).contains(&p) {
+                    return Err(ValidationError::Proposer(
+                        "cannot introduce a bill of this type (ss.131, 133, 256)",
+                    ));
+                }
+            }
+            check_transition(b.bill_type, b.from_stage, b.to_stage, b.deemed)
+                .map_err(ValidationError::Transition)?;
+            if let Some(deadline) = b.deadline {
+                let money_bill = b.money_bill || b.bill_type == BillType::Budget;
+                rules_for(b.bill_type)
+                    .check_deadline(
+                        b.to_stage,
+                        bangkok_day(event.occurred_at),
+                        deadline,
+                        money_bill,
+                    )
+                    .map_err(ValidationError::Transition)?;
+            }
+            Ok(())
         }
         Body::SittingLifecycle(b) => {
             if b.outcome.is_some() && b.phase != Phase::Closed {
                 return Err(ValidationError::OutcomeWithoutClose);
+            }
+            if let Some(s) = &b.session {
+                // Two ordinary sessions a year (s.121); a House term is 4 years,
+                // a Senate term 5.
+                if s.number == 0 || (s.kind == SessionKind::Ordinary && s.number > 2) {
+                    return Err(ValidationError::Session(
+                        "number: an ordinary session is the first or second of its year",
+                    ));
+                }
+                if !(1..=5).contains(&s.year) {
+                    return Err(ValidationError::Session("year: from 1 to 5"));
+                }
+            }
+            if b.number == Some(0) {
+                return Err(ValidationError::Session("the sitting number starts at 1"));
             }
             b.title.as_ref().map_or(Ok(()), |t| text("data.title", t))
         }
@@ -219,6 +275,32 @@ fn validate_body(event: &Event) -> Result<(), ValidationError> {
                         membership: members,
                     });
                 }
+            }
+            // s.120: the quorum is half of the members in office, not of the seats.
+            let Some(in_office) = b.in_office else {
+                return Err(ValidationError::QuorumInOffice(
+                    "is required: s.120 counts the quorum against the members in office".into(),
+                ));
+            };
+            if in_office > members {
+                return Err(ValidationError::ExceedsMembership {
+                    field: "data.in_office".into(),
+                    count: in_office.into(),
+                    membership: members,
+                });
+            }
+            if b.present > in_office {
+                return Err(ValidationError::QuorumInOffice(format!(
+                    "{} present is more than the {in_office} members in office",
+                    b.present
+                )));
+            }
+            if b.required != in_office.div_ceil(2) {
+                return Err(ValidationError::QuorumInOffice(format!(
+                    "the quorum of {in_office} members in office is {} (s.120: not less than half), not {}",
+                    in_office.div_ceil(2),
+                    b.required
+                )));
             }
             let expected = b.present >= b.required;
             if b.met != expected {
@@ -262,12 +344,28 @@ fn validate_body(event: &Event) -> Result<(), ValidationError> {
             id("data.vote_id", &b.vote_id)?;
             opt_id("data.bill_id", &b.bill_id)?;
             text("data.requirement", &b.requirement)?;
-            text("data.question", &b.question)
+            text("data.question", &b.question)?;
+            b.threshold.as_ref().map_or(Ok(()), |t| {
+                validate_threshold(b.sitting.chamber, t, event.occurred_at)
+            })
         }
         Body::VoteClosed(b) => {
             id("data.vote_id", &b.vote_id)?;
             opt_id("data.bill_id", &b.bill_id)?;
-            validate_tally(b.sitting.chamber, &b.counts, event.occurred_at)
+            validate_tally(b.sitting.chamber, &b.counts, event.occurred_at)?;
+            if let Some(casting) = b.casting_vote {
+                if !matches!(casting, VoteOption::Aye | VoteOption::No) {
+                    return Err(ValidationError::CastingVote("is aye or no"));
+                }
+                let tie = count(&b.counts, None, VoteOption::Aye)
+                    == count(&b.counts, None, VoteOption::No);
+                if !tie {
+                    return Err(ValidationError::CastingVote(
+                        "the chair votes only on a tie (s.120)",
+                    ));
+                }
+            }
+            Ok(())
         }
         Body::VoteResult(b) => {
             id("data.vote_id", &b.vote_id)?;
@@ -276,8 +374,57 @@ fn validate_body(event: &Event) -> Result<(), ValidationError> {
     }
 }
 
-/// A tally must name each (option, group) once, use groups only in a joint
-/// sitting, and never count more members than a group or the chamber has.
+/// Why `group` cannot appear in a tally or a threshold of a `chamber` sitting.
+fn group_problem(chamber: Chamber, group: Option<Group>) -> Option<&'static str> {
+    match (chamber, group) {
+        (Chamber::Joint, None) => Some("a joint sitting counts house and senate separately"),
+        (Chamber::House, Some(Group::Senate))
+        | (Chamber::Senate, Some(Group::House | Group::Government | Group::Opposition)) => {
+            Some("the group is not a member of this chamber")
+        }
+        _ => None,
+    }
+}
+
+/// A threshold must have parts, each complete, on groups of the chamber, and
+/// count no more members in office than a group has seats.
+fn validate_threshold(
+    chamber: Chamber,
+    threshold: &Threshold,
+    on: DateTime<Utc>,
+) -> Result<(), ValidationError> {
+    let bad = |at: String, reason: &str| ValidationError::Threshold {
+        at,
+        reason: reason.to_owned(),
+    };
+    if threshold.parts.is_empty() {
+        return Err(bad(".parts".into(), "is empty"));
+    }
+    for (i, part) in threshold.parts.iter().enumerate() {
+        let at = format!(".parts[{i}]");
+        if let Some(reason) = part.problem() {
+            return Err(bad(at, reason));
+        }
+        if part.group.is_some() {
+            if let Some(reason) = group_problem(chamber, part.group) {
+                return Err(bad(format!("{at}.group"), reason));
+            }
+        }
+        let seats = part
+            .group
+            .map_or(chamber_membership(chamber, on), |g| membership(g, on));
+        if part.members_in_office.is_some_and(|m| m == 0 || m > seats) {
+            return Err(bad(
+                format!("{at}.members_in_office"),
+                &format!("must be from 1 to the {seats} seats"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A tally must name each (option, group) once, use groups the chamber has,
+/// and never count more members than a group or the chamber has.
 fn validate_tally(
     chamber: Chamber,
     counts: &[VoteCount],
@@ -288,20 +435,8 @@ fn validate_tally(
     }
     let mut seen: Vec<(VoteOption, Option<Group>)> = Vec::with_capacity(counts.len());
     for (index, c) in counts.iter().enumerate() {
-        match (chamber, c.group) {
-            (Chamber::Joint, None) => {
-                return Err(ValidationError::BadGroup {
-                    index,
-                    reason: "a joint sitting counts house and senate separately",
-                })
-            }
-            (Chamber::House, Some(Group::Senate)) | (Chamber::Senate, Some(Group::House)) => {
-                return Err(ValidationError::BadGroup {
-                    index,
-                    reason: "the group is not a member of this chamber",
-                })
-            }
-            _ => {}
+        if let Some(reason) = group_problem(chamber, c.group) {
+            return Err(ValidationError::BadGroup { index, reason });
         }
         if seen.contains(&(c.option, c.group)) {
             return Err(ValidationError::DuplicateCount {
@@ -318,22 +453,29 @@ fn validate_tally(
             });
         }
     }
-    for group in Group::ALL {
-        let members = membership(*group, on);
+    // The blocs split the MPs a second way, so together they are counted
+    // against the House like the `house` group.
+    let blocs: &[Group] = &[Group::Government, Group::Opposition];
+    for groups in [&[Group::House][..], &[Group::Senate], blocs] {
+        let members = membership(groups[0], on);
         let sum: u64 = counts
             .iter()
-            .filter(|c| c.group == Some(*group))
+            .filter(|c| c.group.is_some_and(|g| groups.contains(&g)))
             .map(|c| u64::from(c.value))
             .sum();
         if sum > u64::from(members) {
             return Err(ValidationError::ExceedsMembership {
-                field: format!("data.counts (group {group})"),
+                field: format!("data.counts (group {})", groups[0]),
                 count: sum,
                 membership: members,
             });
         }
     }
-    let total: u64 = counts.iter().map(|c| u64::from(c.value)).sum();
+    let total: u64 = counts
+        .iter()
+        .filter(|c| c.group.is_none_or(Group::is_chamber))
+        .map(|c| u64::from(c.value))
+        .sum();
     let members = chamber_membership(chamber, on);
     if total > u64::from(members) {
         return Err(ValidationError::ExceedsMembership {

@@ -4,6 +4,7 @@
 
 use crate::event::*;
 use crate::stage::{BillType, Stage};
+use crate::vote::{Threshold, ThresholdPart};
 use prost::Message;
 use std::str::FromStr;
 use thiserror::Error;
@@ -119,18 +120,29 @@ impl From<&Event> for pb::Envelope {
                 to_stage: b.to_stage.code().into(),
                 note: b.note.as_ref().map(pb::Text::from),
                 merged_into: b.merged_into.clone(),
+                deemed: b.deemed,
+                deadline: b.deadline.map(|d| d.to_string()),
+                money_bill: b.money_bill,
+                proposer: b.proposer.map(|p| p.code().into()),
             }),
             Body::SittingLifecycle(b) => B::SittingLifecycle(pb::SittingLifecycle {
                 sitting: s(&b.sitting),
                 phase: b.phase.code().into(),
                 outcome: b.outcome.map(|o| o.code().into()),
                 title: b.title.as_ref().map(pb::Text::from),
+                number: b.number,
+                session: b.session.as_ref().map(|s| pb::Session {
+                    kind: s.kind.code().into(),
+                    number: s.number,
+                    year: s.year,
+                }),
             }),
             Body::QuorumChecked(b) => B::QuorumChecked(pb::QuorumChecked {
                 sitting: s(&b.sitting),
                 present: b.present,
                 required: b.required,
                 met: b.met,
+                in_office: b.in_office,
             }),
             Body::AgendaItemStarted(b) => B::AgendaItemStarted(pb::AgendaItemStarted {
                 sitting: s(&b.sitting),
@@ -185,6 +197,20 @@ impl From<&Event> for pb::Envelope {
                 requirement: t(&b.requirement),
                 question: t(&b.question),
                 bill_id: b.bill_id.clone(),
+                threshold: b.threshold.as_ref().map(|t| pb::Threshold {
+                    parts: t
+                        .parts
+                        .iter()
+                        .map(|p| pb::ThresholdPart {
+                            group: p.group.map(|g| g.code().into()),
+                            base: p.base.code().into(),
+                            compare: p.compare.map(|c| c.code().into()),
+                            numerator: p.numerator,
+                            denominator: p.denominator,
+                            members_in_office: p.members_in_office,
+                        })
+                        .collect(),
+                }),
             }),
             Body::VoteClosed(b) => B::VoteClosed(pb::VoteClosed {
                 sitting: s(&b.sitting),
@@ -199,6 +225,7 @@ impl From<&Event> for pb::Envelope {
                     })
                     .collect(),
                 bill_id: b.bill_id.clone(),
+                casting_vote: b.casting_vote.map(|o| o.code().into()),
             }),
             Body::VoteResult(b) => B::VoteResult(pb::VoteResult {
                 sitting: s(&b.sitting),
@@ -240,18 +267,42 @@ impl TryFrom<pb::Envelope> for Event {
                 to_stage: code(&b.to_stage)?,
                 note: b.note.map(Text::from),
                 merged_into: b.merged_into,
+                deemed: b.deemed,
+                deadline: b
+                    .deadline
+                    .map(|d| {
+                        d.parse::<chrono::NaiveDate>().map_err(|_| UnknownCode {
+                            what: "date",
+                            code: d,
+                        })
+                    })
+                    .transpose()?,
+                money_bill: b.money_bill,
+                proposer: opt_code(b.proposer)?,
             }),
             B::SittingLifecycle(b) => Body::SittingLifecycle(SittingLifecycle {
                 sitting: sitting(b.sitting)?,
                 phase: code(&b.phase)?,
                 outcome: opt_code(b.outcome)?,
                 title: b.title.map(Text::from),
+                number: b.number,
+                session: b
+                    .session
+                    .map(|s| {
+                        Ok::<_, WireError>(Session {
+                            kind: code(&s.kind)?,
+                            number: s.number,
+                            year: s.year,
+                        })
+                    })
+                    .transpose()?,
             }),
             B::QuorumChecked(b) => Body::QuorumChecked(QuorumChecked {
                 sitting: sitting(b.sitting)?,
                 present: b.present,
                 required: b.required,
                 met: b.met,
+                in_office: b.in_office,
             }),
             B::AgendaItemStarted(b) => Body::AgendaItemStarted(AgendaItemStarted {
                 sitting: sitting(b.sitting)?,
@@ -306,6 +357,27 @@ impl TryFrom<pb::Envelope> for Event {
                 requirement: text(b.requirement, "requirement")?,
                 question: text(b.question, "question")?,
                 bill_id: b.bill_id,
+                threshold: b
+                    .threshold
+                    .map(|t| {
+                        Ok::<_, WireError>(Threshold {
+                            parts: t
+                                .parts
+                                .into_iter()
+                                .map(|p| {
+                                    Ok(ThresholdPart {
+                                        group: opt_code(p.group)?,
+                                        base: code(&p.base)?,
+                                        compare: opt_code(p.compare)?,
+                                        numerator: p.numerator,
+                                        denominator: p.denominator,
+                                        members_in_office: p.members_in_office,
+                                    })
+                                })
+                                .collect::<Result<_, WireError>>()?,
+                        })
+                    })
+                    .transpose()?,
             }),
             B::VoteClosed(b) => Body::VoteClosed(VoteClosed {
                 sitting: sitting(b.sitting)?,
@@ -322,6 +394,7 @@ impl TryFrom<pb::Envelope> for Event {
                     })
                     .collect::<Result<_, WireError>>()?,
                 bill_id: b.bill_id,
+                casting_vote: opt_code(b.casting_vote)?,
             }),
             B::VoteResult(b) => Body::VoteResult(VoteResult {
                 sitting: sitting(b.sitting)?,

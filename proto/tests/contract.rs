@@ -171,3 +171,138 @@ fn subjects_follow_the_scheme() {
         Some("bill.b-2564-ca-0001.vote")
     );
 }
+
+/// The example of `kind`, changed by `edit` on its JSON form, then validated:
+/// the error's code and field.
+fn invalid(kind: &str, edit: impl FnOnce(&mut serde_json::Value)) -> (String, String) {
+    let mut v = example_json(kind);
+    edit(&mut v);
+    let event = Event::from_value(v).expect("still parses");
+    let err = validate(&event).expect_err("must be invalid");
+    (err.code().to_owned(), err.field())
+}
+
+fn pair(code: &str, field: &str) -> (String, String) {
+    (code.to_owned(), field.to_owned())
+}
+
+#[test]
+fn the_quorum_is_half_of_the_members_in_office() {
+    // s.120: 733 members in office need 367, not 375 (half of the 750 seats).
+    let (code, field) = invalid("sitting.quorum_checked", |v| {
+        v["data"]["required"] = 375.into();
+    });
+    assert_eq!((code, field), pair("quorum_in_office", "data.in_office"));
+    let (code, _) = invalid("sitting.quorum_checked", |v| {
+        v["data"].as_object_mut().unwrap().remove("in_office");
+    });
+    assert_eq!(code, "quorum_in_office");
+    let (code, _) = invalid("sitting.quorum_checked", |v| {
+        v["data"]["present"] = 740.into();
+    });
+    assert_eq!(code, "quorum_in_office");
+    let (code, field) = invalid("sitting.quorum_checked", |v| {
+        v["data"]["in_office"] = 751.into();
+    });
+    assert_eq!(
+        (code, field),
+        pair("tally_exceeds_membership", "data.in_office")
+    );
+}
+
+#[test]
+fn a_threshold_must_be_complete_and_of_the_sittings_groups() {
+    let (code, field) = invalid("vote.opened", |v| {
+        v["data"]["threshold"]["parts"][1]
+            .as_object_mut()
+            .unwrap()
+            .remove("members_in_office");
+    });
+    assert_eq!(
+        (code, field),
+        pair("bad_threshold", "data.threshold.parts[1]")
+    );
+    let (code, _) = invalid("vote.opened", |v| {
+        v["data"]["threshold"]["parts"][0]["numerator"] = 3.into();
+    });
+    assert_eq!(code, "bad_threshold");
+    let (code, field) = invalid("vote.opened", |v| {
+        v["data"]["threshold"]["parts"][1]["members_in_office"] = 251.into();
+    });
+    assert_eq!(
+        (code, field),
+        pair("bad_threshold", "data.threshold.parts[1].members_in_office")
+    );
+    let (code, _) = invalid("vote.opened", |v| {
+        v["data"]["sitting"]["chamber"] = "house".into();
+        v["aggregate_id"] = v["data"]["sitting"]["sitting_id"].clone();
+    });
+    assert_eq!(code, "bad_threshold");
+}
+
+#[test]
+fn the_real_tally_of_10_sep_2021_passes_its_threshold() {
+    use sapha_proto::vote::Verdict;
+    let events = one_of_each_kind();
+    let threshold = events
+        .iter()
+        .find_map(|e| match &e.body {
+            Body::VoteOpened(v) => v.threshold.clone(),
+            _ => None,
+        })
+        .unwrap();
+    let Some(Body::VoteClosed(closed)) = events
+        .iter()
+        .map(|e| &e.body)
+        .find(|b| b.kind() == "vote.closed")
+    else {
+        unreachable!()
+    };
+    assert_eq!(threshold.evaluate(&closed.counts, None), Verdict::Passed);
+}
+
+#[test]
+fn the_chair_casts_a_vote_only_on_a_tie() {
+    let (code, field) = invalid("vote.closed", |v| {
+        v["data"]["casting_vote"] = "aye".into();
+    });
+    assert_eq!((code, field), pair("bad_casting_vote", "data.casting_vote"));
+}
+
+#[test]
+fn deemed_deadline_and_proposer_follow_the_constitution() {
+    // JOINT_R2 -> JOINT_R3 is a vote, never a deemed approval.
+    let (code, field) = invalid("bill.stage_changed", |v| {
+        v["data"]["deemed"] = true.into();
+    });
+    assert_eq!((code, field), pair("not_deemable", "data.deemed"));
+    let (code, field) = invalid("bill.stage_changed", |v| {
+        v["data"]["deadline"] = "2021-09-30".into();
+    });
+    assert_eq!((code, field), pair("deadline_not_set", "data.deadline"));
+    let (code, field) = invalid("bill.stage_changed", |v| {
+        v["data"]["proposer"] = "cabinet".into();
+    });
+    assert_eq!((code, field), pair("bad_proposer", "data.proposer"));
+    let (code, _) = invalid("bill.stage_changed", |v| {
+        v["data"].as_object_mut().unwrap().remove("from_stage");
+        v["data"]["to_stage"] = "PROPOSED".into();
+        v["data"]["proposer"] = "court".into();
+    });
+    assert_eq!(code, "bad_proposer", "a court cannot propose an amendment");
+    let mut v = example_json("bill.stage_changed");
+    v["data"]["deadline"] = "30 Sep".into();
+    assert_eq!(Event::from_value(v).unwrap_err().path, "data.deadline");
+}
+
+#[test]
+fn a_session_is_the_first_or_second_ordinary_one_of_a_year() {
+    let (code, field) = invalid("sitting.lifecycle", |v| {
+        v["data"]["session"]["number"] = 3.into();
+    });
+    assert_eq!((code, field), pair("bad_session", "data.session"));
+    let (code, _) = invalid("sitting.lifecycle", |v| {
+        v["data"]["session"]["year"] = 7.into();
+    });
+    assert_eq!(code, "bad_session");
+}

@@ -6,10 +6,11 @@ use crate::log::{EventLog, LogError};
 use crate::metrics::Metrics;
 use crate::state::{aggregate_key, AggregateState};
 use dashmap::DashMap;
-use sapha_proto::event::Body;
+use sapha_proto::event::{Body, VoteOutcome};
 use sapha_proto::stage::{BillType, Stage};
 use sapha_proto::subject::aggregate_filter;
 use sapha_proto::validate::{validate, ValidationError};
+use sapha_proto::vote::Verdict;
 use sapha_proto::Event;
 use std::sync::Arc;
 use std::time::Duration;
@@ -68,6 +69,11 @@ pub enum SubmitError {
         "kind: the sitting is in camera; only lifecycle events may be published until it ends"
     )]
     InCamera,
+    #[error("data.result: the tally of vote '{vote_id}' against its threshold says {verdict}")]
+    ResultContradictsThreshold {
+        vote_id: String,
+        verdict: &'static str,
+    },
     #[error("the log is unavailable, try again later: {0}")]
     Unavailable(String),
     #[error("the log refused the event: {0}")]
@@ -90,6 +96,7 @@ impl SubmitError {
             SubmitError::StageMismatch { .. } => "stage_mismatch",
             SubmitError::BillTypeChanged { .. } => "bill_type_changed",
             SubmitError::InCamera => "in_camera",
+            SubmitError::ResultContradictsThreshold { .. } => "result_contradicts_threshold",
             SubmitError::Unavailable(_) => "unavailable",
             SubmitError::Refused(_) => "refused",
             SubmitError::Backlog(_) => "backlog_full",
@@ -105,6 +112,7 @@ impl SubmitError {
             SubmitError::StageMismatch { .. } => Some("data.from_stage".into()),
             SubmitError::BillTypeChanged { .. } => Some("data.bill_type".into()),
             SubmitError::InCamera => Some("kind".into()),
+            SubmitError::ResultContradictsThreshold { .. } => Some("data.result".into()),
             _ => None,
         }
     }
@@ -311,7 +319,27 @@ fn check_against(state: &AggregateState, event: &Event) -> Result<Option<Outcome
             });
         }
         // validate() has already checked that from_stage -> to_stage is legal for
-        // the bill type, and from_stage is now known to be the stored stage.
+        // the bill type, and from_stage is now known to be the stored stage; the
+        // rules that need the history (waits, returns, deadlines) are checked here.
+        if let Some(progress) = state.progress() {
+            progress
+                .check(b, event.occurred_at)
+                .map_err(|e| SubmitError::Invalid(ValidationError::Transition(e)))?;
+        }
+    }
+    // A result must agree with the vote's threshold and tally, when both say.
+    if let Body::VoteResult(r) = &event.body {
+        let verdict = match state.verdict(&r.vote_id) {
+            Some(Verdict::Passed) => Some(VoteOutcome::Passed),
+            Some(Verdict::Failed) => Some(VoteOutcome::Failed),
+            Some(Verdict::Undetermined) | None => None,
+        };
+        if let Some(expected) = verdict.filter(|v| *v != r.result) {
+            return Err(SubmitError::ResultContradictsThreshold {
+                vote_id: r.vote_id.clone(),
+                verdict: expected.code(),
+            });
+        }
     }
     Ok(None)
 }

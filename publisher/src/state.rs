@@ -1,10 +1,14 @@
 //! What the publisher knows of each aggregate (bill or sitting): the event id at
-//! each sequence and, for a bill, its type and last stage. It is rebuilt from the
-//! log itself, so a restarted publisher knows it too.
+//! each sequence; for a bill, its progress (type, stage and what the stage
+//! rules need of its history); for a sitting, whether it is in camera and each
+//! vote's threshold and tally. It is rebuilt from the log itself, so a
+//! restarted publisher knows it too.
 
 use crate::log::StoredEvent;
-use sapha_proto::event::{Aggregate, Body, Phase};
+use sapha_proto::event::{Aggregate, Body, Phase, VoteCount, VoteOption};
+use sapha_proto::progress::BillProgress;
 use sapha_proto::stage::{BillType, Stage};
+use sapha_proto::vote::{Threshold, Verdict};
 use sapha_proto::Event;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -38,10 +42,19 @@ pub struct AggregateState {
     /// Event id and content digest stored at each per-aggregate sequence.
     ids: HashMap<u64, (String, ContentDigest)>,
     last_seq: u64,
-    /// For a bill: its type and the stage it is at.
-    bill: Option<(BillType, Stage)>,
+    /// For a bill: its progress through the stages.
+    bill: Option<BillProgress>,
     /// For a sitting: whether it is in camera (ประชุมลับ) now.
     in_camera: bool,
+    /// For a sitting: each vote's threshold (from `vote.opened`) and tally
+    /// with the chair's casting vote (from `vote.closed`).
+    votes: HashMap<String, Vote>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Vote {
+    threshold: Option<Threshold>,
+    tally: Option<(Vec<VoteCount>, Option<VoteOption>)>,
 }
 
 impl AggregateState {
@@ -60,7 +73,17 @@ impl AggregateState {
             .insert(event.seq, (event.event_id.clone(), content_digest(event)));
         self.last_seq = self.last_seq.max(event.seq);
         match &event.body {
-            Body::BillStageChanged(b) => self.bill = Some((b.bill_type, b.to_stage)),
+            Body::BillStageChanged(b) => match &mut self.bill {
+                Some(progress) => progress.apply(b, event.occurred_at),
+                None => self.bill = Some(BillProgress::start(b, event.occurred_at)),
+            },
+            Body::VoteOpened(v) => {
+                self.votes.entry(v.vote_id.clone()).or_default().threshold = v.threshold.clone();
+            }
+            Body::VoteClosed(v) => {
+                self.votes.entry(v.vote_id.clone()).or_default().tally =
+                    Some((v.counts.clone(), v.casting_vote));
+            }
             Body::SittingLifecycle(l) => match l.phase {
                 Phase::InCameraStarted => self.in_camera = true,
                 Phase::InCameraEnded | Phase::Closed | Phase::Cancelled => self.in_camera = false,
@@ -94,6 +117,19 @@ impl AggregateState {
 
     /// The bill's type and current stage; `None` for a new bill or a sitting.
     pub fn bill(&self) -> Option<(BillType, Stage)> {
-        self.bill
+        self.bill.as_ref().map(|p| (p.bill_type, p.stage))
+    }
+
+    /// The bill's progress, for the rules that need its history.
+    pub fn progress(&self) -> Option<&BillProgress> {
+        self.bill.as_ref()
+    }
+
+    /// What the vote's threshold says of its tally, once both are known;
+    /// `None` before that or without a threshold.
+    pub fn verdict(&self, vote_id: &str) -> Option<Verdict> {
+        let vote = self.votes.get(vote_id)?;
+        let (counts, casting) = vote.tally.as_ref()?;
+        Some(vote.threshold.as_ref()?.evaluate(counts, *casting))
     }
 }

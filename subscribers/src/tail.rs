@@ -171,6 +171,8 @@ fn group(f: &Fmt, g: Group) -> &'static str {
     match g {
         Group::House => f.say("ส.ส.", "MPs"),
         Group::Senate => f.say("ส.ว.", "senators"),
+        Group::Government => f.say("ส.ส. ฝ่ายรัฐบาล", "government MPs"),
+        Group::Opposition => f.say("ส.ส. ฝ่ายค้าน", "opposition MPs"),
     }
 }
 
@@ -187,7 +189,8 @@ fn tally(f: &Fmt, counts: &[VoteCount]) -> String {
         .iter()
         .map(|&o| {
             let lines: Vec<&VoteCount> = counts.iter().filter(|c| c.option == o).collect();
-            let total: u64 = lines.iter().map(|c| u64::from(c.value)).sum();
+            // The blocs split the MPs a second time: the total counts each member once.
+            let total = sapha_proto::vote::count(counts, None, o).unwrap_or(0);
             let groups: Vec<String> = lines
                 .iter()
                 .filter_map(|c| Some(format!("{} {}", group(f, c.group?), f.num(c.value))))
@@ -255,15 +258,23 @@ fn what(f: &Fmt, body: &Body) -> String {
             } else {
                 f.say("ไม่ครบองค์ประชุม", "no quorum")
             };
+            // s.120: the quorum is half of the members in office.
+            let of = b.in_office.map_or(String::new(), |n| {
+                if th {
+                    format!(" จากสมาชิกเท่าที่มีอยู่ {}", f.num(n))
+                } else {
+                    format!(" of {} in office", f.num(n))
+                }
+            });
             if th {
                 format!(
-                    "ตรวจองค์ประชุม: แสดงตน {} ต้องการ {} — {met}",
+                    "ตรวจองค์ประชุม: แสดงตน {} ต้องการ {}{of} — {met}",
                     f.num(b.present),
                     f.num(b.required)
                 )
             } else {
                 format!(
-                    "quorum check: {} present, {} required — {met}",
+                    "quorum check: {} present, {} required{of} — {met}",
                     f.num(b.present),
                     f.num(b.required)
                 )
@@ -334,12 +345,17 @@ fn what(f: &Fmt, body: &Body) -> String {
                 format!("{name} finished speaking")
             }
         }
-        Body::ChairChanged(b) => format!(
-            "{}: {} ({})",
-            f.say("ผู้ทำหน้าที่ประธาน", "in the chair"),
-            f.text(&b.person.name),
-            f.text(&b.office)
-        ),
+        Body::ChairChanged(b) => {
+            // A source that knows only the office names the person by it: say
+            // it once ("ประธานรัฐสภา", not "ประธานรัฐสภา (ประธานรัฐสภา)").
+            let (name, office) = (f.text(&b.person.name), f.text(&b.office));
+            let who = if name.trim().is_empty() || name == office {
+                office.to_owned()
+            } else {
+                format!("{name} ({office})")
+            };
+            format!("{}: {who}", f.say("ผู้ทำหน้าที่ประธาน", "in the chair"))
+        }
         Body::MotionMoved(b) => {
             if th {
                 format!(
@@ -378,6 +394,7 @@ fn what(f: &Fmt, body: &Body) -> String {
                 VoteMethod::Electronic => f.say("ลงคะแนนด้วยเครื่อง", "electronic"),
                 VoteMethod::RollCall => f.say("ขานชื่อ", "roll call"),
                 VoteMethod::SecretBallot => f.say("ลงคะแนนลับ", "secret ballot"),
+                VoteMethod::ShowOfHands => f.say("ยกมือ", "show of hands"),
             };
             format!(
                 "{} ({method}): {}{}",
@@ -466,6 +483,41 @@ mod tests {
     }
 
     #[test]
+    fn the_chair_is_named_once_when_the_name_is_the_office() {
+        let mut e = example("floor.chair_changed");
+        assert!(
+            format_line(&e, EN)
+                .ends_with("in the chair: Chuan Leekpai (President of the National Assembly)"),
+            "{}",
+            format_line(&e, EN)
+        );
+        let Body::ChairChanged(b) = &mut e.body else {
+            unreachable!()
+        };
+        b.person.name = b.office.clone();
+        let line = format_line(&e, TH);
+        assert!(line.ends_with("ผู้ทำหน้าที่ประธาน: ประธานรัฐสภา"), "{line}");
+    }
+
+    #[test]
+    fn a_bloc_breakdown_does_not_count_the_mps_twice() {
+        let mut e = example("vote.closed");
+        let Body::VoteClosed(b) = &mut e.body else {
+            unreachable!()
+        };
+        b.counts.push(VoteCount {
+            option: VoteOption::Aye,
+            group: Some(Group::Opposition),
+            value: 100,
+        });
+        let line = format_line(&e, EN);
+        assert!(
+            line.contains("aye 472 (MPs 323, senators 149, opposition MPs 100)"),
+            "{line}"
+        );
+    }
+
+    #[test]
     fn thai_digits_apply_to_numbers_but_not_ids() {
         let e = example("vote.closed");
         let line = format_line(
@@ -520,7 +572,7 @@ mod tests {
         }
         let q = format_line(&example("sitting.quorum_checked"), TH);
         assert!(
-            q.ends_with("ตรวจองค์ประชุม: แสดงตน 692 ต้องการ 366 — ครบองค์ประชุม"),
+            q.ends_with("ตรวจองค์ประชุม: แสดงตน 692 ต้องการ 367 จากสมาชิกเท่าที่มีอยู่ 733 — ครบองค์ประชุม"),
             "{q}"
         );
     }

@@ -30,6 +30,10 @@ pub fn bill_event(bill_id: &str, seq: u64, from: Option<Stage>, to: Stage) -> Ev
             to_stage: to,
             note: None,
             merged_into: None,
+            deemed: false,
+            deadline: None,
+            money_bill: false,
+            proposer: None,
         }),
     }
 }

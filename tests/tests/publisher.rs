@@ -72,6 +72,8 @@ async fn a_file_is_stored_once_in_order_on_the_right_subjects() {
             unreachable!()
         };
         b.bill_type = sapha_proto::stage::BillType::ConstitutionalAmendment;
+        // 20 days apart, up to the third reading: the 15-day wait holds (s.256 (5)).
+        e.occurred_at = bill.occurred_at - chrono::Duration::days(20 * (5 - e.seq as i64));
     }
     all.push(bill);
     all.extend(events);
@@ -432,4 +434,74 @@ async fn a_full_disk_is_refused_clearly_and_nothing_is_half_written() {
     // Every accepted event is stored whole and readable; the refused one is not there.
     let in_stream = read_stream(&server.url(), STREAM).await;
     assert_eq!(in_stream.len() as u64, stored);
+}
+
+#[tokio::test]
+async fn the_rules_that_need_a_bills_history_hold_across_a_restart() {
+    // s.138: a withheld bill may be reaffirmed only 180 days after it was withheld.
+    let server = NatsServer::start();
+    let p = pipeline(&server).await;
+    let path = [
+        Proposed,
+        HouseR1,
+        HouseCommittee,
+        HouseR2,
+        HouseR3,
+        SenateR1,
+        Withheld,
+    ];
+    for e in bill_history("b-2566-0200", &path) {
+        assert!(matches!(
+            p.submit(e, "test").await,
+            Ok(Outcome::Stored { .. })
+        ));
+    }
+    // The publisher restarts: the history comes back from JetStream.
+    drop(p);
+    let p = pipeline(&server).await;
+    let early = bill_event("b-2566-0200", 8, Some(Withheld), HouseReaffirm);
+    let err = p.submit(early.clone(), "test").await.unwrap_err();
+    assert_eq!(err.code(), "wait_not_over", "{err}");
+    assert_eq!(err.field().as_deref(), Some("data.to_stage"));
+    assert_eq!(stream_len(&server.url(), STREAM).await, path.len() as u64);
+    let mut later = early;
+    later.occurred_at += chrono::Duration::days(180);
+    assert!(matches!(
+        p.submit(later, "test").await,
+        Ok(Outcome::Stored { .. })
+    ));
+}
+
+#[tokio::test]
+async fn a_vote_result_that_contradicts_its_threshold_is_refused() {
+    // The joint sitting of 10 Sep 2021: 472 ayes pass "more than half of the
+    // 733 members in office, with at least 1/3 of the senators".
+    let server = NatsServer::start();
+    let p = pipeline(&server).await;
+    let sitting: Vec<_> = one_of_each_kind()
+        .into_iter()
+        .filter(|e| e.aggregate_id == "joint-2564-1-10")
+        .collect();
+    let result_at = sitting
+        .iter()
+        .position(|e| e.body.kind() == "vote.result")
+        .unwrap();
+    for e in &sitting[..result_at] {
+        assert!(matches!(
+            p.submit(e.clone(), "test").await,
+            Ok(Outcome::Stored { .. })
+        ));
+    }
+    let mut wrong = sitting[result_at].clone();
+    let sapha_proto::Body::VoteResult(r) = &mut wrong.body else {
+        unreachable!()
+    };
+    r.result = sapha_proto::event::VoteOutcome::Failed;
+    let err = p.submit(wrong, "test").await.unwrap_err();
+    assert_eq!(err.code(), "result_contradicts_threshold", "{err}");
+    assert_eq!(err.field().as_deref(), Some("data.result"));
+    assert!(matches!(
+        p.submit(sitting[result_at].clone(), "test").await,
+        Ok(Outcome::Stored { .. })
+    ));
 }

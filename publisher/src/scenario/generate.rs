@@ -20,7 +20,7 @@
 use super::BillHistory;
 use chrono::{Datelike, Duration, NaiveDate, Weekday};
 use sapha_proto::event::{Event, Text};
-use sapha_proto::stage::{rules_for, BillType, Stage};
+use sapha_proto::stage::{resume_stage, rules_for, BillType, Proposer, Stage};
 use std::collections::{HashMap, HashSet};
 
 /// The bill histories of `count` bills introduced from `start` on, interleaved by
@@ -149,7 +149,7 @@ struct Draft {
     bill_type: BillType,
     introduced: NaiveDate,
     topic: usize,
-    proposer: Text,
+    proposer: (Text, Proposer),
 }
 
 #[derive(Clone, Copy)]
@@ -337,23 +337,27 @@ fn topic_count(bill_type: BillType) -> usize {
 
 /// Who may introduce each type of bill, with how often they do (the note of the
 /// bill's first event).
-fn proposers(bill_type: BillType) -> &'static [(Text, f64)] {
+fn proposers(bill_type: BillType) -> &'static [((Text, Proposer), f64)] {
     use std::sync::OnceLock;
+    use Proposer::*;
     /// Built once: `Text` holds `String`s, so the tables cannot be `const`.
-    static TABLES: OnceLock<Vec<Vec<(Text, f64)>>> = OnceLock::new();
+    type Table = Vec<((Text, Proposer), f64)>;
+    static TABLES: OnceLock<Vec<Table>> = OnceLock::new();
     let tables = TABLES.get_or_init(|| {
-        let t = |th: &str, en: &str, w: f64| (Text::new(th, en), w);
-        let cabinet = |w| t("คณะรัฐมนตรีเป็นผู้เสนอ", "introduced by the Cabinet", w);
+        let t = |p: Proposer, th: &str, en: &str, w: f64| ((Text::new(th, en), p), w);
+        let cabinet = |w| t(Cabinet, "คณะรัฐมนตรีเป็นผู้เสนอ", "introduced by the Cabinet", w);
         vec![
             // act
             vec![
                 cabinet(55.0),
                 t(
+                    Mps,
                     "สมาชิกสภาผู้แทนราษฎรเข้าชื่อเสนอ (ไม่น้อยกว่า 20 คน)",
                     "introduced by at least 20 MPs",
                     40.0,
                 ),
                 t(
+                    Voters,
                     "ประชาชนผู้มีสิทธิเลือกตั้งเข้าชื่อเสนอ (ไม่น้อยกว่า 10,000 คน)",
                     "introduced by at least 10,000 voters",
                     5.0,
@@ -363,6 +367,7 @@ fn proposers(bill_type: BillType) -> &'static [(Text, f64)] {
             vec![
                 cabinet(60.0),
                 t(
+                    Mps,
                     "สมาชิกสภาผู้แทนราษฎรเข้าชื่อเสนอ (ไม่น้อยกว่าหนึ่งในสิบ)",
                     "introduced by at least one tenth of the MPs",
                     40.0,
@@ -372,6 +377,7 @@ fn proposers(bill_type: BillType) -> &'static [(Text, f64)] {
             vec![cabinet(1.0)],
             // emergency decree
             vec![t(
+                Cabinet,
                 "ประกาศในราชกิจจานุเบกษา มีผลใช้บังคับทันที",
                 "published in the Royal Gazette; in force at once",
                 1.0,
@@ -380,16 +386,19 @@ fn proposers(bill_type: BillType) -> &'static [(Text, f64)] {
             vec![
                 cabinet(20.0),
                 t(
+                    Mps,
                     "สมาชิกสภาผู้แทนราษฎรเข้าชื่อเสนอ (ไม่น้อยกว่าหนึ่งในห้า)",
                     "introduced by at least one fifth of the MPs",
                     40.0,
                 ),
                 t(
+                    MpsAndSenators,
                     "สมาชิกทั้งสองสภาเข้าชื่อเสนอ (ไม่น้อยกว่าหนึ่งในห้า)",
                     "introduced by at least one fifth of the members of both Houses",
                     25.0,
                 ),
                 t(
+                    Voters,
                     "ประชาชนผู้มีสิทธิเลือกตั้งเข้าชื่อเสนอ (ไม่น้อยกว่า 50,000 คน)",
                     "introduced by at least 50,000 voters",
                     15.0,
@@ -515,7 +524,7 @@ fn sitting_day(to: Stage, day: NaiveDate) -> NaiveDate {
     use Stage::*;
     use Weekday::*;
     match to {
-        HouseR1 | HouseR2 | HouseR3 | HouseReconsider | HouseApproval => {
+        HouseR1 | HouseR2 | HouseR3 | HouseSenateAmendments | HouseReaffirm | HouseApproval => {
             on_or_after(day, &[Wed, Thu])
         }
         SenateR1 | SenateR2 | SenateR3 | SenateApproval => on_or_after(day, &[Mon, Tue]),
@@ -527,48 +536,78 @@ fn sitting_day(to: Stage, day: NaiveDate) -> NaiveDate {
 }
 
 /// How likely a move is, relative to the other moves from the same stage.
-fn weight(bill_type: BillType, from: Stage, to: Stage) -> f64 {
+fn weight(bill_type: BillType, from: Stage, to: Stage, deemed: bool) -> f64 {
     use BillType::*;
     use Stage::*;
-    match (bill_type, from, to) {
+    match (bill_type, from, to, deemed) {
         // A dissolution lapses every pending bill at once; a per-bill walk does not model it.
-        (_, _, Lapsed) => 0.0,
+        (_, _, Lapsed, _) => 0.0,
         // Merging needs a main bill; see `Walk::run`.
-        (_, _, Merged) => 0.0,
-        // The Cabinet does not abandon its budget, and a decree already in force is
-        // approved or rejected rather than withdrawn.
-        (Budget, Proposed, Rejected) | (Budget | EmergencyDecree, _, Withdrawn) => 0.0,
-        (_, _, Withdrawn) => 0.015,
-        (_, Proposed, Hearing) => 0.6,
-        (_, Proposed, Rejected) => 0.04,
-        (ConstitutionalAmendment, JointR1, Rejected) => 0.6,
-        (_, HouseR1 | JointR1, Rejected) => 0.12,
-        (ConstitutionalAmendment, JointR3, RoyalAssent) => 0.6,
-        (ConstitutionalAmendment, JointR3, Referendum | ConstCourt | Rejected) => 0.13,
-        (_, JointR3, Rejected) => 0.05,
-        (_, HouseR3, Rejected) => 0.03,
-        (Act, SenateR1 | SenateCommittee | SenateR2, RoyalAssent) => 0.04,
-        (Act, SenateR1, Withheld) => 0.03,
-        (Budget, SenateR1, Withheld | ConstCourt) => 0.03,
-        (_, SenateR3, RoyalAssent) => 0.72,
-        (_, SenateR3, HouseReconsider) => 0.22,
-        (_, SenateR3, Withheld | ConstCourt) => 0.03,
-        (EmergencyDecree, Enacted, ConstCourt) => 0.06,
-        (EmergencyDecree, HouseApproval, Rejected) => 0.04,
-        (EmergencyDecree, SenateApproval, HouseReconsider) => 0.04,
-        (EmergencyDecree, HouseReconsider, Rejected) => 0.3,
-        (_, HouseReconsider, RoyalAssent) => 0.7,
-        (_, HouseReconsider, JointCommittee) => 0.25,
-        (_, HouseReconsider, Rejected | ConstCourt) => 0.03,
-        (_, Withheld, HouseReconsider) => 0.6,
-        (_, Withheld, Rejected) => 0.4,
-        (_, JointCommittee, Withheld | ConstCourt) => 0.07,
-        (_, ConstCourt, Rejected) => 0.12,
-        (_, ConstCourt, Referendum) => 0.1,
-        (_, RoyalAssent, VetoReconsider) => 0.005,
-        (_, Referendum, Rejected) => 0.3,
+        (_, _, Merged, _) => 0.0,
+        // The Senate misses its deadline now and then (s.137); the other deemed
+        // approvals (the House's 105 days for the budget, s.143; an organic
+        // act's committee, s.132; an unsigned re-presented bill, s.146) are too
+        // rare to generate.
+        (Act, SenateR1 | SenateCommittee | SenateR2, PresentedForAssent, true) => 0.04,
+        (_, _, _, true) => 0.0,
+        // The Cabinet does not abandon its budget.
+        (Budget, _, Withdrawn, _) => 0.0,
+        (_, _, Withdrawn, _) => 0.015,
+        (_, Proposed, Hearing, _) => 0.6,
+        (_, Proposed, Rejected, _) => 0.04,
+        (ConstitutionalAmendment, JointR1, Rejected, _) => 0.6,
+        (_, HouseR1 | JointR1, Rejected, _) => 0.12,
+        (ConstitutionalAmendment, JointR3, PresentedForAssent, _) => 0.6,
+        (ConstitutionalAmendment, JointR3, Referendum | ConstCourt | Rejected, _) => 0.13,
+        (_, JointR3, Rejected, _) => 0.05,
+        (_, HouseR3, Rejected, _) => 0.03,
+        (Act, SenateR1 | SenateR2, Withheld, _) => 0.03,
+        (Budget, SenateR1, Withheld | ConstCourt, _) => 0.03,
+        (_, SenateR3, PresentedForAssent, _) => 0.72,
+        (_, SenateR3, HouseSenateAmendments, _) => 0.22,
+        (_, SenateR3, Withheld | ConstCourt, _) => 0.03,
+        (OrganicAct, OrganOpinions, ObjectionReconsider | ConstCourt, _) => 0.1,
+        (OrganicAct, ObjectionReconsider, ConstCourt, _) => 0.05,
+        (EmergencyDecree, Enacted | HouseApproval | SenateApproval, ConstCourt, _) => 0.04,
+        (EmergencyDecree, HouseApproval, Rejected, _) => 0.04,
+        (EmergencyDecree, SenateApproval, HouseReaffirm, _) => 0.04,
+        (EmergencyDecree, HouseReaffirm, Rejected, _) => 0.3,
+        (_, HouseSenateAmendments, PresentedForAssent, _) => 0.7,
+        (_, HouseSenateAmendments, JointCommittee, _) => 0.25,
+        (_, HouseSenateAmendments | HouseReaffirm, ConstCourt, _) => 0.03,
+        (_, HouseReaffirm, Rejected, _) => 0.3,
+        (_, JointCommittee, Withheld | ConstCourt, _) => 0.07,
+        (_, ConstCourt, Rejected, _) => 0.12,
+        (_, ConstCourt, Referendum, _) => 0.1,
+        (_, PresentedForAssent, VetoReconsider, _) => 0.005,
+        (_, Referendum, Rejected, _) => 0.3,
         _ => 1.0,
     }
+}
+
+/// The `deadline` of a move into `to` on `day`, where the Constitution sets one:
+/// the Senate's clock (s.136, with its extension), the budget's 105 and 20 days
+/// (s.143), the organs' 10 days to object (s.132), the Court's 60 days on a decree
+/// (s.173) and 30 on an amendment (s.256 (9)), and the King's 90 days (s.146).
+fn deadline(
+    bill_type: BillType,
+    to: Stage,
+    day: NaiveDate,
+    senate: Option<SenateClock>,
+) -> Option<NaiveDate> {
+    use Stage::*;
+    let days = match (bill_type, to) {
+        (_, SenateR1) => senate?.days,
+        (BillType::Budget, Proposed) => 105,
+        (BillType::OrganicAct, Proposed) => 180,
+        (_, OrganOpinions) => 10,
+        (_, ObjectionReconsider) => 30,
+        (BillType::EmergencyDecree, ConstCourt) => 60,
+        (BillType::ConstitutionalAmendment, ConstCourt) => 30,
+        (_, PresentedForAssent) => 90,
+        _ => return None,
+    };
+    Some(day + Duration::days(days))
 }
 
 /// One bill's walk through its stages.
@@ -602,18 +641,34 @@ impl Walk {
         let rules = rules_for(self.bill_type);
         let mut bill = BillHistory::new(self.bill_id.clone(), self.bill_type, title);
         let mut day = draft.introduced;
-        bill.step(day, rules.initial, Some(draft.proposer.clone()), None);
+        let (note, proposer) = draft.proposer.clone();
+        let first = bill.step(day, rules.initial, Some(note), None);
+        first.proposer = Some(proposer);
+        first.money_bill = self.money && self.bill_type != BillType::Budget;
+        first.deadline = deadline(self.bill_type, rules.initial, day, None);
         let mut senate: Option<SenateClock> = None;
         let mut first_reading: Option<NaiveDate> = None;
+        let mut previous: Option<Stage> = None;
 
         for _ in 0..MAX_STEPS {
             let stage = bill.stage().expect("the first step is taken");
-            let options = rules.next(stage);
+            // Every move a body may decide, then every deemed approval.
+            let mut options: Vec<(Stage, bool)> = rules
+                .next(stage)
+                .into_iter()
+                .map(|to| (to, false))
+                .chain(rules.next_deemed(stage).into_iter().map(|to| (to, true)))
+                .collect();
+            // Leaving the Court (a decree), a bill goes back where it came from.
+            if rules.resumes.contains(&stage) {
+                let back = previous.map(|p| resume_stage(self.bill_type, p));
+                options.retain(|(to, _)| rules.is_terminal(*to) || Some(*to) == back);
+            }
             if options.is_empty() {
                 break;
             }
             // Read together with an earlier main bill on the same subject, and merged into it.
-            if self.bill_type == BillType::Act && options.contains(&HouseR1) {
+            if self.bill_type == BillType::Act && options.contains(&(HouseR1, false)) {
                 let main = mains.get(&self.topic).and_then(|list| {
                     list.iter()
                         .find(|(_, r1)| *r1 >= day + Duration::days(7) && *r1 <= self.horizon)
@@ -637,13 +692,13 @@ impl Walk {
             }
             let weights: Vec<f64> = options
                 .iter()
-                .map(|to| weight(self.bill_type, stage, *to))
+                .map(|(to, deemed)| weight(self.bill_type, stage, *to, *deemed))
                 .collect();
             let Some(i) = rng.weighted(&weights) else {
                 break;
             };
-            let to = options[i];
-            let (next, note) = self.schedule(rng, stage, to, day, &mut senate);
+            let (to, deemed) = options[i];
+            let (next, note) = self.schedule(rng, stage, to, deemed, day, &mut senate);
             if next > self.horizon {
                 // Still at `stage` when the snapshot is taken.
                 break;
@@ -660,7 +715,11 @@ impl Walk {
                         .push((self.bill_id.clone(), r1));
                 }
             }
-            bill.step(day, to, note, None);
+            let step = bill.step(day, to, note, None);
+            step.deemed = deemed;
+            step.money_bill = self.money && self.bill_type != BillType::Budget;
+            step.deadline = deadline(self.bill_type, to, day, senate.filter(|_| to == SenateR1));
+            previous = Some(stage);
         }
         bill.into_events()
     }
@@ -671,6 +730,7 @@ impl Walk {
         rng: &mut SplitMix64,
         from: Stage,
         to: Stage,
+        deemed: bool,
         day: NaiveDate,
         senate: &mut Option<SenateClock>,
     ) -> (NaiveDate, Option<Text>) {
@@ -682,6 +742,8 @@ impl Walk {
             (_, Withdrawn) => day + rng.days(7, 60),
             (Proposed, Hearing) => day + rng.days(7, 30),
             (Proposed, HouseR1) if t == Budget => day + rng.days(7, 21),
+            // An organic act's three readings fit in the joint sitting's 180 days (s.132).
+            (Proposed | Hearing, JointR1) if t == OrganicAct => day + rng.days(14, 45),
             (Proposed | Hearing, HouseR1 | JointR1) => day + rng.days(30, 120),
             (Proposed, Rejected) => day + rng.days(30, 180),
             // A committee is appointed at the reading that accepts the bill in principle;
@@ -691,8 +753,7 @@ impl Walk {
             // The House has 105 days for the budget bill.
             (HouseCommittee, HouseR2) if t == Budget => day + rng.days(60, 80),
             (HouseCommittee, HouseR2) => day + rng.days(45, 180),
-            // An organic act's three readings fit in 180 days.
-            (ParliamentCommittee, JointR2) if t == OrganicAct => day + rng.days(30, 120),
+            (ParliamentCommittee, JointR2) if t == OrganicAct => day + rng.days(30, 90),
             (ParliamentCommittee, JointR2) => day + rng.days(45, 120),
             (HouseR2, HouseR3) | (SenateR2, SenateR3) => day,
             // An amendment waits 15 days between its second and third readings.
@@ -714,11 +775,11 @@ impl Walk {
                 d
             }
             // A budget bill: the Senate decides within 20 days and cannot amend.
-            (SenateR1, RoyalAssent) if t == Budget => day + rng.days(8, 20),
+            (SenateR1, PresentedForAssent) if t == Budget => day + rng.days(8, 20),
             (SenateR1, Withheld) if t == Budget => day + rng.days(1, 20),
             (SenateR1, Withheld) => day,
-            // The Senate missed its deadline: the bill is deemed approved.
-            (SenateR1 | SenateCommittee | SenateR2, RoyalAssent) => {
+            // The Senate missed its deadline: the bill is deemed approved (s.137).
+            (SenateR1 | SenateCommittee | SenateR2 | SenateR3, PresentedForAssent) if deemed => {
                 let clock = senate.expect("a bill in the Senate has a clock");
                 note = Some(Text::new(
                     format!("ถือว่าวุฒิสภาให้ความเห็นชอบ (พ้นกำหนด {} วัน)", clock.days),
@@ -734,29 +795,37 @@ impl Walk {
                 let target = clock.since + rng.days(clock.days / 3, clock.days - 7);
                 target.max(day)
             }
-            (SenateR3, RoyalAssent) => day + rng.days(6, 20),
-            (SenateR3, HouseReconsider) => day + rng.days(7, 30),
+            (SenateR3, PresentedForAssent) => day + rng.days(6, 20),
+            (SenateR3, HouseSenateAmendments) => day + rng.days(7, 30),
             (SenateR3, Withheld) => day,
-            (JointR3, ConstCourt) if t == OrganicAct => day + rng.days(3, 15),
+            // s.132: the courts and the organ have 10 days to object.
+            (JointR3, OrganOpinions) => day + rng.days(1, 7),
+            (OrganOpinions, ObjectionReconsider) => day + rng.days(5, 10),
+            (OrganOpinions, _) => day + rng.days(11, 20),
+            (ObjectionReconsider, _) => day + rng.days(15, 30),
             (Enacted, ConstCourt) => day + rng.days(7, 30),
             (_, ConstCourt) => day + rng.days(3, 5),
             (ConstCourt, _) => day + rng.days(30, 120),
-            // A withheld money bill may be taken up again at once (section 138).
-            (Withheld, _) if self.money => day + rng.days(7, 30),
+            // A withheld budget bill may be taken up again at once (s.143), another
+            // money bill after 10 days (s.138).
+            (Withheld, _) if t == Budget => day + rng.days(1, 7),
+            (Withheld, _) if self.money => day + rng.days(10, 30),
             (Withheld, _) => day + rng.days(180, 240),
-            (HouseReconsider, RoyalAssent) => day + rng.days(10, 40),
-            (HouseReconsider, _) if t == EmergencyDecree => day + rng.days(0, 7),
-            (HouseReconsider, _) => day + rng.days(7, 30),
+            (HouseSenateAmendments | HouseReaffirm, PresentedForAssent) => day + rng.days(10, 40),
+            (HouseReaffirm, _) if t == EmergencyDecree => day + rng.days(0, 7),
+            (HouseSenateAmendments | HouseReaffirm, _) => day + rng.days(7, 30),
             (JointCommittee, _) => day + rng.days(30, 90),
-            // 15 days for a petition to the Court, then presented for assent.
-            (JointR3, RoyalAssent) => day + rng.days(16, 25),
+            // 15 days for a petition to the Court, then presented for assent (s.256 (7)).
+            (JointR3, PresentedForAssent) => day + rng.days(16, 25),
             (JointR3, Referendum) => day + rng.days(90, 120),
             (Referendum, _) => day + rng.days(30, 60),
             // The budget must be law by 1 October.
-            (RoyalAssent, Published) if t == Budget => day + rng.days(2, 7),
-            (RoyalAssent, Published) => day + rng.days(14, 90),
-            // No assent within 90 days: Parliament reconsiders.
-            (RoyalAssent, VetoReconsider) => day + rng.days(91, 100),
+            (PresentedForAssent, RoyalAssent) if t == Budget => day + rng.days(2, 7),
+            (PresentedForAssent, RoyalAssent) => day + rng.days(7, 60),
+            (RoyalAssent, Published) if t == Budget => day + rng.days(1, 3),
+            (RoyalAssent, Published) => day + rng.days(3, 30),
+            // No assent within 90 days: Parliament reconsiders (s.146).
+            (PresentedForAssent, VetoReconsider) => day + rng.days(91, 100),
             (VetoReconsider, _) => day + rng.days(30, 90),
             (Published, Enacted) if t == Budget => day + Duration::days(1),
             (Published, Enacted) => {
@@ -767,7 +836,7 @@ impl Walk {
             (Enacted, HouseApproval) => day + rng.days(7, 60),
             (HouseApproval, SenateApproval) => day + rng.days(3, 14),
             (SenateApproval, Confirmed) => day,
-            (SenateApproval, HouseReconsider) => day + rng.days(7, 14),
+            (SenateApproval, HouseReaffirm) => day + rng.days(7, 14),
             _ => day + rng.days(7, 60),
         };
         (sitting_day(to, next), note)

@@ -116,14 +116,15 @@ impl BillHistory {
         }
     }
 
-    /// Records a move to `to` on `day`, and returns the new event.
+    /// Records a move to `to` on `day`, and returns the new event's payload for
+    /// the fields a move may add (`deemed`, `deadline`, `proposer`...).
     pub(crate) fn step(
         &mut self,
         day: NaiveDate,
         to: Stage,
         note: Option<Text>,
         merged_into: Option<String>,
-    ) -> &Event {
+    ) -> &mut BillStageChanged {
         let seq = self.events.len() as u64 + 1;
         self.events.push(Event {
             schema_version: SCHEMA_VERSION,
@@ -144,10 +145,17 @@ impl BillHistory {
                 to_stage: to,
                 note,
                 merged_into,
+                deemed: false,
+                deadline: None,
+                money_bill: false,
+                proposer: None,
             }),
         });
         self.stage = Some(to);
-        self.events.last().expect("just pushed")
+        match &mut self.events.last_mut().expect("just pushed").body {
+            Body::BillStageChanged(b) => b,
+            _ => unreachable!("a bill history holds stage events only"),
+        }
     }
 
     pub(crate) fn stage(&self) -> Option<Stage> {

@@ -10,7 +10,9 @@
 use super::BillHistory;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use sapha_proto::event::*;
-use sapha_proto::stage::{BillType, Stage};
+use sapha_proto::examples::{third_reading_threshold_2021, JOINT_IN_OFFICE_2021_09_10};
+use sapha_proto::stage::{BillType, Proposer, Stage};
+use sapha_proto::vote::{Base, Compare, Threshold, ThresholdPart};
 
 /// The source id of the sitting events.
 pub const SITTING_SOURCE: &str = "parliament-sitting-system";
@@ -50,6 +52,10 @@ struct Feed {
     day: NaiveDate,
     seq: u64,
     events: Vec<Event>,
+    /// The sitting's number and session, given on its `scheduled` event.
+    calendar: Option<(Option<u32>, Session)>,
+    /// Members in office on the day (s.120 counts the quorum against them).
+    in_office: u32,
 }
 
 impl Feed {
@@ -62,6 +68,8 @@ impl Feed {
             day,
             seq: 0,
             events: Vec::new(),
+            calendar: None,
+            in_office: 0,
         }
     }
 
@@ -104,6 +112,10 @@ impl Feed {
         title: Option<Text>,
     ) {
         let sitting = self.s();
+        let (number, session) = match (&self.calendar, phase) {
+            (Some((number, session)), Phase::Scheduled) => (*number, Some(session.clone())),
+            _ => (None, None),
+        };
         self.push(
             at,
             Body::SittingLifecycle(SittingLifecycle {
@@ -111,12 +123,16 @@ impl Feed {
                 phase,
                 outcome,
                 title,
+                number,
+                session,
             }),
         );
     }
 
-    fn quorum(&mut self, at: DateTime<Utc>, present: u32, required: u32) {
+    /// A quorum check: half of the members in office, rounded up (s.120).
+    fn quorum(&mut self, at: DateTime<Utc>, present: u32) {
         let sitting = self.s();
+        let required = self.in_office.div_ceil(2);
         self.push(
             at,
             Body::QuorumChecked(QuorumChecked {
@@ -124,6 +140,7 @@ impl Feed {
                 present,
                 required,
                 met: present >= required,
+                in_office: Some(self.in_office),
             }),
         );
     }
@@ -246,11 +263,12 @@ impl Feed {
         at: DateTime<Utc>,
         vote_id: &str,
         method: VoteMethod,
-        requirement: Text,
+        requirement: (Text, Threshold),
         question: Text,
         bill_id: Option<&str>,
     ) {
         let sitting = self.s();
+        let (requirement, threshold) = requirement;
         self.push(
             at,
             Body::VoteOpened(VoteOpened {
@@ -260,6 +278,7 @@ impl Feed {
                 requirement,
                 question,
                 bill_id: bill_id.map(Into::into),
+                threshold: Some(threshold),
             }),
         );
     }
@@ -281,6 +300,7 @@ impl Feed {
                 vote_id: vote_id.into(),
                 counts,
                 bill_id: bill_id.map(Into::into),
+                casting_vote: None,
             }),
         );
         self.push(
@@ -293,6 +313,26 @@ impl Feed {
             }),
         );
     }
+}
+
+/// A simple majority (s.120): more ayes than noes, the chair deciding a tie.
+fn majority() -> (Text, Threshold) {
+    (
+        Text::new(
+            "เสียงข้างมากของสมาชิกที่ลงคะแนน",
+            "a majority of the members voting",
+        ),
+        Threshold {
+            parts: vec![ThresholdPart {
+                group: None,
+                base: Base::Majority,
+                compare: None,
+                numerator: None,
+                denominator: None,
+                members_in_office: None,
+            }],
+        },
+    )
 }
 
 /// Counts of a single chamber (no group).
@@ -343,7 +383,7 @@ pub fn amendment_2021_history() -> Vec<Event> {
         BillType::ConstitutionalAmendment,
         amendment_2021_title(),
     );
-    let steps: [(NaiveDate, Stage, Option<Text>); 8] = [
+    let steps: [(NaiveDate, Stage, Option<Text>); 9] = [
         (
             date(2021, 6, 1),
             Stage::Proposed,
@@ -370,12 +410,19 @@ pub fn amendment_2021_history() -> Vec<Event> {
                 "passed its third reading: aye 472, no 33, abstain 187",
             )),
         ),
-        (date(2021, 9, 30), Stage::RoyalAssent, None),
+        (date(2021, 9, 30), Stage::PresentedForAssent, None),
+        (date(2021, 11, 19), Stage::RoyalAssent, None),
         (date(2021, 11, 21), Stage::Published, None),
         (date(2021, 11, 22), Stage::Enacted, None),
     ];
     for (day, stage, note) in steps {
-        bill.step(day, stage, note, None);
+        let step = bill.step(day, stage, note, None);
+        match stage {
+            Stage::Proposed => step.proposer = Some(Proposer::MpsAndSenators),
+            // The King's 90 days (s.146).
+            Stage::PresentedForAssent => step.deadline = Some(day + Duration::days(90)),
+            _ => {}
+        }
     }
     bill.into_events()
 }
@@ -399,6 +446,18 @@ pub fn joint_2021_09_10_feed() -> Vec<Event> {
     let bill_id = Some(AMENDMENT_2021_BILL_ID);
     let mut history = amendment_2021_history().into_iter();
     let mut f = Feed::new(Chamber::Joint, JOINT_2021_SITTING_ID, day);
+    // The first ordinary session of the third year of the 25th House (elected in
+    // March 2019): the title's session is real, the year follows from the term.
+    f.calendar = Some((
+        None,
+        Session {
+            kind: SessionKind::Ordinary,
+            number: 1,
+            year: 3,
+        },
+    ));
+    // An estimate, with its source: see `JOINT_IN_OFFICE_2021_09_10`.
+    f.in_office = JOINT_IN_OFFICE_2021_09_10.0 + JOINT_IN_OFFICE_2021_09_10.1;
 
     let president = person(
         "p-president-assembly",
@@ -449,8 +508,8 @@ pub fn joint_2021_09_10_feed() -> Vec<Event> {
         &president,
         Text::new("ประธานรัฐสภา", "President of the National Assembly"),
     );
-    // Nominal seats 500 + 250 = 750; quorum is half.
-    f.quorum(f.at(9, 41), 692, 375);
+    // s.120: half of the members in office (an estimated 733), not of the 750 seats.
+    f.quorum(f.at(9, 41), 692);
 
     f.item_started(
         f.at(9, 43),
@@ -508,9 +567,12 @@ pub fn joint_2021_09_10_feed() -> Vec<Event> {
         f.at(10, 20),
         "vote-1",
         VoteMethod::RollCall,
-        Text::new(
-            "คะแนนเสียงเห็นชอบเกินกึ่งหนึ่งของจำนวนสมาชิกทั้งหมดของทั้งสองสภา โดยต้องมีสมาชิกวุฒิสภาเห็นชอบไม่น้อยกว่าหนึ่งในสามของจำนวนสมาชิกวุฒิสภาทั้งหมด และสมาชิกสภาผู้แทนราษฎรจากพรรคการเมืองที่ไม่มีสมาชิกเป็นรัฐมนตรี ประธานสภา หรือรองประธานสภา เห็นชอบไม่น้อยกว่าร้อยละยี่สิบของทุกพรรคดังกล่าวรวมกัน (มาตรา 256 (6))",
-            "more than half of all members of both Houses, including at least one third of all senators and at least 20 per cent of the MPs of the parties that hold no ministerial, Speaker or Deputy Speaker post (section 256 (6))",
+        (
+            Text::new(
+                "คะแนนเสียงเห็นชอบเกินกึ่งหนึ่งของจำนวนสมาชิกทั้งหมดของทั้งสองสภา โดยต้องมีสมาชิกวุฒิสภาเห็นชอบไม่น้อยกว่าหนึ่งในสามของจำนวนสมาชิกวุฒิสภาทั้งหมด และสมาชิกสภาผู้แทนราษฎรจากพรรคการเมืองที่ไม่มีสมาชิกเป็นรัฐมนตรี ประธานสภา หรือรองประธานสภา เห็นชอบไม่น้อยกว่าร้อยละยี่สิบของทุกพรรคดังกล่าวรวมกัน (มาตรา 256 (6))",
+                "more than half of all members of both Houses, including at least one third of all senators and at least 20 per cent of the MPs of the parties that hold no ministerial, Speaker or Deputy Speaker post (section 256 (6))",
+            ),
+            third_reading_threshold_2021(),
         ),
         Text::new(
             "ที่ประชุมรัฐสภาจะให้ความเห็นชอบร่างรัฐธรรมนูญแก้ไขเพิ่มเติม (มาตรา 83 และมาตรา 91) ในวาระที่ 3 หรือไม่",
@@ -587,7 +649,13 @@ pub fn senate_2023_bill_history() -> Vec<Event> {
         ),
     ];
     for (day, stage, note) in steps {
-        bill.step(day, stage, note, None);
+        let step = bill.step(day, stage, note, None);
+        match stage {
+            Stage::Proposed => step.proposer = Some(Proposer::Cabinet),
+            // The Senate's 60 days (s.136).
+            Stage::SenateR1 => step.deadline = Some(day + Duration::days(60)),
+            _ => {}
+        }
     }
     bill.into_events()
 }
@@ -608,6 +676,18 @@ pub fn senate_2023_02_28_feed() -> Vec<Event> {
     let bill_id = Some(SENATE_2023_BILL_ID);
     let mut history = senate_2023_bill_history().into_iter();
     let mut f = Feed::new(Chamber::Senate, SENATE_2023_SITTING_ID, day);
+    // Sitting no. 28 of the second ordinary session (real); year 4 of the Senate
+    // chosen in May 2019 (derived from the term).
+    f.calendar = Some((
+        Some(28),
+        Session {
+            kind: SessionKind::Ordinary,
+            number: 2,
+            year: 4,
+        },
+    ));
+    // Illustrative: the full Senate of 250 is assumed in office.
+    f.in_office = 250;
 
     let president = person(
         "p-president-senate",
@@ -661,8 +741,8 @@ pub fn senate_2023_02_28_feed() -> Vec<Event> {
         &president,
         Text::new("ประธานวุฒิสภา", "President of the Senate"),
     );
-    // 250 senators; quorum is at least half.
-    f.quorum(f.at(9, 33), 203, 125);
+    // s.120: at least half of the senators in office.
+    f.quorum(f.at(9, 33), 203);
 
     f.item_started(
         f.at(9, 35),
@@ -759,10 +839,7 @@ pub fn senate_2023_02_28_feed() -> Vec<Event> {
         f.at(11, 42),
         "vote-1",
         VoteMethod::Electronic,
-        Text::new(
-            "เสียงข้างมากของสมาชิกที่ลงคะแนน",
-            "a majority of the members voting",
-        ),
+        majority(),
         Text::new(
             "ที่ประชุมเห็นด้วยกับการแก้ไขของคณะกรรมาธิการในมาตรา 4 หรือไม่",
             "Does the Senate agree with the committee's amendment to section 4?",
@@ -778,7 +855,7 @@ pub fn senate_2023_02_28_feed() -> Vec<Event> {
     );
     f.lifecycle(f.at(12, 0), Phase::Suspended, None, None);
     f.lifecycle(f.at(13, 0), Phase::Resumed, None, None);
-    f.quorum(f.at(13, 2), 189, 125);
+    f.quorum(f.at(13, 2), 189);
     for (minute, section) in [(5, "5"), (8, "6"), (10, "7")] {
         f.section(f.at(13, minute), "item-5", section);
     }
@@ -786,10 +863,7 @@ pub fn senate_2023_02_28_feed() -> Vec<Event> {
         f.at(13, 15),
         "vote-2",
         VoteMethod::Electronic,
-        Text::new(
-            "เสียงข้างมากของสมาชิกที่ลงคะแนน",
-            "a majority of the members voting",
-        ),
+        majority(),
         Text::new(
             "วุฒิสภาจะให้ความเห็นชอบร่างพระราชบัญญัตินี้ในวาระที่ 3 หรือไม่",
             "Does the Senate approve the bill at its third reading?",
@@ -839,9 +913,21 @@ pub fn senate_2023_02_28_feed() -> Vec<Event> {
         f.at(14, 42),
         "vote-3",
         VoteMethod::SecretBallot,
-        Text::new(
-            "ไม่น้อยกว่ากึ่งหนึ่งของจำนวนสมาชิกวุฒิสภาทั้งหมดที่มีอยู่",
-            "at least half of all the senators in office",
+        (
+            Text::new(
+                "ไม่น้อยกว่ากึ่งหนึ่งของจำนวนสมาชิกวุฒิสภาทั้งหมดที่มีอยู่",
+                "at least half of all the senators in office",
+            ),
+            Threshold {
+                parts: vec![ThresholdPart {
+                    group: None,
+                    base: Base::MembersInOffice,
+                    compare: Some(Compare::AtLeast),
+                    numerator: Some(1),
+                    denominator: Some(2),
+                    members_in_office: Some(f.in_office),
+                }],
+            },
         ),
         Text::new(
             "วุฒิสภาจะให้ความเห็นชอบผู้ได้รับการเสนอชื่อหรือไม่",

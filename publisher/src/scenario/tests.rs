@@ -4,7 +4,8 @@ use super::generate::generate_bills;
 use super::sittings::*;
 use super::*;
 use sapha_proto::event::{Body, Chamber, Group, Phase, VoteOption};
-use sapha_proto::stage::{check_transition, rules_for, BillType, Stage};
+use sapha_proto::progress::BillProgress;
+use sapha_proto::stage::{check_transition, rules_for, BillType, Proposer, Stage};
 use sapha_proto::validate::validate;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -94,15 +95,24 @@ fn every_bill_history_is_legal_and_consistent() {
         let (bill_type, title) = (changes[0].bill_type, &changes[0].title);
         let mut previous: Option<Stage> = None;
         let mut previous_day = None;
+        let mut progress: Option<BillProgress> = None;
         for (b, e) in changes.iter().zip(&list) {
             assert_eq!(b.bill_type, bill_type, "{bill_id}");
             assert_eq!(&b.title, title, "{bill_id}");
             assert_eq!(b.from_stage, previous, "{e}");
             assert_eq!(
-                check_transition(bill_type, previous, b.to_stage),
+                check_transition(bill_type, previous, b.to_stage, b.deemed),
                 Ok(()),
                 "{e}"
             );
+            // The rules that need the history: waits, returns, deadlines passed.
+            match &mut progress {
+                None => progress = Some(BillProgress::start(b, e.occurred_at)),
+                Some(p) => {
+                    assert_eq!(p.check(b, e.occurred_at), Ok(()), "{e}");
+                    p.apply(b, e.occurred_at);
+                }
+            }
             assert_eq!(e.precision, DatePrecision::Day, "{e}");
             assert!(previous_day <= Some(e.occurred_at), "{e} goes back in time");
             if let Some(main) = &b.merged_into {
@@ -185,6 +195,7 @@ fn the_amendment_reaches_its_third_reading_on_10_sep_2021() {
             Stage::ParliamentCommittee,
             Stage::JointR2,
             Stage::JointR3,
+            Stage::PresentedForAssent,
             Stage::RoyalAssent,
             Stage::Published,
             Stage::Enacted
@@ -300,7 +311,13 @@ fn generated_bills_have_a_realistic_mix() {
         );
         assert!(b.title.th.contains("พ.ศ. "), "{}", b.title.th);
         assert!(b.title.en.contains("B.E. "), "{}", b.title.en);
-        assert!(b.note.is_some(), "{} has no proposer", b.bill_id);
+        assert!(b.note.is_some(), "{} has no note", b.bill_id);
+        let proposer = b.proposer.expect("a generated bill names its proposer");
+        assert!(
+            Proposer::allowed(b.bill_type).contains(&proposer),
+            "{}",
+            b.bill_id
+        );
     }
     for t in BillType::ALL {
         assert!(per_type.get(t).copied().unwrap_or(0) > 0, "no {t} bill");
@@ -322,6 +339,14 @@ fn generated_bills_have_a_realistic_mix() {
     assert!(ended > 0 && ended < last.len(), "{ended} of {}", last.len());
     assert!(last.values().any(|b| b.to_stage == Stage::Enacted));
     assert!(last.values().any(|b| b.to_stage == Stage::Merged));
+    // The Senate's deadline passes now and then: deemed approvals, with a
+    // deadline on every move into the Senate.
+    let moves: Vec<_> = events.iter().filter_map(stage_change).collect();
+    assert!(moves.iter().any(|b| b.deemed));
+    assert!(moves
+        .iter()
+        .filter(|b| b.to_stage == Stage::SenateR1)
+        .all(|b| b.deadline.is_some()));
 }
 
 #[test]
@@ -361,7 +386,7 @@ fn generated_dates_respect_the_deadlines() {
             }
         }
         if bill_type == BillType::Budget {
-            if let (Some(r1), Some(next)) = (day(Stage::SenateR1), day(Stage::RoyalAssent)) {
+            if let (Some(r1), Some(next)) = (day(Stage::SenateR1), day(Stage::PresentedForAssent)) {
                 assert!(next - r1 <= chrono::Duration::days(25), "{bill_id}");
             }
         }

@@ -32,6 +32,20 @@ pub fn notification_text(b: &BillStageChanged) -> Text {
             format!("{th_title} {to_th}"),
             format!("{en_title}: {to_en}"),
         ),
+        // A deadline passed without a decision (ss.132, 137, 143, 146).
+        _ if b.deemed => Text::new(
+            format!("{th_title} ถือว่าได้รับความเห็นชอบเพราะพ้นกำหนดเวลา เข้าสู่ขั้นตอน{to_th}"),
+            format!("{en_title} is deemed approved (the deadline passed) and moved on to: {to_en}"),
+        ),
+        // s.137 (3) and s.138: the House's two different reconsiderations.
+        _ if b.to_stage == Stage::HouseSenateAmendments => Text::new(
+            format!("{th_title} วุฒิสภาแก้ไขเพิ่มเติม ส่งกลับสภาผู้แทนราษฎรพิจารณา"),
+            format!("{en_title} was amended by the Senate and goes back to the House to agree or not"),
+        ),
+        _ if b.to_stage == Stage::HouseReaffirm => Text::new(
+            format!("{th_title} สภาผู้แทนราษฎรยกขึ้นพิจารณาเพื่อยืนยันร่างเดิม"),
+            format!("{en_title} is before the House again, to be reaffirmed after the Senate withheld it"),
+        ),
         Some(from) if is_reading(from) => {
             let (from_th, from_en) = from.label();
             Text::new(
@@ -63,6 +77,10 @@ mod tests {
             to_stage: to,
             note: None,
             merged_into: None,
+            deemed: false,
+            deadline: None,
+            money_bill: false,
+            proposer: None,
         }
     }
 
@@ -92,5 +110,31 @@ mod tests {
         assert_eq!(t.en, "Draft National Education Act: rejected");
         let t = notification_text(&change(None, Stage::Proposed));
         assert_eq!(t.en, "Draft National Education Act moved on to: introduced");
+    }
+
+    #[test]
+    fn a_deemed_approval_says_so() {
+        let mut b = change(Some(Stage::SenateR2), Stage::PresentedForAssent);
+        b.deemed = true;
+        let t = notification_text(&b);
+        assert_eq!(
+            t.en,
+            "Draft National Education Act is deemed approved (the deadline passed) and moved on to: presented for royal assent"
+        );
+        assert!(t.th.contains("ถือว่าได้รับความเห็นชอบ"), "{}", t.th);
+    }
+
+    #[test]
+    fn the_two_house_reconsiderations_read_differently() {
+        let amended =
+            notification_text(&change(Some(Stage::SenateR3), Stage::HouseSenateAmendments));
+        let reaffirm = notification_text(&change(Some(Stage::Withheld), Stage::HouseReaffirm));
+        assert!(
+            amended.en.contains("amended by the Senate"),
+            "{}",
+            amended.en
+        );
+        assert!(reaffirm.en.contains("to be reaffirmed"), "{}", reaffirm.en);
+        assert_ne!(amended.th, reaffirm.th);
     }
 }

@@ -1,0 +1,356 @@
+//! A bill's progress: the fold of its stage events, and the stage rules that
+//! need its history (the waits of ss.138 and 256, the return after a revival or
+//! a s.173 ruling, and a deemed approval only once its deadline has passed).
+//! The rules that need only the event itself are [`crate::stage::check_transition`].
+
+use crate::event::BillStageChanged;
+use crate::stage::{resume_stage, rules_for, BillType, Stage, TransitionError};
+use chrono::{DateTime, Days, FixedOffset, NaiveDate, Utc};
+
+/// The calendar day of `at` in Bangkok (UTC+7, no daylight saving), the day the
+/// Constitution's periods are counted in.
+pub fn bangkok_day(at: DateTime<Utc>) -> NaiveDate {
+    let bangkok = FixedOffset::east_opt(7 * 3600).expect("a valid offset");
+    at.with_timezone(&bangkok).date_naive()
+}
+
+/// What the rules need to know of a bill's past.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BillProgress {
+    pub bill_type: BillType,
+    pub stage: Stage,
+    /// The stage before the current one.
+    pub previous: Option<Stage>,
+    /// Certified a money bill (s.134); a budget bill always is.
+    pub money_bill: bool,
+    /// The open deadline (a Bangkok day), from the last move that set one.
+    pub deadline: Option<NaiveDate>,
+    /// The Bangkok day the bill last entered each stage it has been at.
+    entered: Vec<(Stage, NaiveDate)>,
+}
+
+impl BillProgress {
+    /// The progress of a bill whose first event is `first`, at `at`.
+    pub fn start(first: &BillStageChanged, at: DateTime<Utc>) -> BillProgress {
+        let mut progress = BillProgress {
+            bill_type: first.bill_type,
+            stage: first.to_stage,
+            previous: None,
+            money_bill: false,
+            deadline: None,
+            entered: Vec::new(),
+        };
+        progress.apply(first, at);
+        progress
+    }
+
+    /// The day the bill last entered `stage`, if it has been there.
+    pub fn entered(&self, stage: Stage) -> Option<NaiveDate> {
+        self.entered
+            .iter()
+            .find(|(s, _)| *s == stage)
+            .map(|(_, day)| *day)
+    }
+
+    /// Checks the next move `b`, at `at`, against the bill's history. The
+    /// caller has already checked `b` on its own (`validate`) and that its
+    /// `from_stage` is the bill's stage.
+    pub fn check(&self, b: &BillStageChanged, at: DateTime<Utc>) -> Result<(), TransitionError> {
+        let rules = rules_for(self.bill_type);
+        let day = bangkok_day(at);
+        let to = b.to_stage;
+        if self.stage == Stage::Lapsed && !rules.is_terminal(to) {
+            if let Some(at) = self.previous.filter(|p| !rules.revivable.contains(p)) {
+                return Err(TransitionError::NotRevivable { at });
+            }
+        }
+        if rules.resumes.contains(&self.stage) && !rules.is_terminal(to) {
+            if let Some(previous) = self.previous {
+                let expected = resume_stage(self.bill_type, previous);
+                if to != expected {
+                    return Err(TransitionError::WrongReturn {
+                        from: self.stage,
+                        expected,
+                        got: to,
+                    });
+                }
+            }
+        }
+        let money_bill = self.money_bill || b.money_bill;
+        for wait in rules.waits.iter().filter(|w| w.before == to) {
+            let days = match wait.money_bill_days {
+                Some(days) if money_bill => days,
+                _ => wait.days,
+            };
+            let Some(after) = self.entered(wait.after) else {
+                continue;
+            };
+            let earliest = after
+                .checked_add_days(Days::new(days.into()))
+                .unwrap_or(NaiveDate::MAX);
+            if day < earliest {
+                return Err(TransitionError::TooEarly {
+                    after: wait.after,
+                    to,
+                    days,
+                    section: wait.section,
+                    earliest,
+                });
+            }
+        }
+        if b.deemed {
+            if let Some(deadline) = self.deadline {
+                if day <= deadline {
+                    return Err(TransitionError::DeemedBeforeDeadline { on: day, deadline });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Records the move `b`, at `at`.
+    pub fn apply(&mut self, b: &BillStageChanged, at: DateTime<Utc>) {
+        let day = bangkok_day(at);
+        if b.from_stage.is_some() {
+            self.previous = Some(self.stage);
+        }
+        self.stage = b.to_stage;
+        self.money_bill = self.money_bill || b.money_bill || self.bill_type == BillType::Budget;
+        if b.deadline.is_some() || rules_for(self.bill_type).clock(b.to_stage).is_some() {
+            self.deadline = b.deadline;
+        }
+        self.entered.retain(|(s, _)| *s != b.to_stage);
+        self.entered.push((b.to_stage, day));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Text;
+    use Stage::*;
+
+    fn at(day: &str) -> DateTime<Utc> {
+        format!("{day}T03:00:00Z").parse().unwrap()
+    }
+
+    fn event(bill_type: BillType, from: Option<Stage>, to: Stage) -> BillStageChanged {
+        BillStageChanged {
+            bill_id: "b-1".into(),
+            bill_type,
+            title: Text::new("ร่าง", "draft"),
+            from_stage: from,
+            to_stage: to,
+            note: None,
+            merged_into: None,
+            deemed: false,
+            deadline: None,
+            money_bill: false,
+            proposer: None,
+        }
+    }
+
+    /// Walks `path` of (day, stage), checking and applying each move; returns
+    /// the progress, or the first error with the stage it happened at.
+    fn walk(
+        bill_type: BillType,
+        path: &[(&str, Stage)],
+    ) -> Result<BillProgress, (Stage, TransitionError)> {
+        let (day, first) = path[0];
+        let mut p = BillProgress::start(&event(bill_type, None, first), at(day));
+        for &(day, to) in &path[1..] {
+            let e = event(bill_type, Some(p.stage), to);
+            p.check(&e, at(day)).map_err(|err| (to, err))?;
+            p.apply(&e, at(day));
+        }
+        Ok(p)
+    }
+
+    #[test]
+    fn an_amendment_waits_15_days_before_its_third_reading_and_before_presentation() {
+        // s.256 (5) and (7), on the dates of 2021.
+        let ok = [
+            ("2021-06-24", Proposed),
+            ("2021-06-24", JointR1),
+            ("2021-06-25", ParliamentCommittee),
+            ("2021-08-24", JointR2),
+            ("2021-09-10", JointR3),
+            ("2021-09-27", PresentedForAssent),
+        ];
+        assert!(walk(BillType::ConstitutionalAmendment, &ok).is_ok());
+        let mut early = ok;
+        early[4].0 = "2021-09-07"; // 14 days after the second reading
+        let (stage, err) = walk(BillType::ConstitutionalAmendment, &early).unwrap_err();
+        assert_eq!((stage, err.code()), (JointR3, "wait_not_over"));
+        let mut early = ok;
+        early[5].0 = "2021-09-24"; // 14 days after the third reading
+        let (stage, err) = walk(BillType::ConstitutionalAmendment, &early).unwrap_err();
+        assert_eq!((stage, err.code()), (PresentedForAssent, "wait_not_over"));
+        assert_eq!(
+            err.to_string(),
+            "PRESENTED_FOR_ASSENT may come only 15 days after JOINT_R3 (s.256 (7)); the earliest day is 2021-09-25"
+        );
+    }
+
+    #[test]
+    fn a_withheld_bill_waits_180_days_a_money_bill_10_and_a_budget_none() {
+        // s.138, s.143.
+        let path = [
+            ("2023-01-10", Proposed),
+            ("2023-02-01", HouseR1),
+            ("2023-03-01", HouseCommittee),
+            ("2023-05-01", HouseR2),
+            ("2023-05-01", HouseR3),
+            ("2023-05-20", SenateR1),
+            ("2023-06-01", Withheld),
+            ("2023-10-01", HouseReaffirm),
+        ];
+        let (stage, err) = walk(BillType::Act, &path).unwrap_err();
+        assert_eq!((stage, err.code()), (HouseReaffirm, "wait_not_over"));
+        let mut later = path;
+        later[7].0 = "2023-11-28"; // 180 days after 1 Jun
+        assert!(walk(BillType::Act, &later).is_ok());
+        // A money bill: 10 days.
+        let money = |day: &str| {
+            let (first, rest) = path.split_first().unwrap();
+            let mut first_event = event(BillType::Act, None, first.1);
+            first_event.money_bill = true;
+            let mut p = BillProgress::start(&first_event, at(first.0));
+            for &(d, to) in rest {
+                let d = if to == HouseReaffirm { day } else { d };
+                let e = event(BillType::Act, Some(p.stage), to);
+                p.check(&e, at(d))?;
+                p.apply(&e, at(d));
+            }
+            Ok::<_, TransitionError>(())
+        };
+        assert_eq!(money("2023-06-05").unwrap_err().code(), "wait_not_over");
+        assert_eq!(money("2023-06-11"), Ok(()));
+        // A budget bill: at once (s.143).
+        let budget = [
+            ("2023-05-31", Proposed),
+            ("2023-06-01", HouseR1),
+            ("2023-06-02", HouseCommittee),
+            ("2023-08-20", HouseR2),
+            ("2023-08-21", HouseR3),
+            ("2023-08-25", SenateR1),
+            ("2023-09-01", Withheld),
+            ("2023-09-02", HouseReaffirm),
+        ];
+        assert!(walk(BillType::Budget, &budget).is_ok());
+    }
+
+    #[test]
+    fn a_revived_bill_goes_back_to_the_stage_it_lapsed_at() {
+        // s.147 paragraph two.
+        let path = [
+            ("2023-01-10", Proposed),
+            ("2023-02-01", HouseR1),
+            ("2023-03-01", HouseCommittee),
+            ("2023-03-20", Lapsed),
+            ("2023-09-01", HouseCommittee),
+        ];
+        let p = walk(BillType::Act, &path).unwrap();
+        assert_eq!(p.stage, HouseCommittee);
+        // A bill that lapsed after a royal veto is not revived.
+        let vetoed = [
+            ("2023-01-10", Proposed),
+            ("2023-02-01", HouseR1),
+            ("2023-03-01", HouseCommittee),
+            ("2023-03-20", HouseR2),
+            ("2023-03-20", HouseR3),
+            ("2023-04-03", SenateR1),
+            ("2023-04-03", SenateCommittee),
+            ("2023-05-01", SenateR2),
+            ("2023-05-01", SenateR3),
+            ("2023-05-20", PresentedForAssent),
+            ("2023-08-20", VetoReconsider),
+            ("2023-09-01", Lapsed),
+            ("2024-01-10", VetoReconsider),
+        ];
+        assert_eq!(
+            walk(BillType::Act, &vetoed).unwrap_err().1.code(),
+            "not_revivable"
+        );
+        let mut wrong = path;
+        wrong[4].1 = HouseR2;
+        let (_, err) = walk(BillType::Act, &wrong).unwrap_err();
+        assert_eq!(
+            err,
+            TransitionError::WrongReturn {
+                from: Lapsed,
+                expected: HouseCommittee,
+                got: HouseR2
+            }
+        );
+    }
+
+    #[test]
+    fn a_decree_goes_back_from_the_court_to_the_house_that_deferred_it() {
+        // s.173: consideration waits for the ruling, then goes on where it was.
+        let senate = [
+            ("2024-01-05", Enacted),
+            ("2024-01-20", HouseApproval),
+            ("2024-01-27", SenateApproval),
+            ("2024-02-01", ConstCourt),
+            ("2024-03-20", SenateApproval),
+        ];
+        assert!(walk(BillType::EmergencyDecree, &senate).is_ok());
+        let mut wrong = senate;
+        wrong[4].1 = HouseApproval;
+        assert_eq!(
+            walk(BillType::EmergencyDecree, &wrong)
+                .unwrap_err()
+                .1
+                .code(),
+            "wrong_return_stage"
+        );
+        // Referred before the House took it up: back to the House.
+        let early = [
+            ("2024-01-05", Enacted),
+            ("2024-01-08", ConstCourt),
+            ("2024-02-20", HouseApproval),
+        ];
+        assert!(walk(BillType::EmergencyDecree, &early).is_ok());
+        // Not an emergency decree: no force from the start.
+        let void = [
+            ("2024-01-05", Enacted),
+            ("2024-01-08", ConstCourt),
+            ("2024-02-20", Rejected),
+        ];
+        assert!(walk(BillType::EmergencyDecree, &void).is_ok());
+    }
+
+    #[test]
+    fn a_deemed_approval_comes_only_after_the_deadline() {
+        // s.137: the Senate's 60 days from 1 Mar end on 30 Apr.
+        let mut p = walk(
+            BillType::Act,
+            &[
+                ("2024-01-10", Proposed),
+                ("2024-01-20", HouseR1),
+                ("2024-02-01", HouseCommittee),
+                ("2024-02-20", HouseR2),
+                ("2024-02-20", HouseR3),
+            ],
+        )
+        .unwrap();
+        let mut to_senate = event(BillType::Act, Some(HouseR3), SenateR1);
+        to_senate.deadline = "2024-04-30".parse().ok();
+        p.apply(&to_senate, at("2024-03-01"));
+        assert_eq!(p.deadline, "2024-04-30".parse().ok());
+        let mut deemed = event(BillType::Act, Some(SenateR1), PresentedForAssent);
+        deemed.deemed = true;
+        assert_eq!(
+            p.check(&deemed, at("2024-04-30")).unwrap_err().code(),
+            "deemed_before_deadline"
+        );
+        assert_eq!(p.check(&deemed, at("2024-05-01")), Ok(()));
+    }
+
+    #[test]
+    fn the_day_is_counted_in_bangkok() {
+        let late_evening_utc: DateTime<Utc> = "2024-03-01T18:30:00Z".parse().unwrap();
+        assert_eq!(bangkok_day(late_evening_utc).to_string(), "2024-03-02");
+    }
+}

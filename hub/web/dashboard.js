@@ -57,6 +57,9 @@ const UI = {
     section: 'กำลังพิจารณามาตรา {s}',
     item_ended: 'จบวาระนี้แล้ว ({d})',
     quorum_line: 'แสดงตน {p} คน · ต้องมีอย่างน้อย {r} คน',
+    quorum_at: 'ตรวจนับเมื่อ {t} น.',
+    vote_at: 'ลงมติ {t} น.',
+    vote_since: 'เปิดลงมติ {t} น.',
     quorum_met: 'ครบองค์ประชุม',
     quorum_not_met: 'ไม่ครบองค์ประชุม',
     quorum_unknown: 'ยังไม่ได้ตรวจสอบองค์ประชุม',
@@ -120,6 +123,9 @@ const UI = {
     section: 'considering section {s}',
     item_ended: 'item finished ({d})',
     quorum_line: '{p} present · {r} required',
+    quorum_at: 'counted at {t}',
+    vote_at: 'voted {t}',
+    vote_since: 'voting since {t}',
     quorum_met: 'quorum met',
     quorum_not_met: 'no quorum',
     quorum_unknown: 'Quorum not checked yet',
@@ -302,7 +308,8 @@ function showWhen(ms, precision, refMs) {
   if (precision === 'day') return showDate(ms);
   return refMs != null && dayKey(ms) === dayKey(refMs) ? showTime(ms) : fmt('datetime').format(new Date(ms));
 }
-
+/** A `<time>` element: `HH:MM` in Bangkok, with the instant in `datetime`. */
+const timeEl = (ms, label, testid) => h('time', { datetime: new Date(ms).toISOString(), 'data-testid': testid, 'data-time': showTime(ms) }, label);
 
 // ---- state ---------------------------------------------------------------------------
 
@@ -427,14 +434,14 @@ function applySitting(s, ev, d, at) {
       const key = `${s.id}/${d.vote_id}`;
       let v = S.votes.get(key);
       if (!v) {
-        v = { key, sittingId: s.id, chamber: s.chamber, voteId: d.vote_id, method: null, requirement: null, question: null, billId: null, counts: null, result: null, openedAt: at };
+        v = { key, sittingId: s.id, chamber: s.chamber, voteId: d.vote_id, method: null, requirement: null, question: null, billId: null, counts: null, result: null, openedAt: at, closedAt: null };
         S.votes.set(key, v);
         S.voteOrder.push(key);
         if (S.voteOrder.length > 50) S.votes.delete(S.voteOrder.shift());
       }
       if (d.bill_id) v.billId = d.bill_id;
       if (ev.kind === 'vote.opened') Object.assign(v, { method: d.method, requirement: d.requirement, question: d.question, openedAt: at });
-      if (ev.kind === 'vote.closed') v.counts = d.counts || [];
+      if (ev.kind === 'vote.closed') Object.assign(v, { counts: d.counts || [], closedAt: at });
       if (ev.kind === 'vote.result') v.result = d.result;
       break;
     }
@@ -680,8 +687,9 @@ function renderSitting() {
     const q = s.quorum;
     const scale = Math.max(q.present, q.required) * 1.1 || 1;
     quorum = h('div', { class: 'quorum', 'data-testid': 'quorum', 'data-present': q.present, 'data-required': q.required },
-      h('div', {}, h('span', { class: `chip ${q.met ? 'ok' : 'bad'}` }, q.met ? t('quorum_met') : t('quorum_not_met')), ' ',
-        h('span', { class: 'num' }, t('quorum_line', { p: q.present, r: q.required }))),
+      h('div', { class: 'qline' }, h('span', { class: `chip ${q.met ? 'ok' : 'bad'}` }, q.met ? t('quorum_met') : t('quorum_not_met')), ' ',
+        h('span', { class: 'num' }, t('quorum_line', { p: q.present, r: q.required })), ' ',
+        h('span', { class: 'small num' }, '· ', timeEl(q.at, t('quorum_at', { t: showWhen(q.at, 'instant', dayMs) }), 'quorum-time'))),
       (() => {
         const bar = h('div', { class: 'qbar' }, h('div', { class: `fill${q.met ? '' : ' notmet'}` }), h('div', { class: 'req' }));
         bar.firstChild.style.width = `${(100 * q.present) / scale}%`;
@@ -797,7 +805,12 @@ function updateVote(dom, v, tl, options, groups) {
     : v.counts
       ? h('span', { class: 'chip idle' }, t('counted'))
       : h('span', { class: 'chip warn' }, t('counting'));
-  dom.status.replaceChildren(chip, h('span', { class: 'big num' }, t('total_cast', { n: tl.total.toLocaleString(lang === 'th' ? 'th-TH' : 'en-GB') })));
+  // When the vote was taken, next to its count (the quorum shows when it was counted).
+  const when = v.closedAt !== null
+    ? timeEl(v.closedAt, t('vote_at', { t: showTime(v.openedAt) === showTime(v.closedAt) ? showTime(v.closedAt) : `${showTime(v.openedAt)}–${showTime(v.closedAt)}` }), 'vote-time')
+    : timeEl(v.openedAt, t('vote_since', { t: showTime(v.openedAt) }), 'vote-time');
+  dom.status.replaceChildren(chip, h('span', { class: 'big num' }, t('total_cast', { n: tl.total.toLocaleString(lang === 'th' ? 'th-TH' : 'en-GB') })),
+    h('span', { class: 'when num' }, '· ', when));
   // Bars by option share one scale: the largest option fills the track.
   const scale = Math.max(1, ...options.map((o) => tl.byOption[o] || 0));
   for (const o of options) {

@@ -207,16 +207,19 @@ await check('the follow box rejects a bad id and subscribes to bill.<id>', async
 
 // ---- a phone, alongside ------------------------------------------------------------------
 
-// A second page at phone width watches the same replay. Every 100 ms it notes how
-// far anything sticks out to the right: of the document, and of the sitting and
-// vote cards (what the page shows changes with every event, so one look at the
-// end would miss most of it).
+// A second page at phone width, in Thai (the default, and the language whose long
+// unspaced runs overflowed), watches the same replay. Every 100 ms it notes how
+// far anything sticks out past 390 px: the document, and every element of the
+// sitting and vote cards (what the page shows changes with every event, so one
+// look at the end would miss most of it). A mobile browser widens its layout
+// viewport to fit content that overflows, so innerWidth is watched as well.
 const phoneContext = await browser.newContext({ viewport: PHONE, deviceScaleFactor: 1, isMobile: true, hasTouch: true, locale: 'en-GB', timezoneId: 'Europe/London' });
-await phoneContext.addInitScript(() => {
-  const worst = { doc: 0, card: 0, what: '', samples: 0, sittings: new Set() };
+await phoneContext.addInitScript((width) => {
+  const worst = { doc: 0, card: 0, what: '', samples: 0, sittings: new Set(), innerWidth: 0 };
   window.__phone = worst;
   setInterval(() => {
-    const vw = window.innerWidth;
+    const vw = width;
+    worst.innerWidth = Math.max(worst.innerWidth, window.innerWidth);
     const doc = document.documentElement.scrollWidth - vw;
     if (doc > worst.doc) worst.doc = doc;
     for (const el of document.querySelectorAll('#sitting *, #vote *')) {
@@ -230,10 +233,10 @@ await phoneContext.addInitScript(() => {
     if (sd) worst.sittings.add(sd.dataset.day);
     worst.samples += 1;
   }, 100);
-});
+}, PHONE.width);
 const phone = await phoneContext.newPage();
 phone.on('pageerror', (e) => pageErrors.push(`phone: ${e.message}`));
-await phone.goto(`${HUB_URL}/?lang=en`, { waitUntil: 'load', timeout: 20000 });
+await phone.goto(`${HUB_URL}/?lang=th`, { waitUntil: 'load', timeout: 20000 });
 await phone.waitForSelector('#conn[data-state="live"]', { timeout: 15000 });
 
 // ---- play the sittings live ------------------------------------------------------------
@@ -274,10 +277,11 @@ await check('the player publishes the scenarios', async () => {
 await shot;
 const phoneShotTaken = await phoneShot;
 
-await check('at phone width (390 x 844) nothing overflows to the right and the header is compact', async () => {
+await check('at phone width (390 x 844, Thai) nothing overflows to the right and the header is compact', async () => {
   const w = await phone.evaluate(() => ({ ...window.__phone, sittings: [...window.__phone.sittings] }));
   assert(w.samples > 50, `the phone page took only ${w.samples} samples`);
   assert(w.sittings.includes('2021-09-10') && w.sittings.includes('2023-02-28'), `the phone page did not show both sittings: ${w.sittings}`);
+  assert(w.innerWidth === PHONE.width, `the layout viewport widened to ${w.innerWidth} px to fit the page`);
   assert(w.doc <= 0, `the document was ${w.doc} px wider than the viewport`);
   assert(w.card <= 0.5, `an element of the sitting or vote card stuck out ${w.card.toFixed(1)} px to the right: ${w.what}`);
   const now = await phone.evaluate(() => {

@@ -8,7 +8,9 @@
 # with npm), builds `sapha`, starts nats-server and `sapha hub` on free loopback
 # ports, then runs tests/browser/dashboard.test.mjs, which opens the dashboard,
 # plays the joint sitting of 10 Sep 2021 and Senate sitting no. 28 into NATS and
-# checks what the page shows. Screenshots land in tests/artifacts/.
+# checks what the page shows, on a desktop-sized page and on a phone-sized one
+# (390 x 844, no horizontal overflow, a compact header). Screenshots land in
+# tests/artifacts/.
 # Everything it starts is stopped on exit. Exit status: 0 when every check passed.
 #
 # Environment: CARGO_TARGET_DIR (default target/), CHROMIUM (default /usr/bin/chromium),
@@ -153,4 +155,4 @@ HUB_URL="http://127.0.0.1:$hub_port" \
   timeout --kill-after=5 "$((RUN_DEADLINE - SECONDS + 10))" node tests/browser/dashboard.test.mjs \
   || fail "the dashboard checks failed (above)"
 
-say "done in ${SECONDS}s; screenshots: tests/artifacts/dashboard.png, tests/artifacts/dashboard-th.png"
+say "done in ${SECONDS}s; screenshots: tests/artifacts/dashboard.png, tests/artifacts/dashboard-th.png, tests/artifacts/dashboard-phone.png"

@@ -1,5 +1,10 @@
 // The live dashboard: the sitting in progress, the vote being counted, the bills
-// that moved today and the bills the reader follows, fed by sapha.js.
+// that moved on the latest day and the bills the reader follows, fed by sapha.js.
+//
+// Each panel is dated by its own events: the sitting panel by its sitting's, the
+// bills panel by the day of the newest bill move. There is no page-wide "today"
+// taken from the newest event of any kind (a replay can mix years); the header
+// shows the calendar date.
 // No build step and no dependencies: the hub serves this file as it is.
 //
 // URL parameters: ?lang=th|en, ?hub=ws://host:port/v1/ws (another hub),
@@ -16,7 +21,7 @@ const FOLLOW_KEY = 'sapha.followed';
 const LANG_KEY = 'sapha.lang';
 const MAX_FOLLOWED = 20;
 const FEED_LEN = 40;
-const TODAY_LIST_MAX = 12;
+const BILLS_LIST_MAX = 12;
 
 // ---- words --------------------------------------------------------------------
 
@@ -26,6 +31,8 @@ const UI = {
     app_sub: 'การประชุม การลงมติ และความคืบหน้าของร่างกฎหมาย แบบเรียลไทม์',
     today: 'วันนี้',
     tz: 'เวลากรุงเทพฯ · พุทธศักราช',
+    sitting_date: 'วันที่ประชุม {d}',
+    sitting_updated: 'ยังไม่เปิดประชุม · ข้อมูลล่าสุดเมื่อ {d}',
     sitting_h: 'การประชุมขณะนี้',
     vote_h: 'การลงมติ',
     follow_h: 'ติดตามร่างกฎหมาย',
@@ -34,7 +41,8 @@ const UI = {
     follow_help: 'ใส่รหัสร่าง เช่น b-2566-0123 (a–z, 0–9, - และ _ ไม่เกิน 64 ตัว)',
     bad_id: 'รหัส “{id}” ไม่ถูกต้อง: ใช้ได้เฉพาะ a–z, 0–9, - และ _ ยาว 1–64 ตัว เช่น b-2566-0123',
     too_many: 'ติดตามได้ไม่เกิน {n} ร่าง',
-    bills_h: 'ร่างกฎหมายที่มีความคืบหน้าวันนี้',
+    bills_h: 'ร่างกฎหมายที่มีความคืบหน้า',
+    bills_h_on: 'ร่างกฎหมายที่มีความคืบหน้าเมื่อ {d}',
     feed_h: 'ความเคลื่อนไหวล่าสุด',
     foot: 'ข้อมูลจาก Sapha hub · เวลาเป็นเวลากรุงเทพฯ (UTC+7) · ปีเป็นพุทธศักราช',
     no_sitting: 'ยังไม่มีการประชุม — รอข้อมูลจากรัฐสภา',
@@ -49,6 +57,9 @@ const UI = {
     section: 'กำลังพิจารณามาตรา {s}',
     item_ended: 'จบวาระนี้แล้ว ({d})',
     quorum_line: 'แสดงตน {p} คน · ต้องมีอย่างน้อย {r} คน',
+    quorum_at: 'ตรวจนับเมื่อ {t} น.',
+    vote_at: 'ลงมติ {t} น.',
+    vote_since: 'เปิดลงมติ {t} น.',
     quorum_met: 'ครบองค์ประชุม',
     quorum_not_met: 'ไม่ครบองค์ประชุม',
     quorum_unknown: 'ยังไม่ได้ตรวจสอบองค์ประชุม',
@@ -62,15 +73,13 @@ const UI = {
     requirement: 'เกณฑ์: {r}',
     earlier_votes: 'การลงมติก่อนหน้า',
     bill_ref: 'ร่าง {id}',
-    none_today: 'ไม่มีร่างกฎหมายที่มีความคืบหน้าในวันที่ {d}',
-    recent_moves: 'ความคืบหน้าล่าสุด',
     more: 'และอีก {n} ร่าง',
     waiting_bill: 'รอข้อมูลของร่าง {id}…',
     loading_bill: 'กำลังโหลดประวัติของร่าง {id}…',
     stage_of: 'ขั้นที่ {i} จาก {n}',
     unfollow: 'เลิกติดตาม',
     feed_empty: 'รอเหตุการณ์…',
-    replay: 'กำลังเล่นข้อมูลย้อนหลัง: “วันนี้” บนหน้านี้คือวันที่ของเหตุการณ์ล่าสุดที่ได้รับ ({d}) ไม่ใช่วันที่จริง',
+    replay: 'กำลังเล่นข้อมูลย้อนหลัง: แต่ละส่วนของหน้านี้ระบุวันที่ตามเหตุการณ์ของส่วนนั้นเอง ไม่ใช่วันนี้ ({d})',
     gap: 'ข้อมูลบางส่วนหายไป: hub ไม่มีประวัติย้อนไปถึงจุดที่หน้านี้ได้รับล่าสุด (เริ่มใหม่จากลำดับที่ {s})',
     conn_idle: 'ยังไม่เชื่อมต่อ',
     conn_connecting: 'กำลังเชื่อมต่อ…',
@@ -88,6 +97,8 @@ const UI = {
     app_sub: 'Sittings, votes and the progress of bills, as they happen',
     today: 'Today',
     tz: 'Bangkok time · Buddhist Era',
+    sitting_date: 'sitting of {d}',
+    sitting_updated: 'not opened yet · last news {d}',
     sitting_h: 'Sitting in progress',
     vote_h: 'Vote',
     follow_h: 'Follow a bill',
@@ -96,7 +107,8 @@ const UI = {
     follow_help: 'Enter a bill id such as b-2566-0123 (a–z, 0–9, - and _, at most 64)',
     bad_id: '“{id}” is not a bill id: use a–z, 0–9, - and _, 1 to 64 characters, such as b-2566-0123',
     too_many: 'You can follow at most {n} bills',
-    bills_h: 'Bills that moved today',
+    bills_h: 'Bills that moved',
+    bills_h_on: 'Bills that moved on {d}',
     feed_h: 'Latest events',
     foot: 'Data from the Sapha hub · times in Bangkok (UTC+7) · years in the Buddhist Era (B.E. = C.E. + 543)',
     no_sitting: 'No sitting yet — waiting for Parliament',
@@ -111,6 +123,9 @@ const UI = {
     section: 'considering section {s}',
     item_ended: 'item finished ({d})',
     quorum_line: '{p} present · {r} required',
+    quorum_at: 'counted at {t}',
+    vote_at: 'voted {t}',
+    vote_since: 'voting since {t}',
     quorum_met: 'quorum met',
     quorum_not_met: 'no quorum',
     quorum_unknown: 'Quorum not checked yet',
@@ -124,15 +139,13 @@ const UI = {
     requirement: 'Needs: {r}',
     earlier_votes: 'Earlier votes',
     bill_ref: 'bill {id}',
-    none_today: 'No bill moved on {d}',
-    recent_moves: 'Most recent moves',
     more: 'and {n} more',
     waiting_bill: 'Waiting for events of {id}…',
     loading_bill: 'Loading the history of {id}…',
     stage_of: 'stage {i} of {n}',
     unfollow: 'Unfollow',
     feed_empty: 'Waiting for events…',
-    replay: 'Replaying history: “today” on this page is the date of the newest event received ({d}), not the calendar date',
+    replay: 'Replaying history: each panel is dated by its own events, not by today’s date ({d})',
     gap: 'Some events were lost: the hub no longer has the history back to where this page stopped (restarted at {s})',
     conn_idle: 'Not connected',
     conn_connecting: 'Connecting…',
@@ -287,11 +300,16 @@ const dayKeyFmt = new Intl.DateTimeFormat('en-CA', { timeZone: TZ, year: 'numeri
 const dayKey = (ms) => dayKeyFmt.format(new Date(ms));
 const showDate = (ms) => fmt('date').format(new Date(ms));
 const showTime = (ms) => fmt('time').format(new Date(ms));
-/** A day-precision time shows its date only; an instant shows its time (and date when not today). */
-function showWhen(ms, precision) {
+/**
+ * A day-precision time shows its date only; an instant shows its time, and its
+ * date too when it is not on the day `refMs` (the day the panel is about).
+ */
+function showWhen(ms, precision, refMs) {
   if (precision === 'day') return showDate(ms);
-  return S.todayMs !== null && dayKey(ms) === dayKey(S.todayMs) ? showTime(ms) : fmt('datetime').format(new Date(ms));
+  return refMs != null && dayKey(ms) === dayKey(refMs) ? showTime(ms) : fmt('datetime').format(new Date(ms));
 }
+/** A `<time>` element: `HH:MM` in Bangkok, with the instant in `datetime`. */
+const timeEl = (ms, label, testid) => h('time', { datetime: new Date(ms).toISOString(), 'data-testid': testid, 'data-time': showTime(ms) }, label);
 
 // ---- state ---------------------------------------------------------------------------
 
@@ -302,7 +320,8 @@ const S = {
   voteOrder: [],
   bills: new Map(),
   seenEvents: new Set(),
-  todayMs: null,
+  /** The newest `occurred_at` of any bill move: the day the bills panel lists. */
+  billsDayMs: null,
   feed: [],
   followed: loadFollowed(),
   loading: new Set(),
@@ -327,7 +346,7 @@ function saveFollowed() {
 function sittingOf(ref) {
   let s = S.sittings.get(ref.sitting_id);
   if (!s) {
-    s = { id: ref.sitting_id, chamber: ref.chamber, title: null, phase: null, outcome: null, openedAt: null, quorum: null, item: null, speaker: null, chair: null, motion: null, inCamera: false, lastSeq: 0 };
+    s = { id: ref.sitting_id, chamber: ref.chamber, title: null, phase: null, outcome: null, openedAt: null, lastAt: null, quorum: null, item: null, speaker: null, chair: null, motion: null, inCamera: false, lastSeq: 0 };
     S.sittings.set(ref.sitting_id, s);
   }
   return s;
@@ -347,7 +366,6 @@ function apply(ev, seq, { feed = true } = {}) {
   if (!ev || S.seenEvents.has(ev.event_id)) return;
   S.seenEvents.add(ev.event_id);
   const at = Date.parse(ev.occurred_at);
-  if (Number.isFinite(at) && (S.todayMs === null || at > S.todayMs)) S.todayMs = at;
   const d = ev.data || {};
   if (d.sitting) {
     const s = sittingOf(d.sitting);
@@ -356,6 +374,7 @@ function apply(ev, seq, { feed = true } = {}) {
       const cur = S.current && S.sittings.get(S.current);
       if (!cur || seq >= cur.lastSeq) S.current = s.id;
     }
+    if (Number.isFinite(at) && (s.lastAt === null || at > s.lastAt)) s.lastAt = at;
     applySitting(s, ev, d, at);
   } else if (ev.kind === 'bill.stage_changed') {
     applyBill(ev, d, at);
@@ -415,14 +434,14 @@ function applySitting(s, ev, d, at) {
       const key = `${s.id}/${d.vote_id}`;
       let v = S.votes.get(key);
       if (!v) {
-        v = { key, sittingId: s.id, chamber: s.chamber, voteId: d.vote_id, method: null, requirement: null, question: null, billId: null, counts: null, result: null, openedAt: at };
+        v = { key, sittingId: s.id, chamber: s.chamber, voteId: d.vote_id, method: null, requirement: null, question: null, billId: null, counts: null, result: null, openedAt: at, closedAt: null };
         S.votes.set(key, v);
         S.voteOrder.push(key);
         if (S.voteOrder.length > 50) S.votes.delete(S.voteOrder.shift());
       }
       if (d.bill_id) v.billId = d.bill_id;
       if (ev.kind === 'vote.opened') Object.assign(v, { method: d.method, requirement: d.requirement, question: d.question, openedAt: at });
-      if (ev.kind === 'vote.closed') v.counts = d.counts || [];
+      if (ev.kind === 'vote.closed') Object.assign(v, { counts: d.counts || [], closedAt: at });
       if (ev.kind === 'vote.result') v.result = d.result;
       break;
     }
@@ -441,6 +460,7 @@ function applyBill(ev, d, at) {
   b.stage = last.to;
   b.lastAgg = last.agg;
   if (at >= b.lastMoveMs) b.lastMoveMs = at;
+  if (Number.isFinite(at) && (S.billsDayMs === null || at > S.billsDayMs)) S.billsDayMs = at;
   b.lastSeenOrder = ++applyBill.order;
   S.flash.set(b.id, Date.now());
 }
@@ -575,19 +595,26 @@ function renderStatic() {
   document.title = `Sapha · ${t('app_title')}`;
 }
 
+/**
+ * The day a sitting panel is dated by: the day the sitting opened, else (before
+ * it opens: scheduled, agenda published) the day of its newest event.
+ */
+function sittingDayMs(s) {
+  return s ? s.openedAt ?? s.lastAt : null;
+}
+
+/** The header shows the calendar date; the note says when the panels are about other days. */
 function renderToday() {
   const el = document.getElementById('today-date');
   const note = document.getElementById('replay-note');
-  if (S.todayMs === null) {
-    el.textContent = fmt('full').format(new Date());
-    note.hidden = true;
-  } else {
-    el.textContent = fmt('full').format(new Date(S.todayMs));
-    const replay = dayKey(S.todayMs) !== dayKey(Date.now());
-    note.hidden = !replay;
-    if (replay) note.textContent = t('replay', { d: fmt('full').format(new Date(S.todayMs)) });
-  }
-  el.dataset.day = S.todayMs === null ? '' : dayKey(S.todayMs);
+  const now = Date.now();
+  el.textContent = fmt('full').format(new Date(now));
+  el.dataset.day = dayKey(now);
+  const s = S.current && S.sittings.get(S.current);
+  const days = [sittingDayMs(s), S.billsDayMs].filter((ms) => ms != null);
+  const replay = days.some((ms) => dayKey(ms) !== dayKey(now));
+  note.hidden = !replay;
+  if (replay) note.textContent = t('replay', { d: fmt('full').format(new Date(now)) });
   const notice = document.getElementById('notice');
   notice.hidden = !S.gap;
   if (S.gap) notice.textContent = t('gap', { s: S.gap.firstSeq });
@@ -606,16 +633,21 @@ function renderSitting() {
     return;
   }
   const phase = PHASES[s.phase] || [s.phase || '—', s.phase || '—', 'idle'];
+  const dayMs = sittingDayMs(s);
   const head = h('div', { class: 'head' },
     h('span', { class: `chip ${s.chamber}` }, L(CHAMBERS[s.chamber], s.chamber)),
     h('span', { class: `chip ${phase[2]}`, 'data-testid': 'sitting-phase', 'data-phase': s.phase || '' }, L(phase)),
-    s.openedAt ? h('span', { class: 'chip idle' }, t('opened_at', { t: showWhen(s.openedAt) })) : null,
-    h('span', { class: 'chip idle', title: 'sitting id' }, s.id));
+    s.openedAt ? h('span', { class: 'chip idle' }, t('opened_at', { t: showWhen(s.openedAt, 'instant', dayMs) })) : null,
+    h('span', { class: 'chip idle id', title: 'sitting id' }, s.id));
+  const date = dayMs != null
+    ? h('div', { class: 'date', 'data-testid': 'sitting-date', 'data-day': dayKey(dayMs), 'data-kind': s.openedAt != null ? 'opened' : 'updated' },
+      t(s.openedAt != null ? 'sitting_date' : 'sitting_updated', { d: fmt('full').format(new Date(dayMs)) }))
+    : null;
   const title = h('div', { class: 'title' }, text(s.title) || L(CHAMBERS[s.chamber], s.id));
 
   const facts = h('dl', { class: 'facts' });
   if (s.inCamera) {
-    body.replaceChildren(head, title, h('div', { class: 'in-camera', 'data-testid': 'in-camera' }, t('in_camera')));
+    body.replaceChildren(head, date, title, h('div', { class: 'in-camera', 'data-testid': 'in-camera' }, t('in_camera')));
     return;
   }
   // The agenda item.
@@ -639,7 +671,7 @@ function renderSitting() {
   facts.append(h('dt', {}, t('floor')), h('dd', {},
     sp
       ? h('div', { class: 'speaker', 'data-testid': 'speaker' }, h('span', { class: 'avatar' }, initials(sp.person)),
-        h('div', {}, h('div', { class: 'item-title' }, text(sp.person && sp.person.name)), h('div', { class: 'small' }, `${L(ROLES[sp.role], sp.role)} · ${showWhen(sp.at)}`)))
+        h('div', {}, h('div', { class: 'item-title' }, text(sp.person && sp.person.name)), h('div', { class: 'small' }, `${L(ROLES[sp.role], sp.role)} · ${showWhen(sp.at, 'instant', dayMs)}`)))
       : h('div', { class: 'speaker none', 'data-testid': 'speaker' }, h('span', { class: 'avatar' }, '–'), h('span', { class: 'small' }, t('nobody')))));
 
   if (s.chair) {
@@ -655,8 +687,9 @@ function renderSitting() {
     const q = s.quorum;
     const scale = Math.max(q.present, q.required) * 1.1 || 1;
     quorum = h('div', { class: 'quorum', 'data-testid': 'quorum', 'data-present': q.present, 'data-required': q.required },
-      h('div', {}, h('span', { class: `chip ${q.met ? 'ok' : 'bad'}` }, q.met ? t('quorum_met') : t('quorum_not_met')), ' ',
-        h('span', { class: 'num' }, t('quorum_line', { p: q.present, r: q.required }))),
+      h('div', { class: 'qline' }, h('span', { class: `chip ${q.met ? 'ok' : 'bad'}` }, q.met ? t('quorum_met') : t('quorum_not_met')), ' ',
+        h('span', { class: 'num' }, t('quorum_line', { p: q.present, r: q.required })), ' ',
+        h('span', { class: 'small num' }, '· ', timeEl(q.at, t('quorum_at', { t: showWhen(q.at, 'instant', dayMs) }), 'quorum-time'))),
       (() => {
         const bar = h('div', { class: 'qbar' }, h('div', { class: `fill${q.met ? '' : ' notmet'}` }), h('div', { class: 'req' }));
         bar.firstChild.style.width = `${(100 * q.present) / scale}%`;
@@ -671,7 +704,7 @@ function renderSitting() {
   if (s.motion && s.motion.status === 'moved') {
     facts.append(h('dt', {}, t('motion')), h('dd', {}, text(s.motion.text)));
   }
-  body.replaceChildren(head, title, facts);
+  body.replaceChildren(head, date, title, facts);
 }
 
 /** Sums the counts of a vote: by option, by group, and by option and group. */
@@ -762,7 +795,7 @@ function updateVote(dom, v, tl, options, groups) {
   dom.root.dataset.totalCast = String(tl.total);
   dom.question.textContent = text(v.question) || `${L(CHAMBERS[v.chamber])} · ${v.voteId}`;
   dom.meta.replaceChildren(...[
-    h('span', {}, `${L(CHAMBERS[v.chamber])} · ${showWhen(v.openedAt)}`),
+    h('span', {}, `${L(CHAMBERS[v.chamber])} · ${showDate(v.openedAt)}`),
     v.method ? h('span', {}, t('method', { m: L(METHODS[v.method], v.method) })) : null,
     v.requirement ? h('span', {}, t('requirement', { r: text(v.requirement) })) : null,
     v.billId ? h('span', {}, t('bill_ref', { id: v.billId })) : null,
@@ -772,7 +805,12 @@ function updateVote(dom, v, tl, options, groups) {
     : v.counts
       ? h('span', { class: 'chip idle' }, t('counted'))
       : h('span', { class: 'chip warn' }, t('counting'));
-  dom.status.replaceChildren(chip, h('span', { class: 'big num' }, t('total_cast', { n: tl.total.toLocaleString(lang === 'th' ? 'th-TH' : 'en-GB') })));
+  // When the vote was taken, next to its count (the quorum shows when it was counted).
+  const when = v.closedAt !== null
+    ? timeEl(v.closedAt, t('vote_at', { t: showTime(v.openedAt) === showTime(v.closedAt) ? showTime(v.closedAt) : `${showTime(v.openedAt)}–${showTime(v.closedAt)}` }), 'vote-time')
+    : timeEl(v.openedAt, t('vote_since', { t: showTime(v.openedAt) }), 'vote-time');
+  dom.status.replaceChildren(chip, h('span', { class: 'big num' }, t('total_cast', { n: tl.total.toLocaleString(lang === 'th' ? 'th-TH' : 'en-GB') })),
+    h('span', { class: 'when num' }, '· ', when));
   // Bars by option share one scale: the largest option fills the track.
   const scale = Math.max(1, ...options.map((o) => tl.byOption[o] || 0));
   for (const o of options) {
@@ -815,7 +853,7 @@ function renderEarlierVotes(currentKey) {
 }
 
 /** A bill's card: title, its latest move, and a progress indicator along its type's path. */
-function billCard(b, { followed = false } = {}) {
+function billCard(b, { followed = false, dayMs = null } = {}) {
   const path = PATHS[b.type] || PATHS.act;
   // Furthest point of the path reached so far.
   let reached = -1;
@@ -845,7 +883,7 @@ function billCard(b, { followed = false } = {}) {
     last.from ? h('span', {}, L(STAGES[last.from], last.from)) : null,
     last.from ? h('span', { class: 'arrow' }, '→') : null,
     h('strong', { 'data-testid': 'bill-stage' }, L(STAGES[last.to], last.to)),
-    ' ', h('span', { class: 'when' }, `· ${showWhen(last.at, last.precision)}`)) : null,
+    ' ', h('span', { class: 'when' }, `· ${showWhen(last.at, last.precision, dayMs)}`)) : null,
   last && last.note ? h('div', { class: 'when' }, text(last.note)) : null,
   progress,
   h('div', { class: 'progress-label' }, h('span', {}, L(STAGES[path[0]])), h('span', {}, t('stage_of', { i: current + 1, n: path.length })), h('span', {}, L(STAGES[path[path.length - 1]]))));
@@ -864,26 +902,28 @@ function renderFollowed() {
   }));
 }
 
+/** The bills that moved on the day of the newest bill move, dated by that day. */
 function renderBills() {
   const list = document.getElementById('bills-list');
   const count = document.getElementById('bills-count');
-  if (S.todayMs === null) {
+  const title = document.getElementById('bills-title');
+  const dayMs = S.billsDayMs;
+  if (dayMs === null) {
+    title.textContent = t('bills_h');
+    delete title.dataset.day;
     count.textContent = '';
     list.replaceChildren(h('p', { class: 'empty' }, t('feed_empty')));
     return;
   }
-  const today = dayKey(S.todayMs);
-  const movedToday = [...S.bills.values()]
-    .filter((b) => b.moves.some((m) => dayKey(m.at) === today))
+  const day = dayKey(dayMs);
+  title.textContent = t('bills_h_on', { d: showDate(dayMs) });
+  title.dataset.day = day;
+  const moved = [...S.bills.values()]
+    .filter((b) => b.moves.some((m) => dayKey(m.at) === day))
     .sort((a, b) => b.lastSeenOrder - a.lastSeenOrder);
-  count.textContent = movedToday.length ? `(${movedToday.length})` : '';
-  const cards = movedToday.slice(0, TODAY_LIST_MAX).map((b) => billCard(b));
-  if (movedToday.length > TODAY_LIST_MAX) cards.push(h('p', { class: 'more' }, t('more', { n: movedToday.length - TODAY_LIST_MAX })));
-  if (movedToday.length === 0) {
-    cards.push(h('p', { class: 'empty' }, t('none_today', { d: showDate(S.todayMs) })));
-    const recent = [...S.bills.values()].sort((a, b) => b.lastSeenOrder - a.lastSeenOrder).slice(0, 3);
-    if (recent.length) cards.push(h('p', { class: 'subhead' }, t('recent_moves')), ...recent.map((b) => billCard(b)));
-  }
+  count.textContent = moved.length ? `(${moved.length})` : '';
+  const cards = moved.slice(0, BILLS_LIST_MAX).map((b) => billCard(b, { dayMs }));
+  if (moved.length > BILLS_LIST_MAX) cards.push(h('p', { class: 'more' }, t('more', { n: moved.length - BILLS_LIST_MAX })));
   list.replaceChildren(...cards);
 }
 
@@ -937,9 +977,11 @@ function renderFeed() {
     list.replaceChildren(h('li', { class: 'empty' }, t('feed_empty')));
     return;
   }
-  list.replaceChildren(...S.feed.slice(0, 18).map(({ ev, at }) => {
+  // Newest first; a line shows its date when its day differs from the line above.
+  list.replaceChildren(...S.feed.slice(0, 18).map(({ ev, at }, i, shown) => {
+    const above = i > 0 ? shown[i - 1].at : null;
     const where = ev.data && ev.data.sitting ? L(CHAMBERS[ev.data.sitting.chamber]) : L(BILL_TYPES[ev.data && ev.data.bill_type], '');
-    return h('li', {}, h('time', { datetime: ev.occurred_at }, showWhen(at, ev.precision)),
+    return h('li', {}, h('time', { datetime: ev.occurred_at }, showWhen(at, ev.precision, above)),
       h('span', {}, describe(ev), ' ', h('span', { class: 'k' }, `· ${where}`)));
   }));
 }

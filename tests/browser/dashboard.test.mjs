@@ -7,7 +7,8 @@
 //   HUB_PID_FILE  file holding the hub's pid; rewritten after a restart
 //   PLAY_LIVE     JSON argv: the player for the joint and Senate sittings (paced)
 //   PLAY_OFFLINE  JSON argv: the player for some bills (while the hub is down)
-//   ARTIFACTS     where screenshots go (tests/artifacts)
+//   ARTIFACTS     where screenshots go (tests/artifacts): dashboard.png,
+//                 dashboard-th.png and dashboard-phone.png (390 x 844)
 //   CHROMIUM      the browser (default /usr/bin/chromium)
 //
 // Every wait has a deadline; the whole run has one too (RUN_DEADLINE_MS).
@@ -39,6 +40,10 @@ const RUN_DEADLINE_MS = Number(env('RUN_DEADLINE_MS', '150000'));
 const FOLLOWED = 'b-2565-0087';
 const AMENDMENT = 'b-2564-ca-0001';
 const JOINT_VOTE = 'joint-2564-1-10/vote-1';
+const SENATE_SECRET_VOTE = 'senate-2566-2-28/vote-3';
+const PHONE = { width: 390, height: 844 };
+/** The Bangkok calendar date of an instant, as YYYY-MM-DD (what the page's data-day holds). */
+const bangkokDay = (ms) => new Intl.DateTimeFormat('en-CA', { timeZone: 'Asia/Bangkok', year: 'numeric', month: '2-digit', day: '2-digit' }).format(new Date(ms));
 
 mkdirSync(ARTIFACTS, { recursive: true });
 const started = Date.now();
@@ -122,7 +127,7 @@ page.on('console', (m) => {
 // An in-page recorder: every 25 ms it notes what the dashboard shows, so the
 // checks below read a history of the page instead of racing the player.
 await page.addInitScript(() => {
-  const rec = { votes: [], stages: {}, quorum: [], speakers: [], agenda: [], today: [], states: [], inCamera: false };
+  const rec = { votes: [], stages: {}, quorum: [], quorumTimes: [], voteTimes: [], speakers: [], agenda: [], today: [], sittingDates: [], billsTitles: [], states: [], inCamera: false };
   window.__rec = rec;
   const last = {};
   const note = (key, list, value) => {
@@ -156,7 +161,15 @@ await page.addInitScript(() => {
     note('quorum', rec.quorum, q?.dataset.present ? `${q.dataset.present}/${q.dataset.required}` : null);
     note('speaker', rec.speakers, document.querySelector('[data-testid="speaker"]')?.textContent);
     note('agenda', rec.agenda, document.querySelector('[data-testid="agenda-item"]')?.textContent);
-    note('today', rec.today, document.getElementById('today-date')?.textContent);
+    note('today', rec.today, document.getElementById('today-date')?.dataset.day);
+    const sd = document.querySelector('[data-testid="sitting-date"]');
+    note('sittingDate', rec.sittingDates, sd ? `${sd.dataset.day}|${sd.dataset.kind}|${sd.textContent}` : null);
+    const bt = document.getElementById('bills-title');
+    note('billsTitle', rec.billsTitles, bt?.dataset.day ? `${bt.dataset.day}|${bt.textContent}` : null);
+    const qt = document.querySelector('[data-testid="quorum-time"]');
+    note('quorumTime', rec.quorumTimes, qt && q ? `${q.dataset.present}/${q.dataset.required}@${qt.dataset.time}|${qt.textContent}` : null);
+    const vt = card && card.querySelector('[data-testid="vote-time"]');
+    note('voteTime', rec.voteTimes, vt ? `${card.dataset.vote}|${card.dataset.status}|${vt.textContent}` : null);
     note('state', rec.states, document.getElementById('conn')?.dataset.state);
     if (document.querySelector('[data-testid="in-camera"]')) rec.inCamera = true;
   }, 25);
@@ -192,6 +205,40 @@ await check('the follow box rejects a bad id and subscribes to bill.<id>', async
   await until(() => page.evaluate((id) => window.sapha.client.topics.includes(`bill.${id}`), FOLLOWED), `the subscription to bill.${FOLLOWED}`, 5000);
 });
 
+// ---- a phone, alongside ------------------------------------------------------------------
+
+// A second page at phone width, in Thai (the default, and the language whose long
+// unspaced runs overflowed), watches the same replay. Every 100 ms it notes how
+// far anything sticks out past 390 px: the document, and every element of the
+// sitting and vote cards (what the page shows changes with every event, so one
+// look at the end would miss most of it). A mobile browser widens its layout
+// viewport to fit content that overflows, so innerWidth is watched as well.
+const phoneContext = await browser.newContext({ viewport: PHONE, deviceScaleFactor: 1, isMobile: true, hasTouch: true, locale: 'en-GB', timezoneId: 'Europe/London' });
+await phoneContext.addInitScript((width) => {
+  const worst = { doc: 0, card: 0, what: '', samples: 0, sittings: new Set(), innerWidth: 0 };
+  window.__phone = worst;
+  setInterval(() => {
+    const vw = width;
+    worst.innerWidth = Math.max(worst.innerWidth, window.innerWidth);
+    const doc = document.documentElement.scrollWidth - vw;
+    if (doc > worst.doc) worst.doc = doc;
+    for (const el of document.querySelectorAll('#sitting *, #vote *')) {
+      const over = el.getBoundingClientRect().right - vw;
+      if (over > worst.card) {
+        worst.card = over;
+        worst.what = `${el.tagName.toLowerCase()}.${el.className} "${(el.textContent || '').slice(0, 60)}"`;
+      }
+    }
+    const sd = document.querySelector('[data-testid="sitting-date"]');
+    if (sd) worst.sittings.add(sd.dataset.day);
+    worst.samples += 1;
+  }, 100);
+}, PHONE.width);
+const phone = await phoneContext.newPage();
+phone.on('pageerror', (e) => pageErrors.push(`phone: ${e.message}`));
+await phone.goto(`${HUB_URL}/?lang=th`, { waitUntil: 'load', timeout: 20000 });
+await phone.waitForSelector('#conn[data-state="live"]', { timeout: 15000 });
+
 // ---- play the sittings live ------------------------------------------------------------
 
 log('playing the joint sitting of 10 Sep 2021 and Senate sitting no. 28 of 28 Feb 2023');
@@ -213,12 +260,49 @@ const shot = page.waitForFunction((key) => {
   await page.screenshot({ path: join(ARTIFACTS, 'dashboard.png'), fullPage: true });
   log(`screenshot: ${join(ARTIFACTS, 'dashboard.png')}`);
 }).catch((e) => log(`no screenshot of the joint vote: ${e.message}`));
+// The same moment on the phone.
+const phoneShot = phone.waitForFunction((key) => {
+  const c = document.querySelector('[data-testid="vote-card"]');
+  return c && c.dataset.vote === key && c.dataset.status === 'decided';
+}, JOINT_VOTE, { timeout: 60000 }).then(async () => {
+  await phone.screenshot({ path: join(ARTIFACTS, 'dashboard-phone.png'), fullPage: true });
+  log(`screenshot: ${join(ARTIFACTS, 'dashboard-phone.png')}`);
+  return true;
+}).catch((e) => { log(`no phone screenshot of the joint vote: ${e.message}`); return false; });
 
 await check('the player publishes the scenarios', async () => {
   await player;
   await until(async () => (await seen()) >= LIVE_EVENTS, `${LIVE_EVENTS} events on the page`, 15000);
 });
 await shot;
+const phoneShotTaken = await phoneShot;
+
+await check('at phone width (390 x 844, Thai) nothing overflows to the right and the header is compact', async () => {
+  const w = await phone.evaluate(() => ({ ...window.__phone, sittings: [...window.__phone.sittings] }));
+  assert(w.samples > 50, `the phone page took only ${w.samples} samples`);
+  assert(w.sittings.includes('2021-09-10') && w.sittings.includes('2023-02-28'), `the phone page did not show both sittings: ${w.sittings}`);
+  assert(w.innerWidth === PHONE.width, `the layout viewport widened to ${w.innerWidth} px to fit the page`);
+  assert(w.doc <= 0, `the document was ${w.doc} px wider than the viewport`);
+  assert(w.card <= 0.5, `an element of the sitting or vote card stuck out ${w.card.toFixed(1)} px to the right: ${w.what}`);
+  const now = await phone.evaluate(() => {
+    const vw = window.innerWidth;
+    const right = Math.max(...[...document.querySelectorAll('#sitting *')].map((el) => el.getBoundingClientRect().right));
+    return {
+      scrollWidth: document.documentElement.scrollWidth, innerWidth: vw, right,
+      header: document.querySelector('header.top').getBoundingClientRect().height, innerHeight: window.innerHeight,
+    };
+  });
+  assert(now.innerWidth === PHONE.width, `the phone viewport is ${now.innerWidth} px wide`);
+  assert(now.scrollWidth <= now.innerWidth, `scrollWidth ${now.scrollWidth} > innerWidth ${now.innerWidth}`);
+  assert(now.right <= now.innerWidth, `the sitting card reaches ${now.right} px, past ${now.innerWidth}`);
+  assert(now.header < 0.2 * now.innerHeight, `the header is ${now.header} px high, ${(100 * now.header / now.innerHeight).toFixed(0)}% of the screen`);
+  log(`phone: header ${now.header} px (${(100 * now.header / now.innerHeight).toFixed(0)}% of ${now.innerHeight}), widest overflow ${w.card.toFixed(1)} px`);
+  if (!phoneShotTaken) {
+    await phone.screenshot({ path: join(ARTIFACTS, 'dashboard-phone.png'), fullPage: true });
+    log(`screenshot (at the end of the replay): ${join(ARTIFACTS, 'dashboard-phone.png')}`);
+  }
+});
+await phoneContext.close();
 
 await check('the sitting panel shows the agenda item, who has the floor, the quorum and in camera', async () => {
   const r = await rec();
@@ -227,6 +311,51 @@ await check('the sitting panel shows the agenda item, who has the floor, the quo
   assert(r.speakers.some((s) => /Senator \(speaker 1\)/.test(s)), `no speaker showed: ${r.speakers.slice(0, 5)}`);
   assert(r.agenda.some((s) => /third reading/i.test(s)), `the amendment's agenda item never showed: ${r.agenda.slice(0, 5)}`);
   assert(r.inCamera, 'the Senate going in camera never showed');
+});
+
+await check('the quorum and the vote each show when they were taken (HH:MM, Bangkok)', async () => {
+  const r = await rec();
+  // 02:41 UTC, 02:33 UTC and 06:02 UTC are 09:41, 09:33 and 13:02 in Bangkok.
+  for (const want of ['692/375@09:41', '203/125@09:33', '189/125@13:02']) {
+    const line = r.quorumTimes.find((q) => q.startsWith(`${want}|`));
+    assert(line, `the quorum check ${want} never showed its time: ${r.quorumTimes}`);
+    assert(line.split('|')[1] === `counted at ${want.split('@')[1]}`, `the quorum's time reads "${line.split('|')[1]}"`);
+  }
+  // The joint vote was open 03:20–05:40 UTC; the Senate's secret ballot 07:42–08:10 UTC.
+  for (const [vote, want] of [[JOINT_VOTE, 'voted 10:20–12:40'], [SENATE_SECRET_VOTE, 'voted 14:42–15:10']]) {
+    assert(r.voteTimes.some((v) => v.startsWith(`${vote}|`) && v.endsWith(`|${want}`)), `${vote} never showed "${want}": ${r.voteTimes.filter((v) => v.startsWith(vote))}`);
+  }
+  assert(r.voteTimes.some((v) => v.startsWith(`${JOINT_VOTE}|counting|voting since 10:20`)), `the joint vote never showed when counting began: ${r.voteTimes.filter((v) => v.startsWith(JOINT_VOTE))}`);
+});
+
+await check('each panel is dated by its own events; the header shows the calendar date', async () => {
+  const r = await rec();
+  // Once open, a sitting is dated by the day it opened; before that (scheduled,
+  // agenda published) by its newest event, and says so.
+  const opened = [...new Set(r.sittingDates.filter((d) => d.split('|')[1] === 'opened').map((d) => d.split('|')[0]))];
+  assert(opened.join(',') === '2021-09-10,2023-02-28', `the open sittings were dated ${opened}, not 2021-09-10 then 2023-02-28`);
+  assert(r.sittingDates.some((d) => /^2021-09-10\|opened\|sitting of Friday,? 10 September 2564 BE$/.test(d)), `the joint sitting's date never read "sitting of Friday 10 September 2564 BE": ${r.sittingDates}`);
+  const before = r.sittingDates.filter((d) => d.split('|')[1] !== 'opened');
+  assert(before.every((d) => /^\d{4}-\d\d-\d\d\|updated\|not opened yet · last news /.test(d)), `a sitting not yet open was dated without saying so: ${before}`);
+  const sittingDays = r.sittingDates.map((d) => d.split('|')[0]);
+  assert(sittingDays.every((d, i) => i === 0 || d >= sittingDays[i - 1]), `the sitting panel's day went back: ${sittingDays}`);
+  // The bills panel names the day of the bills it lists: the amendment's third reading on 10 Sep 2021.
+  assert(r.billsTitles.some((d) => /^2021-09-10\|Bills that moved on 10 Sept? 2564 BE$/.test(d)), `the bills panel never read "Bills that moved on 10 Sep 2564 BE": ${r.billsTitles.slice(0, 8)}`);
+  // Played in order, its day only moves forward.
+  const billDays = r.billsTitles.map((d) => d.split('|')[0]);
+  assert(billDays.every((d, i) => i === 0 || d >= billDays[i - 1]), `the bills panel's day went back: ${billDays}`);
+  // Every bill it lists moved on the day it names.
+  const listed = await page.evaluate(() => {
+    const day = document.getElementById('bills-title').dataset.day;
+    const key = new Intl.DateTimeFormat('en-CA', { timeZone: 'Asia/Bangkok', year: 'numeric', month: '2-digit', day: '2-digit' });
+    return [...document.querySelectorAll('#bills-list [data-bill]')].map((el) => {
+      const b = window.sapha.state.bills.get(el.dataset.bill);
+      return { id: el.dataset.bill, day, ok: b.moves.some((m) => key.format(new Date(m.at)) === day) };
+    });
+  });
+  assert(listed.length > 0 && listed.every((b) => b.ok), `a listed bill did not move on the day named: ${JSON.stringify(listed.filter((b) => !b.ok))}`);
+  const today = bangkokDay(Date.now());
+  assert(r.today.length > 0 && r.today.every((d) => d === today || d === bangkokDay(started)), `the header's date followed the events: ${r.today}`);
 });
 
 await check('the vote tallies change from zero to 472 / 33 / 187, by option and by House', async () => {
@@ -242,7 +371,7 @@ await check('the vote tallies change from zero to 472 / 33 / 187, by option and 
   assert(votes.some((v) => v.status === 'decided' && v.totals === '472/33/187'), 'the result (passed) never showed');
 });
 
-await check("a bill's stage advances (followed, and among the bills that moved today)", async () => {
+await check("a bill's stage advances (followed, and among the bills that moved on the day)", async () => {
   const r = await rec();
   const order = (list) => list.map((s) => Number(s.split('@')[1]));
   const followed = r.stages[`follow:${FOLLOWED}`] || [];
@@ -251,8 +380,7 @@ await check("a bill's stage advances (followed, and among the bills that moved t
   const p = order(followed);
   assert(p.every((x, i) => i === 0 || x >= p[i - 1]) && p.at(-1) > p[0], `progress did not advance: ${followed}`);
   const today = r.stages[`today:${AMENDMENT}`] || [];
-  assert(today.some((s) => s.startsWith('JOINT_R3@')), `the amendment never showed at JOINT_R3 among today's bills: ${today}`);
-  assert(r.today.some((d) => /10 September 2564 BE/.test(d)), `"today" never showed 10 September 2564 BE: ${r.today}`);
+  assert(today.some((s) => s.startsWith('JOINT_R3@')), `the amendment never showed at JOINT_R3 among the bills that moved on the day: ${today}`);
 });
 
 // ---- a hub restart while events keep coming ------------------------------------------
@@ -288,7 +416,11 @@ await check('the Thai toggle switches the page, with Buddhist Era dates in Bangk
   const today = await page.textContent('#today-date');
   assert(/พ\.ศ\. 25\d\d/.test(today), `the date is not in the Buddhist Era: ${today}`);
   const heading = await page.textContent('#bills-h');
-  assert(/ร่างกฎหมาย/.test(heading), `the headings are not in Thai: ${heading}`);
+  assert(/ร่างกฎหมายที่มีความคืบหน้าเมื่อ .*25\d\d/.test(heading), `the bills heading is not in Thai with its day: ${heading}`);
+  const sitting = await page.textContent('[data-testid="sitting-date"]');
+  assert(/28 กุมภาพันธ์ พ\.ศ\. 2566/.test(sitting), `the sitting's date is not 28 กุมภาพันธ์ พ.ศ. 2566: ${sitting}`);
+  const qt = await page.textContent('[data-testid="quorum-time"]');
+  assert(/13:02 น\./.test(qt), `the quorum's time is not in Thai: ${qt}`);
   const conn = await page.textContent('#conn .text');
   assert(conn === 'สด', `the indicator is not in Thai: ${conn}`);
   await page.waitForTimeout(300);

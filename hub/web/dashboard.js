@@ -57,6 +57,7 @@ const UI = {
     section: 'กำลังพิจารณามาตรา {s}',
     item_ended: 'จบวาระนี้แล้ว ({d})',
     quorum_line: 'แสดงตน {p} คน · ต้องมีอย่างน้อย {r} คน',
+    in_office: 'จากสมาชิกเท่าที่มีอยู่ {n} คน',
     quorum_at: 'ตรวจนับเมื่อ {t} น.',
     vote_at: 'ลงมติ {t} น.',
     vote_since: 'เปิดลงมติ {t} น.',
@@ -123,6 +124,7 @@ const UI = {
     section: 'considering section {s}',
     item_ended: 'item finished ({d})',
     quorum_line: '{p} present · {r} required',
+    in_office: 'of {n} members in office',
     quorum_at: 'counted at {t}',
     vote_at: 'voted {t}',
     vote_since: 'voting since {t}',
@@ -160,38 +162,43 @@ const UI = {
   },
 };
 
-// Labels of codes: [Thai, English]. Stage labels are proto/src/stage.rs's.
+// Labels of codes: [Thai, English]. STAGES and PATHS are printed by
+// `cargo run -p sapha-proto --example dashboard_tables` (a contract test checks them).
 const STAGES = {
-  PROPOSED: ['เสนอร่าง', 'introduced'],
-  HEARING: ['รับฟังความคิดเห็น', 'public hearing'],
-  HOUSE_R1: ['วาระที่ 1 ขั้นรับหลักการ', 'House first reading'],
-  HOUSE_COMMITTEE: ['ขั้นกรรมาธิการ', 'House committee'],
-  HOUSE_R2: ['วาระที่ 2', 'House second reading'],
-  HOUSE_R3: ['วาระที่ 3', 'House third reading'],
-  SENATE_R1: ['วุฒิสภา วาระที่ 1', 'Senate first reading'],
-  SENATE_COMMITTEE: ['วุฒิสภา ขั้นกรรมาธิการ', 'Senate committee'],
-  SENATE_R2: ['วุฒิสภา วาระที่ 2', 'Senate second reading'],
-  SENATE_R3: ['วุฒิสภา วาระที่ 3', 'Senate third reading'],
-  HOUSE_RECONSIDER: ['สภาผู้แทนราษฎรพิจารณาใหม่', 'House reconsideration'],
-  WITHHELD: ['ยับยั้งไว้ก่อน', 'withheld'],
-  JOINT_COMMITTEE: ['คณะกรรมาธิการร่วมกัน', 'joint committee'],
-  JOINT_R1: ['รัฐสภา วาระที่ 1', 'joint sitting first reading'],
-  PARLIAMENT_COMMITTEE: ['กรรมาธิการของรัฐสภา', 'joint sitting committee'],
-  JOINT_R2: ['รัฐสภา วาระที่ 2', 'joint sitting second reading'],
-  JOINT_R3: ['รัฐสภา วาระที่ 3', 'joint sitting third reading'],
-  REFERENDUM: ['ออกเสียงประชามติ', 'referendum'],
-  HOUSE_APPROVAL: ['สภาผู้แทนราษฎรพิจารณาอนุมัติ', 'House approval'],
-  SENATE_APPROVAL: ['วุฒิสภาพิจารณาอนุมัติ', 'Senate approval'],
-  CONST_COURT: ['ศาลรัฐธรรมนูญวินิจฉัย', 'Constitutional Court review'],
-  ROYAL_ASSENT: ['นำขึ้นทูลเกล้าฯ', 'presented for royal assent'],
-  VETO_RECONSIDER: ['รัฐสภาปรึกษาใหม่', 'reconsidered after royal veto'],
-  PUBLISHED: ['ประกาศในราชกิจจานุเบกษา', 'published in the Royal Gazette'],
-  ENACTED: ['มีผลบังคับใช้', 'in force'],
-  CONFIRMED: ['อนุมัติ', 'confirmed by Parliament'],
-  REJECTED: ['ตกไป', 'rejected'],
-  MERGED: ['รวมร่าง', 'merged into a main bill'],
-  WITHDRAWN: ['ถอน', 'withdrawn'],
-  LAPSED: ['ตกไปเพราะยุบสภา', 'lapsed on dissolution'],
+  PROPOSED: ["เสนอร่าง", "introduced"],
+  HEARING: ["รับฟังความคิดเห็น", "public hearing"],
+  HOUSE_R1: ["วาระที่ 1 ขั้นรับหลักการ", "House first reading"],
+  HOUSE_COMMITTEE: ["ขั้นกรรมาธิการ", "House committee"],
+  HOUSE_R2: ["วาระที่ 2", "House second reading"],
+  HOUSE_R3: ["วาระที่ 3", "House third reading"],
+  SENATE_R1: ["วุฒิสภา วาระที่ 1", "Senate first reading"],
+  SENATE_COMMITTEE: ["วุฒิสภา ขั้นกรรมาธิการ", "Senate committee"],
+  SENATE_R2: ["วุฒิสภา วาระที่ 2", "Senate second reading"],
+  SENATE_R3: ["วุฒิสภา วาระที่ 3", "Senate third reading"],
+  HOUSE_SENATE_AMENDMENTS: ["สภาผู้แทนราษฎรพิจารณาร่างที่วุฒิสภาแก้ไขเพิ่มเติม", "House decision on the Senate's amendments"],
+  WITHHELD: ["ยับยั้งไว้ก่อน", "withheld"],
+  HOUSE_REAFFIRM: ["สภาผู้แทนราษฎรลงมติยืนยันร่างเดิม", "House reaffirmation of the withheld bill"],
+  JOINT_COMMITTEE: ["คณะกรรมาธิการร่วมกัน", "joint committee"],
+  JOINT_R1: ["รัฐสภา วาระที่ 1", "joint sitting first reading"],
+  PARLIAMENT_COMMITTEE: ["กรรมาธิการของรัฐสภา", "joint sitting committee"],
+  JOINT_R2: ["รัฐสภา วาระที่ 2", "joint sitting second reading"],
+  JOINT_R3: ["รัฐสภา วาระที่ 3", "joint sitting third reading"],
+  ORGAN_OPINIONS: ["ส่งศาลฎีกา ศาลรัฐธรรมนูญ หรือองค์กรอิสระที่เกี่ยวข้องให้ความเห็น", "sent to the court or independent organ concerned for comment"],
+  OBJECTION_RECONSIDER: ["รัฐสภาพิจารณาตามความเห็นที่ทักท้วง", "joint sitting reconsiders after an objection"],
+  REFERENDUM: ["ออกเสียงประชามติ", "referendum"],
+  HOUSE_APPROVAL: ["สภาผู้แทนราษฎรพิจารณาอนุมัติ", "House approval"],
+  SENATE_APPROVAL: ["วุฒิสภาพิจารณาอนุมัติ", "Senate approval"],
+  CONST_COURT: ["ศาลรัฐธรรมนูญวินิจฉัย", "Constitutional Court review"],
+  PRESENTED_FOR_ASSENT: ["นำขึ้นทูลเกล้าฯ", "presented for royal assent"],
+  ROYAL_ASSENT: ["ทรงลงพระปรมาภิไธย", "royal assent given"],
+  VETO_RECONSIDER: ["รัฐสภาปรึกษาใหม่", "reconsidered after royal veto"],
+  PUBLISHED: ["ประกาศในราชกิจจานุเบกษา", "published in the Royal Gazette"],
+  ENACTED: ["มีผลบังคับใช้", "in force"],
+  CONFIRMED: ["อนุมัติ", "confirmed by Parliament"],
+  REJECTED: ["ตกไป", "rejected"],
+  MERGED: ["รวมร่าง", "merged into a main bill"],
+  WITHDRAWN: ["ถอน", "withdrawn"],
+  LAPSED: ["ตกไปเพราะยุบสภา", "lapsed on dissolution"],
 };
 
 /**
@@ -200,11 +207,11 @@ const STAGES = {
  * furthest path stage the bill reached; an ending off the path (REJECTED...) too.
  */
 const PATHS = {
-  act: ['PROPOSED', 'HOUSE_R1', 'HOUSE_COMMITTEE', 'HOUSE_R2', 'HOUSE_R3', 'SENATE_R1', 'SENATE_COMMITTEE', 'SENATE_R2', 'SENATE_R3', 'ROYAL_ASSENT', 'PUBLISHED', 'ENACTED'],
-  organic_act: ['PROPOSED', 'JOINT_R1', 'PARLIAMENT_COMMITTEE', 'JOINT_R2', 'JOINT_R3', 'CONST_COURT', 'ROYAL_ASSENT', 'PUBLISHED', 'ENACTED'],
-  budget: ['PROPOSED', 'HOUSE_R1', 'HOUSE_COMMITTEE', 'HOUSE_R2', 'HOUSE_R3', 'SENATE_R1', 'ROYAL_ASSENT', 'PUBLISHED', 'ENACTED'],
+  act: ['PROPOSED', 'HEARING', 'HOUSE_R1', 'HOUSE_COMMITTEE', 'HOUSE_R2', 'HOUSE_R3', 'SENATE_R1', 'SENATE_COMMITTEE', 'SENATE_R2', 'SENATE_R3', 'PRESENTED_FOR_ASSENT', 'ROYAL_ASSENT', 'PUBLISHED', 'ENACTED'],
+  organic_act: ['PROPOSED', 'JOINT_R1', 'PARLIAMENT_COMMITTEE', 'JOINT_R2', 'JOINT_R3', 'ORGAN_OPINIONS', 'PRESENTED_FOR_ASSENT', 'ROYAL_ASSENT', 'PUBLISHED', 'ENACTED'],
+  budget: ['PROPOSED', 'HOUSE_R1', 'HOUSE_COMMITTEE', 'HOUSE_R2', 'HOUSE_R3', 'SENATE_R1', 'PRESENTED_FOR_ASSENT', 'ROYAL_ASSENT', 'PUBLISHED', 'ENACTED'],
   emergency_decree: ['ENACTED', 'HOUSE_APPROVAL', 'SENATE_APPROVAL', 'CONFIRMED'],
-  constitutional_amendment: ['PROPOSED', 'JOINT_R1', 'PARLIAMENT_COMMITTEE', 'JOINT_R2', 'JOINT_R3', 'ROYAL_ASSENT', 'PUBLISHED', 'ENACTED'],
+  constitutional_amendment: ['PROPOSED', 'JOINT_R1', 'PARLIAMENT_COMMITTEE', 'JOINT_R2', 'JOINT_R3', 'PRESENTED_FOR_ASSENT', 'ROYAL_ASSENT', 'PUBLISHED', 'ENACTED'],
 };
 const ENDED_BAD = new Set(['REJECTED', 'MERGED', 'WITHDRAWN', 'LAPSED']);
 const ENDED_OK = { act: 'ENACTED', organic_act: 'ENACTED', budget: 'ENACTED', constitutional_amendment: 'ENACTED', emergency_decree: 'CONFIRMED' };
@@ -399,7 +406,7 @@ function applySitting(s, ev, d, at) {
       }
       break;
     case 'sitting.quorum_checked':
-      s.quorum = { present: d.present, required: d.required, met: d.met, at };
+      s.quorum = { present: d.present, required: d.required, inOffice: d.in_office, met: d.met, at };
       break;
     case 'agenda.item_started':
       s.item = { id: d.item_id, category: d.category, title: d.title, billId: d.bill_id, section: null, ended: null };
@@ -689,6 +696,8 @@ function renderSitting() {
     quorum = h('div', { class: 'quorum', 'data-testid': 'quorum', 'data-present': q.present, 'data-required': q.required },
       h('div', { class: 'qline' }, h('span', { class: `chip ${q.met ? 'ok' : 'bad'}` }, q.met ? t('quorum_met') : t('quorum_not_met')), ' ',
         h('span', { class: 'num' }, t('quorum_line', { p: q.present, r: q.required })), ' ',
+        // s.120: half of the members in office, not of the seats.
+        q.inOffice ? h('span', { class: 'muted', 'data-testid': 'in-office' }, t('in_office', { n: q.inOffice }), ' ') : null,
         h('span', { class: 'small num' }, '· ', timeEl(q.at, t('quorum_at', { t: showWhen(q.at, 'instant', dayMs) }), 'quorum-time'))),
       (() => {
         const bar = h('div', { class: 'qbar' }, h('div', { class: `fill${q.met ? '' : ' notmet'}` }), h('div', { class: 'req' }));

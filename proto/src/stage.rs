@@ -790,6 +790,24 @@ fn codes(stages: &[Stage]) -> String {
         .join(", ")
 }
 
+/// The dashboard's stage tables (hub/web/dashboard.js): every stage's labels,
+/// and each bill type's usual path, as JavaScript.
+pub fn dashboard_tables_js() -> String {
+    let mut out = String::from("const STAGES = {\n");
+    for stage in Stage::ALL {
+        let (th, en) = stage.label();
+        let quote = |s: &str| serde_json::to_string(s).expect("a string serializes");
+        out.push_str(&format!("  {stage}: [{}, {}],\n", quote(th), quote(en)));
+    }
+    out.push_str("};\n\nconst PATHS = {\n");
+    for rules in RULES {
+        let path: Vec<String> = rules.main_path.iter().map(|s| format!("'{s}'")).collect();
+        out.push_str(&format!("  {}: [{}],\n", rules.bill_type, path.join(", ")));
+    }
+    out.push_str("};\n");
+    out
+}
+
 /// Every stage code with its Thai and English labels, as a Markdown table for
 /// docs/EVENTS.md.
 pub fn stages_markdown() -> String {

@@ -306,3 +306,18 @@ fn a_session_is_the_first_or_second_ordinary_one_of_a_year() {
     });
     assert_eq!(code, "bad_session");
 }
+
+#[test]
+fn the_dashboards_stage_tables_are_the_rules() {
+    let js = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../hub/web/dashboard.js"
+    ))
+    .unwrap();
+    let tables = sapha_proto::stage::dashboard_tables_js();
+    assert!(
+        tables.split("\n\n").all(|table| js.contains(table)),
+        "hub/web/dashboard.js's STAGES and PATHS differ from proto/src/stage.rs; print them with \
+         `cargo run -p sapha-proto --example dashboard_tables`"
+    );
+}

@@ -127,7 +127,7 @@ page.on('console', (m) => {
 // An in-page recorder: every 25 ms it notes what the dashboard shows, so the
 // checks below read a history of the page instead of racing the player.
 await page.addInitScript(() => {
-  const rec = { votes: [], stages: {}, quorum: [], quorumTimes: [], voteTimes: [], speakers: [], agenda: [], today: [], sittingDates: [], billsTitles: [], states: [], inCamera: false };
+  const rec = { votes: [], stages: {}, quorum: [], inOffice: [], quorumTimes: [], voteTimes: [], speakers: [], agenda: [], today: [], sittingDates: [], billsTitles: [], states: [], inCamera: false };
   window.__rec = rec;
   const last = {};
   const note = (key, list, value) => {
@@ -159,6 +159,7 @@ await page.addInitScript(() => {
     }
     const q = document.querySelector('[data-testid="quorum"]');
     note('quorum', rec.quorum, q?.dataset.present ? `${q.dataset.present}/${q.dataset.required}` : null);
+    note('inOffice', rec.inOffice, document.querySelector('[data-testid="in-office"]')?.textContent ?? null);
     note('speaker', rec.speakers, document.querySelector('[data-testid="speaker"]')?.textContent);
     note('agenda', rec.agenda, document.querySelector('[data-testid="agenda-item"]')?.textContent);
     note('today', rec.today, document.getElementById('today-date')?.dataset.day);
@@ -306,8 +307,10 @@ await phoneContext.close();
 
 await check('the sitting panel shows the agenda item, who has the floor, the quorum and in camera', async () => {
   const r = await rec();
-  assert(r.quorum.includes('692/375'), `the joint sitting's quorum 692/375 never showed: ${r.quorum}`);
+  assert(r.quorum.includes('692/367'), `the joint sitting's quorum 692/367 never showed: ${r.quorum}`);
   assert(r.quorum.includes('203/125'), `the Senate's quorum 203/125 never showed: ${r.quorum}`);
+  // s.120: the quorum is half of the members in office (733 estimated on 10 Sep 2021).
+  assert(r.inOffice.some((s) => /of 733 members in office/.test(s)), `the members in office never showed: ${r.inOffice}`);
   assert(r.speakers.some((s) => /Senator \(speaker 1\)/.test(s)), `no speaker showed: ${r.speakers.slice(0, 5)}`);
   assert(r.agenda.some((s) => /third reading/i.test(s)), `the amendment's agenda item never showed: ${r.agenda.slice(0, 5)}`);
   assert(r.inCamera, 'the Senate going in camera never showed');
@@ -316,7 +319,7 @@ await check('the sitting panel shows the agenda item, who has the floor, the quo
 await check('the quorum and the vote each show when they were taken (HH:MM, Bangkok)', async () => {
   const r = await rec();
   // 02:41 UTC, 02:33 UTC and 06:02 UTC are 09:41, 09:33 and 13:02 in Bangkok.
-  for (const want of ['692/375@09:41', '203/125@09:33', '189/125@13:02']) {
+  for (const want of ['692/367@09:41', '203/125@09:33', '189/125@13:02']) {
     const line = r.quorumTimes.find((q) => q.startsWith(`${want}|`));
     assert(line, `the quorum check ${want} never showed its time: ${r.quorumTimes}`);
     assert(line.split('|')[1] === `counted at ${want.split('@')[1]}`, `the quorum's time reads "${line.split('|')[1]}"`);

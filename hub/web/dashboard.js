@@ -72,6 +72,11 @@ const UI = {
     by_group: 'แยกตามสภา',
     method: 'วิธีลงมติ: {m}',
     requirement: 'เกณฑ์: {r}',
+    threshold: 'ตรวจเกณฑ์',
+    threshold_met: 'ผ่านเกณฑ์',
+    threshold_failed: 'ไม่ผ่านเกณฑ์',
+    threshold_open: 'ตรวจไม่ได้ (ไม่มีคะแนนแยกกลุ่ม)',
+    part_whole: 'ทั้งที่ประชุม',
     earlier_votes: 'การลงมติก่อนหน้า',
     bill_ref: 'ร่าง {id}',
     more: 'และอีก {n} ร่าง',
@@ -139,6 +144,11 @@ const UI = {
     by_group: 'By House',
     method: 'Method: {m}',
     requirement: 'Needs: {r}',
+    threshold: 'Threshold check',
+    threshold_met: 'met',
+    threshold_failed: 'not met',
+    threshold_open: 'cannot be checked (no tally by group)',
+    part_whole: 'all',
     earlier_votes: 'Earlier votes',
     bill_ref: 'bill {id}',
     more: 'and {n} more',
@@ -257,10 +267,12 @@ const CATEGORIES = {
 };
 const DISPOSITIONS = { completed: ['เสร็จสิ้น', 'completed'], deferred: ['เลื่อนไป', 'deferred'], withdrawn: ['ถอน', 'withdrawn'], referred: ['ส่งต่อ', 'referred'] };
 const ROLES = { member: ['สมาชิก', 'member'], minister: ['รัฐมนตรี', 'minister'], chair: ['ประธาน', 'chair'], committee: ['กรรมาธิการ', 'committee'], official: ['เจ้าหน้าที่', 'official'], other: ['อื่น ๆ', 'other'] };
-const METHODS = { electronic: ['เครื่องออกเสียงลงคะแนน', 'electronic'], roll_call: ['ขานชื่อเป็นรายบุคคล', 'roll call'], secret_ballot: ['ลงคะแนนลับ', 'secret ballot'] };
+const METHODS = { electronic: ['เครื่องออกเสียงลงคะแนน', 'electronic'], roll_call: ['ขานชื่อเป็นรายบุคคล', 'roll call'], secret_ballot: ['ลงคะแนนลับ', 'secret ballot'], show_of_hands: ['ยกมือ', 'show of hands'] };
 const OPTIONS = { aye: ['เห็นด้วย', 'Aye'], no: ['ไม่เห็นด้วย', 'No'], abstain: ['งดออกเสียง', 'Abstain'], not_voting: ['ไม่ลงคะแนนเสียง', 'Not voting'], absent: ['ขาดประชุม', 'Absent'] };
 const OPTION_ORDER = ['aye', 'no', 'abstain', 'not_voting', 'absent'];
-const GROUPS = { house: ['ส.ส.', 'MPs'], senate: ['ส.ว.', 'Senators'] };
+const GROUPS = { house: ['ส.ส.', 'MPs'], senate: ['ส.ว.', 'Senators'], government: ['ส.ส. ฝ่ายรัฐบาล', 'government MPs'], opposition: ['ส.ส. ฝ่ายค้าน', 'opposition MPs'] };
+// The blocs split the MPs a second way: they never add to the totals.
+const CHAMBER_GROUPS = new Set(['', 'house', 'senate']);
 const DECISIONS = { adopted: ['ที่ประชุมเห็นชอบ', 'adopted'], rejected: ['ที่ประชุมไม่เห็นชอบ', 'rejected'] };
 
 // ---- language and dates -----------------------------------------------------------
@@ -447,8 +459,8 @@ function applySitting(s, ev, d, at) {
         if (S.voteOrder.length > 50) S.votes.delete(S.voteOrder.shift());
       }
       if (d.bill_id) v.billId = d.bill_id;
-      if (ev.kind === 'vote.opened') Object.assign(v, { method: d.method, requirement: d.requirement, question: d.question, openedAt: at });
-      if (ev.kind === 'vote.closed') Object.assign(v, { counts: d.counts || [], closedAt: at });
+      if (ev.kind === 'vote.opened') Object.assign(v, { method: d.method, requirement: d.requirement, threshold: d.threshold || null, question: d.question, openedAt: at });
+      if (ev.kind === 'vote.closed') Object.assign(v, { counts: d.counts || [], casting: d.casting_vote || null, closedAt: at });
       if (ev.kind === 'vote.result') v.result = d.result;
       break;
     }
@@ -723,13 +735,48 @@ function tally(counts) {
   const cell = {};
   let total = 0;
   for (const c of counts || []) {
-    byOption[c.option] = (byOption[c.option] || 0) + c.value;
     const g = c.group || '';
     if (g) byGroup[g] = (byGroup[g] || 0) + c.value;
     cell[`${g}:${c.option}`] = (cell[`${g}:${c.option}`] || 0) + c.value;
+    if (!CHAMBER_GROUPS.has(g)) continue;
+    byOption[c.option] = (byOption[c.option] || 0) + c.value;
     total += c.value;
   }
   return { byOption, byGroup, cell, total };
+}
+
+/**
+ * A vote's tally against its machine-readable threshold (proto/src/vote.rs, the
+ * same rule): every part must hold. Returns { verdict: 'met' | 'failed' | 'open',
+ * parts: [{ group, got, need }] }, 'open' when the tally has no line for a group
+ * a part needs.
+ */
+function checkThreshold(threshold, counts, casting) {
+  const count = (group, option) => {
+    const lines = (counts || []).filter((c) => (group ? c.group === group : CHAMBER_GROUPS.has(c.group || '')));
+    return lines.length ? lines.filter((c) => c.option === option).reduce((n, c) => n + c.value, 0) : null;
+  };
+  let verdict = 'met';
+  const parts = [];
+  for (const p of threshold.parts || []) {
+    const [aye, no, abstain] = ['aye', 'no', 'abstain'].map((o) => count(p.group, o));
+    if (aye === null) {
+      verdict = verdict === 'failed' ? verdict : 'open';
+      parts.push({ group: p.group, got: null, need: null });
+      continue;
+    }
+    let need;
+    if (p.base === 'majority') {
+      need = no + 1 - (casting === 'aye' ? 1 : 0);
+    } else {
+      const base = p.base === 'votes_cast' ? aye + no + abstain : p.members_in_office;
+      const share = base * p.numerator;
+      need = p.compare === 'more_than' ? Math.floor(share / p.denominator) + 1 : Math.ceil(share / p.denominator);
+    }
+    parts.push({ group: p.group, got: aye, need });
+    if (aye < need) verdict = 'failed';
+  }
+  return { verdict, parts };
 }
 
 let voteDom = null; // { key, root, bars } kept while the same vote is shown, so bars animate
@@ -799,6 +846,16 @@ function buildVote(v, options, groups, shape) {
   return { shape, root, status, question, meta, rows, groupRows };
 }
 
+/** "Threshold check: met · all 472 ≥ 367 · Senators 149 ≥ 84". */
+function thresholdEl(check) {
+  const parts = check.parts.map((p) => {
+    const who = p.group ? L(GROUPS[p.group], p.group) : t('part_whole');
+    return p.got === null ? `${who} ?` : `${who} ${p.got} ${p.got >= p.need ? '≥' : '<'} ${p.need}`;
+  });
+  const word = t(check.verdict === 'met' ? 'threshold_met' : check.verdict === 'failed' ? 'threshold_failed' : 'threshold_open');
+  return h('span', { 'data-testid': 'threshold', 'data-verdict': check.verdict }, `${t('threshold')}: ${word} · ${parts.join(' · ')}`);
+}
+
 function updateVote(dom, v, tl, options, groups) {
   dom.root.dataset.status = v.result ? 'decided' : v.counts ? 'counted' : 'counting';
   dom.root.dataset.totalCast = String(tl.total);
@@ -807,6 +864,7 @@ function updateVote(dom, v, tl, options, groups) {
     h('span', {}, `${L(CHAMBERS[v.chamber])} · ${showDate(v.openedAt)}`),
     v.method ? h('span', {}, t('method', { m: L(METHODS[v.method], v.method) })) : null,
     v.requirement ? h('span', {}, t('requirement', { r: text(v.requirement) })) : null,
+    v.threshold && v.counts ? thresholdEl(checkThreshold(v.threshold, v.counts, v.casting)) : null,
     v.billId ? h('span', {}, t('bill_ref', { id: v.billId })) : null,
   ].filter(Boolean));
   const chip = v.result

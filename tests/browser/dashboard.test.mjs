@@ -127,7 +127,7 @@ page.on('console', (m) => {
 // An in-page recorder: every 25 ms it notes what the dashboard shows, so the
 // checks below read a history of the page instead of racing the player.
 await page.addInitScript(() => {
-  const rec = { votes: [], stages: {}, quorum: [], inOffice: [], quorumTimes: [], voteTimes: [], speakers: [], agenda: [], today: [], sittingDates: [], billsTitles: [], states: [], inCamera: false };
+  const rec = { votes: [], stages: {}, quorum: [], inOffice: [], thresholds: [], quorumTimes: [], voteTimes: [], speakers: [], agenda: [], today: [], sittingDates: [], billsTitles: [], states: [], inCamera: false };
   window.__rec = rec;
   const last = {};
   const note = (key, list, value) => {
@@ -160,6 +160,7 @@ await page.addInitScript(() => {
     const q = document.querySelector('[data-testid="quorum"]');
     note('quorum', rec.quorum, q?.dataset.present ? `${q.dataset.present}/${q.dataset.required}` : null);
     note('inOffice', rec.inOffice, document.querySelector('[data-testid="in-office"]')?.textContent ?? null);
+    note('thresholds', rec.thresholds, document.querySelector('[data-testid="threshold"]')?.textContent ?? null);
     note('speaker', rec.speakers, document.querySelector('[data-testid="speaker"]')?.textContent);
     note('agenda', rec.agenda, document.querySelector('[data-testid="agenda-item"]')?.textContent);
     note('today', rec.today, document.getElementById('today-date')?.dataset.day);
@@ -314,6 +315,15 @@ await check('the sitting panel shows the agenda item, who has the floor, the quo
   assert(r.speakers.some((s) => /Senator \(speaker 1\)/.test(s)), `no speaker showed: ${r.speakers.slice(0, 5)}`);
   assert(r.agenda.some((s) => /third reading/i.test(s)), `the amendment's agenda item never showed: ${r.agenda.slice(0, 5)}`);
   assert(r.inCamera, 'the Senate going in camera never showed');
+});
+
+await check('a counted vote is checked against its threshold (s.256 (6), members in office)', async () => {
+  const r = await rec();
+  // 472 ayes against more than half of 733 in office; 149 senators against 1/3 of 250.
+  const joint = 'Threshold check: met · all 472 ≥ 367 · Senators 149 ≥ 84';
+  assert(r.thresholds.includes(joint), `the joint vote's threshold check never showed "${joint}": ${r.thresholds}`);
+  // The Senate's secret ballot: at least half of the 250 senators in office.
+  assert(r.thresholds.includes('Threshold check: met · all 168 ≥ 125'), `the Senate ballot's check never showed: ${r.thresholds}`);
 });
 
 await check('the quorum and the vote each show when they were taken (HH:MM, Bangkok)', async () => {

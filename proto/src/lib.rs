@@ -11,6 +11,7 @@
 //! - [`subject`]: the NATS subject scheme (`parl.v1.bill.<id>.stage`, ...).
 //! - [`topic`]: the grammar of the topic filters that clients send.
 //! - [`stage`]: bill stages and the one table of legal transitions per bill type.
+//! - [`projection`]: the fold of the stream into what is true now (bills, sittings).
 //! - [`progress`]: a bill's history as the stage rules need it (waits, returns, deadlines).
 //! - [`vote`]: a vote's machine-readable threshold and the check of a tally against it.
 //! - [`validate`]: the checks an event must pass before it is written.
@@ -19,6 +20,7 @@ pub mod event;
 pub mod examples;
 pub mod ids;
 pub mod progress;
+pub mod projection;
 pub mod stage;
 pub mod subject;
 pub mod topic;

@@ -1,14 +1,16 @@
 //! What the publisher knows of each aggregate (bill or sitting): the event id at
-//! each sequence; for a bill, its progress (type, stage and what the stage
-//! rules need of its history); for a sitting, whether it is in camera and each
-//! vote's threshold and tally. It is rebuilt from the log itself, so a
-//! restarted publisher knows it too.
+//! each sequence, and the aggregate's state by the projection's one fold
+//! (`sapha_proto::projection`): for a bill its stage and what the stage rules
+//! need of its history, for a sitting whether it is in camera and each vote's
+//! threshold and tally. It is rebuilt from the log itself, so a restarted
+//! publisher knows it too.
 
 use crate::log::StoredEvent;
-use sapha_proto::event::{Aggregate, Body, Phase, VoteCount, VoteOption};
+use sapha_proto::event::{Aggregate, Body};
 use sapha_proto::progress::BillProgress;
+use sapha_proto::projection::{BillState, SittingState};
 use sapha_proto::stage::{BillType, Stage};
-use sapha_proto::vote::{Threshold, Verdict};
+use sapha_proto::vote::Verdict;
 use sapha_proto::Event;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -42,19 +44,11 @@ pub struct AggregateState {
     /// Event id and content digest stored at each per-aggregate sequence.
     ids: HashMap<u64, (String, ContentDigest)>,
     last_seq: u64,
-    /// For a bill: its progress through the stages.
-    bill: Option<BillProgress>,
-    /// For a sitting: whether it is in camera (ประชุมลับ) now.
-    in_camera: bool,
-    /// For a sitting: each vote's threshold (from `vote.opened`) and tally
-    /// with the chair's casting vote (from `vote.closed`).
-    votes: HashMap<String, Vote>,
-}
-
-#[derive(Debug, Default, Clone)]
-struct Vote {
-    threshold: Option<Threshold>,
-    tally: Option<(Vec<VoteCount>, Option<VoteOption>)>,
+    /// For a bill: its state, by the projection's fold.
+    bill: Option<BillState>,
+    /// For a sitting: its state (in camera or not, each vote's threshold and
+    /// tally), by the projection's fold.
+    sitting: Option<SittingState>,
 }
 
 impl AggregateState {
@@ -62,40 +56,38 @@ impl AggregateState {
     pub fn from_history(history: &[StoredEvent]) -> AggregateState {
         let mut state = AggregateState::default();
         for stored in history {
-            state.apply(&stored.event);
+            state.apply_at(&stored.event, stored.stream_seq);
         }
         state
     }
 
     /// Records an event as stored.
     pub fn apply(&mut self, event: &Event) {
+        self.apply_at(event, 0);
+    }
+
+    fn apply_at(&mut self, event: &Event, stream_seq: u64) {
         self.ids
             .insert(event.seq, (event.event_id.clone(), content_digest(event)));
         self.last_seq = self.last_seq.max(event.seq);
         match &event.body {
             Body::BillStageChanged(b) => match &mut self.bill {
-                Some(progress) => progress.apply(b, event.occurred_at),
-                None => self.bill = Some(BillProgress::start(b, event.occurred_at)),
+                Some(bill) => bill.apply(b, event, stream_seq),
+                None => self.bill = Some(BillState::start(b, event, stream_seq)),
             },
-            Body::VoteOpened(v) => {
-                self.votes.entry(v.vote_id.clone()).or_default().threshold = v.threshold.clone();
+            body => {
+                if let Some(sitting) = body.sitting() {
+                    self.sitting
+                        .get_or_insert_with(|| SittingState::start(sitting, event))
+                        .apply(event, stream_seq);
+                }
             }
-            Body::VoteClosed(v) => {
-                self.votes.entry(v.vote_id.clone()).or_default().tally =
-                    Some((v.counts.clone(), v.casting_vote));
-            }
-            Body::SittingLifecycle(l) => match l.phase {
-                Phase::InCameraStarted => self.in_camera = true,
-                Phase::InCameraEnded | Phase::Closed | Phase::Cancelled => self.in_camera = false,
-                _ => {}
-            },
-            _ => {}
         }
     }
 
     /// Whether the sitting is in camera: then only lifecycle events may be published.
     pub fn in_camera(&self) -> bool {
-        self.in_camera
+        self.sitting.as_ref().is_some_and(SittingState::in_camera)
     }
 
     pub fn last_seq(&self) -> u64 {
@@ -117,19 +109,17 @@ impl AggregateState {
 
     /// The bill's type and current stage; `None` for a new bill or a sitting.
     pub fn bill(&self) -> Option<(BillType, Stage)> {
-        self.bill.as_ref().map(|p| (p.bill_type, p.stage))
+        self.bill.as_ref().map(|b| (b.bill_type, b.stage))
     }
 
     /// The bill's progress, for the rules that need its history.
     pub fn progress(&self) -> Option<&BillProgress> {
-        self.bill.as_ref()
+        self.bill.as_ref()?.progress()
     }
 
     /// What the vote's threshold says of its tally, once both are known;
     /// `None` before that or without a threshold.
     pub fn verdict(&self, vote_id: &str) -> Option<Verdict> {
-        let vote = self.votes.get(vote_id)?;
-        let (counts, casting) = vote.tally.as_ref()?;
-        Some(vote.threshold.as_ref()?.evaluate(counts, *casting))
+        self.sitting.as_ref()?.vote(vote_id)?.verdict()
     }
 }

@@ -55,6 +55,35 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Reverse proxies in front of the hub.
     pub proxy: ProxyConfig,
+    /// The state API (`/v1/bills`, `/v1/sittings`) and its snapshots.
+    pub state: StateConfig,
+}
+
+/// The state API and its snapshots (docs/STATE.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StateConfig {
+    /// How often a snapshot of the state is written to NATS (when it moved), in
+    /// milliseconds; one is written at shutdown too. 0 turns snapshots off.
+    pub snapshot_interval_ms: u64,
+    /// The JetStream object store bucket of the snapshots; empty means
+    /// `<stream>_STATE`. It is created with the stream's replicas.
+    pub snapshot_bucket: String,
+    /// State API requests per second from one IP address (trusted proxies exempt).
+    pub requests_per_second: u32,
+    /// The burst above that rate.
+    pub request_burst: u32,
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        StateConfig {
+            snapshot_interval_ms: 300_000,
+            snapshot_bucket: String::new(),
+            requests_per_second: 20,
+            request_burst: 40,
+        }
+    }
 }
 
 impl Default for Config {
@@ -68,6 +97,7 @@ impl Default for Config {
             shutdown: ShutdownConfig::default(),
             auth: AuthConfig::default(),
             proxy: ProxyConfig::default(),
+            state: StateConfig::default(),
         }
     }
 }

@@ -24,14 +24,20 @@ pub(crate) async fn run(hub: Arc<Hub>) {
                 let bounds = hub.source.bounds().await?;
                 // Fail closed: no fan-out until the in-camera state is known.
                 let lifecycle = hub.source.lifecycle_until(bounds.last).await?;
-                Ok::<_, crate::source::SourceError>((bounds, lifecycle))
+                // The state up to the same position: a snapshot, then the rest.
+                let began = std::time::Instant::now();
+                let report = hub.state.build(&*hub.source, &bounds).await?;
+                Ok::<_, crate::source::SourceError>((bounds, lifecycle, report, began.elapsed()))
             };
             match start.await {
-                Ok((bounds, lifecycle)) => {
+                Ok((bounds, lifecycle, report, took)) => {
                     tracing::info!(
                         last_seq = bounds.last,
                         first_seq = bounds.first,
                         epoch = %bounds.epoch,
+                        snapshot_seq = ?report.snapshot_seq,
+                        replayed = report.replayed,
+                        state_ms = took.as_millis() as u64,
                         "fan-out starts"
                     );
                     hub.start_at(bounds, lifecycle);
@@ -67,11 +73,17 @@ pub(crate) async fn run(hub: Arc<Hub>) {
             match item {
                 Some(Ok(msg)) => {
                     backoff = Duration::from_millis(50);
-                    match Prepared::decode(msg.seq, msg.payload) {
-                        Ok(p) => hub.fan_out(p),
+                    match Prepared::decode_with_event(msg.seq, msg.payload) {
+                        Ok((p, event)) => {
+                            let seq = p.seq;
+                            hub.fan_out(p);
+                            // Once, in stream order, right after the fan-out.
+                            hub.state.apply(seq, &event);
+                        }
                         Err(e) => {
                             tracing::warn!(seq = msg.seq, error = %e, "skipping a message that is not an event");
                             hub.skip(msg.seq);
+                            hub.state.advance(msg.seq);
                         }
                     }
                 }

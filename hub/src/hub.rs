@@ -189,6 +189,8 @@ pub(crate) trait DynSource: Send + Sync {
     fn lifecycle_until(&self, until: u64)
         -> BoxFuture<'_, Result<Vec<SourceMessage>, SourceError>>;
     fn is_connected(&self) -> bool;
+    fn load_snapshot(&self) -> BoxFuture<'_, Result<Option<bytes::Bytes>, SourceError>>;
+    fn store_snapshot(&self, snapshot: bytes::Bytes) -> BoxFuture<'_, Result<(), SourceError>>;
 }
 
 impl<S: EventSource> DynSource for S {
@@ -206,6 +208,12 @@ impl<S: EventSource> DynSource for S {
     }
     fn is_connected(&self) -> bool {
         EventSource::is_connected(self)
+    }
+    fn load_snapshot(&self) -> BoxFuture<'_, Result<Option<bytes::Bytes>, SourceError>> {
+        EventSource::load_snapshot(self).boxed()
+    }
+    fn store_snapshot(&self, snapshot: bytes::Bytes) -> BoxFuture<'_, Result<(), SourceError>> {
+        EventSource::store_snapshot(self, snapshot).boxed()
     }
 }
 
@@ -227,6 +235,8 @@ pub(crate) struct Hub {
     pub(crate) consumer_live: std::sync::atomic::AtomicBool,
     /// Cancelled when the process shuts down.
     pub(crate) shutdown: CancellationToken,
+    /// What is true now: the projection of the stream (see `state`).
+    pub(crate) state: crate::state::StateStore,
 }
 
 pub(crate) enum Subscribed {
@@ -261,6 +271,7 @@ impl Hub {
             started: tokio::sync::watch::Sender::new(false),
             consumer_live: Default::default(),
             shutdown: CancellationToken::new(),
+            state: crate::state::StateStore::default(),
         }
     }
 

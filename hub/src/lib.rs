@@ -18,6 +18,8 @@
 //!   from `X-Forwarded-For`).
 //! - `camera`: which sittings were in camera when (never deliver their content).
 //! - `prepared`: an event decoded once and encoded once per wire format.
+//! - `state` / `search`: the projection of the stream (what is true now), its
+//!   snapshots in NATS, and the answers of `GET /v1/bills` and `/v1/sittings`.
 //! - [`protocol`]: requests, frames, error codes and close codes.
 //! - `ws` / `sse`: one connection each: reader, bounded queue, coalescing writer.
 //! - [`metrics`]: counters, rendered as Prometheus text.
@@ -39,9 +41,11 @@ pub mod metrics;
 pub mod nats;
 mod prepared;
 pub mod protocol;
+mod search;
 mod server;
 pub mod source;
 mod sse;
+mod state;
 mod trust;
 pub mod web;
 mod ws;
@@ -59,7 +63,8 @@ pub async fn run_with_nats(
     use anyhow::Context as _;
     let source = nats::NatsSource::connect(&config.nats)
         .await
-        .context("connecting to nats")?;
+        .context("connecting to nats")?
+        .with_snapshot_bucket(&config.state.snapshot_bucket);
     run(config, listener, source, shutdown)
         .await
         .context("running the hub")

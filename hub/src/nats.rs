@@ -19,7 +19,12 @@ pub struct NatsSource {
     /// end and are reopened from their last sequence at once instead of waiting
     /// for the consumer's missed heartbeats.
     reconnects: Arc<watch::Sender<u64>>,
+    /// The object store bucket of the state snapshots.
+    snapshot_bucket: String,
 }
+
+/// The object that holds the newest state snapshot in its bucket.
+const SNAPSHOT_OBJECT: &str = "state";
 
 /// How long reading the stored lifecycle events may wait for the next one.
 const LIFECYCLE_STALL: std::time::Duration = std::time::Duration::from_secs(5);
@@ -73,7 +78,16 @@ impl NatsSource {
             client,
             stream: stream.to_owned(),
             reconnects,
+            snapshot_bucket: format!("{stream}_STATE"),
         }
+    }
+
+    /// Keeps the state snapshots in `bucket` (default `<stream>_STATE`).
+    pub fn with_snapshot_bucket(mut self, bucket: &str) -> NatsSource {
+        if !bucket.is_empty() {
+            self.snapshot_bucket = bucket.to_owned();
+        }
+        self
     }
 
     /// The underlying client (for tests and tools).
@@ -220,6 +234,58 @@ impl EventSource for NatsSource {
             }
         }
         Ok(out)
+    }
+
+    async fn load_snapshot(&self) -> Result<Option<bytes::Bytes>, SourceError> {
+        use tokio::io::AsyncReadExt;
+        let store = match self.js.get_object_store(&self.snapshot_bucket).await {
+            Ok(store) => store,
+            Err(e) if e.kind() == jetstream::context::ObjectStoreErrorKind::GetStore => {
+                return Ok(None)
+            }
+            Err(e) => return Err(unavailable(e)),
+        };
+        let mut object = match store.get(SNAPSHOT_OBJECT).await {
+            Ok(object) => object,
+            Err(e) if e.kind() == jetstream::object_store::GetErrorKind::NotFound => {
+                return Ok(None)
+            }
+            Err(e) => return Err(unavailable(e)),
+        };
+        let mut bytes = Vec::new();
+        object.read_to_end(&mut bytes).await.map_err(unavailable)?;
+        Ok(Some(bytes.into()))
+    }
+
+    async fn store_snapshot(&self, snapshot: bytes::Bytes) -> Result<(), SourceError> {
+        let store = match self.js.get_object_store(&self.snapshot_bucket).await {
+            Ok(store) => store,
+            Err(_) => {
+                // Replicated like the stream.
+                let replicas = self
+                    .js
+                    .get_stream(&self.stream)
+                    .await
+                    .map_err(unavailable)?
+                    .cached_info()
+                    .config
+                    .num_replicas;
+                self.js
+                    .create_object_store(jetstream::object_store::Config {
+                        bucket: self.snapshot_bucket.clone(),
+                        description: Some(format!("Sapha hub state snapshots of {}", self.stream)),
+                        num_replicas: replicas,
+                        ..Default::default()
+                    })
+                    .await
+                    .map_err(unavailable)?
+            }
+        };
+        store
+            .put(SNAPSHOT_OBJECT, &mut snapshot.as_ref())
+            .await
+            .map_err(unavailable)?;
+        Ok(())
     }
 
     fn is_connected(&self) -> bool {

@@ -37,6 +37,14 @@ pub(crate) struct Prepared {
 impl Prepared {
     /// Decodes a stored payload.
     pub(crate) fn decode(seq: u64, payload: Bytes) -> Result<Prepared, WireError> {
+        Self::decode_with_event(seq, payload).map(|(p, _)| p)
+    }
+
+    /// Decodes a stored payload, and gives back the event too (for the state).
+    pub(crate) fn decode_with_event(
+        seq: u64,
+        payload: Bytes,
+    ) -> Result<(Prepared, Event), WireError> {
         let event = Event::decode_proto(&payload)?;
         let topic = event.topic();
         let secondary = event.secondary_topic();
@@ -54,7 +62,7 @@ impl Prepared {
         json.push_str(r#","event":"#);
         json.push_str(&event.to_json());
         json.push('}');
-        Ok(Prepared {
+        let prepared = Prepared {
             seq,
             topic,
             secondary,
@@ -64,8 +72,9 @@ impl Prepared {
             proto: OnceLock::new(),
             sse: OnceLock::new(),
             envelope: payload,
-            event_id: event.event_id,
-        })
+            event_id: event.event_id.clone(),
+        };
+        Ok((prepared, event))
     }
 
     /// The JSON `event` frame.

@@ -71,6 +71,8 @@ struct App {
     /// The accept loop's counters, for `/metrics`.
     edge: Arc<sapha_edge::EdgeStats>,
     admission: Arc<Admission>,
+    /// Per-IP token buckets of the state API: (tokens, when last filled).
+    state_rate: Arc<DashMap<IpAddr, (f64, std::time::Instant)>>,
     /// Verifies client tokens (read-only after start).
     auth: Arc<Auth>,
     alive: mpsc::Sender<()>,
@@ -378,6 +380,197 @@ async fn sse_handler(
     }
 }
 
+impl crate::state::Visibility for Grant {
+    fn sees(&self, topic: &str) -> bool {
+        sapha_proto::TopicFilter::parse(topic).is_ok_and(|f| self.allows(&f))
+    }
+}
+
+impl App {
+    /// Takes one request from the client's per-IP bucket of the state API.
+    fn state_rate_ok(&self, ip: IpAddr) -> bool {
+        let limits = &self.hub.config.state;
+        let (rate, burst) = (
+            f64::from(limits.requests_per_second.max(1)),
+            f64::from(limits.request_burst.max(1)),
+        );
+        let now = std::time::Instant::now();
+        if self.state_rate.len() > 10_000 {
+            self.state_rate
+                .retain(|_, (_, at)| now.duration_since(*at) < Duration::from_secs(60));
+        }
+        let mut bucket = self.state_rate.entry(ip).or_insert((burst, now));
+        let (tokens, at) = *bucket;
+        let tokens = (tokens + now.duration_since(at).as_secs_f64() * rate).min(burst);
+        if tokens < 1.0 {
+            *bucket = (tokens, now);
+            return false;
+        }
+        *bucket = (tokens - 1.0, now);
+        true
+    }
+}
+
+/// One state API request: the rate limit, the token (a `Bearer` header or
+/// `token=`), then the answer as HTTP.
+fn state_request(
+    app: &App,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    params: &mut std::collections::HashMap<String, String>,
+    answer: impl FnOnce(&dyn crate::state::Visibility, Option<&str>) -> crate::state::Answer,
+) -> Response {
+    use crate::state::Answer;
+    let ip = client_ip(peer.ip(), headers, &app.hub.config.proxy.trusted);
+    let trusted = app
+        .hub
+        .config
+        .proxy
+        .trusted
+        .iter()
+        .any(|n| n.contains(&peer.ip()));
+    if !trusted && !app.state_rate_ok(ip) {
+        return reject(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many state requests from this address; slow down",
+        );
+    }
+    let token = params.remove("token");
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        });
+    let grant = match app.auth.authenticate(bearer.or(token.as_deref())) {
+        Ok(g) => g,
+        Err(e) => {
+            let mut r = reject(StatusCode::UNAUTHORIZED, "unauthorized", &e.to_string());
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
+            return r;
+        }
+    };
+    let if_none_match = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok());
+    let etagged = |status: StatusCode, etag: &str, body: Option<serde_json::Value>| {
+        let mut r = match body {
+            Some(b) => (status, axum::Json(b)).into_response(),
+            None => status.into_response(),
+        };
+        if let Ok(v) = header::HeaderValue::from_str(etag) {
+            r.headers_mut().insert(header::ETAG, v);
+        }
+        r.headers_mut().insert(
+            header::CACHE_CONTROL,
+            header::HeaderValue::from_static("no-cache"),
+        );
+        r
+    };
+    match answer(&grant, if_none_match) {
+        Answer::Ok { body, etag } => etagged(StatusCode::OK, &etag, Some(body)),
+        Answer::NotModified { etag } => etagged(StatusCode::NOT_MODIFIED, &etag, None),
+        Answer::NotFound(message) => reject(StatusCode::NOT_FOUND, "not_found", &message),
+        Answer::BadParameter { parameter, message } => {
+            let body = serde_json::json!({
+                "type": "error", "code": "bad_parameter", "parameter": parameter, "message": message,
+            });
+            (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
+        }
+        Answer::NotReady => reject(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "state_not_ready",
+            "the hub is still building its state from the stream; try again shortly",
+        ),
+    }
+}
+
+type Params = Query<std::collections::HashMap<String, String>>;
+
+async fn bills_handler(
+    State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Query(mut params): Params,
+    headers: HeaderMap,
+) -> Response {
+    let state = &app.hub.state;
+    let p = params.clone();
+    state_request(&app, peer, &headers, &mut params, |who, inm| {
+        let mut p = p;
+        p.remove("token");
+        state.bills(&p, who, inm)
+    })
+}
+
+async fn bill_handler(
+    State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    Query(mut params): Params,
+    headers: HeaderMap,
+) -> Response {
+    let state = &app.hub.state;
+    state_request(&app, peer, &headers, &mut params, |who, inm| {
+        state.bill(&id, who, inm)
+    })
+}
+
+async fn sittings_handler(
+    State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Query(mut params): Params,
+    headers: HeaderMap,
+) -> Response {
+    let state = &app.hub.state;
+    let p = params.clone();
+    state_request(&app, peer, &headers, &mut params, |who, inm| {
+        let mut p = p;
+        p.remove("token");
+        state.sittings(&p, who, inm)
+    })
+}
+
+async fn sitting_handler(
+    State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    Query(mut params): Params,
+    headers: HeaderMap,
+) -> Response {
+    let state = &app.hub.state;
+    state_request(&app, peer, &headers, &mut params, |who, inm| {
+        if id == "live" {
+            state.live(who, inm)
+        } else {
+            state.sitting(&id, who, inm)
+        }
+    })
+}
+
+/// Writes a snapshot of the state every `state.snapshot_interval_ms` (when it moved).
+async fn snapshots(hub: Arc<Hub>) {
+    let every = Duration::from_millis(hub.config.state.snapshot_interval_ms);
+    if every.is_zero() {
+        return;
+    }
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = hub.shutdown.cancelled() => return,
+        }
+        match hub.state.save(&*hub.source).await {
+            Ok(Some(seq)) => tracing::info!(seq, "state snapshot written"),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot write the state snapshot; will retry"),
+        }
+    }
+}
+
 async fn healthz() -> &'static str {
     "ok\n"
 }
@@ -402,6 +595,23 @@ async fn metrics(State(app): State<App>) -> Response {
         .map(|b| b.last);
     let mut text = app.hub.metrics.render(last);
     app.edge.render("sapha_hub", &mut text);
+    let state = &app.hub.state;
+    for (name, help, value) in [
+        (
+            "sapha_hub_state_seq",
+            "The stream position the state API reflects.",
+            state.seq(),
+        ),
+        (
+            "sapha_hub_state_snapshot_seq",
+            "The position of the last state snapshot written or loaded.",
+            state.snapshot_seq(),
+        ),
+    ] {
+        text.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n"
+        ));
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
@@ -424,11 +634,13 @@ pub async fn run<S: EventSource>(
     ));
     let hub = Arc::new(Hub::new(config, Box::new(source)));
     let consumer = tokio::spawn(fanout::run(hub.clone()));
+    let snapshot_writer = tokio::spawn(snapshots(hub.clone()));
     let (alive, mut all_gone) = mpsc::channel::<()>(1);
     let app = App {
         hub: hub.clone(),
         edge: edge.stats().clone(),
         admission: Arc::default(),
+        state_rate: Arc::default(),
         auth,
         alive,
     };
@@ -438,6 +650,10 @@ pub async fn run<S: EventSource>(
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/v1/bills", get(bills_handler))
+        .route("/v1/bills/{id}", get(bill_handler))
+        .route("/v1/sittings", get(sittings_handler))
+        .route("/v1/sittings/{id}", get(sitting_handler))
         .merge(crate::web::routes())
         // Every error the hub answers carries the JSON error body.
         .fallback(|| async {
@@ -483,5 +699,15 @@ pub async fn run<S: EventSource>(
         server.abort();
     }
     let _ = consumer.await;
+    let _ = snapshot_writer.await;
+    // One last snapshot, so that the next start replays only what comes after.
+    if hub.config.state.snapshot_interval_ms > 0 {
+        match tokio::time::timeout(Duration::from_secs(10), hub.state.save(&*hub.source)).await {
+            Ok(Ok(Some(seq))) => tracing::info!(seq, "state snapshot written at shutdown"),
+            Ok(Ok(None)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "cannot write the state snapshot at shutdown"),
+            Err(_) => tracing::warn!("the state snapshot at shutdown timed out"),
+        }
+    }
     Ok(())
 }

@@ -110,4 +110,20 @@ pub trait EventSource: Send + Sync + 'static {
     fn is_connected(&self) -> bool {
         true
     }
+
+    /// The newest snapshot of the hub's state stored beside the stream, if any
+    /// (see `state`). The default stores none.
+    fn load_snapshot(&self) -> impl Future<Output = Result<Option<Bytes>, SourceError>> + Send {
+        async { Ok(None) }
+    }
+
+    /// Stores a snapshot of the hub's state beside the stream, replacing the
+    /// one before. The default drops it.
+    fn store_snapshot(
+        &self,
+        snapshot: Bytes,
+    ) -> impl Future<Output = Result<(), SourceError>> + Send {
+        let _ = snapshot;
+        async { Ok(()) }
+    }
 }

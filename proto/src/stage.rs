@@ -101,6 +101,28 @@ code_enum! {
 }
 
 impl Stage {
+    /// The chamber that has a bill at this stage, if one does (the joint
+    /// sitting for the readings and reconsiderations of the National Assembly).
+    pub fn chamber(self) -> Option<crate::event::Chamber> {
+        use crate::event::Chamber;
+        use Stage::*;
+        match self {
+            HouseR1
+            | HouseCommittee
+            | HouseR2
+            | HouseR3
+            | HouseSenateAmendments
+            | HouseReaffirm
+            | HouseApproval => Some(Chamber::House),
+            SenateR1 | SenateCommittee | SenateR2 | SenateR3 | SenateApproval => {
+                Some(Chamber::Senate)
+            }
+            JointR1 | ParliamentCommittee | JointR2 | JointR3 | JointCommittee
+            | ObjectionReconsider | VetoReconsider => Some(Chamber::Joint),
+            _ => None,
+        }
+    }
+
     /// Thai and English labels, for people.
     pub fn label(self) -> (&'static str, &'static str) {
         use Stage::*;

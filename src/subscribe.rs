@@ -89,6 +89,10 @@ pub struct TailArgs {
     /// Start with everything the stream still holds.
     #[arg(long)]
     from_start: bool,
+    /// Print this bill's current stage and timeline from the hub's state API,
+    /// then follow the bill from there (no gap, no duplicate). Replaces TOPICS.
+    #[arg(long, value_name = "BILL_ID", conflicts_with_all = ["since", "from_start"])]
+    bill: Option<String>,
 }
 
 pub async fn tail(args: TailArgs) -> anyhow::Result<()> {
@@ -104,11 +108,27 @@ pub async fn tail(args: TailArgs) -> anyhow::Result<()> {
         },
         thai_digits: args.thai_digits,
     };
-    let mut items = args
-        .hub
-        .client(&args.topics, start)
-        .subscribe()
-        .context("starting the client")?;
+    let mut items = match &args.bill {
+        Some(bill_id) => {
+            let client = args.hub.client(&[format!("bill.{bill_id}")], start);
+            let (bill, items) = sapha_subscribers::snapshot_then_subscribe(client, bill_id)
+                .await
+                .context("reading the bill from the hub's state API")?;
+            if args.json {
+                println!("{}", serde_json::to_string(&bill)?);
+            } else {
+                for line in sapha_subscribers::tail::format_bill(&bill, opts) {
+                    println!("{line}");
+                }
+            }
+            items
+        }
+        None => args
+            .hub
+            .client(&args.topics, start)
+            .subscribe()
+            .context("starting the client")?,
+    };
     let mut shutdown = std::pin::pin!(crate::shutdown_signal());
     let stdout = std::io::stdout();
     loop {

@@ -30,4 +30,7 @@ pub mod notify;
 pub mod sink;
 pub mod tail;
 
-pub use client::{ClientBuilder, ClientError, Delivery, EventStream, Item, Start};
+pub use client::{
+    fetch_bill, snapshot_then_subscribe, ClientBuilder, ClientError, Delivery, EventStream, Item,
+    Start,
+};

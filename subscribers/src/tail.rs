@@ -444,6 +444,52 @@ pub fn format_line(event: &Event, opts: FormatOptions) -> String {
     format!("{when} {place} · {}", what(&f, &event.body))
 }
 
+/// A bill as the state API has it: a heading with its current stage, then one
+/// line per stage of its timeline (`sapha tail --bill`).
+pub fn format_bill(bill: &sapha_proto::projection::BillState, opts: FormatOptions) -> Vec<String> {
+    let f = Fmt { opts };
+    let label = |s: sapha_proto::stage::Stage| {
+        let (t, e) = s.label();
+        f.say(t, e).to_owned()
+    };
+    let mut lines = vec![format!(
+        "{} {} · {}: {} ({} {})",
+        bill.bill_id,
+        short_title(&bill.title, opts.lang),
+        f.say("ขั้นตอนปัจจุบัน", "now at"),
+        label(bill.stage),
+        f.say("ตั้งแต่", "since"),
+        bangkok_time(bill.since, DatePrecision::Day, opts),
+    )];
+    for entry in &bill.timeline {
+        let mut line = format!(
+            "  {} · {}",
+            bangkok_time(entry.at, entry.precision, opts),
+            label(entry.to)
+        );
+        if entry.deemed {
+            line.push_str(&format!(
+                " ({})",
+                f.say("ถือว่าให้ความเห็นชอบ", "deemed approved")
+            ));
+        }
+        if let Some(v) = &entry.decided_by {
+            let result = match v.result {
+                VoteOutcome::Passed => f.say("ผ่าน", "passed"),
+                VoteOutcome::Failed => f.say("ไม่ผ่าน", "failed"),
+            };
+            line.push_str(&format!(
+                " · {} {} {}",
+                f.say("มติ", "vote"),
+                v.sitting_id,
+                result
+            ));
+        }
+        lines.push(line);
+    }
+    lines
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -480,6 +526,23 @@ mod tests {
              aye 472 (MPs 323, senators 149) · no 33 (MPs 23, senators 10) · \
              abstain 187 (MPs 121, senators 66) [bill b-2564-ca-0001]"
         );
+    }
+
+    #[test]
+    fn a_bill_prints_its_stage_and_timeline() {
+        let mut p = sapha_proto::projection::Projection::default();
+        for (i, e) in one_of_each_kind().iter().enumerate() {
+            p.apply(i as u64 + 1, e);
+        }
+        let lines = format_bill(&p.bills["b-2564-ca-0001"], EN);
+        assert!(
+            lines[0].starts_with("b-2564-ca-0001 ")
+                && lines[0]
+                    .contains("now at: joint sitting third reading (since 10 Sep B.E. 2564)"),
+            "{lines:?}"
+        );
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[1], "  10 Sep B.E. 2564 · joint sitting third reading");
     }
 
     #[test]

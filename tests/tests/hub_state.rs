@@ -300,3 +300,62 @@ async fn state_at_n_then_live_from_n_equals_a_full_replay_and_two_hubs_agree() {
         assert_eq!(tag_a, tag_b, "{path}");
     }
 }
+
+#[tokio::test]
+async fn the_rust_client_reads_a_bill_then_follows_it_from_there() {
+    use futures::StreamExt;
+    use sapha_subscribers::{snapshot_then_subscribe, ClientBuilder, Item};
+    let nats = NatsServer::start();
+    let publisher = Publisher::new(&nats).await;
+    let bill: Vec<Event> = scenario("senate-2566-02-28.ndjson")
+        .into_iter()
+        .filter(|e| e.aggregate_id == "b-2565-0087")
+        .collect();
+    let (before, after) = bill.split_at(6);
+    let mut last = 0;
+    for e in before {
+        last = publisher.publish(e).await;
+    }
+    let hub = TestHub::start(test_config(&nats)).await;
+    wait_state(&hub, last).await;
+
+    let client = ClientBuilder::new().url(hub.ws_url("/v1/ws"));
+    let (mut state, mut events) = snapshot_then_subscribe(client, "b-2565-0087")
+        .await
+        .unwrap();
+    assert_eq!(state.stage, sapha_proto::stage::Stage::HouseR3);
+    assert_eq!(state.timeline.len(), 6);
+    // The rest of the bill, with another bill's events between.
+    for (i, e) in after.iter().enumerate() {
+        publisher
+            .publish(&hub_support::bill_stage(&format!("b-2567-{i:04}")))
+            .await;
+        last = publisher.publish(e).await;
+    }
+    let mut seen = Vec::new();
+    while seen.len() < after.len() {
+        let item = tokio::time::timeout(WAIT, events.next())
+            .await
+            .expect("the later events arrive")
+            .unwrap()
+            .unwrap();
+        if let Item::Event(d) = item {
+            if let sapha_proto::Body::BillStageChanged(b) = &d.event.body {
+                state.apply(b, &d.event, d.seq);
+            }
+            seen.push(d.event.event_id);
+        }
+    }
+    let expected: Vec<String> = after.iter().map(|e| e.event_id.clone()).collect();
+    assert_eq!(
+        seen, expected,
+        "every later event once, in order, and only this bill's"
+    );
+    wait_state(&hub, last).await;
+    let (_, body, _) = get(&hub, "/v1/bills/b-2565-0087").await;
+    assert_eq!(
+        serde_json::to_value(&state).unwrap()["timeline"],
+        body["bill"]["timeline"]
+    );
+    assert_eq!(body["bill"]["stage"], "SENATE_R3");
+}

@@ -13,8 +13,10 @@ mod backoff;
 mod dedupe;
 mod frame;
 mod session;
+mod state;
 
 pub use backoff::Backoff;
+pub use state::{fetch_bill, snapshot_then_subscribe};
 
 use futures::Stream;
 use sapha_proto::topic::TopicError;
@@ -126,6 +128,9 @@ pub enum ClientError {
     Rejected { code: String, message: String },
     #[error("gave up after {attempts} failed connection attempts; last: {last}")]
     GaveUp { attempts: u32, last: String },
+    /// The hub's state API did not answer (docs/STATE.md).
+    #[error("reading the state at {url}: {message}")]
+    State { url: String, message: String },
 }
 
 /// The settings of one client, fixed when it starts.

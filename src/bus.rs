@@ -36,6 +36,9 @@ pub struct MemoryBus {
     last: watch::Sender<u64>,
     /// This log's epoch: a new bus (a restarted demo) is a new stream.
     epoch: String,
+    /// The hub's newest state snapshot, kept beside the log as NATS keeps it
+    /// in an object store.
+    snapshot: Arc<Mutex<Option<Bytes>>>,
 }
 
 impl Default for MemoryBus {
@@ -44,6 +47,7 @@ impl Default for MemoryBus {
             log: Arc::default(),
             last: watch::channel(0).0,
             epoch: format!("{:x}", rand::random::<u64>()),
+            snapshot: Arc::default(),
         }
     }
 }
@@ -161,12 +165,32 @@ impl EventSource for MemoryBus {
         .flat_map(|batch| batch.map(Ok));
         Ok(stream.boxed())
     }
+
+    async fn load_snapshot(&self) -> Result<Option<Bytes>, SourceError> {
+        Ok(self.snapshot.lock().unwrap_or_else(|e| e.into_inner()).clone())
+    }
+
+    async fn store_snapshot(&self, snapshot: Bytes) -> Result<(), SourceError> {
+        *self.snapshot.lock().unwrap_or_else(|e| e.into_inner()) = Some(snapshot);
+        Ok(())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use sapha_proto::examples::one_of_each_kind;
+
+    #[tokio::test]
+    async fn a_snapshot_is_kept_beside_the_log() {
+        let bus = MemoryBus::default();
+        assert_eq!(bus.load_snapshot().await.unwrap(), None);
+        bus.store_snapshot(Bytes::from_static(b"state")).await.unwrap();
+        assert_eq!(
+            bus.load_snapshot().await.unwrap().as_deref(),
+            Some(&b"state"[..])
+        );
+    }
 
     #[test]
     fn subjects_match_like_nats() {

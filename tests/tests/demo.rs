@@ -62,8 +62,27 @@ async fn the_demo_serves_every_scenario_event_once_in_order() {
             other => panic!("stream ended after {received} of {expected} events: {other:?}"),
         }
     }
+    // The state API of the demo hub reflects every event too.
+    let state_ready = wait_until(Duration::from_secs(10), || async move {
+        let r: serde_json::Value = reqwest::get(format!("http://{hub}/v1/bills?limit=1"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap_or_default();
+        r["seq"].as_u64() == Some(expected as u64)
+    })
+    .await;
+    let bill: serde_json::Value = reqwest::get(format!("http://{hub}/v1/bills/b-2564-ca-0001"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let _ = demo.kill();
     let _ = demo.wait();
+    assert!(state_ready, "the demo's state reached every event");
+    assert_eq!(bill["bill"]["stage"], "ENACTED");
     assert_eq!(received, expected);
     for (aggregate, seqs) in seqs_by_aggregate {
         let want: Vec<u64> = (1..=seqs.len() as u64).collect();

@@ -34,6 +34,9 @@ SPEED=1200
 MAX_GAP=0.6
 # Bills played while the hub is down (the resume check): the first N lines.
 OFFLINE_BILLS=60
+# The stream's size cap for this run (every `sapha play` reads it). The default,
+# 10 GiB, is refused by JetStream when the disk has less than about 13 GiB free.
+export SAPHA_MAX_BYTES="${SAPHA_MAX_BYTES:-1073741824}"
 
 say() { printf '==> %s\n' "$*"; }
 fail() {

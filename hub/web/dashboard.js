@@ -7,16 +7,41 @@
 // shows the calendar date.
 // No build step and no dependencies: the hub serves this file as it is.
 //
+// What is true now comes from the hub's state API (docs/STATE.md): the sitting in
+// progress on opening mid-sitting, the bill browser (search, bills at a stage),
+// the list of sittings, and each followed bill's timeline. A followed bill is
+// read first (GET /v1/bills/{id}, at stream position `seq`), then followed live
+// from that position (`bill.<id>` with `since=seq`): no gap, no duplicate.
+//
 // URL parameters: ?lang=th|en, ?hub=ws://host:port/v1/ws (another hub),
-// ?backlog=N (stream events to read on load; default 3000).
+// ?backlog=N (stream events to read on load; default 3000), ?token=... (auth).
 
-import { connect, history, isValidId, State } from './sapha.js';
+import { connect, isValidId, State } from './sapha.js';
 
 const params = new URLSearchParams(location.search);
 const HUB_URL = params.get('hub') || undefined;
 const BACKLOG = Number.isFinite(Number(params.get('backlog'))) && params.get('backlog') !== null ? Number(params.get('backlog')) : 3000;
 /** Every sitting event, and every bill's stage changes (followed bills add `bill.<id>`). */
 const TOPICS = ['sitting', 'bill.*.stage'];
+const TOKEN = params.get('token') || null;
+/** The state API lives on the hub that serves the stream: same origin unless ?hub= says otherwise. */
+const API_BASE = (() => {
+  if (!HUB_URL) return '';
+  try {
+    const u = new URL(HUB_URL, location.href);
+    return `${u.protocol === 'wss:' ? 'https:' : u.protocol === 'ws:' ? 'http:' : u.protocol}//${u.host}`;
+  } catch {
+    return '';
+  }
+})();
+/** The stage lists of the bill browser. */
+const PRESETS = {
+  committee: 'HOUSE_COMMITTEE,SENATE_COMMITTEE,PARLIAMENT_COMMITTEE,JOINT_COMMITTEE',
+  assent: 'PRESENTED_FOR_ASSENT',
+};
+const SEARCH_DEBOUNCE_MS = 250;
+const BROWSE_LIMIT = 20;
+const SITTINGS_LIMIT = 12;
 const FOLLOW_KEY = 'sapha.followed';
 const LANG_KEY = 'sapha.lang';
 const MAX_FOLLOWED = 20;
@@ -97,6 +122,30 @@ const UI = {
     moved: 'เปลี่ยนขั้น',
     passed: 'ผ่าน',
     failed: 'ไม่ผ่าน',
+    browser_h: 'ค้นหาร่างกฎหมาย',
+    search_label: 'ค้นหาจากชื่อร่างภาษาไทยหรือภาษาอังกฤษ',
+    search_placeholder: 'ค้นหาจากชื่อร่าง เช่น สาธารณสุข หรือ มาตรา 83',
+    preset_committee: 'อยู่ในชั้นกรรมาธิการ',
+    preset_assent: 'รอทรงลงพระปรมาภิไธย',
+    searching: 'กำลังค้นหา…',
+    found: 'พบ {n} ร่าง',
+    found_some: 'พบ {n} ร่าง แสดง {k} ร่างแรก',
+    found_none: 'ไม่พบร่างที่ตรงกับ “{q}”',
+    list_none: 'ไม่มีร่างในรายการนี้ขณะนี้',
+    browse_error: 'ค้นหาไม่ได้: {e}',
+    follow_one: 'ติดตาม',
+    following: 'ติดตามอยู่',
+    since_d: 'ตั้งแต่ {d}',
+    timeline: 'ความเป็นมา',
+    decided_by: 'ตามมติ {r}',
+    deemed: 'ถือว่าให้ความเห็นชอบ',
+    deadline: 'กำหนด {d}',
+    not_found_bill: 'ยังไม่มีร่าง {id} ในระบบ — จะแสดงเมื่อมีความเคลื่อนไหว',
+    sittings_h: 'การประชุม',
+    sittings_none: 'ยังไม่มีการประชุม',
+    sitting_no: 'ครั้งที่ {n}',
+    session_ordinary: 'สมัยสามัญ ครั้งที่ {n} ปีที่ {y}',
+    session_extraordinary: 'สมัยวิสามัญ ครั้งที่ {n} ปีที่ {y}',
   },
   en: {
     app_title: 'Live from the Thai Parliament',
@@ -169,6 +218,30 @@ const UI = {
     moved: 'moved',
     passed: 'Passed',
     failed: 'Failed',
+    browser_h: 'Find a bill',
+    search_label: 'Search the Thai or English titles',
+    search_placeholder: 'Search titles, e.g. public health or มาตรา 83',
+    preset_committee: 'In committee now',
+    preset_assent: 'Awaiting royal assent',
+    searching: 'Searching…',
+    found: '{n} bills',
+    found_some: '{n} bills, the first {k} shown',
+    found_none: 'No bill matches “{q}”',
+    list_none: 'No bill is on this list now',
+    browse_error: 'Could not search: {e}',
+    follow_one: 'Follow',
+    following: 'Following',
+    since_d: 'since {d}',
+    timeline: 'Timeline',
+    decided_by: 'by the vote: {r}',
+    deemed: 'deemed approved',
+    deadline: 'deadline {d}',
+    not_found_bill: 'No bill {id} yet — it shows when it moves',
+    sittings_h: 'Sittings',
+    sittings_none: 'No sittings yet',
+    sitting_no: 'no. {n}',
+    session_ordinary: 'ordinary session {n}, year {y}',
+    session_extraordinary: 'extraordinary session {n}, year {y}',
   },
 };
 
@@ -265,6 +338,16 @@ const CATEGORIES = {
   committee_report: ['รายงานของคณะกรรมาธิการ', 'Committee report'],
   new_business: ['เรื่องที่เสนอใหม่', 'New business'],
 };
+const STATUSES = {
+  scheduled: ['นัดประชุม', 'scheduled', 'idle'],
+  open: ['กำลังประชุม', 'in session', 'ok'],
+  suspended: ['พักการประชุม', 'suspended', 'warn'],
+  in_camera: ['ประชุมลับ', 'in camera', 'camera'],
+  closed: ['ปิดประชุมแล้ว', 'closed', 'idle'],
+  cancelled: ['งดประชุม', 'cancelled', 'bad'],
+};
+/** A sitting's status in the state API, as the lifecycle phase the panel knows. */
+const STATUS_PHASE = { scheduled: 'scheduled', open: 'opened', suspended: 'suspended', in_camera: 'in_camera_started', closed: 'closed', cancelled: 'cancelled' };
 const DISPOSITIONS = { completed: ['เสร็จสิ้น', 'completed'], deferred: ['เลื่อนไป', 'deferred'], withdrawn: ['ถอน', 'withdrawn'], referred: ['ส่งต่อ', 'referred'] };
 const ROLES = { member: ['สมาชิก', 'member'], minister: ['รัฐมนตรี', 'minister'], chair: ['ประธาน', 'chair'], committee: ['กรรมาธิการ', 'committee'], official: ['เจ้าหน้าที่', 'official'], other: ['อื่น ๆ', 'other'] };
 const METHODS = { electronic: ['เครื่องออกเสียงลงคะแนน', 'electronic'], roll_call: ['ขานชื่อเป็นรายบุคคล', 'roll call'], secret_ballot: ['ลงคะแนนลับ', 'secret ballot'], show_of_hands: ['ยกมือ', 'show of hands'] };
@@ -344,6 +427,14 @@ const S = {
   feed: [],
   followed: loadFollowed(),
   loading: new Set(),
+  /** Followed bills the hub does not know (404): they show when they move. */
+  unknown: new Set(),
+  /** The follow connection's topics and the `since` it was opened with. */
+  followSub: { topics: [], since: undefined },
+  /** The bill browser: a search (`q`) or a stage list (`preset`), and its answer. */
+  browse: { q: '', preset: null, busy: false, answer: null, error: null },
+  /** GET /v1/sittings, newest first. */
+  sittingList: null,
   gap: null,
   connState: State.IDLE,
   reconnectAt: 0,
@@ -365,7 +456,11 @@ function saveFollowed() {
 function sittingOf(ref) {
   let s = S.sittings.get(ref.sitting_id);
   if (!s) {
-    s = { id: ref.sitting_id, chamber: ref.chamber, title: null, phase: null, outcome: null, openedAt: null, lastAt: null, quorum: null, item: null, speaker: null, chair: null, motion: null, inCamera: false, lastSeq: 0 };
+    s = { id: ref.sitting_id, chamber: ref.chamber, title: null, phase: null, outcome: null, openedAt: null, lastAt: null, quorum: null, item: null, speaker: null, chair: null, motion: null, inCamera: false, lastSeq: 0,
+      /** The stream position of the state API answer the sitting was set from (0: none). */
+      snapSeq: 0,
+      /** Its events as they came, to re-apply the ones after a snapshot read meanwhile. */
+      events: [] };
     S.sittings.set(ref.sitting_id, s);
   }
   return s;
@@ -394,9 +489,14 @@ function apply(ev, seq, { feed = true } = {}) {
       if (!cur || seq >= cur.lastSeq) S.current = s.id;
     }
     if (Number.isFinite(at) && (s.lastAt === null || at > s.lastAt)) s.lastAt = at;
-    applySitting(s, ev, d, at);
+    s.events.push({ ev, seq, at });
+    if (s.events.length > 3000) s.events.shift();
+    // A snapshot at snapSeq already holds every event up to it (a backlog replays some).
+    if (seq > s.snapSeq) applySitting(s, ev, d, at);
+    if (ev.kind === 'sitting.lifecycle') refreshSittingsSoon();
   } else if (ev.kind === 'bill.stage_changed') {
-    applyBill(ev, d, at);
+    applyBill(ev, d, at, seq);
+    refreshBrowseSoon();
   }
   if (!feed) return;
   S.feed.unshift({ ev, at, seq });
@@ -469,15 +569,26 @@ function applySitting(s, ev, d, at) {
   }
 }
 
-function applyBill(ev, d, at) {
+/**
+ * Adds a move to a bill's timeline once (by event id), in stream order. Moves come
+ * from the stream and from GET /v1/bills/{id}; either may come first.
+ */
+function addMove(b, m) {
+  if (b.moves.some((x) => x.eventId === m.eventId)) return false;
+  b.moves.push(m);
+  b.moves.sort((x, y) => x.order - y.order);
+  b.stage = b.moves[b.moves.length - 1].to;
+  return true;
+}
+
+function applyBill(ev, d, at, seq) {
   const b = billOf(d.bill_id);
   b.type = d.bill_type || b.type;
   if (d.title) b.title = d.title;
-  b.moves.push({ from: d.from_stage || null, to: d.to_stage, at, precision: ev.precision, note: d.note, agg: ev.seq });
-  b.moves.sort((x, y) => x.agg - y.agg);
-  const last = b.moves[b.moves.length - 1];
-  b.stage = last.to;
-  b.lastAgg = last.agg;
+  S.unknown.delete(b.id);
+  // Stream position, else (never from the hub) the bill's own sequence.
+  const move = { eventId: ev.event_id, from: d.from_stage || null, to: d.to_stage, at, precision: ev.precision, note: d.note, deemed: !!d.deemed, deadline: d.deadline || null, order: seq || ev.seq || 0 };
+  if (!addMove(b, move)) return;
   if (at >= b.lastMoveMs) b.lastMoveMs = at;
   if (Number.isFinite(at) && (S.billsDayMs === null || at > S.billsDayMs)) S.billsDayMs = at;
   b.lastSeenOrder = ++applyBill.order;
@@ -485,13 +596,165 @@ function applyBill(ev, d, at) {
 }
 applyBill.order = 0;
 
+/** A bill as GET /v1/bills/{id} tells it: its title, type and whole timeline. */
+function applyBillSnapshot(x) {
+  const b = billOf(x.bill_id);
+  b.type = x.bill_type || b.type;
+  if (x.title) b.title = x.title;
+  b.lastSeenOrder ??= 0;
+  S.unknown.delete(b.id);
+  for (const e of x.timeline || []) {
+    const at = Date.parse(e.at);
+    addMove(b, { eventId: e.event_id, from: e.from || null, to: e.to, at, precision: e.precision, note: e.note || null, deemed: !!e.deemed, deadline: e.deadline || null, decidedBy: e.decided_by || null, order: e.seq });
+    if (Number.isFinite(at) && at > b.lastMoveMs) b.lastMoveMs = at;
+  }
+  // A vote that decided a move, known only to the snapshot.
+  for (const e of x.timeline || []) {
+    const m = b.moves.find((y) => y.eventId === e.event_id);
+    if (m && e.decided_by) m.decidedBy = e.decided_by;
+  }
+  if (!b.moves.length && x.stage) b.stage = x.stage;
+}
+
+const ms = (iso) => (iso ? Date.parse(iso) : null);
+
+/**
+ * A sitting as the state API tells it, at stream position `seq`; the events of
+ * it this page got after `seq` are applied again on top.
+ */
+function applySittingSnapshot(x, seq) {
+  const s = sittingOf({ sitting_id: x.sitting_id, chamber: x.chamber });
+  if (seq <= s.snapSeq) return s;
+  const item = (() => {
+    const cur = x.current_item && (x.agenda || []).find((a) => a.item_id === x.current_item);
+    const a = cur || (x.agenda || []).at(-1);
+    if (!a) return null;
+    return { id: a.item_id, category: a.category, title: a.title, billId: a.bill_id || null,
+      section: a.sections && a.sections.length ? a.sections.at(-1) : null,
+      ended: a.ended_at ? a.disposition || 'completed' : null };
+  })();
+  const motion = (x.motions || []).filter((m) => m.status === 'moved').at(-1);
+  Object.assign(s, {
+    title: x.title || s.title,
+    phase: STATUS_PHASE[x.status] || s.phase,
+    outcome: x.outcome || null,
+    openedAt: ms(x.opened_at),
+    inCamera: x.status === 'in_camera',
+    quorum: x.quorum ? { present: x.quorum.present, required: x.quorum.required, inOffice: x.quorum.in_office, met: x.quorum.met, at: ms(x.quorum.at) } : null,
+    item,
+    speaker: x.floor ? { person: x.floor.person, role: x.floor.capacity, at: ms(x.floor.since) } : null,
+    chair: x.chair ? { person: x.chair.person, office: x.chair.office } : null,
+    motion: motion ? { id: motion.motion_id, text: motion.text, status: 'moved' } : null,
+    snapSeq: seq,
+    lastSeq: Math.max(s.lastSeq, x.seq || 0),
+  });
+  const when = [ms(x.closed_at), ms(x.opened_at), ...(x.votes || []).map((v) => ms(v.closed_at) ?? ms(v.opened_at))].filter(Number.isFinite);
+  if (when.length) s.lastAt = Math.max(s.lastAt ?? 0, ...when);
+  else if (s.lastAt === null && x.day) s.lastAt = Date.parse(`${x.day}T00:00:00+07:00`);
+  for (const v of [...(x.votes || [])].sort((a, b) => (ms(a.opened_at) ?? 0) - (ms(b.opened_at) ?? 0))) {
+    const key = `${s.id}/${v.vote_id}`;
+    if (!S.votes.has(key)) {
+      S.voteOrder.push(key);
+      if (S.voteOrder.length > 50) S.votes.delete(S.voteOrder.shift());
+    }
+    S.votes.set(key, { key, sittingId: s.id, chamber: s.chamber, voteId: v.vote_id, method: v.method || null, requirement: v.requirement || null,
+      threshold: v.threshold || null, question: v.question || null, billId: v.bill_id || null, counts: v.counts || null,
+      casting: v.casting_vote || null, result: v.result || null, openedAt: ms(v.opened_at) ?? s.openedAt, closedAt: ms(v.closed_at) });
+  }
+  for (const k of s.events) if (k.seq > seq) applySitting(s, k.ev, k.ev.data || {}, k.at);
+  const cur = S.current && S.sittings.get(S.current);
+  if (!cur || s.lastSeq >= cur.lastSeq) S.current = s.id;
+  return s;
+}
+
+// ---- the state API -------------------------------------------------------------------
+
+/** GET a state API path; rejects with an Error carrying `status` (and the hub's `code`). */
+async function api(path, { signal } = {}) {
+  const headers = { accept: 'application/json' };
+  if (TOKEN) headers.authorization = `Bearer ${TOKEN}`;
+  const r = await fetch(`${API_BASE}${path}`, { signal, headers, cache: 'no-cache' });
+  if (!r.ok) {
+    let body = null;
+    try { body = await r.json(); } catch { /* not JSON */ }
+    const err = new Error((body && body.message) || `HTTP ${r.status}`);
+    err.status = r.status;
+    err.code = body && body.code;
+    throw err;
+  }
+  return r.json();
+}
+
+/** The sittings in progress, at once: agenda item, floor, quorum and votes. */
+async function loadLive() {
+  try {
+    const ans = await api('/v1/sittings/live');
+    for (const x of ans.items || []) applySittingSnapshot(x, ans.seq);
+    S.liveSeq = ans.seq;
+    schedule();
+  } catch (err) {
+    console.warn('sapha: live sittings', err.status || '', err.message);
+  }
+}
+
+async function loadSittings() {
+  try {
+    S.sittingList = await api(`/v1/sittings?limit=${SITTINGS_LIMIT}`);
+  } catch (err) {
+    console.warn('sapha: sittings', err.status || '', err.message);
+  }
+  schedule();
+}
+let sittingsTimer = null;
+function refreshSittingsSoon() {
+  clearTimeout(sittingsTimer);
+  sittingsTimer = setTimeout(loadSittings, 600);
+}
+
+/** The bill browser: a search as the user types, or one of the stage lists. */
+let browseAbort = null;
+async function runBrowse() {
+  const { q, preset } = S.browse;
+  if (browseAbort) browseAbort.abort();
+  if (!q && !preset) {
+    Object.assign(S.browse, { busy: false, answer: null, error: null });
+    schedule();
+    return;
+  }
+  const ctl = new AbortController();
+  browseAbort = ctl;
+  S.browse.busy = true;
+  schedule();
+  const path = q
+    ? `/v1/bills?q=${encodeURIComponent(q)}&limit=${BROWSE_LIMIT}`
+    : `/v1/bills?stage=${PRESETS[preset]}&sort=moved_desc&limit=${BROWSE_LIMIT}`;
+  try {
+    const answer = await api(path, { signal: ctl.signal });
+    if (browseAbort !== ctl) return;
+    Object.assign(S.browse, { busy: false, answer: { ...answer, q, preset }, error: null });
+  } catch (err) {
+    if (err.name === 'AbortError' || browseAbort !== ctl) return;
+    Object.assign(S.browse, { busy: false, answer: null, error: err.message });
+  }
+  schedule();
+}
+let browseTimer = null;
+function browseSoon(ms = SEARCH_DEBOUNCE_MS) {
+  clearTimeout(browseTimer);
+  browseTimer = setTimeout(runBrowse, ms);
+}
+/** Bills moved: the list on show may have changed. */
+function refreshBrowseSoon() {
+  if (S.browse.q || S.browse.preset) browseSoon(1000);
+}
+
 // ---- the connection ----------------------------------------------------------------
 
 // Assigned once; the state callback can run before `connect` returns.
 let client = null;
 client = connect({
   url: HUB_URL,
-  topics: [...TOPICS, ...S.followed.map((id) => `bill.${id}`)],
+  topics: TOPICS,
   backlog: BACKLOG,
   onEvent: (ev, meta) => {
     apply(ev, meta.seq);
@@ -511,22 +774,67 @@ client = connect({
   },
 });
 
-// Followed bills: read each one's stored history once, so that the card shows
-// its whole path and not only the moves from now on.
-async function loadHistory(id) {
+// Followed bills: snapshot, then subscribe. Each is read from the state API
+// (its timeline at stream position `seq`), then followed on a connection of
+// its own (`since` is allowed only on a connection's first subscribe) from that
+// position. A bill followed later reopens it from the lower of its `seq` and
+// where the connection was; what both cover is dropped by event id.
+let followClient = null;
+let followSince = null;
+let followTimer = null;
+
+function followFrom(seq) {
+  if (typeof seq === 'number') followSince = followSince === null ? seq : Math.min(followSince, seq);
+  if (followTimer) return;
+  followTimer = setTimeout(() => {
+    followTimer = null;
+    openFollowClient();
+  }, 0);
+}
+
+function openFollowClient() {
+  const topics = S.followed.map((id) => `bill.${id}`);
+  const old = followClient;
+  let since = followSince === null ? undefined : followSince;
+  followSince = null;
+  if (old && typeof old.lastSeq === 'number') since = since === undefined ? old.lastSeq : Math.min(since, old.lastSeq);
+  followClient = null;
+  if (old) old.close();
+  S.followSub = { topics, since };
+  if (!topics.length) return;
+  followClient = connect({
+    url: HUB_URL,
+    topics,
+    since,
+    onEvent: (ev, meta) => {
+      apply(ev, meta.seq);
+      schedule();
+    },
+    onError: (err) => console.warn('sapha (followed bills):', err.code, err.message),
+  });
+}
+
+async function loadBill(id) {
   S.loading.add(id);
   schedule();
+  let seq;
   try {
-    const { events } = await history({ url: HUB_URL, topics: [`bill.${id}.stage`], since: 0 });
-    for (const ev of events) apply(ev, 0, { feed: false });
+    const ans = await api(`/v1/bills/${encodeURIComponent(id)}`);
+    applyBillSnapshot(ans.bill);
+    seq = ans.seq;
   } catch (err) {
-    console.warn('sapha: history of', id, err.code, err.message);
+    if (err.status === 404) S.unknown.add(id);
+    else console.warn('sapha: bill', id, err.status || '', err.message);
   } finally {
     S.loading.delete(id);
+    // Subscribe in any case: an unknown bill shows when it first moves.
+    if (S.followed.includes(id)) followFrom(seq);
     schedule();
   }
 }
-S.followed.forEach(loadHistory);
+S.followed.forEach(loadBill);
+loadLive();
+loadSittings();
 
 function follow(raw) {
   const id = raw.trim().toLowerCase();
@@ -549,11 +857,7 @@ function follow(raw) {
   S.followed.unshift(id);
   saveFollowed();
   // The id is checked above, so the topic cannot widen into a wildcard.
-  client.subscribe([`bill.${id}`]).catch((err) => {
-    error.textContent = `${id}: ${err.message}`;
-    error.hidden = false;
-  });
-  loadHistory(id);
+  loadBill(id);
   schedule();
   return true;
 }
@@ -561,7 +865,8 @@ function follow(raw) {
 function unfollow(id) {
   S.followed = S.followed.filter((x) => x !== id);
   saveFollowed();
-  client.unsubscribe([`bill.${id}`]).catch(() => {});
+  if (followClient) followClient.unsubscribe([`bill.${id}`]).catch(() => {});
+  S.followSub = { ...S.followSub, topics: S.followSub.topics.filter((t) => t !== `bill.${id}`) };
   schedule();
 }
 
@@ -600,7 +905,9 @@ function render() {
   renderToday();
   renderSitting();
   renderVote();
+  renderBrowse();
   renderFollowed();
+  renderSittingList();
   renderBills();
   renderFeed();
   renderConn();
@@ -609,6 +916,7 @@ function render() {
 function renderStatic() {
   document.documentElement.lang = lang;
   for (const el of document.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n);
+  for (const el of document.querySelectorAll('[data-i18n-placeholder]')) el.placeholder = t(el.dataset.i18nPlaceholder);
   for (const b of document.querySelectorAll('.lang button')) b.setAttribute('aria-pressed', String(b.dataset.lang === lang));
   document.getElementById('today-tz').textContent = t('tz');
   document.title = `Sapha · ${t('app_title')}`;
@@ -957,15 +1265,111 @@ function billCard(b, { followed = false, dayMs = null } = {}) {
   return card;
 }
 
+/** A followed bill's timeline, oldest first: each stage it reached, when, and the vote that moved it. */
+function timelineEl(b) {
+  return h('ol', { class: 'timeline', 'data-testid': 'timeline', 'data-count': b.moves.length },
+    b.moves.map((m) => h('li', { 'data-to': m.to },
+      h('time', { datetime: Number.isFinite(m.at) ? new Date(m.at).toISOString() : '' }, Number.isFinite(m.at) ? showWhen(m.at, m.precision, null) : '—'),
+      h('span', {}, h('strong', {}, L(STAGES[m.to], m.to)),
+        m.deemed ? h('span', { class: 'small' }, ` · ${t('deemed')}`) : null,
+        m.decidedBy ? h('span', { class: `chip ${m.decidedBy.result === 'passed' ? 'ok' : 'bad'}` }, t('decided_by', { r: t(m.decidedBy.result) })) : null,
+        m.deadline ? h('span', { class: 'small' }, ` · ${t('deadline', { d: showDate(Date.parse(`${m.deadline}T00:00:00+07:00`)) })}`) : null))));
+}
+
 function renderFollowed() {
   const list = document.getElementById('follow-list');
   list.replaceChildren(...S.followed.map((id) => {
     const b = S.bills.get(id);
-    if (b && b.moves.length) return billCard(b, { followed: true });
+    if (b && b.moves.length) {
+      const card = billCard(b, { followed: true });
+      card.append(h('details', { class: 'tl', open: true }, h('summary', {}, t('timeline')), timelineEl(b)));
+      return card;
+    }
+    const msg = S.loading.has(id) ? t('loading_bill', { id }) : S.unknown.has(id) ? t('not_found_bill', { id }) : t('waiting_bill', { id });
     return h('article', { class: 'bill', 'data-bill': id, 'data-stage': '' },
       h('div', { class: 'top-line' }, h('span', { class: 'id' }, id),
         h('button', { class: 'unfollow', type: 'button', title: t('unfollow'), 'aria-label': `${t('unfollow')} ${id}`, onclick: () => unfollow(id) }, '×')),
-      h('p', { class: 'empty' }, S.loading.has(id) ? t('loading_bill', { id }) : t('waiting_bill', { id })));
+      h('p', { class: 'empty' }, msg));
+  }));
+}
+
+/** A title with the part the search matched marked (`match.start/end`, code points). */
+function markedTitle(item) {
+  const m = item.match;
+  const field = m && typeof m.field === 'string' ? m.field.split('.')[1] : null;
+  const full = field && item.title ? item.title[field] : null;
+  if (!full || !(m.end > m.start)) return [text(item.title) || item.bill_id];
+  // Code points, as the hub counts them (the same as string indices for Thai and English).
+  const cps = [...full];
+  const before = cps.slice(0, m.start).join('');
+  const hit = cps.slice(m.start, m.end).join('');
+  const after = cps.slice(m.end).join('');
+  const other = field !== lang && text(item.title) !== full ? h('div', { class: 'small' }, text(item.title)) : null;
+  return [h('span', { lang: field }, before, h('mark', { 'data-testid': 'match' }, hit), after), other];
+}
+
+function renderBrowse() {
+  const status = document.getElementById('browse-status');
+  const list = document.getElementById('browse-results');
+  const br = S.browse;
+  for (const b of document.querySelectorAll('[data-preset]')) b.setAttribute('aria-pressed', String(br.preset === b.dataset.preset));
+  list.setAttribute('aria-busy', String(br.busy));
+  if (br.error) {
+    status.textContent = t('browse_error', { e: br.error });
+    list.replaceChildren();
+    return;
+  }
+  const a = br.answer;
+  if (!a) {
+    status.textContent = br.busy ? t('searching') : '';
+    list.replaceChildren();
+    return;
+  }
+  const items = a.items || [];
+  status.textContent = br.busy ? t('searching')
+    : items.length === 0 ? (a.q ? t('found_none', { q: a.q }) : t('list_none'))
+      : a.total > items.length ? t('found_some', { n: a.total, k: items.length }) : t('found', { n: a.total ?? items.length });
+  list.dataset.query = a.q || '';
+  list.dataset.preset = a.preset || '';
+  list.replaceChildren(...items.map((it) => {
+    const followed = S.followed.includes(it.bill_id);
+    return h('li', { class: 'result', 'data-result': it.bill_id, 'data-stage': it.stage },
+      h('div', { class: 'top-line' },
+        h('span', {}, h('span', { class: 'chip' }, L(BILL_TYPES[it.bill_type], it.bill_type || '')), ' ', h('span', { class: 'id' }, it.bill_id)),
+        h('button', {
+          type: 'button', class: `follow-btn${followed ? ' on' : ''}`, 'data-follow': it.bill_id, 'aria-pressed': String(followed),
+          'aria-label': `${followed ? t('following') : t('follow_one')} ${it.bill_id}`,
+          onclick: () => (S.followed.includes(it.bill_id) ? unfollow(it.bill_id) : follow(it.bill_id)),
+        }, followed ? `✓ ${t('following')}` : `+ ${t('follow_one')}`)),
+      h('div', { class: 'btitle', 'data-testid': 'result-title' }, markedTitle(it)),
+      h('div', { class: 'small' }, h('strong', { 'data-testid': 'result-stage' }, L(STAGES[it.stage], text(it.stage_label) || it.stage)),
+        it.since ? ` · ${t('since_d', { d: showDate(Date.parse(it.since)) })}` : ''));
+  }));
+}
+
+function sessionText(x) {
+  const parts = [];
+  if (x.number) parts.push(t('sitting_no', { n: x.number }));
+  if (x.session) parts.push(t(x.session.kind === 'extraordinary' ? 'session_extraordinary' : 'session_ordinary', { n: x.session.number, y: x.session.year }));
+  return parts.join(' · ');
+}
+
+/** GET /v1/sittings: newest first, each with its day, chamber, number and session, and status. */
+function renderSittingList() {
+  const list = document.getElementById('sittings-list');
+  const items = (S.sittingList && S.sittingList.items) || [];
+  if (!items.length) {
+    list.replaceChildren(h('li', { class: 'empty' }, t('sittings_none')));
+    return;
+  }
+  list.replaceChildren(...items.map((x) => {
+    const st = STATUSES[x.status] || [x.status, x.status, 'idle'];
+    return h('li', { 'data-sitting': x.sitting_id, 'data-status': x.status, 'data-day': x.day },
+      h('time', { class: 'day', datetime: x.day }, showDate(Date.parse(`${x.day}T00:00:00+07:00`))),
+      h('span', { class: 'what' },
+        h('span', { class: `chip ${x.chamber}` }, L(CHAMBERS[x.chamber], x.chamber)), ' ',
+        h('span', { class: 'small' }, sessionText(x))),
+      h('span', { class: `chip ${st[2]}`, 'data-testid': 'sitting-status' }, L(st)));
   }));
 }
 
@@ -1074,6 +1478,26 @@ document.getElementById('follow-input').addEventListener('input', () => {
   document.getElementById('follow-error').hidden = true;
   document.getElementById('follow-input').removeAttribute('aria-invalid');
 });
+document.getElementById('browse-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  browseSoon(0);
+});
+document.getElementById('bill-search').addEventListener('input', (e) => {
+  S.browse.q = e.target.value.trim();
+  if (S.browse.q) S.browse.preset = null;
+  browseSoon();
+});
+for (const b of document.querySelectorAll('[data-preset]')) {
+  b.addEventListener('click', () => {
+    const on = S.browse.preset !== b.dataset.preset;
+    S.browse.preset = on ? b.dataset.preset : null;
+    if (on) {
+      S.browse.q = '';
+      document.getElementById('bill-search').value = '';
+    }
+    browseSoon(0);
+  });
+}
 for (const b of document.querySelectorAll('.lang button')) {
   b.addEventListener('click', () => {
     lang = b.dataset.lang;
@@ -1089,4 +1513,4 @@ setInterval(() => {
 render();
 
 // For the browser test and for debugging from the console.
-window.sapha = { client, state: S, follow, unfollow, render };
+window.sapha = { client, state: S, follow, unfollow, render, get followClient() { return followClient; } };

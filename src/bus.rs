@@ -167,7 +167,11 @@ impl EventSource for MemoryBus {
     }
 
     async fn load_snapshot(&self) -> Result<Option<Bytes>, SourceError> {
-        Ok(self.snapshot.lock().unwrap_or_else(|e| e.into_inner()).clone())
+        Ok(self
+            .snapshot
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone())
     }
 
     async fn store_snapshot(&self, snapshot: Bytes) -> Result<(), SourceError> {
@@ -185,7 +189,9 @@ mod tests {
     async fn a_snapshot_is_kept_beside_the_log() {
         let bus = MemoryBus::default();
         assert_eq!(bus.load_snapshot().await.unwrap(), None);
-        bus.store_snapshot(Bytes::from_static(b"state")).await.unwrap();
+        bus.store_snapshot(Bytes::from_static(b"state"))
+            .await
+            .unwrap();
         assert_eq!(
             bus.load_snapshot().await.unwrap().as_deref(),
             Some(&b"state"[..])

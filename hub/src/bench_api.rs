@@ -87,3 +87,48 @@ impl Queue {
         n
     }
 }
+
+/// The state store (`state.rs`): the projection and the answers of the state
+/// API, without HTTP.
+#[derive(Default)]
+pub struct State(crate::state::StateStore);
+
+struct Everyone;
+
+impl crate::state::Visibility for Everyone {
+    fn sees(&self, _: &str) -> bool {
+        true
+    }
+}
+
+impl State {
+    /// Applies the event at stream position `seq`, as the fan-out does.
+    pub fn apply(&self, seq: u64, event: &sapha_proto::Event) {
+        self.0.apply(seq, event);
+    }
+
+    /// Marks the state built (the hub does so after its start-up replay).
+    pub fn set_ready(&self) {
+        self.0.set_ready();
+    }
+
+    /// `GET /v1/bills` with these query parameters: the body, or `None` for
+    /// an answer that is not 200.
+    pub fn bills(
+        &self,
+        params: &std::collections::HashMap<String, String>,
+    ) -> Option<serde_json::Value> {
+        match self.0.bills(params, &Everyone, None) {
+            crate::state::Answer::Ok { body, .. } => Some(body),
+            _ => None,
+        }
+    }
+
+    /// `GET /v1/bills/{id}`.
+    pub fn bill(&self, id: &str) -> Option<serde_json::Value> {
+        match self.0.bill(id, &Everyone, None) {
+            crate::state::Answer::Ok { body, .. } => Some(body),
+            _ => None,
+        }
+    }
+}

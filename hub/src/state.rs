@@ -83,6 +83,11 @@ impl StateStore {
         self.ready.load(Ordering::Acquire)
     }
 
+    /// Marks the state built without a start-up replay (benchmarks).
+    pub(crate) fn set_ready(&self) {
+        self.ready.store(true, Ordering::Release);
+    }
+
     /// The position the state reflects.
     pub(crate) fn seq(&self) -> u64 {
         self.read().seq

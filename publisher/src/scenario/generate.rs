@@ -27,8 +27,13 @@ use std::collections::{HashMap, HashSet};
 /// date as a live feed would carry them (each bill's own events stay in order).
 /// The same `(count, seed, start)` always gives the same events.
 pub fn generate_bills(count: usize, seed: u64, start: NaiveDate) -> Vec<Event> {
+    generate_bills_over(count, seed, start, (count as i64 * 2).max(90))
+}
+
+/// [`generate_bills`] with the bills introduced over `window` days (for a
+/// history of many bills a year, such as the state benchmark's ten years).
+pub fn generate_bills_over(count: usize, seed: u64, start: NaiveDate, window: i64) -> Vec<Event> {
     let mut rng = SplitMix64::new(seed);
-    let window = (count as i64 * 2).max(90);
     let horizon = start + Duration::days(window + 60);
 
     // Draw every bill first, then number them in order of introduction.

@@ -23,6 +23,9 @@ from typing import List, Optional
 REPO = Path(__file__).resolve().parents[3]
 SCENARIOS = REPO / "scenarios"
 READY_WAIT = 30.0
+# The stream's byte limit. The publisher's default (10 GiB) is refused by a nats-server
+# whose disk has less than about 14 GB free (JetStream offers 75% of it).
+STREAM_MAX_BYTES = "100000000"
 
 
 def find_nats_server() -> str:
@@ -126,21 +129,24 @@ class Stack:
         path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
         return path
 
+    def _play(self) -> List[str]:
+        return [self.sapha, "play", "--nats-url", self.nats_url, "--max-bytes", STREAM_MAX_BYTES]
+
     def publish(self, lines: List[str]) -> None:
         """Publishes events with `sapha play --speed 0` (which creates the stream) and waits."""
-        subprocess.run([self.sapha, "play", "--nats-url", self.nats_url, "--speed", "0", str(self._write(lines))],
+        subprocess.run([*self._play(), "--speed", "0", str(self._write(lines))],
                        stdout=self._log("publish"), stderr=subprocess.STDOUT, check=True, timeout=60)
 
     def play_paced(self, lines: List[str], speed: float = 4_000_000, max_gap: float = 0.02) -> subprocess.Popen:
         """Starts playing events paced by their own times (a day is ~20 ms); returns the process."""
         proc = subprocess.Popen(
-            [self.sapha, "play", "--nats-url", self.nats_url, "--speed", str(speed), "--max-gap-secs", str(max_gap),
-             str(self._write(lines))],
+            [*self._play(), "--speed", str(speed), "--max-gap-secs", str(max_gap), str(self._write(lines))],
             stdout=self._log("publish"), stderr=subprocess.STDOUT)
         self._background.append(proc)
         return proc
 
-    def close(self) -> None:
+    def close(self, failed: bool = False) -> None:
+        """Stops every process; on a failure keeps the logs and prints their ends."""
         for proc in [*self._background, self.hub, self.nats]:
             if proc is not None and proc.poll() is None:
                 proc.terminate()
@@ -149,7 +155,10 @@ class Stack:
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait(timeout=5)
-        if os.environ.get("SAPHA_KEEP_LOGS"):
+        if failed or os.environ.get("SAPHA_KEEP_LOGS"):
+            for log in sorted(self.work.glob("*.log")):
+                tail = log.read_text(encoding="utf-8", errors="replace").splitlines()[-15:]
+                print(f"---- {log} (end) ----", *tail, sep="\n")
             print(f"logs kept in {self.work}")
         else:
             shutil.rmtree(self.work, ignore_errors=True)

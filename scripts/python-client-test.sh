@@ -53,7 +53,7 @@ fi
 
 if [ -z "${SAPHA_BIN:-}" ]; then
   say "building sapha"
-  cargo build --quiet --bin sapha || fail "cargo build failed"
+  cargo build --quiet --locked --bin sapha || fail "cargo build failed"
   export SAPHA_BIN="$CARGO_TARGET_DIR/debug/sapha"
 fi
 if [ -z "${SAPHA_NATS_SERVER:-}" ]; then

@@ -7,7 +7,7 @@ import pytest
 
 from collector import Collector
 from hub import event_ids, scenario_lines
-from sapha import Backoff, Client, snapshot_then_subscribe, state
+from sapha import Backoff, Client, SaphaError, snapshot_then_subscribe, state
 
 # Every test is bounded by this (seconds), on top of the bounded waits inside it.
 TEST_TIMEOUT = 90
@@ -135,5 +135,39 @@ def test_snapshot_then_subscribe(stack):
         subscribed = c.of("connected")[0]
         assert subscribed["since"] == snapshot["seq"] and subscribed["recovered"] is True
         assert subscribed["epoch"] == snapshot["epoch"]
+
+    run(main())
+
+
+def test_close_ends_the_loop_and_a_refused_topic_is_fatal(stack):
+    async def main():
+        client = Client(stack.ws_url, ["bill.>"], backoff=FAST, max_attempts=5)
+        c = Collector(client.events())
+        await c.wait_for("connected", connected())
+        await client.close()
+        await c.wait_for("the end of the loop", lambda c: c._task.done(), timeout=5)
+        assert c.error is None
+
+        # The hub refuses the topic: reconnecting would not help, so events() raises.
+        bad = Client(stack.ws_url, ["bill.B-1"], backoff=FAST, max_attempts=5)
+        with pytest.raises(SaphaError) as refused:
+            async for _ in bad.events():
+                pass
+        assert refused.value.code == "invalid_topic"
+
+    run(main())
+
+
+def test_gives_up_after_max_attempts(stack):
+    async def main():
+        stack.stop_hub()
+        client = Client(stack.ws_url, ["bill.>"], backoff=FAST, max_attempts=3)
+        items = []
+        with pytest.raises(SaphaError) as gave_up:
+            async for item in client.events():
+                items.append(item)
+        assert gave_up.value.code == "gave_up"
+        assert [i["attempt"] for i in items] == [1, 2, 3]
+        assert all(i["type"] == "disconnected" and i["delay"] <= FAST.maximum for i in items)
 
     run(main())

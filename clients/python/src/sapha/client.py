@@ -77,6 +77,7 @@ class Client:
         #: Counters: connects, reconnects, gaps, resets.
         self.stats = {"connects": 0, "reconnects": 0, "gaps": 0, "resets": 0}
         self._closed = False
+        self._closing: Optional[asyncio.Event] = None
         self._ws = None
         self._iterating = False
         self._next_id = 0
@@ -92,8 +93,10 @@ class Client:
         return self.position.epoch
 
     async def close(self) -> None:
-        """Stops for good: the ``events()`` loop ends after the current item."""
+        """Stops for good: the ``events()`` loop ends (at once, even while it waits to reconnect)."""
         self._closed = True
+        if self._closing is not None:
+            self._closing.set()
         if self._ws is not None:
             await self._ws.close()
 
@@ -102,6 +105,7 @@ class Client:
         if self._iterating:
             raise RuntimeError("events() is already being iterated")
         self._iterating = True
+        self._closing = asyncio.Event()
         attempt = 0
         try:
             while not self._closed:
@@ -138,7 +142,10 @@ class Client:
                 self.stats["reconnects"] += 1
                 log.info("sapha: connection closed (%s %s); attempt %d in %.2fs", code, reason, attempt, delay)
                 yield {"type": "disconnected", "code": code, "reason": reason, "attempt": attempt, "delay": delay}
-                await asyncio.sleep(delay)
+                try:
+                    await asyncio.wait_for(self._closing.wait(), delay)
+                except asyncio.TimeoutError:
+                    pass
         finally:
             self._iterating = False
 

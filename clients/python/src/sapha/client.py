@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import Any, AsyncIterator, Dict, Iterable, Optional
+from typing import Any, AsyncIterator, Dict, Iterable, Optional, Tuple
 
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
@@ -80,6 +80,7 @@ class Client:
         self._closing: Optional[asyncio.Event] = None
         self._ws = None
         self._iterating = False
+        self._close: Tuple[int, str] = (1006, "")
         self._next_id = 0
 
     @property
@@ -110,6 +111,7 @@ class Client:
         try:
             while not self._closed:
                 code, reason = 1006, ""
+                self._close = (1006, "connection lost")
                 try:
                     async with self._connect() as ws:
                         self._ws = ws
@@ -118,7 +120,7 @@ class Client:
                             if item["type"] == "live" or (item["type"] == "connected" and item["since"] is None):
                                 attempt = 0
                             yield item
-                        code, reason = int(ws.close_code or 1006), ws.close_reason or ""
+                        code, reason = self._close
                 except InvalidStatus as e:
                     status = e.response.status_code
                     if status in FATAL_STATUS:
@@ -126,7 +128,7 @@ class Client:
                                          f"the hub refused the connection with HTTP {status}", status=status) from e
                     code, reason = 1006, f"HTTP {status}"
                 except ConnectionClosed as e:
-                    code, reason = (int(e.rcvd.code), e.rcvd.reason) if e.rcvd else (1006, "connection lost")
+                    code, reason = _close_of(e)
                 except InvalidURI as e:
                     raise SaphaError("bad_option", str(e)) from e
                 except (OSError, asyncio.TimeoutError, InvalidHandshake) as e:
@@ -202,9 +204,9 @@ class Client:
                 yield {"type": "error", "code": frame.get("code"), "message": frame.get("message"), "frame": frame}
             # Other frames (other acks, newer frame types) are ignored.
 
-    @staticmethod
-    async def _recv(ws, deadline: Optional[float]) -> Optional[Item]:
-        """The next JSON frame, or None once the socket is closed. Times out at ``deadline``."""
+    async def _recv(self, ws, deadline: Optional[float]) -> Optional[Item]:
+        """The next JSON frame, or None once the socket is closed (its close code then
+        in ``self._close``). Times out at ``deadline``."""
         while True:
             try:
                 if deadline is None:
@@ -212,7 +214,8 @@ class Client:
                 else:
                     timeout = max(0.0, deadline - asyncio.get_running_loop().time())
                     message = await asyncio.wait_for(ws.recv(), timeout)
-            except ConnectionClosed:
+            except ConnectionClosed as e:
+                self._close = _close_of(e)
                 return None
             if isinstance(message, bytes):
                 continue  # JSON protocol only
@@ -223,6 +226,13 @@ class Client:
                 continue
             if isinstance(frame, dict):
                 return frame
+
+
+def _close_of(closed: ConnectionClosed) -> Tuple[int, str]:
+    """The close code and reason the hub sent, or 1006 when the connection just died."""
+    if closed.rcvd is not None:
+        return int(closed.rcvd.code), closed.rcvd.reason
+    return 1006, "connection lost"
 
 
 def _error_code(body: Any, default: str) -> str:

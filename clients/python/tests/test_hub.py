@@ -171,3 +171,16 @@ def test_gives_up_after_max_attempts(stack):
         assert all(i["type"] == "disconnected" and i["delay"] <= FAST.maximum for i in items)
 
     run(main())
+
+
+def test_state_errors(stack):
+    async def main():
+        with pytest.raises(SaphaError) as missing:
+            await state(stack.http_url, "/v1/bills/b-0000-0000")
+        assert missing.value.code == "not_found" and missing.value.status == 404
+        with pytest.raises(SaphaError) as bad:
+            async for _ in snapshot_then_subscribe(stack.http_url, ">"):
+                pass
+        assert bad.value.code == "invalid_id"
+
+    run(main())

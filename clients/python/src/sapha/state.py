@@ -28,12 +28,25 @@ async def state(
 ) -> Dict[str, Any]:
     """GETs a state API path (``/v1/bills/b-2566-0123``) and returns its JSON body.
 
-    The body carries ``seq``, the stream position it reflects. The stream epoch (from
-    the ``ETag``, ``"<epoch>-<seq>"``) is added as ``_epoch`` when the hub sent one.
-    ``429`` and ``503 state_not_ready`` are retried with backoff, up to ``attempts``
-    tries; other failures raise :class:`SaphaError` with the hub's ``code``
-    (``not_found``, ``bad_parameter``, ...) and ``status``.
+    The body carries ``seq``, the stream position it reflects. ``429`` and
+    ``503 state_not_ready`` are retried with backoff, up to ``attempts`` tries; other
+    failures raise :class:`SaphaError` with the hub's ``code`` (``not_found``,
+    ``bad_parameter``, ...) and ``status``.
     """
+    body, _ = await state_with_epoch(base_http_url, path, token=token, timeout=timeout, attempts=attempts)
+    return body
+
+
+async def state_with_epoch(
+    base_http_url: str,
+    path: str,
+    *,
+    token: Optional[str] = None,
+    timeout: float = 10.0,
+    attempts: int = 5,
+) -> Tuple[Dict[str, Any], Optional[str]]:
+    """As :func:`state`, plus the stream epoch of the answer (from its ``ETag``,
+    ``"<epoch>-<seq>"``), or None when the hub sent none."""
     url = http_base(base_http_url) + "/" + path.lstrip("/")
     backoff = Backoff(initial=0.2, maximum=2.0)
     for attempt in range(attempts):
@@ -44,11 +57,8 @@ async def state(
                 await asyncio.sleep(backoff.delay(attempt))
                 continue
             raise
-        epoch, _ = parse_etag(etag)
-        if epoch is not None and isinstance(body, dict):
-            body["_epoch"] = epoch
-        return body
-    raise AssertionError("unreachable")
+        return body, parse_etag(etag)[0]
+    raise SaphaError("http", f"GET {url}: no attempt made (attempts={attempts})")
 
 
 def parse_etag(etag: Optional[str]) -> Tuple[Optional[str], Optional[int]]:
@@ -103,11 +113,10 @@ async def state_then_subscribe(
     follow are exactly those after the state: no gap, no duplicate. The remaining
     items are those of :meth:`Client.events`. ``client_options`` go to :class:`Client`.
     """
-    body = await state(base_http_url, path, token=token)
-    seq = body.get("seq")
+    body, epoch = await state_with_epoch(base_http_url, path, token=token)
+    seq = body.get("seq") if isinstance(body, dict) else None
     if not isinstance(seq, int):
         raise SaphaError("bad_frame", f"the answer of {path} has no seq")
-    epoch = body.pop("_epoch", None)
     yield {"type": "state", "path": path, "seq": seq, "epoch": epoch, "body": body}
     client = Client(ws_url or base_http_url, topics, since=seq, epoch=epoch, token=token, **client_options)
     events = client.events()

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command: finds or installs nats-server 2.10+, builds the `sapha`
 # binary that some tests run as a child process, runs every Rust test, then the
-# browser test of the dashboard (skip it with SAPHA_SKIP_BROWSER=1).
+# browser test of the dashboard (skip it with SAPHA_SKIP_BROWSER=1), then the
+# Python client's tests against a real hub (skip them with SAPHA_SKIP_PYTHON=1).
 # Tests start their own nats-server processes on random ports.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,3 +16,4 @@ cargo test --workspace --doc --locked
 if [ "${SAPHA_SKIP_BROWSER:-0}" != "1" ]; then
   ./scripts/browser-test.sh
 fi
+[ "${SAPHA_SKIP_PYTHON:-0}" = "1" ] || ./scripts/python-client-test.sh

@@ -76,6 +76,8 @@ export class SaphaError extends Error {
     /** True when the client gave up and closed (it will not reconnect). */
     this.fatal = Boolean(extra.fatal);
     if (extra.topic !== undefined) this.topic = extra.topic;
+    /** The HTTP status, for an error of the state API. */
+    if (extra.status !== undefined) this.status = extra.status;
   }
 }
 
@@ -728,4 +730,32 @@ export function history({ url, topics, since = 0, timeoutMs = 15000, WebSocket: 
     });
     client.start();
   });
+}
+
+/** The HTTP base of a hub (`http(s)://host:port`), from the same `url` option as the client. */
+export function httpBase(url) {
+  const u = new URL(resolveUrl(url));
+  u.protocol = u.protocol === 'wss:' ? 'https:' : 'http:';
+  return u.origin;
+}
+
+/**
+ * Snapshot, then subscribe (docs/STATE.md): reads the bill from the hub's state
+ * API (`GET /v1/bills/{id}`), then starts a client on `bill.<id>` with `since`
+ * = the answer's `seq`, so every change after the snapshot arrives once and
+ * none before it twice. Resolves with `{bill, seq, client}`; the other options
+ * are the client's. `token` is sent as a Bearer token.
+ */
+export async function snapshotThenSubscribe({ url, billId, fetch: get = globalThis.fetch, ...options } = {}) {
+  const topic = billTopic(billId);
+  const headers = options.token ? { authorization: `Bearer ${options.token}` } : {};
+  const r = await get(`${httpBase(url)}/v1/bills/${billId}`, { headers });
+  if (!r.ok) {
+    let body = {};
+    try { body = await r.json(); } catch { /* not JSON */ }
+    throw new SaphaError(body.code || 'state_error', body.message || `the state API answered ${r.status}`, { status: r.status });
+  }
+  const { seq, bill } = await r.json();
+  const client = connect({ ...options, url, topics: [topic], since: seq });
+  return { bill, seq, client };
 }

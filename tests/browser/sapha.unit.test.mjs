@@ -232,3 +232,34 @@ test('a resume sends the epoch its position belongs to, and adopts the stream ep
   assert.equal(c.epoch, 'new');
   c.close();
 });
+
+test('snapshotThenSubscribe reads the bill, then subscribes from its seq', async () => {
+  const { snapshotThenSubscribe, httpBase } = await import('../../hub/web/sapha.js');
+  assert.equal(httpBase('ws://h:8080/v1/ws'), 'http://h:8080');
+  assert.equal(httpBase('https://hub.example'), 'https://hub.example');
+  const { FakeWebSocket, sockets } = fakeSocketClass();
+  const asked = [];
+  const fetch = async (url) => {
+    asked.push(url);
+    return { ok: true, json: async () => ({ seq: 41, bill: { bill_id: 'b-1', stage: 'HOUSE_R1' } }) };
+  };
+  const { bill, seq, client } = await snapshotThenSubscribe({ url: 'ws://h:1', billId: 'b-1', fetch, WebSocket: FakeWebSocket, heartbeatMs: 0 });
+  assert.deepEqual(asked, ['http://h:1/v1/bills/b-1']);
+  assert.equal(bill.stage, 'HOUSE_R1');
+  assert.equal(seq, 41);
+  await until(() => sockets.length === 1, 'a socket');
+  sockets[0].frame({ type: 'welcome', session: 's', seq: 50, first_seq: 1, format: 'json', limits: {}, server: 't', epoch: 'e' });
+  await until(() => sockets[0].sent.length > 0, 'a subscribe');
+  assert.deepEqual(sockets[0].sent[0].topics, ['bill.b-1']);
+  assert.equal(sockets[0].sent[0].since, 41);
+  client.close();
+  await assert.rejects(
+    snapshotThenSubscribe({ url: 'ws://h:1', billId: '>', fetch }),
+    (e) => e.code === 'invalid_id',
+  );
+  const notFound = async () => ({ ok: false, status: 404, json: async () => ({ code: 'not_found', message: 'no bill' }) });
+  await assert.rejects(
+    snapshotThenSubscribe({ url: 'ws://h:1', billId: 'b-2', fetch: notFound }),
+    (e) => e.code === 'not_found' && e.status === 404,
+  );
+});

@@ -402,6 +402,7 @@ impl StateStore {
             "type",
             "chamber",
             "proposer",
+            "introducer",
             "moved_since",
             "moved_on",
             "q",
@@ -418,7 +419,11 @@ impl StateStore {
         let stages: Option<Vec<Stage>> = codes(params, "stage")?;
         let types: Option<Vec<BillType>> = codes(params, "type")?;
         let chambers: Option<Vec<Chamber>> = codes(params, "chamber")?;
-        let proposers: Option<Vec<Proposer>> = codes(params, "proposer")?;
+        // `introducer` is another name for `proposer`.
+        let proposers: Option<Vec<Proposer>> = match codes(params, "proposer")? {
+            Some(p) => Some(p),
+            None => codes(params, "introducer")?,
+        };
         let moved_since = date(params, "moved_since")?;
         let moved_on = date(params, "moved_on")?;
         let query = params.get("q").map(|q| search::normalize(q));

@@ -23,6 +23,31 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+/// Counts the bytes allocated now, so the projection's heap is measured exactly
+/// (RSS would not show it: the freed history's pages are reused).
+struct Counting;
+
+static ALLOCATED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+unsafe impl std::alloc::GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        ALLOCATED.fetch_add(layout.size(), Ordering::Relaxed);
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        ALLOCATED.fetch_sub(layout.size(), Ordering::Relaxed);
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new: usize) -> *mut u8 {
+        ALLOCATED.fetch_add(new, Ordering::Relaxed);
+        ALLOCATED.fetch_sub(layout.size(), Ordering::Relaxed);
+        unsafe { std::alloc::System.realloc(ptr, layout, new) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
 #[derive(Parser)]
 struct Args {
     /// Bills, introduced over ten years.
@@ -252,8 +277,7 @@ fn main() {
     let mut replay_rates = Vec::new();
     let mut decode_only = Vec::new();
     let mut fanout_decode = Vec::new();
-    let rss_before = procfs::rss_kib(pid);
-    let mut rss_growth = None;
+    let mut heap = None;
     let mut built = None;
     for _ in 0..3 {
         let t = Instant::now();
@@ -261,6 +285,8 @@ fn main() {
             std::hint::black_box(Event::decode_proto(b).unwrap());
         }
         decode_only.push(t.elapsed().as_secs_f64() / stored.len() as f64);
+        drop(built.take());
+        let before = ALLOCATED.load(Ordering::Relaxed);
         let t = Instant::now();
         let mut p = Projection::default();
         for (i, b) in stored.iter().enumerate() {
@@ -268,8 +294,9 @@ fn main() {
             p.apply(i as u64 + 1, &e);
         }
         replay_rates.push(stored.len() as f64 / t.elapsed().as_secs_f64());
-        // The first build is measured on a fresh heap; later ones reuse it.
-        rss_growth.get_or_insert_with(|| procfs::rss_kib(pid).saturating_sub(rss_before) as f64 / 1024.0);
+        heap = Some(
+            ALLOCATED.load(Ordering::Relaxed).saturating_sub(before) as f64 / (1024.0 * 1024.0),
+        );
         built = Some(p);
         let t = Instant::now();
         for (i, b) in stored.iter().enumerate() {
@@ -289,10 +316,11 @@ fn main() {
         apply_us / fanout_us
     );
     println!(
-        "projection memory (RSS growth of the first build): {:.0} MiB for {} bills and {} sittings",
-        rss_growth.unwrap(),
+        "projection memory (heap bytes it holds, counted by the allocator): {:.0} MiB for {} bills and {} sittings; process RSS now {:.0} MiB",
+        heap.unwrap(),
         projection.bills.len(),
-        projection.sittings.len()
+        projection.sittings.len(),
+        procfs::rss_kib(pid) as f64 / 1024.0
     );
 
     // 2. Start from a snapshot against a full replay.

@@ -7,8 +7,10 @@
 //! `พระราชกำหนด`, `พ.ร.ป.` = `พระราชบัญญัติประกอบรัฐธรรมนูญ`). The match is
 //! mapped back to the title as it is written, so the answer can mark it.
 //!
-//! A scan is enough at the sizes Sapha serves (20,000 bills: see BENCHMARKS.md),
-//! so there is no index to keep in step with the projection.
+//! The state keeps each title normalized (`normalized`), so a search is a
+//! substring scan of prepared strings; at the sizes Sapha serves (20,000 bills)
+//! that is fast enough (BENCHMARKS.md, "The state API at scale") that there is
+//! no index to keep in step with the projection.
 
 /// Abbreviations and their long forms, longest abbreviation first.
 const ABBREVIATIONS: &[(&str, &str)] = &[
@@ -59,6 +61,11 @@ pub(crate) fn normalize(text: &str) -> Normalized {
         i += 1;
     }
     out
+}
+
+/// `text` normalized, as a string: what a prepared title or query is compared as.
+pub(crate) fn normalized(text: &str) -> String {
+    normalize(text).chars.into_iter().collect()
 }
 
 /// Where `query` (normalized) first occurs in `text`: the range of chars

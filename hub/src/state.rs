@@ -65,6 +65,14 @@ pub(crate) struct StateStore {
     ready: AtomicBool,
     /// The position of the last snapshot written (or loaded).
     snapshot_seq: AtomicU64,
+    /// Each bill's titles, normalized for search (Thai, English), so that a
+    /// search scans prepared strings instead of normalizing 20,000 titles.
+    titles: RwLock<HashMap<String, [String; 2]>>,
+}
+
+/// A bill's titles as search compares them.
+fn search_titles(title: &sapha_proto::event::Text) -> [String; 2] {
+    [search::normalized(&title.th), search::normalized(&title.en)]
 }
 
 impl StateStore {
@@ -96,6 +104,13 @@ impl StateStore {
     /// Applies the event at stream position `seq` (once; older positions are ignored).
     pub(crate) fn apply(&self, seq: u64, event: &Event) {
         self.write().apply(seq, event);
+        if let sapha_proto::Body::BillStageChanged(b) = &event.body {
+            let titles = search_titles(&b.title);
+            let mut cache = self.titles.write().unwrap_or_else(|e| e.into_inner());
+            if cache.get(&b.bill_id) != Some(&titles) {
+                cache.insert(b.bill_id.clone(), titles);
+            }
+        }
     }
 
     /// Moves the position past a message that is not an event.
@@ -167,6 +182,11 @@ impl StateStore {
             }
             projection.advance(bounds.last);
         }
+        *self.titles.write().unwrap_or_else(|e| e.into_inner()) = projection
+            .bills
+            .values()
+            .map(|b| (b.bill_id.clone(), search_titles(&b.title)))
+            .collect();
         *self.write() = projection;
         self.ready.store(true, Ordering::Release);
         Ok(report)
@@ -426,8 +446,10 @@ impl StateStore {
         };
         let moved_since = date(params, "moved_since")?;
         let moved_on = date(params, "moved_on")?;
-        let query = params.get("q").map(|q| search::normalize(q));
-        if query.as_ref().is_some_and(|q| q.chars.is_empty()) {
+        let query = params
+            .get("q")
+            .map(|q| (search::normalize(q), search::normalized(q)));
+        if query.as_ref().is_some_and(|(q, _)| q.chars.is_empty()) {
             return Err(bad("q", "q: is empty"));
         }
         let sort = params
@@ -450,6 +472,7 @@ impl StateStore {
         let limit = limit(params)?;
         let after = cursor(params)?;
         let (projection, tag) = self.guard(if_none_match)?;
+        let titles = self.titles.read().unwrap_or_else(|e| e.into_inner());
         let mut items = Vec::new();
         for b in projection.bills.values() {
             if !who.sees(&format!("bill.{}.stage", b.bill_id))
@@ -467,21 +490,24 @@ impl StateStore {
                 continue;
             }
             let mut relevance = 0;
-            let mut matched = None;
-            if let Some(q) = &query {
-                let th = search::find(q, &b.title.th).map(|m| ("title.th", &b.title.th, m));
-                let hit = th
-                    .or_else(|| search::find(q, &b.title.en).map(|m| ("title.en", &b.title.en, m)));
-                let Some((field, text, (start, end))) = hit else {
+            if let Some((_, q)) = &query {
+                // The prepared titles (a bill just applied may not have them yet).
+                let prepared;
+                let [th, en] = match titles.get(&b.bill_id) {
+                    Some(t) => t,
+                    None => {
+                        prepared = search_titles(&b.title);
+                        &prepared
+                    }
+                };
+                let Some((at, len)) = th
+                    .find(q.as_str())
+                    .map(|at| (at, th.len()))
+                    .or_else(|| en.find(q.as_str()).map(|at| (at, en.len())))
+                else {
                     continue;
                 };
-                relevance = score(start, text.chars().count());
-                matched = Some(json!({
-                    "field": field,
-                    "start": start,
-                    "end": end,
-                    "text": text.chars().skip(start).take(end - start).collect::<String>(),
-                }));
+                relevance = score(at, len);
             }
             let since_ms = b.since.timestamp_millis();
             let key = match sort {
@@ -490,9 +516,29 @@ impl StateStore {
                 "moved_asc" => since_ms,
                 _ => 0,
             };
-            items.push((key, b.bill_id.clone(), bill_summary(b, matched)));
+            items.push((key, b.bill_id.clone(), b));
         }
+        drop(titles);
         let (total, page, next) = page(items, after, limit);
+        // The match is marked on the title as written, for this page only.
+        let page: Vec<Value> = page
+            .into_iter()
+            .map(|b| {
+                let matched = query.as_ref().and_then(|(q, _)| {
+                    let th = search::find(q, &b.title.th).map(|m| ("title.th", &b.title.th, m));
+                    let (field, text, (start, end)) = th.or_else(|| {
+                        search::find(q, &b.title.en).map(|m| ("title.en", &b.title.en, m))
+                    })?;
+                    Some(json!({
+                        "field": field,
+                        "start": start,
+                        "end": end,
+                        "text": text.chars().skip(start).take(end - start).collect::<String>(),
+                    }))
+                });
+                bill_summary(b, matched)
+            })
+            .collect();
         Ok(Answer::Ok {
             body: json!({ "seq": projection.seq, "total": total, "items": page, "next_cursor": next }),
             etag: tag,
@@ -578,9 +624,10 @@ impl StateStore {
                         && chambers.as_ref().is_none_or(|c| c.contains(&s.chamber))
                         && statuses.as_ref().is_none_or(|st| st.contains(&s.status))
                 })
-                .map(|s| (day_key(s.day), s.sitting_id.clone(), sitting_summary(s)))
+                .map(|s| (day_key(s.day), s.sitting_id.clone(), s))
                 .collect();
             let (total, page, next) = page(items, after, limit);
+            let page: Vec<Value> = page.into_iter().map(sitting_summary).collect();
             Ok(Answer::Ok {
                 body: json!({ "seq": projection.seq, "total": total, "items": page, "next_cursor": next }),
                 etag: tag,

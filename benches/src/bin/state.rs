@@ -60,7 +60,7 @@ struct Args {
     #[arg(long, default_value_t = 4)]
     readers: usize,
     /// Requests per reader and per kind.
-    #[arg(long, default_value_t = 2_000)]
+    #[arg(long, default_value_t = 500)]
     requests: usize,
 }
 
@@ -357,14 +357,17 @@ fn main() {
             .map(|b| Event::decode_proto(b).unwrap())
             .collect();
         let base = stored.len() as u64;
+        // 1,000 events/s, far above a parliament's rate (a busy sitting makes
+        // about one a second), as the fan-out would apply them.
         std::thread::spawn(move || {
             let mut seq = base;
-            while !stop.load(Ordering::Relaxed) {
+            'writing: while !stop.load(Ordering::Relaxed) {
                 for e in &tail {
                     seq += 1;
                     state.apply(seq, e);
+                    std::thread::sleep(std::time::Duration::from_millis(1));
                     if stop.load(Ordering::Relaxed) {
-                        break;
+                        break 'writing;
                     }
                 }
             }
@@ -407,7 +410,7 @@ fn main() {
     stop.store(true, Ordering::Relaxed);
     let applied = writer.join().unwrap();
     println!(
-        "latency with {} reader threads ({} requests each) while a writer applied {applied} events (2-core box: readers and writer share the CPUs):",
+        "latency with {} reader threads ({} requests each) while a writer applied {applied} events at up to 1,000/s (2-core box: readers and writer share the CPUs):",
         args.readers, args.requests
     );
     for (name, (p50, p99, total)) in report {

@@ -99,6 +99,10 @@ impl crate::state::Visibility for Everyone {
     fn sees(&self, _: &str) -> bool {
         true
     }
+
+    fn sees_all(&self) -> bool {
+        true
+    }
 }
 
 impl State {

@@ -77,13 +77,14 @@ pub(crate) async fn run(hub: Arc<Hub>) {
                         Ok((p, event)) => {
                             let seq = p.seq;
                             hub.fan_out(p);
-                            // Once, in stream order, right after the fan-out.
-                            hub.state.apply(seq, &event);
+                            // Once, in stream order, right after the fan-out
+                            // (applied on the state's own thread).
+                            hub.state.enqueue(seq, Some(event));
                         }
                         Err(e) => {
                             tracing::warn!(seq = msg.seq, error = %e, "skipping a message that is not an event");
                             hub.skip(msg.seq);
-                            hub.state.advance(msg.seq);
+                            hub.state.enqueue(msg.seq, None);
                         }
                     }
                 }

@@ -236,7 +236,7 @@ pub(crate) struct Hub {
     /// Cancelled when the process shuts down.
     pub(crate) shutdown: CancellationToken,
     /// What is true now: the projection of the stream (see `state`).
-    pub(crate) state: crate::state::StateStore,
+    pub(crate) state: std::sync::Arc<crate::state::StateStore>,
 }
 
 pub(crate) enum Subscribed {
@@ -271,7 +271,7 @@ impl Hub {
             started: tokio::sync::watch::Sender::new(false),
             consumer_live: Default::default(),
             shutdown: CancellationToken::new(),
-            state: crate::state::StateStore::default(),
+            state: crate::state::StateStore::shared(),
         }
     }
 

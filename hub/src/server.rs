@@ -384,6 +384,10 @@ impl crate::state::Visibility for Grant {
     fn sees(&self, topic: &str) -> bool {
         sapha_proto::TopicFilter::parse(topic).is_ok_and(|f| self.allows(&f))
     }
+
+    fn sees_all(&self) -> bool {
+        matches!(self, Grant::All)
+    }
 }
 
 impl App {

@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 /// The snapshot format this hub writes and reads.
@@ -68,6 +68,10 @@ pub(crate) struct StateStore {
     /// Each bill's titles, normalized for search (Thai, English), so that a
     /// search scans prepared strings instead of normalizing 20,000 titles.
     titles: RwLock<HashMap<String, [String; 2]>>,
+    /// The state thread's queue (see [`StateStore::enqueue`]).
+    queue: std::sync::OnceLock<std::sync::mpsc::Sender<(u64, Option<Event>)>>,
+    /// This store, for the state thread.
+    me: std::sync::OnceLock<std::sync::Weak<StateStore>>,
 }
 
 /// A bill's titles as search compares them.
@@ -91,6 +95,13 @@ impl StateStore {
         self.ready.load(Ordering::Acquire)
     }
 
+    /// A store that can run its own applying thread ([`StateStore::enqueue`]).
+    pub(crate) fn shared() -> Arc<StateStore> {
+        let store = Arc::new(StateStore::default());
+        let _ = store.me.set(Arc::downgrade(&store));
+        store
+    }
+
     /// Marks the state built without a start-up replay (benchmarks).
     pub(crate) fn set_ready(&self) {
         self.ready.store(true, Ordering::Release);
@@ -99,6 +110,32 @@ impl StateStore {
     /// The position the state reflects.
     pub(crate) fn seq(&self) -> u64 {
         self.read().seq
+    }
+
+    /// Hands the event at `seq` to the state's own thread, which applies it in
+    /// order: a long state request holding the read lock then never delays the
+    /// fan-out. The state's `seq` trails the fan-out by the events in flight.
+    pub(crate) fn enqueue(&self, seq: u64, event: Option<Event>) {
+        let queue = self.queue.get_or_init(|| {
+            let (tx, rx) = std::sync::mpsc::channel::<(u64, Option<Event>)>();
+            // A weak reference: when the hub drops the store, the queue's
+            // sender goes with it and the thread ends.
+            let me = self.me.get().cloned().unwrap_or_default();
+            std::thread::Builder::new()
+                .name("sapha-state".into())
+                .spawn(move || {
+                    while let Ok((seq, event)) = rx.recv() {
+                        let Some(store) = me.upgrade() else { return };
+                        match event {
+                            Some(e) => store.apply(seq, &e),
+                            None => store.advance(seq),
+                        }
+                    }
+                })
+                .expect("the state thread starts");
+            tx
+        });
+        let _ = queue.send((seq, event));
     }
 
     /// Applies the event at stream position `seq` (once; older positions are ignored).
@@ -250,6 +287,10 @@ pub(crate) enum Answer {
 /// Who may see what: the topics a client's token grants.
 pub(crate) trait Visibility {
     fn sees(&self, topic: &str) -> bool;
+    /// True when every topic is granted (skips the per-item checks).
+    fn sees_all(&self) -> bool {
+        false
+    }
 }
 
 fn etag(epoch: &str, seq: u64) -> String {
@@ -474,8 +515,9 @@ impl StateStore {
         let (projection, tag) = self.guard(if_none_match)?;
         let titles = self.titles.read().unwrap_or_else(|e| e.into_inner());
         let mut items = Vec::new();
+        let all = who.sees_all();
         for b in projection.bills.values() {
-            if !who.sees(&format!("bill.{}.stage", b.bill_id))
+            if !(all || who.sees(&format!("bill.{}.stage", b.bill_id)))
                 || stages.as_ref().is_some_and(|s| !s.contains(&b.stage))
                 || types.as_ref().is_some_and(|t| !t.contains(&b.bill_type))
                 || chambers

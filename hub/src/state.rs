@@ -1,11 +1,12 @@
 //! The state side: the projection of the stream (`sapha_proto::projection`)
 //! kept in memory, what is true now, at the stream position it reflects.
 //!
-//! - The fan-out's one consumer applies each event to it once, right after it
-//!   fans the event out (`fanout`), so the state never re-reads the stream per
-//!   request and its `seq` is a position a client can resume from: read the
-//!   state at `seq`, subscribe with `since=seq`, and nothing is missed or seen
-//!   twice.
+//! - The fan-out's one consumer hands each event, right after it fans it out
+//!   (`fanout`), to the state's own thread, which applies it once, in stream
+//!   order. The state never re-reads the stream per request, a long request
+//!   never holds up the fan-out, and its `seq` is a position a client can resume
+//!   from: read the state at `seq`, subscribe with `since=seq`, and nothing is
+//!   missed or seen twice.
 //! - At start, the hub loads the newest snapshot from NATS (an object store
 //!   bucket replicated like the stream), then replays the stream after it; a
 //!   missing, corrupt or foreign (other epoch) snapshot means a full replay.

@@ -68,7 +68,7 @@ pub(crate) struct StateStore {
     snapshot_seq: AtomicU64,
     /// Each bill's titles, normalized for search (Thai, English), so that a
     /// search scans prepared strings instead of normalizing 20,000 titles.
-    titles: RwLock<HashMap<String, [String; 2]>>,
+    titles: RwLock<HashMap<String, (sapha_proto::event::Text, [String; 2])>>,
     /// The state thread's queue (see [`StateStore::enqueue`]).
     queue: std::sync::OnceLock<std::sync::mpsc::Sender<(u64, Option<Event>)>>,
     /// This store, for the state thread.
@@ -125,12 +125,16 @@ impl StateStore {
             std::thread::Builder::new()
                 .name("sapha-state".into())
                 .spawn(move || {
-                    while let Ok((seq, event)) = rx.recv() {
+                    // Wake at most about a thousand times a second, and apply
+                    // what came meanwhile under one lock: a wake-up per event
+                    // costs the fan-out's CPU more than the applying does.
+                    while let Ok(first) = rx.recv() {
+                        let mut batch = vec![first];
+                        batch.extend(rx.try_iter());
                         let Some(store) = me.upgrade() else { return };
-                        match event {
-                            Some(e) => store.apply(seq, &e),
-                            None => store.advance(seq),
-                        }
+                        store.apply_batch(&batch);
+                        drop(store);
+                        std::thread::sleep(std::time::Duration::from_millis(1));
                     }
                 })
                 .expect("the state thread starts");
@@ -139,18 +143,49 @@ impl StateStore {
         let _ = queue.send((seq, event));
     }
 
+    /// Applies events (or bare positions) in order, under one lock.
+    fn apply_batch(&self, batch: &[(u64, Option<Event>)]) {
+        {
+            let mut projection = self.write();
+            for (seq, event) in batch {
+                match event {
+                    Some(e) => projection.apply(*seq, e),
+                    None => projection.advance(*seq),
+                }
+            }
+        }
+        for event in batch.iter().filter_map(|(_, e)| e.as_ref()) {
+            self.prepare_title(event);
+        }
+    }
+
     /// Applies the event at stream position `seq` (once; older positions are ignored).
     pub(crate) fn apply(&self, seq: u64, event: &Event) {
         self.write().apply(seq, event);
+        self.prepare_title(event);
+    }
+
+    /// Keeps a bill's titles normalized for search.
+    fn prepare_title(&self, event: &Event) {
         if let sapha_proto::Body::BillStageChanged(b) = &event.body {
-            let titles = search_titles(&b.title);
-            let mut cache = self.titles.write().unwrap_or_else(|e| e.into_inner());
-            if cache.get(&b.bill_id) != Some(&titles) {
-                cache.insert(b.bill_id.clone(), titles);
+            // Titles rarely change: normalize only a new one.
+            let known = self
+                .titles
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&b.bill_id)
+                .is_some_and(|(raw, _)| *raw == b.title);
+            if !known {
+                let prepared = (b.title.clone(), search_titles(&b.title));
+                self.titles
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(b.bill_id.clone(), prepared);
             }
         }
     }
 
+    #[cfg(test)]
     /// Moves the position past a message that is not an event.
     pub(crate) fn advance(&self, seq: u64) {
         self.write().advance(seq);
@@ -223,7 +258,12 @@ impl StateStore {
         *self.titles.write().unwrap_or_else(|e| e.into_inner()) = projection
             .bills
             .values()
-            .map(|b| (b.bill_id.clone(), search_titles(&b.title)))
+            .map(|b| {
+                (
+                    b.bill_id.clone(),
+                    (b.title.clone(), search_titles(&b.title)),
+                )
+            })
             .collect();
         *self.write() = projection;
         self.ready.store(true, Ordering::Release);
@@ -537,7 +577,7 @@ impl StateStore {
                 // The prepared titles (a bill just applied may not have them yet).
                 let prepared;
                 let [th, en] = match titles.get(&b.bill_id) {
-                    Some(t) => t,
+                    Some((_, t)) => t,
                     None => {
                         prepared = search_titles(&b.title);
                         &prepared

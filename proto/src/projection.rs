@@ -124,7 +124,9 @@ impl BillState {
             })
             .filter(|_| b.from_stage.is_some())
             .cloned();
-        self.title = b.title.clone();
+        if self.title != b.title {
+            self.title = b.title.clone();
+        }
         self.stage = b.to_stage;
         self.since = event.occurred_at;
         self.money_bill |= b.money_bill || b.bill_type == BillType::Budget;

@@ -62,6 +62,11 @@ struct Args {
     /// Requests per reader and per kind.
     #[arg(long, default_value_t = 500)]
     requests: usize,
+    /// Also measure a real hub over HTTP: publish the history into a
+    /// nats-server, time the hub's start (full replay, then from its snapshot),
+    /// and the latency of the state API under concurrent HTTP clients.
+    #[arg(long)]
+    http: bool,
 }
 
 fn event(
@@ -252,6 +257,16 @@ fn main() {
         .iter()
         .map(|e| Bytes::from(e.encode_proto()))
         .collect();
+    if args.http {
+        let subjects: Vec<String> = events.iter().map(Event::subject).collect();
+        drop(events);
+        let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+        if let Err(e) = runtime.block_on(over_http(&args, &subjects, &stored)) {
+            eprintln!("the HTTP run failed: {e:#}");
+            std::process::exit(1);
+        }
+        return;
+    }
     let bill_ids: Vec<String> = events
         .iter()
         .filter_map(|e| match &e.body {
@@ -443,4 +458,110 @@ fn run_readers(args: &Args, call: impl Fn(usize) -> Option<u64> + Sync) -> (f64,
     let p50 = percentile(&mut all, 0.5);
     let p99 = percentile(&mut all, 0.99);
     (p50, p99, total)
+}
+
+/// The real thing: a nats-server holding the history, `sapha hub` started on
+/// it twice (a full replay, then from the snapshot it wrote), and concurrent
+/// HTTP clients of the state API.
+async fn over_http(args: &Args, subjects: &[String], stored: &[Bytes]) -> anyhow::Result<()> {
+    use sapha_benches::servers::{http_get, Hub, Nats};
+    let nats = Nats::start();
+    let client = async_nats::connect(nats.url()).await?;
+    let js = async_nats::jetstream::new(client);
+    js.get_or_create_stream(async_nats::jetstream::stream::Config {
+        name: "PARL".into(),
+        subjects: vec!["parl.v1.>".into()],
+        ..Default::default()
+    })
+    .await?;
+    let t = Instant::now();
+    for (subjects, payloads) in subjects.chunks(2_000).zip(stored.chunks(2_000)) {
+        let mut acks = Vec::with_capacity(payloads.len());
+        for (subject, payload) in subjects.iter().zip(payloads) {
+            acks.push(js.publish(subject.clone(), payload.clone()).await?);
+        }
+        for ack in acks {
+            ack.await?;
+        }
+    }
+    println!(
+        "published {} events into JetStream in {:.1} s",
+        stored.len(),
+        t.elapsed().as_secs_f64()
+    );
+    // `env` as the wrapper: the hub is stopped with SIGTERM (so it writes its
+    // snapshot) and may take longer than the default deadline to start.
+    std::env::set_var("SAPHA_HUB_WRAPPER", "env");
+    let settings = [
+        "state.requests_per_second=100000".to_string(),
+        "state.request_burst=100000".to_string(),
+    ];
+    let t = Instant::now();
+    let hub = Hub::start(&nats, &settings).await?;
+    let full = t.elapsed().as_secs_f64();
+    let port = hub.port;
+    let metric = |text: &str, name: &str| {
+        text.lines().find_map(|l| {
+            l.strip_prefix(name)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
+    };
+    let m = http_get(port, "/metrics").await.unwrap_or_default();
+    println!(
+        "hub start, full replay: ready in {full:.1} s (state at {:?}, snapshot {:?})",
+        metric(&m, "sapha_hub_state_seq"),
+        metric(&m, "sapha_hub_state_snapshot_seq")
+    );
+    let paths = [
+        ("q=ภาษี", "/v1/bills?q=%E0%B8%A0%E0%B8%B2%E0%B8%A9%E0%B8%B5"),
+        ("q=ombudsmen", "/v1/bills?q=ombudsmen"),
+        ("stage=HOUSE_COMMITTEE", "/v1/bills?stage=HOUSE_COMMITTEE"),
+        ("/v1/bills/{id}", "/v1/bills/b-2558-0001"),
+    ];
+    for (name, path) in paths {
+        let mut all = Vec::new();
+        let tasks: Vec<_> = (0..args.readers)
+            .map(|_| {
+                tokio::spawn(async move {
+                    let mut lat = Vec::new();
+                    for _ in 0..args_requests() {
+                        let t = Instant::now();
+                        let body = http_get(port, path).await.unwrap_or_default();
+                        assert!(body.contains("\"seq\""), "{path}: {body}");
+                        lat.push(t.elapsed().as_secs_f64() * 1000.0);
+                    }
+                    lat
+                })
+            })
+            .collect();
+        for task in tasks {
+            all.extend(task.await?);
+        }
+        let p50 = percentile(&mut all, 0.5);
+        let p99 = percentile(&mut all, 0.99);
+        println!(
+            "  HTTP {name}: p50 {p50:.2} ms, p99 {p99:.2} ms ({} requests, {} concurrent clients)",
+            all.len(),
+            args.readers
+        );
+    }
+    drop(hub);
+    let t = Instant::now();
+    let hub = Hub::start(&nats, &settings).await?;
+    let from_snapshot = t.elapsed().as_secs_f64();
+    let m = http_get(hub.port, "/metrics").await.unwrap_or_default();
+    println!(
+        "hub start from its snapshot: ready in {from_snapshot:.1} s (snapshot at {:?}); full replay {full:.1} s; ratio {:.1}x faster",
+        metric(&m, "sapha_hub_state_snapshot_seq"),
+        full / from_snapshot
+    );
+    Ok(())
+}
+
+/// Requests per HTTP client (fewer than in-process: each is a new connection).
+fn args_requests() -> usize {
+    100
 }

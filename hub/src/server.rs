@@ -421,8 +421,12 @@ fn state_request(
     app: &App,
     peer: SocketAddr,
     headers: &HeaderMap,
-    params: &mut std::collections::HashMap<String, String>,
-    answer: impl FnOnce(&dyn crate::state::Visibility, Option<&str>) -> crate::state::Answer,
+    mut params: std::collections::HashMap<String, String>,
+    answer: impl FnOnce(
+        &std::collections::HashMap<String, String>,
+        &dyn crate::state::Visibility,
+        Option<&str>,
+    ) -> crate::state::Answer,
 ) -> Response {
     use crate::state::Answer;
     let ip = client_ip(peer.ip(), headers, &app.hub.config.proxy.trusted);
@@ -476,7 +480,7 @@ fn state_request(
         );
         r
     };
-    match answer(&grant, if_none_match) {
+    match answer(&params, &grant, if_none_match) {
         Answer::Ok { body, etag } => etagged(StatusCode::OK, &etag, Some(body)),
         Answer::NotModified { etag } => etagged(StatusCode::NOT_MODIFIED, &etag, None),
         Answer::NotFound(message) => reject(StatusCode::NOT_FOUND, "not_found", &message),
@@ -499,15 +503,12 @@ type Params = Query<std::collections::HashMap<String, String>>;
 async fn bills_handler(
     State(app): State<App>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Query(mut params): Params,
+    Query(params): Params,
     headers: HeaderMap,
 ) -> Response {
     let state = &app.hub.state;
-    let p = params.clone();
-    state_request(&app, peer, &headers, &mut params, |who, inm| {
-        let mut p = p;
-        p.remove("token");
-        state.bills(&p, who, inm)
+    state_request(&app, peer, &headers, params, |p, who, inm| {
+        state.bills(p, who, inm)
     })
 }
 
@@ -515,11 +516,11 @@ async fn bill_handler(
     State(app): State<App>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     axum::extract::Path(id): axum::extract::Path<String>,
-    Query(mut params): Params,
+    Query(params): Params,
     headers: HeaderMap,
 ) -> Response {
     let state = &app.hub.state;
-    state_request(&app, peer, &headers, &mut params, |who, inm| {
+    state_request(&app, peer, &headers, params, |_, who, inm| {
         state.bill(&id, who, inm)
     })
 }
@@ -527,15 +528,12 @@ async fn bill_handler(
 async fn sittings_handler(
     State(app): State<App>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Query(mut params): Params,
+    Query(params): Params,
     headers: HeaderMap,
 ) -> Response {
     let state = &app.hub.state;
-    let p = params.clone();
-    state_request(&app, peer, &headers, &mut params, |who, inm| {
-        let mut p = p;
-        p.remove("token");
-        state.sittings(&p, who, inm)
+    state_request(&app, peer, &headers, params, |p, who, inm| {
+        state.sittings(p, who, inm)
     })
 }
 
@@ -543,11 +541,11 @@ async fn sitting_handler(
     State(app): State<App>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     axum::extract::Path(id): axum::extract::Path<String>,
-    Query(mut params): Params,
+    Query(params): Params,
     headers: HeaderMap,
 ) -> Response {
     let state = &app.hub.state;
-    state_request(&app, peer, &headers, &mut params, |who, inm| {
+    state_request(&app, peer, &headers, params, |_, who, inm| {
         if id == "live" {
             state.live(who, inm)
         } else {

@@ -35,7 +35,7 @@ enum Command {
     Tail(subscribe::TailArgs),
     /// Write the stream to rotated NDJSON files and/or a signed webhook, exactly once.
     Sink(subscribe::SinkArgs),
-    /// Send bill-follow notifications to a push gateway, one per stage change.
+    /// Notify followers of each stage change of their bills: Web Push, LINE, webhook.
     Notify(subscribe::NotifyArgs),
 }
 

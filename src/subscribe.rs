@@ -5,7 +5,6 @@ use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 use futures::StreamExt;
 use sapha_subscribers::client::Backoff;
-use sapha_subscribers::notify::{Follows, Notifier, NotifySettings};
 use sapha_subscribers::sink::{FileSettings, Sink, SinkSettings, WebhookSettings};
 use sapha_subscribers::tail::{format_line, FormatOptions, Lang};
 use sapha_subscribers::{ClientBuilder, Item, Start};
@@ -256,52 +255,124 @@ pub async fn sink(args: SinkArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `sapha notify`: Web Push, LINE and webhook notifications to the followers
+/// the hub's follow API stored in NATS (docs/NOTIFY.md). Run several at once:
+/// they share the work.
 #[derive(Args, Debug)]
 pub struct NotifyArgs {
-    /// Who follows which bills: `{"user-id": ["b-2566-0123", ...]}`.
+    /// NATS server URL(s), comma-separated.
+    #[arg(long, env = "SAPHA_NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    nats_url: String,
+    /// The event stream.
+    #[arg(long, env = "SAPHA_STREAM", default_value = "PARL")]
+    stream: String,
+    /// The follow store bucket (the hub's `[follow] bucket`).
+    #[arg(long, env = "SAPHA_FOLLOWS_BUCKET", default_value = sapha_follows::DEFAULT_BUCKET)]
+    follows_bucket: String,
+    /// Notify every stored stage change when this notifier's consumer is new
+    /// (default: only changes from now on).
     #[arg(long)]
-    follows: PathBuf,
-    /// The push gateway URL; each notification is one POST.
+    from_start: bool,
+    /// The dashboard's public URL: a notification opens `<url>/?bill=<id>`.
+    #[arg(long, env = "SAPHA_DASHBOARD_URL", default_value = "")]
+    dashboard_url: String,
+    /// The VAPID private key (base64url P-256 scalar) that turns Web Push on.
+    /// `sapha notify --new-vapid-key` makes one.
+    #[arg(long, env = "SAPHA_VAPID_PRIVATE_KEY", hide_env_values = true)]
+    vapid_private_key: Option<String>,
+    /// The VAPID contact (`mailto:` or `https:`), sent to push services.
+    #[arg(
+        long,
+        env = "SAPHA_VAPID_SUBJECT",
+        default_value = "mailto:admin@localhost"
+    )]
+    vapid_subject: String,
+    /// How long a push service keeps an undelivered message, in seconds (at most 86400).
+    #[arg(long, default_value_t = 43_200)]
+    push_ttl_secs: u64,
+    /// Messages in flight to one push-service host.
+    #[arg(long, default_value_t = 64)]
+    push_per_host: usize,
+    /// The LINE channel access token that turns LINE on.
+    #[arg(long, env = "SAPHA_LINE_CHANNEL_TOKEN", hide_env_values = true)]
+    line_channel_token: Option<String>,
+    /// The LINE Messaging API base URL.
+    #[arg(long, env = "SAPHA_LINE_API", default_value = "https://api.line.me")]
+    line_api: String,
+    /// The app backend's webhook URL (`http://` or `https://`) that turns the webhook channel on.
+    #[arg(long, env = "SAPHA_NOTIFY_WEBHOOK_URL")]
+    webhook_url: Option<String>,
+    /// The webhook's HMAC key.
+    #[arg(
+        long,
+        env = "SAPHA_NOTIFY_WEBHOOK_SECRET",
+        hide_env_values = true,
+        default_value = ""
+    )]
+    webhook_secret: String,
+    /// Messages this replica sends at once.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Followers per job.
+    #[arg(long, default_value_t = 250)]
+    chunk: usize,
+    /// Seconds a job may go without progress before another replica takes it.
+    #[arg(long, default_value_t = 30)]
+    ack_wait_secs: u64,
+    /// Print a new VAPID key pair and exit.
     #[arg(long)]
-    gateway: String,
-    /// Directory for the sent log and the checkpoint.
-    #[arg(long)]
-    state: PathBuf,
-    #[command(flatten)]
-    hub: HubUrls,
-    /// Where to start when there is no checkpoint yet.
-    #[arg(long, value_enum, default_value = "live")]
-    from: From,
-    /// Attempts per notification before notify stops (and retries on restart).
-    #[arg(long, default_value_t = 10)]
-    attempts: u32,
+    new_vapid_key: bool,
 }
 
 pub async fn notify(args: NotifyArgs) -> anyhow::Result<()> {
-    let follows = Follows::load(&args.follows)?;
-    if follows.bills().is_empty() {
-        bail!("{} follows no bill", args.follows.display());
+    use sapha_subscribers::notify::{self, Channels, LineSettings, WebPushSettings, WebhookTarget};
+    if args.new_vapid_key {
+        let (private, public) = notify::generate_vapid_key();
+        println!("SAPHA_VAPID_PRIVATE_KEY={private}");
+        println!("# public key (browsers get it from the hub's GET /v1/push/key): {public}");
+        return Ok(());
     }
-    let notifier = Notifier::open(NotifySettings {
-        follows,
-        gateway_url: args.gateway.clone(),
-        state_dir: args.state.clone(),
-        max_attempts: args.attempts,
-        backoff: Backoff::default(),
-        timeout: Duration::from_secs(10),
-    })
-    .context("opening the notifier state")?;
-    let start = match notifier.position() {
-        Some(seq) => Start::After(seq),
-        None => args.from.start(),
+    let webpush = args.vapid_private_key.map(|key| WebPushSettings {
+        vapid_private_key: key,
+        subject: args.vapid_subject.clone(),
+        ttl: Duration::from_secs(args.push_ttl_secs.min(86_400)),
+        per_host: args.push_per_host,
+    });
+    let line = args.line_channel_token.map(|token| LineSettings {
+        api_base: args.line_api.clone(),
+        channel_token: token,
+    });
+    let webhook = args.webhook_url.map(|url| WebhookTarget {
+        url,
+        secret: args.webhook_secret.clone().into_bytes(),
+    });
+    if webpush.is_none() && line.is_none() && webhook.is_none() {
+        bail!(
+            "no channel is set up: give --vapid-private-key, --line-channel-token or --webhook-url"
+        );
+    }
+    let channels = Channels::new(webpush, line, webhook, Duration::from_secs(15))
+        .map_err(anyhow::Error::msg)?;
+    let settings = notify::NotifySettings {
+        stream: args.stream,
+        follows_bucket: args.follows_bucket,
+        from_start: args.from_start,
+        chunk: args.chunk,
+        concurrency: args.concurrency,
+        ack_wait: Duration::from_secs(args.ack_wait_secs.max(1)),
+        dashboard_url: args.dashboard_url,
+        ..Default::default()
     };
-    let items = args
-        .hub
-        .client(&notifier.topics(), start)
-        .resume_epoch(notifier.epoch())
-        .subscribe()
-        .context("starting the client")?;
-    let sent = notifier.run(items, crate::shutdown_signal()).await?;
-    tracing::info!(sent, "notify stopped");
+    let client = async_nats::connect(&args.nats_url)
+        .await
+        .with_context(|| format!("connecting to NATS at {}", args.nats_url))?;
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        crate::shutdown_signal().await;
+        stop.cancel();
+    });
+    let stats = std::sync::Arc::new(notify::NotifyStats::default());
+    notify::run(client, settings, channels, stats, shutdown).await?;
     Ok(())
 }

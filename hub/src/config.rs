@@ -57,6 +57,51 @@ pub struct Config {
     pub proxy: ProxyConfig,
     /// The state API (`/v1/bills`, `/v1/sittings`) and its snapshots.
     pub state: StateConfig,
+    /// The follow API (`/v1/followers`, `/v1/push/key`; docs/NOTIFY.md).
+    pub follow: FollowConfig,
+}
+
+/// The follow API: anonymous followers of bills, stored in a NATS key-value
+/// bucket that the notifier reads (docs/NOTIFY.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FollowConfig {
+    /// Serve the follow API. Off: its paths answer 503 `notifications_off`.
+    pub enabled: bool,
+    /// The key-value bucket (created with the stream's replicas if missing).
+    pub bucket: String,
+    /// Bills one follower may follow.
+    pub max_bills: usize,
+    /// Followers one IP address may create per hour (trusted proxies exempt).
+    pub followers_per_ip_per_hour: u32,
+    /// The largest request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Accept `http://` push endpoints. For tests on loopback only: every
+    /// browser's push service is `https://`.
+    pub allow_http_endpoints: bool,
+}
+
+impl Default for FollowConfig {
+    fn default() -> Self {
+        FollowConfig {
+            enabled: true,
+            bucket: sapha_follows::DEFAULT_BUCKET.into(),
+            max_bills: 50,
+            followers_per_ip_per_hour: 20,
+            max_body_bytes: 8 * 1024,
+            allow_http_endpoints: false,
+        }
+    }
+}
+
+impl FollowConfig {
+    /// The limits the follow store checks input against.
+    pub fn limits(&self) -> sapha_follows::Limits {
+        sapha_follows::Limits {
+            max_bills: self.max_bills,
+            allow_http_endpoints: self.allow_http_endpoints,
+        }
+    }
 }
 
 /// The state API and its snapshots (docs/STATE.md).
@@ -98,6 +143,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             proxy: ProxyConfig::default(),
             state: StateConfig::default(),
+            follow: FollowConfig::default(),
         }
     }
 }

@@ -191,6 +191,10 @@ pub(crate) trait DynSource: Send + Sync {
     fn is_connected(&self) -> bool;
     fn load_snapshot(&self) -> BoxFuture<'_, Result<Option<bytes::Bytes>, SourceError>>;
     fn store_snapshot(&self, snapshot: bytes::Bytes) -> BoxFuture<'_, Result<(), SourceError>>;
+    fn follow_store<'a>(
+        &'a self,
+        bucket: &'a str,
+    ) -> BoxFuture<'a, Result<Option<sapha_follows::FollowStore>, SourceError>>;
 }
 
 impl<S: EventSource> DynSource for S {
@@ -214,6 +218,12 @@ impl<S: EventSource> DynSource for S {
     }
     fn store_snapshot(&self, snapshot: bytes::Bytes) -> BoxFuture<'_, Result<(), SourceError>> {
         EventSource::store_snapshot(self, snapshot).boxed()
+    }
+    fn follow_store<'a>(
+        &'a self,
+        bucket: &'a str,
+    ) -> BoxFuture<'a, Result<Option<sapha_follows::FollowStore>, SourceError>> {
+        EventSource::follow_store(self, bucket).boxed()
     }
 }
 

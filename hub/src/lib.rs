@@ -35,6 +35,7 @@ mod camera;
 mod client_ip;
 pub mod config;
 mod fanout;
+mod follow;
 mod hub;
 mod index;
 pub mod metrics;

@@ -288,6 +288,25 @@ impl EventSource for NatsSource {
         Ok(())
     }
 
+    async fn follow_store(
+        &self,
+        bucket: &str,
+    ) -> Result<Option<sapha_follows::FollowStore>, SourceError> {
+        // Replicated like the stream.
+        let replicas = self
+            .js
+            .get_stream(&self.stream)
+            .await
+            .map_err(unavailable)?
+            .cached_info()
+            .config
+            .num_replicas;
+        sapha_follows::FollowStore::open(&self.js, bucket, replicas)
+            .await
+            .map(Some)
+            .map_err(unavailable)
+    }
+
     fn is_connected(&self) -> bool {
         self.client.connection_state() == async_nats::connection::State::Connected
     }

@@ -66,8 +66,8 @@ impl Drop for Permit {
 }
 
 #[derive(Clone)]
-struct App {
-    hub: Arc<Hub>,
+pub(crate) struct App {
+    pub(crate) hub: Arc<Hub>,
     /// The accept loop's counters, for `/metrics`.
     edge: Arc<sapha_edge::EdgeStats>,
     admission: Arc<Admission>,
@@ -76,10 +76,12 @@ struct App {
     /// Verifies client tokens (read-only after start).
     auth: Arc<Auth>,
     alive: mpsc::Sender<()>,
+    /// The follow API (`follow`).
+    pub(crate) follows: Arc<crate::follow::FollowApi>,
 }
 
 /// An HTTP error with a stable code, as JSON.
-fn reject(status: StatusCode, code: &str, message: &str) -> Response {
+pub(crate) fn reject(status: StatusCode, code: &str, message: &str) -> Response {
     let body = serde_json::json!({ "type": "error", "code": code, "message": message });
     (status, axum::Json(body)).into_response()
 }
@@ -391,8 +393,19 @@ impl crate::state::Visibility for Grant {
 }
 
 impl App {
+    /// Whether the peer is one of the trusted reverse proxies (exempt from
+    /// the per-IP limits: they speak for many clients).
+    pub(crate) fn is_trusted_proxy(&self, peer: IpAddr) -> bool {
+        self.hub
+            .config
+            .proxy
+            .trusted
+            .iter()
+            .any(|n| n.contains(&peer))
+    }
+
     /// Takes one request from the client's per-IP bucket of the state API.
-    fn state_rate_ok(&self, ip: IpAddr) -> bool {
+    pub(crate) fn state_rate_ok(&self, ip: IpAddr) -> bool {
         let limits = &self.hub.config.state;
         let (rate, burst) = (
             f64::from(limits.requests_per_second.max(1)),
@@ -430,14 +443,7 @@ fn state_request(
 ) -> Response {
     use crate::state::Answer;
     let ip = client_ip(peer.ip(), headers, &app.hub.config.proxy.trusted);
-    let trusted = app
-        .hub
-        .config
-        .proxy
-        .trusted
-        .iter()
-        .any(|n| n.contains(&peer.ip()));
-    if !trusted && !app.state_rate_ok(ip) {
+    if !app.is_trusted_proxy(peer.ip()) && !app.state_rate_ok(ip) {
         return reject(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
@@ -645,6 +651,7 @@ pub async fn run<S: EventSource>(
         state_rate: Arc::default(),
         auth,
         alive,
+        follows: Arc::default(),
     };
     let router = Router::new()
         .route("/v1/ws", get(ws_handler))
@@ -656,6 +663,7 @@ pub async fn run<S: EventSource>(
         .route("/v1/bills/{id}", get(bill_handler))
         .route("/v1/sittings", get(sittings_handler))
         .route("/v1/sittings/{id}", get(sitting_handler))
+        .merge(crate::follow::routes())
         .merge(crate::web::routes())
         // Every error the hub answers carries the JSON error body.
         .fallback(|| async {
@@ -669,7 +677,7 @@ pub async fn run<S: EventSource>(
             reject(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method_not_allowed",
-                "the hub's endpoints answer GET",
+                "this path does not take that method: see docs/PROTOCOL.md, Endpoints",
             )
         })
         .with_state(app);

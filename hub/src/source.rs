@@ -126,4 +126,15 @@ pub trait EventSource: Send + Sync + 'static {
         let _ = snapshot;
         async { Ok(()) }
     }
+
+    /// The follow store beside the stream (bucket `bucket`, created with the
+    /// stream's replicas if missing), for the follow API. `None` when this
+    /// source has none (in-process sources): the follow API then answers 503.
+    fn follow_store(
+        &self,
+        bucket: &str,
+    ) -> impl Future<Output = Result<Option<sapha_follows::FollowStore>, SourceError>> + Send {
+        let _ = bucket;
+        async { Ok(None) }
+    }
 }

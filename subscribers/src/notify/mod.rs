@@ -1,404 +1,257 @@
-//! `sapha notify`: bill-follow notifications. A user follows bills; each stage
-//! change of a followed bill becomes one notification per follower, POSTed to
-//! a push gateway, in Thai and English. A change is never notified twice.
+//! `sapha notify`: a notification at every stage of a followed bill, to
+//! anonymous followers (the hub's follow API writes them into a NATS
+//! key-value bucket, `sapha_follows`), by Web Push, LINE or a signed webhook.
 //!
-//! ## Never twice
+//! ## The path of one stage change (docs/NOTIFY.md)
 //!
-//! Every notification has a key, (user, event id). A key is appended to the
-//! sent log (fsynced) as soon as the gateway answered 2xx, and the log is read
-//! back on start, so no restart sends a key again. The stream position is
-//! checkpointed after each event, so a restart does not miss changes either.
-//! The one window left, a crash between the gateway's 2xx and the log append,
-//! is covered by the `Idempotency-Key: <user>:<event id>` header the gateway
-//! can dedupe on.
+//! 1. **Plan** ([`plan`]). One durable pull consumer on the event stream,
+//!    `parl.v1.bill.*.stage`, shared by every notifier replica, one event at a
+//!    time (in stream order). A replica reads the bill's followers from the
+//!    follow store and publishes them, in chunks of [`NotifySettings::chunk`],
+//!    as jobs to a work-queue stream, each with a `Nats-Msg-Id` of
+//!    `<event id>/<chunk>`, so a re-plan after a crash is deduplicated. Then it
+//!    acks the event.
+//! 2. **Send** ([`send`]). A second durable consumer on the work queue, also
+//!    shared: each job goes to one replica at a time. For each follower it
+//!    checks the sent marker `s.<event id>.<follower>` in a key-value bucket,
+//!    sends, and creates the marker (compare-and-set on "no such key"). It acks
+//!    the job when every follower in it is sent, gone or refused for good.
+//!
+//! ## Exactly once
+//!
+//! A marker is written only after the channel accepted the message, and read
+//! before sending, so a job redelivered after a crash, or planned twice, skips
+//! whoever was told. The one window left, a crash between the push service's
+//! acceptance and the marker's write, is closed at the receiver: Web Push
+//! messages carry a `Topic` (an undelivered older copy is replaced) and the
+//! browser shows them with one `tag` per bill; LINE gets the same
+//! `X-Line-Retry-Key` (LINE drops a repeat); the webhook gets an
+//! `Idempotency-Key`.
+//!
+//! ## Corrections
+//!
+//! An event that `supersedes` another is notified, marked as a correction
+//! (the citizen was told something that turned out wrong), under the same
+//! Web Push `Topic` and `tag`, so it replaces the wrong one where that is
+//! still shown or undelivered.
 
+mod channels;
+pub mod plan;
+pub mod send;
 mod text;
 
+pub use channels::{
+    generate_vapid_key, line_retry_key, push_payload, push_topic, Channels, LineSettings, Outcome,
+    WebPushSettings, WebhookTarget,
+};
 pub use text::notification_text;
 
-use crate::client::{Backoff, ClientError, Delivery, Item};
-use crate::durable;
-use futures::{Stream, StreamExt};
-use sapha_proto::event::{Body, Text};
+use sapha_proto::event::{Body, Event, Text};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::future::Future;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use thiserror::Error;
 
-/// Up to this many followed bills are subscribed one topic each; beyond it the
-/// notifier takes `bill.*.stage` and filters itself (a hub allows 100
-/// subscriptions per connection by default).
-pub const MAX_BILL_TOPICS: usize = 64;
-
-/// Who follows which bills: `{"user-id": ["b-2566-0123", ...]}`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub struct Follows(pub BTreeMap<String, Vec<String>>);
-
-impl Follows {
-    /// Parses the JSON form.
-    pub fn parse(json: &str) -> Result<Follows, NotifyError> {
-        serde_json::from_str(json).map_err(NotifyError::Follows)
-    }
-
-    /// Reads a follows file.
-    pub fn load(path: &Path) -> Result<Follows, NotifyError> {
-        let text = std::fs::read_to_string(path).map_err(|source| NotifyError::Io {
-            what: format!("reading {}", path.display()),
-            source,
-        })?;
-        Follows::parse(&text)
-    }
-
-    /// Every followed bill.
-    pub fn bills(&self) -> BTreeSet<&str> {
-        self.0.values().flatten().map(String::as_str).collect()
-    }
-
-    /// The users who follow `bill`.
-    pub fn followers<'a>(&'a self, bill: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.0
-            .iter()
-            .filter(move |(_, bills)| bills.iter().any(|b| b == bill))
-            .map(|(user, _)| user.as_str())
-    }
-
-    /// The topic filters to subscribe to.
-    pub fn topics(&self) -> Vec<String> {
-        let bills = self.bills();
-        if bills.len() > MAX_BILL_TOPICS {
-            return vec!["bill.*.stage".into()];
-        }
-        bills.iter().map(|b| format!("bill.{b}.stage")).collect()
-    }
-}
-
-/// What is POSTed to the push gateway (JSON).
+/// One stage change, as every channel words it (the job's common part).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Notification {
-    pub user: String,
+pub struct Change {
     pub bill_id: String,
     pub event_id: String,
     /// The stream sequence of the stage change.
     pub seq: u64,
     pub from_stage: Option<String>,
     pub to_stage: String,
+    /// The bill's title (full), in Thai and English.
     pub title: Text,
-    /// The message, in Thai and English.
+    /// The message, in Thai and English, with the bill's short title.
     pub text: Text,
     /// When the change happened (RFC 3339, UTC).
     pub occurred_at: String,
+    /// This event corrects (supersedes) an earlier one.
+    pub correction: bool,
 }
 
-/// Settings of a notifier.
+impl Change {
+    /// The change an event announces, if it is a bill's stage change.
+    pub fn of(seq: u64, event: &Event) -> Option<Change> {
+        let Body::BillStageChanged(b) = &event.body else {
+            return None;
+        };
+        Some(Change {
+            bill_id: b.bill_id.clone(),
+            event_id: event.event_id.clone(),
+            seq,
+            from_stage: b.from_stage.map(|s| s.code().to_owned()),
+            to_stage: b.to_stage.code().to_owned(),
+            title: b.title.clone(),
+            text: notification_text(b),
+            occurred_at: event
+                .occurred_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            correction: event.supersedes.is_some(),
+        })
+    }
+}
+
+/// What the webhook receives (JSON): one notification for one follower.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notification {
+    /// The app's own reference for the follower (`channel.reference`).
+    pub user: String,
+    /// The follower id in the follow store.
+    pub follower: String,
+    pub lang: sapha_follows::Lang,
+    #[serde(flatten)]
+    pub change: Change,
+    /// The dashboard page of the bill.
+    pub url: String,
+}
+
+/// Settings of a notifier replica.
 #[derive(Debug, Clone)]
 pub struct NotifySettings {
-    pub follows: Follows,
-    /// The push gateway: each notification is one POST here.
-    pub gateway_url: String,
-    /// Holds `sent.ndjson` (the keys sent) and `checkpoint.json` (the position).
-    pub state_dir: PathBuf,
-    /// Stop (to retry on restart) after this many failed attempts of one POST.
-    pub max_attempts: u32,
-    pub backoff: Backoff,
-    pub timeout: Duration,
+    /// The event stream (`PARL`).
+    pub stream: String,
+    /// The follow store bucket (the hub's `[follow] bucket`).
+    pub follows_bucket: String,
+    /// The sent markers' bucket.
+    pub sent_bucket: String,
+    /// How long a sent marker is kept: a stage change older than this is
+    /// never re-planned, so its markers are no longer needed.
+    pub sent_ttl: Duration,
+    /// The work-queue stream of jobs.
+    pub jobs_stream: String,
+    /// Start with the next stage change (`false`), or with every stored one
+    /// (`true`), when the plan consumer does not exist yet.
+    pub from_start: bool,
+    /// Followers per job.
+    pub chunk: usize,
+    /// Messages one replica sends at once.
+    pub concurrency: usize,
+    /// How long a job or event may be held without progress before NATS gives
+    /// it to another replica (a replica that dies is noticed this late).
+    pub ack_wait: Duration,
+    /// Attempts of one message within a job before the job is handed back
+    /// (NAK with a delay) for a later try.
+    pub attempts: u32,
+    /// The dashboard's public URL; a notification links to `<url>/?bill=<id>`.
+    pub dashboard_url: String,
+}
+
+impl Default for NotifySettings {
+    fn default() -> Self {
+        NotifySettings {
+            stream: "PARL".into(),
+            follows_bucket: sapha_follows::DEFAULT_BUCKET.into(),
+            sent_bucket: "SAPHA_NOTIFY_SENT".into(),
+            sent_ttl: Duration::from_secs(35 * 24 * 3600),
+            jobs_stream: "SAPHA_NOTIFY_JOBS".into(),
+            from_start: false,
+            chunk: 250,
+            concurrency: 64,
+            ack_wait: Duration::from_secs(30),
+            attempts: 5,
+            dashboard_url: String::new(),
+        }
+    }
+}
+
+impl NotifySettings {
+    /// The link a notification opens.
+    pub fn bill_url(&self, bill_id: &str) -> String {
+        format!(
+            "{}/?bill={bill_id}",
+            self.dashboard_url.trim_end_matches('/')
+        )
+    }
 }
 
 #[derive(Debug, Error)]
 pub enum NotifyError {
-    #[error("the follows file is not {{\"user\": [\"bill-id\", ...]}}")]
-    Follows(#[source] serde_json::Error),
-    #[error("{what}")]
-    Io {
-        what: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("building the http client")]
-    Http(#[source] reqwest::Error),
-    #[error("the push gateway did not take {key} after {attempts} attempts; last: {last}")]
-    GaveUp {
-        key: String,
-        attempts: u32,
-        last: String,
-    },
+    #[error("NATS: {0}")]
+    Nats(String),
     #[error(transparent)]
-    Client(#[from] ClientError),
+    Follows(#[from] sapha_follows::StoreError),
+    #[error("{0}")]
+    Config(String),
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-struct SentKey {
-    user: String,
-    event_id: String,
+pub(crate) fn nats(e: impl std::fmt::Display) -> NotifyError {
+    NotifyError::Nats(e.to_string())
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-struct Position {
-    seq: u64,
-    /// The stream epoch `seq` belongs to (absent in older checkpoints).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    epoch: Option<String>,
+/// What a replica did, for logs and `/metrics`.
+#[derive(Debug, Default)]
+pub struct NotifyStats {
+    /// Stage changes planned (events acked by the plan consumer).
+    pub planned: AtomicU64,
+    /// Jobs published.
+    pub jobs: AtomicU64,
+    /// Messages accepted by a channel, by this replica.
+    pub sent: AtomicU64,
+    /// Skipped because their marker showed them sent already.
+    pub already_sent: AtomicU64,
+    /// Sent, then the marker was found written by another: a duplicate.
+    pub duplicates: AtomicU64,
+    /// Followers removed because their push subscription is gone (404/410).
+    pub gone: AtomicU64,
+    /// Refused for good by the channel (a 4xx other than 404/408/410/429).
+    pub refused: AtomicU64,
+    /// Failed attempts (retried).
+    pub failed_attempts: AtomicU64,
 }
 
-/// The notifier: follows, the sent log, and the gateway client.
-pub struct Notifier {
+impl NotifyStats {
+    pub(crate) fn add(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A one-line summary.
+    pub fn summary(&self) -> String {
+        let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        format!(
+            "planned {} jobs {} sent {} already_sent {} duplicates {} gone {} refused {} failed_attempts {}",
+            g(&self.planned),
+            g(&self.jobs),
+            g(&self.sent),
+            g(&self.already_sent),
+            g(&self.duplicates),
+            g(&self.gone),
+            g(&self.refused),
+            g(&self.failed_attempts)
+        )
+    }
+}
+
+/// Runs one notifier replica (planning and sending) until `shutdown`.
+pub async fn run(
+    client: async_nats::Client,
     settings: NotifySettings,
-    sent: HashSet<(String, String)>,
-    sent_log: std::fs::File,
-    position: Option<u64>,
-    /// The stream epoch `position` belongs to.
-    epoch: Option<String>,
-    http: reqwest::Client,
-    delivered: u64,
-}
-
-fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> NotifyError {
-    let what = what.into();
-    move |source| NotifyError::Io { what, source }
-}
-
-impl Notifier {
-    /// Reads the state directory (creating it if needed).
-    pub fn open(settings: NotifySettings) -> Result<Notifier, NotifyError> {
-        let dir = &settings.state_dir;
-        std::fs::create_dir_all(dir).map_err(io("creating the state directory"))?;
-        let log_path = dir.join("sent.ndjson");
-        let mut sent = HashSet::new();
-        if let Ok(text) = std::fs::read_to_string(&log_path) {
-            // A torn last line (a crash mid-append) is skipped: that key was
-            // not confirmed as logged.
-            for line in text.lines() {
-                if let Ok(k) = serde_json::from_str::<SentKey>(line) {
-                    sent.insert((k.user, k.event_id));
-                }
-            }
-        }
-        let sent_log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .map_err(io("opening the sent log"))?;
-        durable::sync_dir(dir).map_err(io("syncing the state directory"))?;
-        let saved = match std::fs::read(dir.join("checkpoint.json")) {
-            Ok(b) => Some(
-                serde_json::from_slice::<Position>(&b).map_err(|e| NotifyError::Io {
-                    what: "reading checkpoint.json".into(),
-                    source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
-                })?,
-            ),
-            Err(_) => None,
-        };
-        let position = saved.as_ref().map(|p| p.seq);
-        let epoch = saved.and_then(|p| p.epoch);
-        let http = reqwest::Client::builder()
-            .timeout(settings.timeout)
-            .build()
-            .map_err(NotifyError::Http)?;
-        Ok(Notifier {
-            settings,
-            sent,
-            sent_log,
-            position,
-            epoch,
-            http,
-            delivered: 0,
-        })
+    channels: Channels,
+    stats: std::sync::Arc<NotifyStats>,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> Result<(), NotifyError> {
+    let js = async_nats::jetstream::new(client);
+    let replicas = js
+        .get_stream(&settings.stream)
+        .await
+        .map_err(nats)?
+        .cached_info()
+        .config
+        .num_replicas;
+    let follows = sapha_follows::FollowStore::open(&js, &settings.follows_bucket, replicas).await?;
+    if let Some(key) = channels.vapid_public_key() {
+        follows.set_vapid_public_key(&key).await?;
     }
-
-    /// The stream position to resume after.
-    pub fn position(&self) -> Option<u64> {
-        self.position
-    }
-
-    /// The stream epoch [`Notifier::position`] belongs to, if known: give it
-    /// to [`ClientBuilder::resume_epoch`](crate::ClientBuilder::resume_epoch).
-    pub fn epoch(&self) -> Option<String> {
-        self.epoch.clone()
-    }
-
-    /// The topics to subscribe to.
-    pub fn topics(&self) -> Vec<String> {
-        self.settings.follows.topics()
-    }
-
-    /// Notifications sent since opening.
-    pub fn delivered(&self) -> u64 {
-        self.delivered
-    }
-
-    /// The notifications one delivery calls for (pure: nothing is sent).
-    pub fn notifications(&self, d: &Delivery) -> Vec<Notification> {
-        let Body::BillStageChanged(b) = &d.event.body else {
-            return Vec::new();
-        };
-        let text = notification_text(b);
-        self.settings
-            .follows
-            .followers(&b.bill_id)
-            .map(|user| Notification {
-                user: user.to_owned(),
-                bill_id: b.bill_id.clone(),
-                event_id: d.event.event_id.clone(),
-                seq: d.seq,
-                from_stage: b.from_stage.map(|s| s.code().to_owned()),
-                to_stage: b.to_stage.code().to_owned(),
-                title: b.title.clone(),
-                text: text.clone(),
-                occurred_at: d
-                    .event
-                    .occurred_at
-                    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            })
-            .collect()
-    }
-
-    /// Sends what one delivery calls for and was not sent before, then
-    /// checkpoints it. Returns how many were sent.
-    pub async fn handle(&mut self, d: &Delivery) -> Result<usize, NotifyError> {
-        let mut sent = 0;
-        for n in self.notifications(d) {
-            let key = (n.user.clone(), n.event_id.clone());
-            if self.sent.contains(&key) {
-                tracing::debug!(user = %n.user, event_id = %n.event_id, "already notified");
-                continue;
-            }
-            if self.post(&n).await? {
-                self.record(&n)?;
-                self.sent.insert(key);
-                sent += 1;
-                self.delivered += 1;
-            }
-        }
-        let position = Position {
-            seq: d.seq,
-            epoch: self.epoch.clone(),
-        };
-        let bytes = serde_json::to_vec(&position).expect("serializes");
-        durable::replace(&self.settings.state_dir.join("checkpoint.json"), &bytes)
-            .map_err(io("saving the checkpoint"))?;
-        self.position = Some(d.seq);
-        Ok(sent)
-    }
-
-    fn record(&mut self, n: &Notification) -> Result<(), NotifyError> {
-        let mut line = serde_json::to_vec(&SentKey {
-            user: n.user.clone(),
-            event_id: n.event_id.clone(),
-        })
-        .expect("serializes");
-        line.push(b'\n');
-        self.sent_log
-            .write_all(&line)
-            .and_then(|()| self.sent_log.sync_data())
-            .map_err(io("appending to the sent log"))
-    }
-
-    /// One POST with retries. `Ok(false)`: the gateway refused it for good (4xx);
-    /// that is logged and not retried.
-    async fn post(&self, n: &Notification) -> Result<bool, NotifyError> {
-        let key = format!("{}:{}", n.user, n.event_id);
-        let attempts = self.settings.max_attempts.max(1);
-        let mut last = String::new();
-        for attempt in 1..=attempts {
-            if attempt > 1 {
-                tokio::time::sleep(self.settings.backoff.delay(attempt - 1)).await;
-            }
-            let r = self
-                .http
-                .post(&self.settings.gateway_url)
-                .header("idempotency-key", &key)
-                .json(n)
-                .send()
-                .await;
-            match r {
-                Ok(r) if r.status().is_success() => return Ok(true),
-                Ok(r) => {
-                    let status = r.status().as_u16();
-                    if !(status == 408 || status == 429 || status >= 500) {
-                        tracing::error!(%key, status, "the push gateway refused a notification");
-                        return Ok(false);
-                    }
-                    last = format!("status {status}");
-                }
-                Err(e) => last = e.to_string(),
-            }
-            tracing::warn!(%key, attempt, error = %last, "push failed; retrying");
-        }
-        Err(NotifyError::GaveUp {
-            key,
-            attempts,
-            last,
-        })
-    }
-
-    /// Handles items until they end, fail, or `shutdown` resolves.
-    pub async fn run<S>(
-        mut self,
-        items: S,
-        shutdown: impl Future<Output = ()>,
-    ) -> Result<u64, NotifyError>
-    where
-        S: Stream<Item = Result<Item, ClientError>> + Unpin,
-    {
-        let mut items = items;
-        let mut shutdown = std::pin::pin!(shutdown);
-        loop {
-            let item = tokio::select! {
-                item = items.next() => item,
-                _ = &mut shutdown => return Ok(self.delivered),
-            };
-            match item {
-                None => return Ok(self.delivered),
-                Some(Err(e)) => return Err(e.into()),
-                Some(Ok(Item::Event(d))) => {
-                    self.handle(&d).await?;
-                }
-                Some(Ok(Item::HistoryLost { since, first_seq })) => {
-                    tracing::error!(
-                        since,
-                        first_seq,
-                        "history lost: stage changes in between are not notified"
-                    );
-                }
-                Some(Ok(Item::StreamReset { since, first_seq })) => {
-                    // The replay from first_seq notifies only what the sent
-                    // log has not: (user, event id) keys are never sent twice.
-                    tracing::error!(
-                        since,
-                        first_seq,
-                        "the stream was reset below our position: replaying it from its first event"
-                    );
-                }
-                Some(Ok(Item::Connected { epoch, .. })) if !epoch.is_empty() => {
-                    // Events from here on (and so the checkpoints) belong to it.
-                    self.epoch = Some(epoch);
-                }
-                Some(Ok(other)) => tracing::info!(?other, "client"),
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn follows_name_their_topics() {
-        let f = Follows::parse(r#"{"u1": ["b-2566-0001", "b-2566-0002"], "u2": ["b-2566-0001"]}"#)
-            .unwrap();
-        assert_eq!(
-            f.topics(),
-            ["bill.b-2566-0001.stage", "bill.b-2566-0002.stage"]
-        );
-        assert_eq!(f.followers("b-2566-0001").collect::<Vec<_>>(), ["u1", "u2"]);
-        assert_eq!(f.followers("b-9").count(), 0);
-        let many: BTreeMap<String, Vec<String>> =
-            [("u".to_owned(), (0..100).map(|i| format!("b-{i}")).collect())].into();
-        assert_eq!(Follows(many).topics(), ["bill.*.stage"]);
-        assert!(Follows::parse(r#"["b-1"]"#).is_err());
-    }
+    let planner =
+        plan::Planner::open(&js, &settings, replicas, follows.clone(), stats.clone()).await?;
+    let sender =
+        send::Sender::open(&js, &settings, replicas, follows, channels, stats.clone()).await?;
+    let plan_task = tokio::spawn(planner.run(shutdown.clone()));
+    let send_task = tokio::spawn(sender.run(shutdown.clone()));
+    let (p, s) = tokio::join!(plan_task, send_task);
+    tracing::info!(stats = %stats.summary(), "notify stopped");
+    p.map_err(|e| NotifyError::Nats(e.to_string()))??;
+    s.map_err(|e| NotifyError::Nats(e.to_string()))??;
+    Ok(())
 }

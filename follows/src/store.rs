@@ -1,0 +1,323 @@
+//! The follow store: one JetStream key-value bucket, replicated like the
+//! event stream, so any hub can serve any follower and any notifier replica
+//! can read them.
+//!
+//! Keys:
+//! - `f.<follower>`: the [`Follower`] (JSON), its secret only as a hash;
+//! - `b.<bill>.<follower>`: the [`Delivery`] the notifier needs for one
+//!   follower of one bill, so that a bill's followers are one subject filter;
+//! - `config.vapid_public_key`: the notifier's VAPID public key, for browsers.
+//!
+//! The bucket keeps one revision per key, and a deletion purges: a deleted
+//! follower's push endpoint is gone from the bucket at once.
+
+use crate::model::{
+    check_bills, check_channel, Channel, Delivery, Follower, InvalidFollow, Lang, Limits,
+};
+use async_nats::jetstream::{self, kv};
+use futures::StreamExt;
+use sha2::{Digest, Sha256};
+use std::time::Duration;
+use thiserror::Error;
+
+/// The bucket's default name.
+pub const DEFAULT_BUCKET: &str = "SAPHA_FOLLOWS";
+const VAPID_KEY: &str = "config.vapid_public_key";
+/// Compare-and-set attempts before an update gives up (concurrent edits).
+const CAS_ATTEMPTS: usize = 8;
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("no such follower")]
+    UnknownFollower,
+    #[error("the secret does not match")]
+    BadSecret,
+    #[error(transparent)]
+    Invalid(#[from] InvalidFollow),
+    #[error("the follower kept changing under us; try again")]
+    Conflict,
+    #[error("the follow store is unavailable: {0}")]
+    Unavailable(String),
+}
+
+fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+/// A handle on the bucket; cheap to clone.
+#[derive(Clone)]
+pub struct FollowStore {
+    kv: kv::Store,
+    js: jetstream::Context,
+    bucket: String,
+}
+
+impl FollowStore {
+    /// Opens the bucket, creating it with `replicas` copies if it is missing.
+    pub async fn open(
+        js: &jetstream::Context,
+        bucket: &str,
+        replicas: usize,
+    ) -> Result<FollowStore, StoreError> {
+        let kv = match js.get_key_value(bucket).await {
+            Ok(kv) => kv,
+            Err(_) => js
+                .create_key_value(kv::Config {
+                    bucket: bucket.to_owned(),
+                    description: "Sapha: who follows which bill (anonymous)".into(),
+                    history: 1,
+                    max_value_size: 64 * 1024,
+                    num_replicas: replicas.max(1),
+                    ..Default::default()
+                })
+                .await
+                .map_err(unavailable)?,
+        };
+        Ok(FollowStore {
+            kv,
+            js: js.clone(),
+            bucket: bucket.to_owned(),
+        })
+    }
+
+    /// Creates a follower; returns it and its secret (shown once, stored hashed).
+    pub async fn create(
+        &self,
+        lang: Lang,
+        channel: Channel,
+        bills: &[String],
+        limits: &Limits,
+    ) -> Result<(Follower, String), StoreError> {
+        check_channel(&channel, limits)?;
+        let bills = check_bills(bills, limits)?;
+        let id = hex(&rand::random::<[u8; 16]>());
+        let secret = {
+            use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+            use base64::Engine;
+            URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
+        };
+        let follower = Follower {
+            id: id.clone(),
+            secret_sha256: hash(&secret),
+            lang,
+            channel,
+            bills,
+            created_at: chrono::Utc::now(),
+        };
+        self.kv
+            .create(follower_key(&id), json(&follower))
+            .await
+            .map_err(unavailable)?;
+        self.index(&follower).await?;
+        Ok((follower, secret))
+    }
+
+    /// The follower `id` if `secret` is its secret.
+    pub async fn authorize(&self, id: &str, secret: &str) -> Result<Follower, StoreError> {
+        Ok(self.read_authorized(id, secret).await?.0)
+    }
+
+    async fn read_authorized(&self, id: &str, secret: &str) -> Result<(Follower, u64), StoreError> {
+        let (follower, revision) = self.read(id).await?.ok_or(StoreError::UnknownFollower)?;
+        let given = hash(secret);
+        let same: bool =
+            subtle::ConstantTimeEq::ct_eq(given.as_bytes(), follower.secret_sha256.as_bytes())
+                .into();
+        if !same {
+            return Err(StoreError::BadSecret);
+        }
+        Ok((follower, revision))
+    }
+
+    /// The stored follower and its revision, without checking a secret.
+    pub async fn read(&self, id: &str) -> Result<Option<(Follower, u64)>, StoreError> {
+        if sapha_proto::ids::validate_id(id).is_err() {
+            return Ok(None);
+        }
+        let Some(entry) = self.kv.entry(follower_key(id)).await.map_err(unavailable)? else {
+            return Ok(None);
+        };
+        if entry.operation != kv::Operation::Put {
+            return Ok(None);
+        }
+        let follower = serde_json::from_slice(&entry.value).map_err(unavailable)?;
+        Ok(Some((follower, entry.revision)))
+    }
+
+    /// Changes a follower (after checking its secret) with compare-and-set,
+    /// then brings the per-bill index in line. `change` may refuse with
+    /// [`InvalidFollow`].
+    pub async fn update(
+        &self,
+        id: &str,
+        secret: &str,
+        limits: &Limits,
+        change: impl Fn(&mut Follower) -> Result<(), InvalidFollow>,
+    ) -> Result<Follower, StoreError> {
+        for _ in 0..CAS_ATTEMPTS {
+            let (before, revision) = self.read_authorized(id, secret).await?;
+            let mut after = before.clone();
+            change(&mut after)?;
+            check_channel(&after.channel, limits)?;
+            after.bills = check_bills(&after.bills, limits)?;
+            // Unfollowed bills leave the index before the follower is
+            // written, followed ones enter it after: a crash in between leaves
+            // at most a followed bill unindexed, never a notification for a
+            // bill unfollowed. The next update rewrites the whole index.
+            let dropped: Vec<String> = before
+                .bills
+                .iter()
+                .filter(|b| !after.bills.contains(b))
+                .cloned()
+                .collect();
+            self.unindex(id, &dropped).await?;
+            match self
+                .kv
+                .update(follower_key(id), json(&after), revision)
+                .await
+            {
+                Ok(_) => {
+                    self.index(&after).await?;
+                    return Ok(after);
+                }
+                Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => continue,
+                Err(e) => return Err(unavailable(e)),
+            }
+        }
+        Err(StoreError::Conflict)
+    }
+
+    /// Deletes a follower and every trace of it (after checking its secret).
+    pub async fn delete(&self, id: &str, secret: &str) -> Result<(), StoreError> {
+        let (follower, _) = self.read_authorized(id, secret).await?;
+        self.remove(&follower).await
+    }
+
+    /// Deletes a follower whose channel is gone (a push service answered 404
+    /// or 410): its subscription is personal data with no more use.
+    pub async fn remove_unreachable(&self, id: &str) -> Result<(), StoreError> {
+        match self.read(id).await? {
+            Some((follower, _)) => self.remove(&follower).await,
+            None => Ok(()),
+        }
+    }
+
+    async fn remove(&self, follower: &Follower) -> Result<(), StoreError> {
+        self.unindex(&follower.id, &follower.bills).await?;
+        self.kv
+            .purge(follower_key(&follower.id))
+            .await
+            .map_err(unavailable)
+    }
+
+    /// Writes the index entry of every followed bill.
+    async fn index(&self, follower: &Follower) -> Result<(), StoreError> {
+        let delivery = json(&follower.delivery());
+        for bill in &follower.bills {
+            self.kv
+                .put(bill_key(bill, &follower.id), delivery.clone())
+                .await
+                .map_err(unavailable)?;
+        }
+        Ok(())
+    }
+
+    async fn unindex(&self, id: &str, bills: &[String]) -> Result<(), StoreError> {
+        for bill in bills {
+            self.kv
+                .purge(bill_key(bill, id))
+                .await
+                .map_err(unavailable)?;
+        }
+        Ok(())
+    }
+
+    /// Every follower of `bill` (each once), read from the index with one
+    /// ordered consumer: the newest entry per key, without deleted ones.
+    pub async fn followers_of(&self, bill: &str) -> Result<Vec<Delivery>, StoreError> {
+        if sapha_proto::ids::validate_id(bill).is_err() {
+            return Ok(Vec::new());
+        }
+        let stream = self
+            .js
+            .get_stream(format!("KV_{}", self.bucket))
+            .await
+            .map_err(unavailable)?;
+        let mut consumer = stream
+            .create_consumer(jetstream::consumer::pull::OrderedConfig {
+                filter_subject: format!("$KV.{}.b.{bill}.*", self.bucket),
+                deliver_policy: jetstream::consumer::DeliverPolicy::LastPerSubject,
+                ..Default::default()
+            })
+            .await
+            .map_err(unavailable)?;
+        let pending = consumer.info().await.map_err(unavailable)?.num_pending;
+        let mut out = Vec::with_capacity(pending as usize);
+        if pending == 0 {
+            return Ok(out);
+        }
+        let mut messages = consumer.messages().await.map_err(unavailable)?;
+        loop {
+            let next = tokio::time::timeout(Duration::from_secs(10), messages.next()).await;
+            let message = match next {
+                Ok(Some(Ok(m))) => m,
+                Ok(Some(Err(e))) => return Err(unavailable(e)),
+                Ok(None) => break,
+                Err(_) => return Err(unavailable("reading the index timed out")),
+            };
+            let left = message.info().map_err(unavailable)?.pending;
+            let deleted = message
+                .headers
+                .as_ref()
+                .and_then(|h| h.get("KV-Operation"))
+                .is_some();
+            if !deleted && !message.payload.is_empty() {
+                if let Ok(d) = serde_json::from_slice::<Delivery>(&message.payload) {
+                    out.push(d);
+                }
+            }
+            if left == 0 {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Publishes the notifier's VAPID public key (base64url) for browsers.
+    pub async fn set_vapid_public_key(&self, key: &str) -> Result<(), StoreError> {
+        let current = self.vapid_public_key().await?;
+        if current.as_deref() != Some(key) {
+            self.kv
+                .put(VAPID_KEY, key.to_owned().into())
+                .await
+                .map_err(unavailable)?;
+        }
+        Ok(())
+    }
+
+    /// The VAPID public key a notifier published, if any.
+    pub async fn vapid_public_key(&self) -> Result<Option<String>, StoreError> {
+        let value = self.kv.get(VAPID_KEY).await.map_err(unavailable)?;
+        Ok(value.and_then(|v| String::from_utf8(v.to_vec()).ok()))
+    }
+}
+
+fn follower_key(id: &str) -> String {
+    format!("f.{id}")
+}
+
+fn bill_key(bill: &str, follower: &str) -> String {
+    format!("b.{bill}.{follower}")
+}
+
+fn json<T: serde::Serialize>(value: &T) -> bytes::Bytes {
+    serde_json::to_vec(value).expect("serializes").into()
+}
+
+fn hash(secret: &str) -> String {
+    hex(&Sha256::digest(secret.as_bytes()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,260 @@
+//! The follow API against a real hub and nats-server: followers are created,
+//! changed and deleted in the NATS key-value bucket, every refusal has its
+//! documented code, and a deleted follower leaves nothing behind.
+
+mod hub_support;
+mod notify_support;
+
+use hub_support::*;
+use notify_support::*;
+use sapha_follows::FollowStore;
+use sapha_tests::NatsServer;
+use serde_json::{json, Value};
+
+async fn store(nats: &NatsServer) -> FollowStore {
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let js = async_nats::jetstream::new(client);
+    FollowStore::open(&js, sapha_follows::DEFAULT_BUCKET, 1)
+        .await
+        .unwrap()
+}
+
+fn push(endpoint: &str) -> Value {
+    // A P-256 point's shape and a 16-byte secret (the API checks shapes only).
+    let mut point = vec![4u8];
+    point.extend([9u8; 64]);
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    json!({ "type": "webpush", "subscription": {
+        "endpoint": endpoint,
+        "keys": { "p256dh": b64.encode(&point), "auth": b64.encode([3u8; 16]) },
+    }})
+}
+
+async fn call(
+    method: reqwest::Method,
+    url: String,
+    secret: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut r = reqwest::Client::new().request(method, url);
+    if let Some(s) = secret {
+        r = r.bearer_auth(s);
+    }
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    let r = r.send().await.unwrap();
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn followers_are_created_changed_and_deleted_in_nats() {
+    let nats = NatsServer::start();
+    let _publisher = Publisher::new(&nats).await;
+    let hub = TestHub::start(follow_config(nats.url())).await;
+    let store = store(&nats).await;
+
+    let alice = follow(
+        &hub,
+        "th",
+        push("http://127.0.0.1:9/push/a"),
+        &["b-2566-0001"],
+    )
+    .await;
+    let (status, body) = call(
+        reqwest::Method::GET,
+        hub.http(&format!("/v1/followers/{}", alice.id)),
+        Some(&alice.secret),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["bills"], json!(["b-2566-0001"]));
+    assert_eq!(body["channel"], "webpush");
+    assert_eq!(body["lang"], "th");
+    assert!(
+        body.get("secret").is_none(),
+        "the secret is shown once: {body}"
+    );
+
+    // Follow a second bill, then unfollow the first.
+    let bills = |b: &str| hub.http(&format!("/v1/followers/{}/bills/{b}", alice.id));
+    let (status, body) = call(
+        reqwest::Method::PUT,
+        bills("b-2566-0002"),
+        Some(&alice.secret),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["bills"].clone()),
+        (200, json!(["b-2566-0001", "b-2566-0002"]))
+    );
+    let (status, body) = call(
+        reqwest::Method::DELETE,
+        bills("b-2566-0001"),
+        Some(&alice.secret),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["bills"].clone()),
+        (200, json!(["b-2566-0002"]))
+    );
+    let followers = |b: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .followers_of(b)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|d| d.follower)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(followers("b-2566-0001").await, Vec::<String>::new());
+    assert_eq!(followers("b-2566-0002").await, vec![alice.id.clone()]);
+
+    // Change the language: the index entries follow.
+    let (status, body) = call(
+        reqwest::Method::PATCH,
+        hub.http(&format!("/v1/followers/{}", alice.id)),
+        Some(&alice.secret),
+        Some(json!({"lang": "en"})),
+    )
+    .await;
+    assert_eq!((status, body["lang"].clone()), (200, json!("en")));
+    let d = store.followers_of("b-2566-0002").await.unwrap();
+    assert_eq!(d[0].lang, sapha_follows::Lang::En);
+
+    // Delete: the follower and its push endpoint are gone from the bucket.
+    let (status, _) = call(
+        reqwest::Method::DELETE,
+        hub.http(&format!("/v1/followers/{}", alice.id)),
+        Some(&alice.secret),
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
+    assert!(store.read(&alice.id).await.unwrap().is_none());
+    assert!(store.followers_of("b-2566-0002").await.unwrap().is_empty());
+    let (status, body) = call(
+        reqwest::Method::GET,
+        hub.http(&format!("/v1/followers/{}", alice.id)),
+        Some(&alice.secret),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (404, json!("unknown_follower"))
+    );
+    hub.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_its_documented_error() {
+    let nats = NatsServer::start();
+    let _publisher = Publisher::new(&nats).await;
+    let mut config = follow_config(nats.url());
+    config.follow.max_bills = 3;
+    config.follow.followers_per_ip_per_hour = 2;
+    let mut strict = config.clone();
+    strict.follow.allow_http_endpoints = false;
+    let hub = TestHub::start(config).await;
+    let post = |body: Value| {
+        call(
+            reqwest::Method::POST,
+            hub.http("/v1/followers"),
+            None,
+            Some(body),
+        )
+    };
+
+    let cases = [
+        (json!({"lang": "de", "channel": webhook("u1")}), "lang"),
+        (
+            json!({"lang": "th", "channel": {"type": "sms", "to": "x"}}),
+            "channel",
+        ),
+        (
+            json!({"lang": "th", "channel": webhook("u 1")}),
+            "channel.reference",
+        ),
+        (
+            json!({"lang": "th", "channel": webhook("u1"), "bills": ["b.>"]}),
+            "bills",
+        ),
+        (
+            json!({"lang": "th", "channel": webhook("u1"), "bills": ["a", "b", "c", "d"]}),
+            "bills",
+        ),
+        (
+            json!({"lang": "th", "channel": {"type": "line", "to": "U1"}}),
+            "channel.to",
+        ),
+        (
+            json!({"lang": "th", "channel": webhook("u1"), "extra": 1}),
+            "extra",
+        ),
+    ];
+    for (body, parameter) in cases {
+        let (status, answer) = post(body.clone()).await;
+        assert_eq!(status, 400, "{body} -> {answer}");
+        assert_eq!(answer["code"], "bad_parameter", "{answer}");
+        assert!(
+            answer["parameter"].as_str().unwrap().starts_with(parameter),
+            "{body} -> {answer}"
+        );
+    }
+    // Too large a body.
+    let big = json!({"lang": "th", "channel": webhook(&"x".repeat(9000))});
+    let (status, answer) = post(big).await;
+    assert_eq!(
+        (status, answer["code"].clone()),
+        (413, json!("body_too_large"))
+    );
+    // No secret, a wrong secret.
+    let f = follow(&hub, "en", webhook("u1"), &[]).await;
+    let url = hub.http(&format!("/v1/followers/{}", f.id));
+    let (status, answer) = call(reqwest::Method::GET, url.clone(), None, None).await;
+    assert_eq!(
+        (status, answer["code"].clone()),
+        (401, json!("unauthorized"))
+    );
+    let (status, answer) = call(reqwest::Method::GET, url, Some("wrong"), None).await;
+    assert_eq!((status, answer["code"].clone()), (403, json!("forbidden")));
+    // The hourly allowance per address: 2 (one used above).
+    follow(&hub, "en", webhook("u2"), &[]).await;
+    let (status, answer) = post(json!({"lang": "th", "channel": webhook("u3")})).await;
+    assert_eq!(
+        (status, answer["code"].clone()),
+        (429, json!("too_many_followers_from_ip"))
+    );
+    // No notifier has published a VAPID key yet.
+    let (status, answer) = call(reqwest::Method::GET, hub.http("/v1/push/key"), None, None).await;
+    assert_eq!(
+        (status, answer["code"].clone()),
+        (503, json!("notifications_off"))
+    );
+    hub.shutdown().await;
+
+    // A hub that takes only https:// push endpoints (the default).
+    let hub = TestHub::start(strict).await;
+    let (status, answer) = call(
+        reqwest::Method::POST,
+        hub.http("/v1/followers"),
+        None,
+        Some(json!({"lang": "th", "channel": push("http://127.0.0.1:9/p")})),
+    )
+    .await;
+    assert_eq!(
+        (status, answer["parameter"].clone()),
+        (400, json!("channel.subscription.endpoint"))
+    );
+    hub.shutdown().await;
+}

@@ -1,0 +1,110 @@
+//! Shared by the `notify*` tests: a hub whose follow API takes loopback push
+//! endpoints, a follow API client, and notifier replicas run in-process.
+#![allow(dead_code)]
+
+use crate::hub_support::*;
+use sapha_subscribers::notify::{self, Channels, NotifySettings, NotifyStats};
+use sapha_tests::NatsServer;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// A hub config whose follow API accepts `http://` (loopback) push endpoints.
+pub fn follow_config(nats_url: String) -> sapha_hub::Config {
+    let mut config = sapha_hub::Config::default();
+    config.nats.url = nats_url;
+    config.nats.max_backoff_ms = 200;
+    config.shutdown.drain_timeout_ms = 3_000;
+    config.follow.allow_http_endpoints = true;
+    config
+}
+
+/// A follower made through the follow API.
+#[derive(Debug, Clone)]
+pub struct Follower {
+    pub id: String,
+    pub secret: String,
+}
+
+/// Creates a follower; panics unless the API answers 201.
+pub async fn follow(hub: &TestHub, lang: &str, channel: Value, bills: &[&str]) -> Follower {
+    let r = reqwest::Client::new()
+        .post(hub.http("/v1/followers"))
+        .json(&json!({ "lang": lang, "channel": channel, "bills": bills }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201, "{}", r.text().await.unwrap());
+    let body: Value = r.json().await.unwrap();
+    Follower {
+        id: body["id"].as_str().unwrap().to_owned(),
+        secret: body["secret"].as_str().unwrap().to_owned(),
+    }
+}
+
+/// A webhook channel with the app's reference `user`.
+pub fn webhook(user: &str) -> Value {
+    json!({ "type": "webhook", "reference": user })
+}
+
+/// Settings for a test notifier: quick redelivery, small jobs.
+pub fn test_settings() -> NotifySettings {
+    NotifySettings {
+        from_start: true,
+        chunk: 50,
+        concurrency: 16,
+        ack_wait: Duration::from_secs(3),
+        attempts: 3,
+        dashboard_url: "https://sapha.example".into(),
+        ..NotifySettings::default()
+    }
+}
+
+/// One notifier replica running in this process.
+pub struct Replica {
+    pub stats: Arc<NotifyStats>,
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Replica {
+    pub async fn start(nats_url: &str, settings: NotifySettings, channels: Channels) -> Replica {
+        let client = async_nats::connect(nats_url).await.unwrap();
+        let stats = Arc::new(NotifyStats::default());
+        let stop = CancellationToken::new();
+        let task = tokio::spawn({
+            let (stats, stop) = (stats.clone(), stop.clone());
+            async move {
+                notify::run(client, settings, channels, stats, stop)
+                    .await
+                    .expect("the notifier runs");
+            }
+        });
+        Replica { stats, stop, task }
+    }
+
+    pub async fn stop(self) {
+        self.stop.cancel();
+        let _ = tokio::time::timeout(WAIT, self.task).await;
+    }
+}
+
+/// Channels with only the webhook, to `url`.
+pub fn webhook_channels(url: String) -> Channels {
+    Channels::new(
+        None,
+        None,
+        Some(notify::WebhookTarget {
+            url,
+            secret: b"hook-secret".to_vec(),
+        }),
+        Duration::from_secs(5),
+    )
+    .unwrap()
+}
+
+/// Waits until `nats` has the stream (the publisher made it).
+pub fn nats_url(nats: &NatsServer) -> String {
+    nats.url()
+}

@@ -363,7 +363,7 @@ pub async fn notify(args: NotifyArgs) -> anyhow::Result<()> {
         dashboard_url: args.dashboard_url,
         ..Default::default()
     };
-    let client = async_nats::connect(&args.nats_url)
+    let client = notify::connect(&args.nats_url)
         .await
         .with_context(|| format!("connecting to NATS at {}", args.nats_url))?;
     let shutdown = tokio_util::sync::CancellationToken::new();

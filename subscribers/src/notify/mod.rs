@@ -223,6 +223,25 @@ impl NotifyStats {
     }
 }
 
+/// Connects to NATS at one URL or several, comma-separated (cluster nodes),
+/// retrying the first connect until a node answers.
+pub async fn connect(urls: &str) -> Result<async_nats::Client, NotifyError> {
+    let addrs = urls
+        .split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(|u| {
+            u.parse::<async_nats::ServerAddr>()
+                .map_err(|e| NotifyError::Config(format!("NATS URL {u}: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    async_nats::ConnectOptions::new()
+        .retry_on_initial_connect()
+        .connect(addrs)
+        .await
+        .map_err(nats)
+}
+
 /// Runs one notifier replica (planning and sending) until `shutdown`.
 pub async fn run(
     client: async_nats::Client,

@@ -6,6 +6,9 @@
 //! path as `SAPHA_NATS_SERVER`.
 
 pub mod fixtures;
+/// A local Web Push service that decrypts as a browser does, for the notifier's tests.
+pub mod push_service;
+mod receiver;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -6,6 +6,8 @@
 //! path as `SAPHA_NATS_SERVER`.
 
 pub mod fixtures;
+/// A local LINE Messaging API look-alike, for the notifier's tests.
+pub mod line_service;
 /// A local Web Push service that decrypts as a browser does, for the notifier's tests.
 pub mod push_service;
 mod receiver;

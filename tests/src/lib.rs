@@ -6,6 +6,11 @@
 //! path as `SAPHA_NATS_SERVER`.
 
 pub mod fixtures;
+/// A local LINE Messaging API look-alike, for the notifier's tests.
+pub mod line_service;
+/// A local Web Push service that decrypts as a browser does, for the notifier's tests.
+pub mod push_service;
+mod receiver;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -476,6 +476,13 @@ const S = {
   push: { key: undefined, status: 'checking', bills: new Set(), pending: new Set(), errors: new Map() },
 };
 
+/**
+ * A render is scheduled (see `schedule`). Declared here, above every top-level
+ * call that schedules: followed bills are loaded (and schedule) while the module
+ * is still running, and a `let` read before its line throws.
+ */
+let pending = false;
+
 function loadFollowed() {
   try {
     const list = JSON.parse(localStorage.getItem(FOLLOW_KEY) || '[]');
@@ -1166,7 +1173,6 @@ function h(tag, attrs, ...children) {
   return el;
 }
 
-let pending = false;
 function schedule() {
   if (pending) return;
   pending = true;

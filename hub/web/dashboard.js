@@ -155,13 +155,13 @@ const UI = {
     sitting_no: 'ครั้งที่ {n}',
     session_ordinary: 'สมัยสามัญ ครั้งที่ {n} ปีที่ {y}',
     session_extraordinary: 'สมัยวิสามัญ ครั้งที่ {n} ปีที่ {y}',
-    push_on: '🔔 แจ้งเตือนเปิดอยู่',
+    push_on: 'แจ้งเตือนเปิดอยู่',
     push_working: 'กำลังเปิดการแจ้งเตือน…',
-    push_denied: '🔕 ไม่มีการแจ้งเตือน: เบราว์เซอร์ปิดกั้นการแจ้งเตือนของหน้านี้',
-    push_dismissed: '🔕 ยังไม่ได้อนุญาตให้แจ้งเตือน',
-    push_unsupported: '🔕 เบราว์เซอร์นี้แสดงการแจ้งเตือนไม่ได้',
-    push_off: '🔕 hub นี้ไม่ได้เปิดบริการแจ้งเตือน',
-    push_error: '🔕 เปิดการแจ้งเตือนไม่ได้: {e}',
+    push_denied: 'ไม่มีการแจ้งเตือน: เบราว์เซอร์ปิดกั้นการแจ้งเตือนของหน้านี้',
+    push_dismissed: 'ยังไม่ได้อนุญาตให้แจ้งเตือน',
+    push_unsupported: 'เบราว์เซอร์นี้แสดงการแจ้งเตือนไม่ได้',
+    push_off: 'hub นี้ไม่ได้เปิดบริการแจ้งเตือน',
+    push_error: 'เปิดการแจ้งเตือนไม่ได้: {e}',
     push_turn_on: 'เปิดการแจ้งเตือน',
   },
   en: {
@@ -259,13 +259,13 @@ const UI = {
     sitting_no: 'no. {n}',
     session_ordinary: 'ordinary session {n}, year {y}',
     session_extraordinary: 'extraordinary session {n}, year {y}',
-    push_on: '🔔 notifications on',
-    push_working: 'Turning notifications on…',
-    push_denied: '🔕 no notifications: this browser blocks them for this page',
-    push_dismissed: '🔕 notifications not allowed yet',
-    push_unsupported: '🔕 this browser cannot show notifications',
-    push_off: '🔕 notifications are off on this hub',
-    push_error: '🔕 could not turn notifications on: {e}',
+    push_on: 'notifications on',
+    push_working: 'turning notifications on…',
+    push_denied: 'no notifications: this browser blocks them for this page',
+    push_dismissed: 'notifications not allowed yet',
+    push_unsupported: 'this browser cannot show notifications',
+    push_off: 'notifications are off on this hub',
+    push_error: 'could not turn notifications on: {e}',
     push_turn_on: 'Turn on notifications',
   },
 };
@@ -1576,7 +1576,7 @@ function pushNote(id) {
   const state = pushStateOf(id);
   if (state === 'checking') return null;
   const button = ['available', 'dismissed', 'error'].includes(state)
-    ? h('button', { type: 'button', class: 'push-on', 'data-push-on': id, onclick: () => enablePush(id) }, `🔔 ${t('push_turn_on')}`)
+    ? h('button', { type: 'button', class: 'push-on', 'data-push-on': id, onclick: () => enablePush(id) }, t('push_turn_on'))
     : null;
   const label = state === 'available' ? null : t(`push_${state}`, { e: S.push.errors.get(id) || '' });
   return h('div', { class: `push ${state}`, 'data-testid': 'push', 'data-push': state, role: 'status' }, label, button);

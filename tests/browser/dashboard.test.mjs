@@ -10,7 +10,9 @@
 //   ARTIFACTS     where screenshots go (tests/artifacts): dashboard.png,
 //                 dashboard-th.png, dashboard-phone.png (390 x 844),
 //                 dashboard-browser.png (the bill browser) and
-//                 dashboard-midsitting.png (a page opened mid-sitting)
+//                 dashboard-midsitting.png (a page opened mid-sitting), and
+//                 dashboard-push.png (a followed bill with notifications on;
+//                 only when the hub answers GET /v1/push/key)
 //   CHROMIUM      the browser (default /usr/bin/chromium)
 //   SAPHA_TEST_PUSH_SUBSCRIPTION  (optional) a PushSubscription's JSON, from a
 //                 local RFC 8030 push service, that the page is handed instead of

@@ -1076,10 +1076,11 @@ function enablePush(id) {
 
 /** Stops the notifications of an unfollowed bill. */
 function disablePush(id) {
-  const f = loadFollower();
   S.push.errors.delete(id);
-  if (!f) return;
+  // The follower is read when the step runs: a follow queued before may be registering it.
   queuePush(async () => {
+    const f = loadFollower();
+    if (!f || S.followed.includes(id)) return; // no follower, or followed again meanwhile
     try {
       const ans = await followApi('DELETE', followerPath(f, id), { secret: f.secret });
       S.push.bills = new Set(ans.bills || []);
@@ -1094,10 +1095,10 @@ function disablePush(id) {
 
 /** Tells the hub the page's language changed: notifications come in the new one. */
 function pushLanguage() {
-  const f = loadFollower();
-  if (!f) return;
   const to = lang;
   queuePush(async () => {
+    const f = loadFollower();
+    if (!f) return;
     try {
       await followApi('PATCH', followerPath(f), { body: { lang: to }, secret: f.secret });
     } catch (err) {

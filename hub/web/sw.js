@@ -76,7 +76,11 @@ self.addEventListener('push', (event) => {
 async function openTarget(data) {
   const url = safeUrl(data && data.url);
   const tabs = await self.clients.matchAll({ type: 'window', includeUncontrolled: true });
-  const tab = tabs.find((c) => new URL(c.url).origin === self.location.origin);
+  // A dashboard (`/`, `/index.html`), not any page of the hub (`/sapha.js` in a tab).
+  const tab = tabs.find((c) => {
+    const u = new URL(c.url);
+    return u.origin === self.location.origin && (u.pathname === '/' || u.pathname === '/index.html');
+  });
   if (!tab) return self.clients.openWindow(url);
   try {
     await tab.focus();

@@ -13,11 +13,16 @@
 # mid-sitting (the player paused while the joint vote is counted) and checks it
 # shows the sitting at once from the state API, follows a bill from a Thai search
 # result, and checks the bill browser's stage lists and the list of sittings.
-# Screenshots land in tests/artifacts/.
+# Web Push: the service worker (/sw.js) shows a push delivered through DevTools and
+# its click opens the bill; when the hub answers GET /v1/push/key, following a bill
+# registers the browser with the follow API too (skipped, with the reason, when it
+# answers 503 or 404). Screenshots land in tests/artifacts/.
 # Everything it starts is stopped on exit. Exit status: 0 when every check passed.
 #
 # Environment: CARGO_TARGET_DIR (default target/), CHROMIUM (default /usr/bin/chromium),
-# SAPHA_NATS_SERVER (see scripts/nats-server.sh).
+# SAPHA_NATS_SERVER (see scripts/nats-server.sh), SAPHA_TEST_PUSH_SUBSCRIPTION (a
+# PushSubscription's JSON from a local RFC 8030 push service, handed to the page in
+# place of the browser vendor's; when set, the Web Push checks must run and pass).
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -161,4 +166,4 @@ HUB_URL="http://127.0.0.1:$hub_port" \
   timeout --kill-after=5 "$((RUN_DEADLINE - SECONDS + 10))" node tests/browser/dashboard.test.mjs \
   || fail "the dashboard checks failed (above)"
 
-say "done in ${SECONDS}s; screenshots: tests/artifacts/dashboard.png, dashboard-th.png, dashboard-phone.png, dashboard-browser.png, dashboard-browser-phone.png, dashboard-midsitting.png"
+say "done in ${SECONDS}s; screenshots: tests/artifacts/dashboard.png, dashboard-th.png, dashboard-phone.png, dashboard-browser.png, dashboard-browser-phone.png, dashboard-midsitting.png (and dashboard-push.png when the hub sends notifications)"

@@ -5,6 +5,8 @@
 //! - `/dashboard.js`, `/dashboard.css`: the page's script and style.
 //! - `/sapha.js`: the JavaScript client (docs/JS_CLIENT.md), an ES module that
 //!   apps may import straight from the hub.
+//! - `/sw.js`: the dashboard's service worker (Web Push notifications of followed
+//!   bills). Served at the root so that its scope is the whole origin.
 //!
 //! Merge [`routes`] into the hub's router; it needs no state.
 
@@ -17,6 +19,10 @@ use axum::Router;
 /// version reaches every open dashboard within a minute of a reload.
 const CACHE_CONTROL: &str = "public, max-age=60";
 
+/// The service worker is revalidated on every update check, so that a new
+/// version replaces the installed one as soon as a page registers it again.
+const SW_CACHE_CONTROL: &str = "no-cache";
+
 /// What the page may load and where it may connect: its own files, and
 /// WebSockets to this hub or another one (`?hub=` in the dashboard's URL).
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; connect-src 'self' ws: wss:; \
@@ -27,23 +33,33 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; connect-src 'self' ws
 struct Asset {
     body: &'static str,
     content_type: &'static str,
+    cache_control: &'static str,
 }
 
 const INDEX: Asset = Asset {
     body: include_str!("../web/index.html"),
     content_type: "text/html; charset=utf-8",
+    cache_control: CACHE_CONTROL,
 };
 const DASHBOARD_JS: Asset = Asset {
     body: include_str!("../web/dashboard.js"),
     content_type: "text/javascript; charset=utf-8",
+    cache_control: CACHE_CONTROL,
 };
 const DASHBOARD_CSS: Asset = Asset {
     body: include_str!("../web/dashboard.css"),
     content_type: "text/css; charset=utf-8",
+    cache_control: CACHE_CONTROL,
 };
 const SAPHA_JS: Asset = Asset {
     body: include_str!("../web/sapha.js"),
     content_type: "text/javascript; charset=utf-8",
+    cache_control: CACHE_CONTROL,
+};
+const SERVICE_WORKER: Asset = Asset {
+    body: include_str!("../web/sw.js"),
+    content_type: "text/javascript; charset=utf-8",
+    cache_control: SW_CACHE_CONTROL,
 };
 
 impl Asset {
@@ -51,7 +67,7 @@ impl Asset {
         let mut response = (
             [
                 (header::CONTENT_TYPE, self.content_type),
-                (header::CACHE_CONTROL, CACHE_CONTROL),
+                (header::CACHE_CONTROL, self.cache_control),
                 (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
             ],
             self.body,
@@ -83,6 +99,7 @@ where
         .route("/dashboard.js", get(|| async { DASHBOARD_JS.respond() }))
         .route("/dashboard.css", get(|| async { DASHBOARD_CSS.respond() }))
         .route("/sapha.js", get(|| async { SAPHA_JS.respond() }))
+        .route("/sw.js", get(|| async { SERVICE_WORKER.respond() }))
 }
 
 #[cfg(test)]
@@ -131,6 +148,15 @@ mod tests {
             .await
             .to_ascii_lowercase()
             .contains("content-security-policy: default-src 'self'"));
+        // The service worker: at the root (its scope is the whole origin), and
+        // revalidated on every update check.
+        let sw = get_raw(addr, "/sw.js").await;
+        let head = sw.to_ascii_lowercase();
+        assert!(sw.starts_with("HTTP/1.1 200"), "{sw}");
+        assert!(head.contains("content-type: text/javascript; charset=utf-8"));
+        assert!(head.contains("cache-control: no-cache"));
+        assert!(sw.contains("addEventListener('push'"));
+        assert!(sw.contains("addEventListener('notificationclick'"));
         assert!(get_raw(addr, "/nope.js").await.starts_with("HTTP/1.1 404"));
         server.abort();
     }

@@ -13,8 +13,15 @@
 // read first (GET /v1/bills/{id}, at stream position `seq`), then followed live
 // from that position (`bill.<id>` with `since=seq`): no gap, no duplicate.
 //
+// Following a bill also turns on Web Push notifications for it, when the browser
+// can show them and the hub has a notifier: the page registers the service
+// worker (/sw.js), subscribes with the hub's VAPID key and registers the reader
+// with the hub's follow API (docs: /v1/push/key, /v1/followers). Following works
+// the same without notifications; each followed bill says which it is, and why.
+//
 // URL parameters: ?lang=th|en, ?hub=ws://host:port/v1/ws (another hub),
-// ?backlog=N (stream events to read on load; default 3000), ?token=... (auth).
+// ?backlog=N (stream events to read on load; default 3000), ?token=... (auth),
+// ?bill=<id> (open that bill: the target of a notification).
 
 import { connect, isValidId, State } from './sapha.js';
 
@@ -44,6 +51,8 @@ const BROWSE_LIMIT = 20;
 const SITTINGS_LIMIT = 12;
 const FOLLOW_KEY = 'sapha.followed';
 const LANG_KEY = 'sapha.lang';
+/** The follower the hub knows this browser as: `{id, secret, endpoint, base}`. */
+const FOLLOWER_KEY = 'sapha.follower';
 const MAX_FOLLOWED = 20;
 const FEED_LEN = 40;
 const BILLS_LIST_MAX = 12;
@@ -146,6 +155,14 @@ const UI = {
     sitting_no: 'ครั้งที่ {n}',
     session_ordinary: 'สมัยสามัญ ครั้งที่ {n} ปีที่ {y}',
     session_extraordinary: 'สมัยวิสามัญ ครั้งที่ {n} ปีที่ {y}',
+    push_on: 'แจ้งเตือนเปิดอยู่',
+    push_working: 'กำลังเปิดการแจ้งเตือน…',
+    push_denied: 'ไม่มีการแจ้งเตือน: เบราว์เซอร์ปิดกั้นการแจ้งเตือนของหน้านี้',
+    push_dismissed: 'ยังไม่ได้อนุญาตให้แจ้งเตือน',
+    push_unsupported: 'เบราว์เซอร์นี้แสดงการแจ้งเตือนไม่ได้',
+    push_off: 'hub นี้ไม่ได้เปิดบริการแจ้งเตือน',
+    push_error: 'เปิดการแจ้งเตือนไม่ได้: {e}',
+    push_turn_on: 'เปิดการแจ้งเตือน',
   },
   en: {
     app_title: 'Live from the Thai Parliament',
@@ -242,6 +259,14 @@ const UI = {
     sitting_no: 'no. {n}',
     session_ordinary: 'ordinary session {n}, year {y}',
     session_extraordinary: 'extraordinary session {n}, year {y}',
+    push_on: 'notifications on',
+    push_working: 'turning notifications on…',
+    push_denied: 'no notifications: this browser blocks them for this page',
+    push_dismissed: 'notifications not allowed yet',
+    push_unsupported: 'this browser cannot show notifications',
+    push_off: 'notifications are off on this hub',
+    push_error: 'could not turn notifications on: {e}',
+    push_turn_on: 'Turn on notifications',
   },
 };
 
@@ -439,7 +464,24 @@ const S = {
   connState: State.IDLE,
   reconnectAt: 0,
   flash: new Map(),
+  /** The bill opened by ?bill= or a notification click: highlighted and scrolled to once. */
+  opened: null,
+  scrollTo: null,
+  /**
+   * Web Push. `key`: the hub's VAPID key (undefined: not known yet; null: the
+   * hub sends no notifications). `status`: checking | ready | on | denied |
+   * dismissed | unsupported | off. `bills`: the bills the hub notifies this
+   * browser of; `pending`: being turned on; `errors`: why one could not be.
+   */
+  push: { key: undefined, status: 'checking', bills: new Set(), pending: new Set(), errors: new Map() },
 };
+
+/**
+ * A render is scheduled (see `schedule`). Declared here, above every top-level
+ * call that schedules: followed bills are loaded (and schedule) while the module
+ * is still running, and a `let` read before its line throws.
+ */
+let pending = false;
 
 function loadFollowed() {
   try {
@@ -836,7 +878,11 @@ S.followed.forEach(loadBill);
 loadLive();
 loadSittings();
 
-function follow(raw) {
+/**
+ * Follows a bill. `push`: also turn its notifications on (only from a click: the
+ * browser asks the reader's permission only during a user gesture).
+ */
+function follow(raw, { push = true } = {}) {
   const id = raw.trim().toLowerCase();
   const input = document.getElementById('follow-input');
   const error = document.getElementById('follow-error');
@@ -858,6 +904,7 @@ function follow(raw) {
   saveFollowed();
   // The id is checked above, so the topic cannot widen into a wildcard.
   loadBill(id);
+  if (push) enablePush(id);
   schedule();
   return true;
 }
@@ -867,8 +914,247 @@ function unfollow(id) {
   saveFollowed();
   if (followClient) followClient.unsubscribe([`bill.${id}`]).catch(() => {});
   S.followSub = { ...S.followSub, topics: S.followSub.topics.filter((t) => t !== `bill.${id}`) };
+  disablePush(id);
   schedule();
 }
+
+/** Shows a bill (?bill=, a notification click): followed if it was not, highlighted, scrolled to. */
+function openBill(raw) {
+  const id = String(raw || '').trim().toLowerCase();
+  if (!isValidId(id)) return;
+  // Followed here without asking for notifications (no click to ask from):
+  // a notification's bill is followed already, a shared link's is just shown.
+  if (!S.followed.includes(id)) follow(id, { push: false });
+  S.opened = id;
+  S.scrollTo = id;
+  S.flash.set(id, Date.now());
+  schedule();
+}
+
+// ---- Web Push: the follow API and the service worker --------------------------------
+//
+// The order matters: the permission is asked first, synchronously in the click
+// (a request made after an await may be refused for want of a user gesture),
+// then the rest runs one step at a time on a queue, so that two quick follows
+// do not register two followers.
+
+let pushQueue = Promise.resolve();
+/** Resolves to the hub's VAPID key, or null when it sends no notifications. */
+let pushKeyReady = Promise.resolve(null);
+
+const pushSupported = () => 'serviceWorker' in navigator && 'PushManager' in window && 'Notification' in window;
+
+function loadFollower() {
+  try {
+    const f = JSON.parse(localStorage.getItem(FOLLOWER_KEY) || 'null');
+    // A follower of another hub (?hub=) is not this hub's.
+    return f && typeof f.id === 'string' && typeof f.secret === 'string' && f.base === API_BASE ? f : null;
+  } catch {
+    return null;
+  }
+}
+function saveFollower(f) {
+  try { localStorage.setItem(FOLLOWER_KEY, JSON.stringify(f)); } catch { /* storage may be off */ }
+}
+function forgetFollower() {
+  try { localStorage.removeItem(FOLLOWER_KEY); } catch { /* storage may be off */ }
+  S.push.bills = new Set();
+}
+
+/** A request to the follow API; rejects like `api` (with `status` and the hub's `code`). */
+async function followApi(method, path, { body, secret } = {}) {
+  const headers = { accept: 'application/json' };
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  if (secret) headers.authorization = `Bearer ${secret}`;
+  const r = await fetch(`${API_BASE}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), cache: 'no-store' });
+  if (!r.ok) {
+    let b = null;
+    try { b = await r.json(); } catch { /* not JSON */ }
+    const err = new Error((b && b.message) || `HTTP ${r.status}`);
+    err.status = r.status;
+    err.code = b && b.code;
+    throw err;
+  }
+  return r.status === 204 ? null : r.json();
+}
+const followerPath = (f, bill) => `/v1/followers/${encodeURIComponent(f.id)}${bill ? `/bills/${encodeURIComponent(bill)}` : ''}`;
+
+/** base64url (no padding) to bytes: the form `applicationServerKey` takes. */
+function fromBase64Url(s) {
+  const b64 = s.replace(/-/g, '+').replace(/_/g, '/') + '='.repeat((4 - (s.length % 4)) % 4);
+  return Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+}
+function sameBytes(a, b) {
+  if (!a || !b) return false;
+  const x = new Uint8Array(a);
+  const y = new Uint8Array(b);
+  return x.length === y.length && x.every((v, i) => v === y[i]);
+}
+
+/** The service worker's push subscription for `key`, made anew if it was for another key. */
+async function pushSubscription(key) {
+  const reg = await navigator.serviceWorker.register('/sw.js');
+  await navigator.serviceWorker.ready;
+  const appKey = fromBase64Url(key);
+  let sub = await reg.pushManager.getSubscription();
+  if (sub && !sameBytes(sub.options && sub.options.applicationServerKey, appKey)) {
+    // The hub's key changed: a subscription for the old one would be refused.
+    await sub.unsubscribe().catch(() => {});
+    sub = null;
+  }
+  return sub || reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: appKey });
+}
+
+/** Adds `id` to this browser's follower, registering one if it has none (or the hub forgot it). */
+async function pushBill(sub, id) {
+  const channel = { type: 'webpush', subscription: sub.toJSON() };
+  const f = loadFollower();
+  if (f) {
+    try {
+      if (f.endpoint !== sub.endpoint) {
+        await followApi('PATCH', followerPath(f), { body: { channel }, secret: f.secret });
+        saveFollower({ ...f, endpoint: sub.endpoint });
+      }
+      const ans = await followApi('PUT', followerPath(f, id), { secret: f.secret });
+      S.push.bills = new Set(ans.bills || []);
+      return;
+    } catch (err) {
+      if (err.status !== 404) throw err;
+      forgetFollower(); // unknown_follower: register again, below
+    }
+  }
+  const ans = await followApi('POST', '/v1/followers', { body: { lang, channel, bills: [id] } });
+  saveFollower({ id: ans.id, secret: ans.secret, endpoint: sub.endpoint, base: API_BASE });
+  S.push.bills = new Set(ans.bills || [id]);
+}
+
+/** Runs `step` after the queued ones; a failure is logged and does not stop the queue. */
+function queuePush(step) {
+  pushQueue = pushQueue.then(step).catch((err) => console.warn('sapha (notifications):', err.status || '', err.message));
+  return pushQueue;
+}
+
+/** Turns notifications on for a followed bill; call it from a click. */
+function enablePush(id) {
+  const P = S.push;
+  if (!pushSupported()) {
+    P.status = 'unsupported';
+    return;
+  }
+  if (P.key === null) return; // the hub sends no notifications: the card says so
+  if (Notification.permission === 'denied') {
+    P.status = 'denied';
+    return;
+  }
+  // Asked now, inside the click.
+  const asked = Notification.permission === 'granted' ? Promise.resolve('granted') : Notification.requestPermission();
+  P.pending.add(id);
+  P.errors.delete(id);
+  schedule();
+  queuePush(async () => {
+    try {
+      const key = await pushKeyReady;
+      if (!key) return;
+      const perm = await asked;
+      if (perm !== 'granted') {
+        P.status = perm === 'denied' ? 'denied' : 'dismissed';
+        return;
+      }
+      if (!S.followed.includes(id)) return; // unfollowed meanwhile
+      const sub = await pushSubscription(key);
+      await pushBill(sub, id);
+      P.status = 'on';
+    } catch (err) {
+      P.errors.set(id, err.message || String(err));
+      throw err;
+    } finally {
+      P.pending.delete(id);
+      schedule();
+    }
+  });
+}
+
+/** Stops the notifications of an unfollowed bill. */
+function disablePush(id) {
+  S.push.errors.delete(id);
+  // The follower is read when the step runs: a follow queued before may be registering it.
+  queuePush(async () => {
+    const f = loadFollower();
+    if (!f || S.followed.includes(id)) return; // no follower, or followed again meanwhile
+    try {
+      const ans = await followApi('DELETE', followerPath(f, id), { secret: f.secret });
+      S.push.bills = new Set(ans.bills || []);
+    } catch (err) {
+      if (err.status === 404) forgetFollower();
+      else throw err;
+    } finally {
+      schedule();
+    }
+  });
+}
+
+/** Tells the hub the page's language changed: notifications come in the new one. */
+function pushLanguage() {
+  const to = lang;
+  queuePush(async () => {
+    const f = loadFollower();
+    if (!f) return;
+    try {
+      await followApi('PATCH', followerPath(f), { body: { lang: to }, secret: f.secret });
+    } catch (err) {
+      if (err.status === 404) forgetFollower();
+      else throw err;
+    }
+  });
+}
+
+/**
+ * On load: asks the hub for its key, and, when this browser is a follower, which
+ * bills it is notified of. It also brings the hub up to date with what changed
+ * while the page was closed: the language, or the push subscription (a browser
+ * may drop one; with the permission granted, a new one needs no click).
+ */
+function initPush() {
+  const P = S.push;
+  if (!pushSupported()) {
+    P.status = 'unsupported';
+    return;
+  }
+  // Messages from the service worker: a notification was clicked.
+  navigator.serviceWorker.addEventListener('message', (e) => {
+    if (e.data && e.data.type === 'sapha.open') openBill(e.data.bill_id);
+  });
+  navigator.serviceWorker.startMessages();
+  pushKeyReady = followApi('GET', '/v1/push/key')
+    .then((ans) => (ans && typeof ans.vapid_public_key === 'string' && ans.vapid_public_key) || null)
+    // 503 notifications_off, or a hub without the follow API (404): no notifications.
+    .catch(() => null);
+  queuePush(async () => {
+    P.key = await pushKeyReady;
+    const f = loadFollower();
+    P.status = !P.key ? 'off' : Notification.permission === 'denied' ? 'denied' : 'ready';
+    schedule();
+    if (!P.key || !f || Notification.permission !== 'granted') return;
+    let ans;
+    try {
+      ans = await followApi('GET', followerPath(f), { secret: f.secret });
+    } catch (err) {
+      if (err.status === 404) forgetFollower();
+      else throw err;
+      return;
+    }
+    P.bills = new Set(ans.bills || []);
+    P.status = 'on';
+    schedule();
+    if (ans.lang !== lang) await followApi('PATCH', followerPath(f), { body: { lang }, secret: f.secret });
+    const sub = await pushSubscription(P.key);
+    if (sub.endpoint !== f.endpoint) {
+      await followApi('PATCH', followerPath(f), { body: { channel: { type: 'webpush', subscription: sub.toJSON() } }, secret: f.secret });
+      saveFollower({ ...f, endpoint: sub.endpoint });
+    }
+  });
+}
+initPush();
 
 // ---- rendering ---------------------------------------------------------------------
 
@@ -888,7 +1174,6 @@ function h(tag, attrs, ...children) {
   return el;
 }
 
-let pending = false;
 function schedule() {
   if (pending) return;
   pending = true;
@@ -1276,21 +1561,54 @@ function timelineEl(b) {
         m.deadline ? h('span', { class: 'small' }, ` · ${t('deadline', { d: showDate(Date.parse(`${m.deadline}T00:00:00+07:00`)) })}`) : null))));
 }
 
+/** Whether a followed bill's notifications are on, and if not why: one of S.push's statuses, per bill. */
+function pushStateOf(id) {
+  const P = S.push;
+  if (P.bills.has(id) && P.status === 'on') return 'on';
+  if (P.pending.has(id)) return 'working';
+  if (['checking', 'unsupported', 'off', 'denied'].includes(P.status)) return P.status;
+  if (P.errors.has(id)) return 'error';
+  if (P.status === 'dismissed') return 'dismissed';
+  return 'available';
+}
+
+/** A followed bill's line about notifications; a button when a click can turn them on. */
+function pushNote(id) {
+  const state = pushStateOf(id);
+  if (state === 'checking') return null;
+  const button = ['available', 'dismissed', 'error'].includes(state)
+    ? h('button', { type: 'button', class: 'push-on', 'data-push-on': id, onclick: () => enablePush(id) }, t('push_turn_on'))
+    : null;
+  const label = state === 'available' ? null : t(`push_${state}`, { e: S.push.errors.get(id) || '' });
+  return h('div', { class: `push ${state}`, 'data-testid': 'push', 'data-push': state, role: 'status' }, label, button);
+}
+
 function renderFollowed() {
   const list = document.getElementById('follow-list');
   list.replaceChildren(...S.followed.map((id) => {
     const b = S.bills.get(id);
+    let card;
     if (b && b.moves.length) {
-      const card = billCard(b, { followed: true });
+      card = billCard(b, { followed: true });
+      card.querySelector('.top-line').after(pushNote(id) || '');
       card.append(h('details', { class: 'tl', open: true }, h('summary', {}, t('timeline')), timelineEl(b)));
-      return card;
+    } else {
+      const msg = S.loading.has(id) ? t('loading_bill', { id }) : S.unknown.has(id) ? t('not_found_bill', { id }) : t('waiting_bill', { id });
+      card = h('article', { class: 'bill', 'data-bill': id, 'data-stage': '' },
+        h('div', { class: 'top-line' }, h('span', { class: 'id' }, id),
+          h('button', { class: 'unfollow', type: 'button', title: t('unfollow'), 'aria-label': `${t('unfollow')} ${id}`, onclick: () => unfollow(id) }, '×')),
+        pushNote(id),
+        h('p', { class: 'empty' }, msg));
     }
-    const msg = S.loading.has(id) ? t('loading_bill', { id }) : S.unknown.has(id) ? t('not_found_bill', { id }) : t('waiting_bill', { id });
-    return h('article', { class: 'bill', 'data-bill': id, 'data-stage': '' },
-      h('div', { class: 'top-line' }, h('span', { class: 'id' }, id),
-        h('button', { class: 'unfollow', type: 'button', title: t('unfollow'), 'aria-label': `${t('unfollow')} ${id}`, onclick: () => unfollow(id) }, '×')),
-      h('p', { class: 'empty' }, msg));
+    if (S.opened === id) card.dataset.opened = 'true';
+    return card;
   }));
+  // The bill opened by ?bill= or a notification: brought into view once.
+  if (S.scrollTo) {
+    const el = list.querySelector(`[data-bill="${S.scrollTo}"]`);
+    if (el) el.scrollIntoView({ block: 'center' });
+    S.scrollTo = null;
+  }
 }
 
 /** A title with the part the search matched marked (`match.start/end`, code points). */
@@ -1500,8 +1818,10 @@ for (const b of document.querySelectorAll('[data-preset]')) {
 }
 for (const b of document.querySelectorAll('.lang button')) {
   b.addEventListener('click', () => {
+    const was = lang;
     lang = b.dataset.lang;
     try { localStorage.setItem(LANG_KEY, lang); } catch { /* storage may be off */ }
+    if (lang !== was) pushLanguage();
     render();
   });
 }
@@ -1511,6 +1831,8 @@ setInterval(() => {
 }, 500);
 
 render();
+// The target of a notification (sw.js): /?bill=<id>.
+if (params.get('bill')) openBill(params.get('bill'));
 
 // For the browser test and for debugging from the console.
-window.sapha = { client, state: S, follow, unfollow, render, get followClient() { return followClient; } };
+window.sapha = { client, state: S, follow, unfollow, openBill, render, get followClient() { return followClient; } };

@@ -10,13 +10,20 @@
 //   ARTIFACTS     where screenshots go (tests/artifacts): dashboard.png,
 //                 dashboard-th.png, dashboard-phone.png (390 x 844),
 //                 dashboard-browser.png (the bill browser) and
-//                 dashboard-midsitting.png (a page opened mid-sitting)
+//                 dashboard-midsitting.png (a page opened mid-sitting), and
+//                 dashboard-push.png (a followed bill with notifications on;
+//                 only when the hub answers GET /v1/push/key)
 //   CHROMIUM      the browser (default /usr/bin/chromium)
+//   SAPHA_TEST_PUSH_SUBSCRIPTION  (optional) a PushSubscription's JSON, from a
+//                 local RFC 8030 push service, that the page is handed instead of
+//                 subscribing with the browser vendor's push service (see the Web
+//                 Push section). When set, the Web Push checks must run and pass.
 //
 // Every wait has a deadline; the whole run has one too (RUN_DEADLINE_MS).
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync, openSync } from 'node:fs';
 import { join } from 'node:path';
+import { createECDH, randomBytes } from 'node:crypto';
 import { chromium } from 'playwright-core';
 
 const env = (k, d) => {
@@ -131,6 +138,8 @@ page.on('console', (m) => {
   if (hubDownOnPurpose && m.type() === 'error' && /ERR_CONNECTION_REFUSED/.test(m.text())) return;
   // A followed bill the hub does not know yet is a 404 of the state API: expected (the card says so).
   if (m.type() === 'error' && /status of 404/.test(m.text()) && /\/v1\/bills\/[a-z0-9_-]+$/.test(m.location().url || '')) return;
+  // A hub without a notifier answers /v1/push/key with 503 (one without the follow API, 404): the cards say so.
+  if (m.type() === 'error' && /status of (404|503)/.test(m.text()) && /\/v1\/push\/key$/.test(m.location().url || '')) return;
   if (m.type() === 'error') pageErrors.push(`console: ${m.text()}`);
 });
 
@@ -636,6 +645,220 @@ await check('the Thai toggle switches the page, with Buddhist Era dates in Bangk
   await page.screenshot({ path: join(ARTIFACTS, 'dashboard-th.png'), fullPage: true });
   log(`screenshot: ${join(ARTIFACTS, 'dashboard-th.png')}`);
 });
+
+// ---- Web Push: follow a bill, get its notification, click it ------------------------------
+//
+// What is real here: the hub and its follow API, the dashboard, the service
+// worker (/sw.js) in Chromium, its `push` event (delivered by DevTools'
+// ServiceWorker.deliverPushMessage, the way a push service's message arrives)
+// and the notifications Chromium shows. What stands in: the browser vendor's
+// push service. Headless Chromium here has no internet and cannot subscribe with
+// it, so PushManager.prototype.subscribe is replaced (in this test only) by one
+// that returns SAPHA_TEST_PUSH_SUBSCRIPTION, a subscription of a local RFC 8030
+// push service that the harness runs. Nothing else is faked.
+//
+// A hub without a notifier answers GET /v1/push/key with 503 (and a hub without
+// the follow API, 404): then the follow-API checks are skipped with the reason,
+// and only the service worker and what the page says are checked. With
+// SAPHA_TEST_PUSH_SUBSCRIPTION set, the same answer is a failure.
+const PUSH_SUBSCRIPTION = process.env.SAPHA_TEST_PUSH_SUBSCRIPTION || '';
+const HUB_ORIGIN = new URL(HUB_URL).origin;
+const keyAnswer = await fetch(`${HUB_URL}/v1/push/key`).then(async (r) => ({ status: r.status, body: await r.json().catch(() => null) }), (e) => ({ status: 0, body: { message: e.message } }));
+const VAPID_KEY = keyAnswer.status === 200 && keyAnswer.body ? keyAnswer.body.vapid_public_key : null;
+/** GET /v1/followers/{id} with the follower's secret: status and body. */
+async function getFollower(f) {
+  const r = await fetch(`${HUB_URL}/v1/followers/${encodeURIComponent(f.id)}`, { headers: { authorization: `Bearer ${f.secret}` } });
+  return { status: r.status, body: await r.json().catch(() => null) };
+}
+/** A subscription's JSON with a real P-256 key and auth secret, to a port nothing listens on (delivery not tested). */
+function placeholderSubscription() {
+  const ecdh = createECDH('prime256v1');
+  ecdh.generateKeys();
+  return JSON.stringify({ endpoint: 'http://127.0.0.1:9/push/sapha-browser-test', expirationTime: null,
+    keys: { p256dh: ecdh.getPublicKey().toString('base64url'), auth: randomBytes(16).toString('base64url') } });
+}
+
+let pushRun = null;
+if (!VAPID_KEY) {
+  const why = `GET /v1/push/key answered ${keyAnswer.status} ${keyAnswer.body && keyAnswer.body.code ? keyAnswer.body.code : ''}`.trim();
+  if (PUSH_SUBSCRIPTION) {
+    await check('Web Push: the hub has a notifier (SAPHA_TEST_PUSH_SUBSCRIPTION is set)', async () => {
+      throw new Error(`${why}: the Web Push checks cannot run`);
+    });
+  } else {
+    log(`SKIP  Web Push: follow API checks (${why}: this hub sends no notifications)`);
+    await check('Web Push: with no notifier, a followed bill says notifications are off on this hub', async () => {
+      // The main page, in Thai by now, follows FOLLOWED since the start.
+      await page.waitForSelector(`#follow-list [data-bill="${FOLLOWED}"] [data-push="off"]`, { timeout: 5000 });
+      const note = await page.textContent(`#follow-list [data-bill="${FOLLOWED}"] [data-push]`);
+      assert(note.includes('hub นี้ไม่ได้เปิดบริการแจ้งเตือน'), `the note reads "${note}"`);
+    });
+  }
+} else {
+  if (!PUSH_SUBSCRIPTION) log('Web Push: SAPHA_TEST_PUSH_SUBSCRIPTION is not set: the page gets a placeholder subscription (a real key, an endpoint nothing listens on); the notifier\'s delivery is not tested');
+  pushRun = { subscription: PUSH_SUBSCRIPTION || placeholderSubscription() };
+}
+
+// The page and its DevTools session: a context of its own (its own storage and
+// service worker), in Thai, with the notifications permission granted.
+const pushCtx = await browser.newContext({ viewport: { width: 1400, height: 1050 }, deviceScaleFactor: 1, locale: 'th-TH', timezoneId: 'Asia/Bangkok' });
+await pushCtx.grantPermissions(['notifications'], { origin: HUB_ORIGIN });
+if (pushRun) {
+  await pushCtx.addInitScript((subJson) => {
+    // Stands in for the browser vendor's push service (see above): the page gets
+    // the harness's subscription. The arguments are kept for the test to check.
+    const sub = JSON.parse(subJson);
+    PushManager.prototype.subscribe = async function subscribe(options) {
+      const key = options && options.applicationServerKey ? new Uint8Array(options.applicationServerKey) : null;
+      window.__pushSubscribe = {
+        userVisibleOnly: options && options.userVisibleOnly,
+        key: key ? btoa(String.fromCharCode(...key)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '') : null,
+      };
+      return { endpoint: sub.endpoint, expirationTime: null, options: { userVisibleOnly: true, applicationServerKey: key && key.buffer },
+        toJSON: () => sub, unsubscribe: async () => true, getKey: () => null };
+    };
+  }, pushRun.subscription);
+}
+const pushPage = await pushCtx.newPage();
+pushPage.on('pageerror', (e) => pageErrors.push(`push page: ${e.message}`));
+pushPage.on('console', (m) => {
+  if (m.type() === 'error' && /status of (404|503)/.test(m.text()) && /\/v1\/(push\/key|bills\/[a-z0-9_-]+)$/.test(m.location().url || '')) return;
+  // The last check deletes the follower on purpose: the page's next request for it is a 404 (unknown_follower).
+  if (m.type() === 'error' && /status of 404/.test(m.text()) && /\/v1\/followers\/[^/]+(\/bills\/[a-z0-9_-]+)?$/.test(m.location().url || '')) return;
+  if (m.type() === 'error' || (m.type() === 'warning' && /notifications/.test(m.text()))) pageErrors.push(`push page console: ${m.text()}`);
+});
+const cdp = await pushCtx.newCDPSession(pushPage);
+const registrations = new Map();
+cdp.on('ServiceWorker.workerRegistrationUpdated', (e) => {
+  for (const r of e.registrations) registrations.set(r.scopeURL, r);
+});
+await cdp.send('ServiceWorker.enable');
+await pushPage.goto(`${HUB_URL}/?lang=th&backlog=0`, { waitUntil: 'load', timeout: 20000 });
+await pushPage.waitForSelector('#conn[data-state="live"]', { timeout: 15000 });
+const follower = () => pushPage.evaluate(() => JSON.parse(localStorage.getItem('sapha.follower') || 'null'));
+
+if (pushRun) {
+  await check('Web Push: Follow registers this browser with the follow API, and the bill says notifications are on', async () => {
+    await pushPage.fill('#follow-input', FOLLOWED);
+    await pushPage.click('#follow-form button');
+    await pushPage.waitForSelector(`#follow-list [data-bill="${FOLLOWED}"] [data-push="on"]`, { timeout: 10000 });
+    const note = await pushPage.textContent(`#follow-list [data-bill="${FOLLOWED}"] [data-push]`);
+    assert(note.includes('แจ้งเตือนเปิดอยู่'), `the note reads "${note}"`);
+    const args = await pushPage.evaluate(() => window.__pushSubscribe);
+    assert(args && args.userVisibleOnly === true, `subscribe was not asked for userVisibleOnly: ${JSON.stringify(args)}`);
+    assert(args.key === VAPID_KEY, `subscribe got the key ${args.key}, not the hub's ${VAPID_KEY}`);
+    const f = await follower();
+    assert(f && f.id && f.secret, `no follower in localStorage: ${JSON.stringify(f)}`);
+    const got = await getFollower(f);
+    assert(got.status === 200, `GET /v1/followers/${f.id} answered ${got.status} ${JSON.stringify(got.body)}`);
+    assert(got.body.bills.includes(FOLLOWED), `the hub's follower has ${got.body.bills}, not ${FOLLOWED}`);
+    assert(got.body.lang === 'th', `the follower's language is ${got.body.lang}, not th`);
+    pushRun.follower = f;
+  });
+}
+
+await check('Web Push: the service worker shows a pushed bill move in the page\'s language', async () => {
+  // With no follow API the page registers no worker: register it as the page would.
+  if (!pushRun || !pushRun.follower) await pushPage.evaluate(() => navigator.serviceWorker.register('/sw.js').then(() => navigator.serviceWorker.ready));
+  const reg = await until(() => registrations.get(`${HUB_ORIGIN}/`), 'the service worker registration (DevTools)', 10000);
+  const payload = { v: 1, lang: 'th', title: { th: 'ร่างที่ติดตามเข้าสู่วาระที่ 3', en: 'A followed bill is at its third reading' },
+    body: { th: `${FOLLOWED}: วุฒิสภา วาระที่ 3`, en: `${FOLLOWED}: Senate third reading` }, bill_id: FOLLOWED, to_stage: 'SENATE_R3',
+    event_id: 'browser-test-push-1', seq: 1, correction: false, url: `/?bill=${FOLLOWED}`, tag: `bill-${FOLLOWED}` };
+  await cdp.send('ServiceWorker.deliverPushMessage', { origin: HUB_ORIGIN, registrationId: reg.registrationId, data: JSON.stringify(payload) });
+  const notifications = (tag) => pushPage.evaluate((t) => navigator.serviceWorker.ready.then((r) => r.getNotifications({ tag: t }))
+    .then((ns) => ns.map((n) => ({ title: n.title, body: n.body, tag: n.tag, lang: n.lang, data: n.data }))), tag);
+  const shown = await until(async () => (await notifications(payload.tag))[0], 'the notification', 5000);
+  assert(shown.title === payload.title.th && shown.body === payload.body.th, `the notification reads "${shown.title}" / "${shown.body}"`);
+  assert(shown.lang === 'th' && shown.tag === payload.tag, `lang ${shown.lang}, tag ${shown.tag}`);
+  assert(shown.data.url === payload.url && shown.data.bill_id === FOLLOWED && shown.data.event_id === payload.event_id, `data ${JSON.stringify(shown.data)}`);
+  // A message that is not JSON still shows a (generic) notification: Chrome requires one per push.
+  await cdp.send('ServiceWorker.deliverPushMessage', { origin: HUB_ORIGIN, registrationId: reg.registrationId, data: 'not json' });
+  const all = await until(async () => {
+    const ns = await pushPage.evaluate(() => navigator.serviceWorker.ready.then((r) => r.getNotifications()).then((x) => x.map((n) => ({ title: n.title, url: n.data && n.data.url }))));
+    return ns.length >= 2 ? ns : null;
+  }, 'the generic notification', 5000);
+  assert(all.some((n) => n.title.startsWith('Sapha') && n.url === '/'), `no generic notification: ${JSON.stringify(all)}`);
+  log(`notification shown: "${shown.title}" / "${shown.body}" (${shown.tag}, ${shown.data.url})`);
+});
+
+await check('Web Push: clicking the notification closes it and opens the bill in the open dashboard', async () => {
+  // The worker's own `notificationclick` listener, run in the worker with the
+  // notification Chromium shows. Not exercised: a real OS click (so focus() is
+  // refused, and the listener carries on) and clients.openWindow (no tab open).
+  await pushPage.evaluate(() => window.scrollTo(0, 0));
+  const worker = await until(() => pushCtx.serviceWorkers().find((w) => w.url() === `${HUB_ORIGIN}/sw.js`), 'the service worker (Playwright)', 5000);
+  const tag = `bill-${FOLLOWED}`;
+  const dispatched = await worker.evaluate(async (t) => {
+    const [n] = await self.registration.getNotifications({ tag: t });
+    if (!n) return false;
+    self.dispatchEvent(new NotificationEvent('notificationclick', { notification: n }));
+    return true;
+  }, tag);
+  assert(dispatched, 'no notification to click');
+  await pushPage.waitForSelector(`#follow-list [data-bill="${FOLLOWED}"][data-opened]`, { timeout: 5000 });
+  const r = await pushPage.evaluate((t) => navigator.serviceWorker.ready.then((reg) => reg.getNotifications({ tag: t })).then((ns) => ({
+    left: ns.length, scrolled: window.scrollY, followed: window.sapha.state.followed,
+  })), tag);
+  assert(r.left === 0, 'the clicked notification was not closed');
+  assert(r.followed.includes(FOLLOWED), `the bill is not followed: ${r.followed}`);
+  const box = await pushPage.locator(`#follow-list [data-bill="${FOLLOWED}"]`).boundingBox();
+  assert(box && box.y < 1050 && box.y + Math.min(box.height, 200) > 0, `the opened bill is not in view: ${JSON.stringify(box)}`);
+  if (pushRun) {
+    await pushPage.locator(`#follow-list [data-bill="${FOLLOWED}"]`).screenshot({ path: join(ARTIFACTS, 'dashboard-push.png') });
+    log(`screenshot: ${join(ARTIFACTS, 'dashboard-push.png')}`);
+  }
+});
+
+await check('Web Push: /?bill=<id> (the click target) opens that bill', async () => {
+  const p3 = await pushCtx.newPage();
+  try {
+    await p3.goto(`${HUB_URL}/?bill=${AMENDMENT}&backlog=0`, { waitUntil: 'load', timeout: 20000 });
+    await p3.waitForSelector(`#follow-list [data-bill="${AMENDMENT}"][data-opened] [data-testid="timeline"]`, { timeout: 5000 });
+    // Opened from a link, not a click in the page: followed here, no notification asked for.
+    const f = await p3.evaluate(() => JSON.parse(localStorage.getItem('sapha.follower') || 'null'));
+    if (f) {
+      const got = await getFollower(f);
+      assert(!got.body.bills.includes(AMENDMENT), `opening /?bill= turned notifications on: ${got.body.bills}`);
+    }
+  } finally {
+    await p3.close();
+  }
+  // The page the test goes on with learns of the new bill on its next load.
+  await pushPage.reload({ waitUntil: 'load' });
+  await pushPage.waitForSelector(`#follow-list [data-bill="${AMENDMENT}"]`, { timeout: 5000 });
+});
+
+if (pushRun && pushRun.follower) {
+  await check('Web Push: later follows add the bill (PUT), unfollowing removes it (DELETE), the language follows the page (PATCH)', async () => {
+    const f = pushRun.follower;
+    // AMENDMENT is followed (from /?bill=) without notifications: its button turns them on.
+    await pushPage.click(`#follow-list [data-push-on="${AMENDMENT}"]`);
+    await pushPage.waitForSelector(`#follow-list [data-bill="${AMENDMENT}"] [data-push="on"]`, { timeout: 10000 });
+    let got = await getFollower(f);
+    assert(got.body.bills.includes(AMENDMENT) && got.body.bills.includes(FOLLOWED), `after PUT the follower has ${got.body.bills}`);
+    assert((await follower()).id === f.id, 'a second follower was registered');
+    await pushPage.click(`#follow-list [data-bill="${AMENDMENT}"] .unfollow`);
+    await until(async () => !(await getFollower(f)).body.bills.includes(AMENDMENT), `${AMENDMENT} removed from the follower`, 5000);
+    await pushPage.click('.lang button[data-lang="en"]');
+    await until(async () => (await getFollower(f)).body.lang === 'en', "the follower's language to become en", 5000);
+    await pushPage.waitForSelector(`#follow-list [data-bill="${FOLLOWED}"] [data-push="on"]`, { timeout: 3000 });
+    assert((await pushPage.textContent(`#follow-list [data-bill="${FOLLOWED}"] [data-push]`)).includes('notifications on'), 'the note is not in English');
+    // The hub forgets the follower (DELETE): the next follow registers a new one.
+    const del = await fetch(`${HUB_URL}/v1/followers/${encodeURIComponent(f.id)}`, { method: 'DELETE', headers: { authorization: `Bearer ${f.secret}` } });
+    assert(del.status === 204, `DELETE /v1/followers/${f.id} answered ${del.status}`);
+    got = await getFollower(f);
+    assert(got.status === 404 && got.body && got.body.code === 'unknown_follower', `after DELETE: ${got.status} ${JSON.stringify(got.body)}`);
+    await pushPage.fill('#follow-input', AMENDMENT);
+    await pushPage.click('#follow-form button');
+    await pushPage.waitForSelector(`#follow-list [data-bill="${AMENDMENT}"] [data-push="on"]`, { timeout: 10000 });
+    const f2 = await follower();
+    assert(f2 && f2.id !== f.id, `no new follower after the hub forgot the old one: ${JSON.stringify(f2)}`);
+    got = await getFollower(f2);
+    assert(got.status === 200 && got.body.bills.includes(AMENDMENT) && got.body.lang === 'en', `the new follower: ${JSON.stringify(got.body)}`);
+    await fetch(`${HUB_URL}/v1/followers/${encodeURIComponent(f2.id)}`, { method: 'DELETE', headers: { authorization: `Bearer ${f2.secret}` } });
+  });
+}
+await pushCtx.close();
 
 await check('no script errors on the page', async () => {
   assert(pageErrors.length === 0, pageErrors.slice(0, 5).join(' | '));

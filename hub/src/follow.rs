@@ -80,7 +80,9 @@ fn bad_parameter(parameter: &str, message: &str) -> Refused {
     let body = serde_json::json!({
         "type": "error", "code": "bad_parameter", "parameter": parameter, "message": message,
     });
-    Refused(Box::new((StatusCode::BAD_REQUEST, axum::Json(body)).into_response()))
+    Refused(Box::new(
+        (StatusCode::BAD_REQUEST, axum::Json(body)).into_response(),
+    ))
 }
 
 impl From<StoreError> for Refused {

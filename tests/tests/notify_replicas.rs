@@ -96,11 +96,19 @@ async fn three_replicas_a_sigkill_and_a_node_kill_lose_and_repeat_nothing() {
     }
     println!("cluster and followers ready after {:?}", t0.elapsed());
     let receiver = Receiver::start().await;
-    let mut replicas: Vec<_> = (0..3).map(|_| spawn_notifier(&urls, &receiver.url())).collect();
+    let mut replicas: Vec<_> = (0..3)
+        .map(|_| spawn_notifier(&urls, &receiver.url()))
+        .collect();
 
     // 20 stage changes, 5 per bill, paced over about 10 s; expected keys.
     let mut expected = BTreeSet::new();
-    let stages = [Stage::Proposed, Stage::HouseR1, Stage::HouseCommittee, Stage::HouseR2, Stage::HouseR3];
+    let stages = [
+        Stage::Proposed,
+        Stage::HouseR1,
+        Stage::HouseCommittee,
+        Stage::HouseR2,
+        Stage::HouseR3,
+    ];
     let mut killed_replica = false;
     let mut killed_node = false;
     for n in 0..CHANGES {
@@ -114,9 +122,13 @@ async fn three_replicas_a_sigkill_and_a_node_kill_lose_and_repeat_nothing() {
         let mut headers = async_nats::HeaderMap::new();
         headers.insert("Nats-Msg-Id", event.event_id.as_str());
         retrying(|| async {
-            js.publish_with_headers(event.subject(), headers.clone(), event.encode_proto().into())
-                .await?
-                .await
+            js.publish_with_headers(
+                event.subject(),
+                headers.clone(),
+                event.encode_proto().into(),
+            )
+            .await?
+            .await
         })
         .await;
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -130,7 +142,11 @@ async fn three_replicas_a_sigkill_and_a_node_kill_lose_and_repeat_nothing() {
         }
     }
     println!("published after {:?}", t0.elapsed());
-    assert!(killed_replica, "a replica was killed mid-run ({} received)", receiver.count());
+    assert!(
+        killed_replica,
+        "a replica was killed mid-run ({} received)",
+        receiver.count()
+    );
     assert!(killed_node, "a NATS node was killed mid-run");
 
     let distinct = || {
@@ -156,13 +172,22 @@ async fn three_replicas_a_sigkill_and_a_node_kill_lose_and_repeat_nothing() {
     }
     let got = distinct();
     assert!(all_in, "{} of {} notifications", got.len(), expected.len());
-    assert_eq!(got, expected, "exactly the expected (change, follower) pairs");
+    assert_eq!(
+        got, expected,
+        "exactly the expected (change, follower) pairs"
+    );
 
     // Repeats of one key can only come from the SIGKILL: sends in flight
     // whose marker was not written. The receiver drops them by key.
     let mut per_key: BTreeMap<String, usize> = BTreeMap::new();
     for r in receiver.all() {
-        let key = r.headers.get("idempotency-key").unwrap().to_str().unwrap().to_owned();
+        let key = r
+            .headers
+            .get("idempotency-key")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned();
         *per_key.entry(key).or_default() += 1;
     }
     let repeats: usize = per_key.values().map(|n| n - 1).sum();
@@ -171,5 +196,8 @@ async fn three_replicas_a_sigkill_and_a_node_kill_lose_and_repeat_nothing() {
         receiver.count(),
         got.len()
     );
-    assert!(repeats <= 16, "at most the killed replica's sends in flight repeat: {repeats}");
+    assert!(
+        repeats <= 16,
+        "at most the killed replica's sends in flight repeat: {repeats}"
+    );
 }

@@ -11,7 +11,10 @@ use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
-use web_push_native::jwt_simple::algorithms::{ECDSAP256PublicKeyLike, ES256KeyPair};
+use web_push_native::jwt_simple::algorithms::{
+    ECDSAP256KeyPairLike, ECDSAP256PublicKeyLike, ES256KeyPair,
+};
+use web_push_native::jwt_simple::claims::Claims;
 
 /// How one message fared.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -299,12 +302,47 @@ impl WebPush {
             .map_err(|_| "p256dh is not a P-256 point")?;
         let auth = web_push_native::Auth::clone_from_slice(&auth);
         let payload = serde_json::to_vec(&push_payload(change, lang, url)).expect("serializes");
-        web_push_native::WebPushBuilder::new(endpoint, public, auth)
-            .with_valid_duration(self.settings.ttl.min(Duration::from_secs(24 * 3600)))
-            .with_vapid(&self.key, &self.settings.subject)
+        let ttl = self.settings.ttl.min(Duration::from_secs(24 * 3600));
+        let audience = origin(&endpoint).ok_or("the endpoint has no origin")?;
+        let mut request = web_push_native::WebPushBuilder::new(endpoint, public, auth)
+            .with_valid_duration(ttl)
             .build(payload)
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?;
+        request.headers_mut().insert(
+            http::header::AUTHORIZATION,
+            self.vapid(&audience)?
+                .parse()
+                .map_err(|_| "VAPID header".to_owned())?,
+        );
+        Ok(request)
     }
+
+    /// The RFC 8292 `Authorization: vapid t=<JWT>, k=<key>` for a push
+    /// service's origin. (web-push-native's own leaves a non-default port
+    /// out of `aud`; an origin keeps it.)
+    fn vapid(&self, audience: &str) -> Result<String, String> {
+        let claims = Claims::create(Duration::from_secs(12 * 3600).into())
+            .with_audience(audience)
+            .with_subject(&self.settings.subject);
+        let token = self.key.sign(claims).map_err(|e| e.to_string())?;
+        Ok(format!("vapid t={token}, k={}", self.public_key))
+    }
+}
+
+/// The origin of a URL (RFC 6454): scheme, host, and the port unless it is
+/// the scheme's default.
+fn origin(uri: &http::Uri) -> Option<String> {
+    let scheme = uri.scheme_str()?;
+    let host = uri.host()?;
+    let default = match scheme {
+        "https" => 443,
+        "http" => 80,
+        _ => 0,
+    };
+    Some(match uri.port_u16() {
+        Some(port) if port != default => format!("{scheme}://{host}:{port}"),
+        _ => format!("{scheme}://{host}"),
+    })
 }
 
 /// The `X-Line-Retry-Key` of one notification: a UUID derived from (event,
@@ -431,6 +469,17 @@ mod tests {
         assert!(long
             .bytes()
             .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
+    }
+
+    #[test]
+    fn origins_keep_only_a_port_that_is_not_the_default() {
+        let o = |u: &str| origin(&u.parse().unwrap()).unwrap();
+        assert_eq!(
+            o("https://fcm.googleapis.com/wp/x"),
+            "https://fcm.googleapis.com"
+        );
+        assert_eq!(o("https://push.example:443/x"), "https://push.example");
+        assert_eq!(o("http://127.0.0.1:8123/push/1"), "http://127.0.0.1:8123");
     }
 
     #[test]

@@ -38,6 +38,14 @@ fn refs(v: &Value, at: &str, out: &mut Vec<(String, String)>) {
     }
 }
 
+/// The operations of a path item: (method, operation).
+fn operations(item: &Value) -> Vec<(&str, &Value)> {
+    ["get", "post", "put", "patch", "delete"]
+        .into_iter()
+        .filter_map(|m| item.get(m).map(|op| (m, op)))
+        .collect()
+}
+
 fn pointer(r: &str) -> &str {
     r.strip_prefix('#').expect("a local $ref")
 }
@@ -49,7 +57,12 @@ fn escape(segment: &str) -> String {
 /// The JSON pointer of the schema of `path`'s `status` response, following a
 /// `$ref` to `components/responses`; `None` for a response without a body.
 fn response_schema(doc: &Value, path: &str, status: &str) -> Option<String> {
-    let mut at = format!("/paths/{}/get/responses/{status}", escape(path));
+    operation_schema(doc, path, "get", status)
+}
+
+/// As [`response_schema`], for any method.
+fn operation_schema(doc: &Value, path: &str, method: &str, status: &str) -> Option<String> {
+    let mut at = format!("/paths/{}/{method}/responses/{status}", escape(path));
     if let Some(r) = doc.pointer(&at).and_then(|r| r.get("$ref")) {
         at = pointer(r.as_str().unwrap()).to_owned();
     }
@@ -90,9 +103,12 @@ fn the_document_is_openapi_31_and_every_ref_resolves() {
         );
     }
     for (path, item) in doc["paths"].as_object().unwrap() {
-        for (status, response) in item["get"]["responses"].as_object().unwrap() {
-            let described = response.get("description").is_some() || response.get("$ref").is_some();
-            assert!(described, "{path} {status} has no description");
+        for (method, op) in operations(item) {
+            for (status, response) in op["responses"].as_object().unwrap() {
+                let described =
+                    response.get("description").is_some() || response.get("$ref").is_some();
+                assert!(described, "{method} {path} {status} has no description");
+            }
         }
     }
     for (name, _) in doc["components"]["schemas"].as_object().unwrap() {
@@ -330,9 +346,299 @@ async fn every_documented_response_is_what_the_hub_sends() {
 
     // Every documented (path, status) was produced.
     let mut documented = BTreeSet::new();
-    for (path, item) in doc["paths"].as_object().unwrap() {
+    let state_paths = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(path, _)| path.starts_with("/v1/bills") || path.starts_with("/v1/sittings"));
+    for (path, item) in state_paths {
         for status in item["get"]["responses"].as_object().unwrap().keys() {
             documented.insert((path.clone(), status.clone()));
+        }
+    }
+    let missing: Vec<_> = documented.difference(&seen).collect();
+    assert!(
+        missing.is_empty(),
+        "documented but never produced: {missing:?}"
+    );
+}
+
+/// The follow API: every documented (path, method, status) is produced by a
+/// real hub on NATS, and every body fits its schema.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_documented_follow_response_is_what_the_hub_sends() {
+    use reqwest::Method;
+    let doc = openapi();
+    let nats = NatsServer::start();
+    let _publisher = Publisher::new(&nats).await;
+    let mut config = test_config(&nats);
+    config.follow.max_body_bytes = 2048;
+    config.follow.followers_per_ip_per_hour = 2;
+    config.state.request_burst = 40;
+    let hub = TestHub::start(config).await;
+    let http = reqwest::Client::new();
+    let mut seen: BTreeSet<(String, String, String)> = BTreeSet::new();
+    let doc_ref = &doc;
+    let seen_ref = &mut seen;
+    let call = |method: Method,
+                path: &'static str,
+                url: String,
+                secret: Option<String>,
+                body: Option<Value>| {
+        let http = http.clone();
+        async move {
+            let mut r = http.request(method.clone(), url);
+            if let Some(s) = secret {
+                r = r.bearer_auth(s);
+            }
+            if let Some(b) = body {
+                r = r.json(&b);
+            }
+            let r = r.send().await.unwrap();
+            let status = r.status().as_u16().to_string();
+            let text = r.text().await.unwrap();
+            (method.as_str().to_lowercase(), path, status, text)
+        }
+    };
+    let mut record = |(method, path, status, text): (String, &'static str, String, String)| {
+        let op = format!("/paths/{}/{method}/responses/{status}", escape(path));
+        assert!(
+            doc_ref.pointer(&op).is_some(),
+            "{method} {path} answered {status}, undocumented: {text}"
+        );
+        if let Some(schema) = operation_schema(doc_ref, path, &method, &status) {
+            let body: Value = serde_json::from_str(&text).unwrap();
+            check(
+                doc_ref,
+                &schema,
+                &body,
+                &format!("{method} {path} {status}"),
+            );
+        }
+        seen_ref.insert((path.to_owned(), method, status.clone()));
+        (status, text)
+    };
+    let key = "/v1/push/key";
+    record(call(Method::GET, key, hub.http(key), None, None).await);
+    // The notifier publishes its key into the follow store.
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let store = sapha_follows::FollowStore::open(
+        &async_nats::jetstream::new(client),
+        sapha_follows::DEFAULT_BUCKET,
+        1,
+    )
+    .await
+    .unwrap();
+    store
+        .set_vapid_public_key(&format!("B{}", "A".repeat(86)))
+        .await
+        .unwrap();
+    record(call(Method::GET, key, hub.http(key), None, None).await);
+
+    let create = "/v1/followers";
+    let webhook = json!({"lang": "th", "channel": {"type": "webhook", "reference": "u-1"}, "bills": ["b-2566-0001"]});
+    let (_, text) = record(
+        call(
+            Method::POST,
+            create,
+            hub.http(create),
+            None,
+            Some(webhook.clone()),
+        )
+        .await,
+    );
+    let created: Value = serde_json::from_str(&text).unwrap();
+    let (id, secret) = (
+        created["id"].as_str().unwrap().to_owned(),
+        created["secret"].as_str().unwrap().to_owned(),
+    );
+    record(
+        call(
+            Method::POST,
+            create,
+            hub.http(create),
+            None,
+            Some(json!({"lang": "xx"})),
+        )
+        .await,
+    );
+    record(call(Method::POST, create, hub.http(create), None, Some(json!({"lang": "th", "channel": {"type": "webhook", "reference": "x".repeat(3000)}}))).await);
+    record(
+        call(
+            Method::POST,
+            create,
+            hub.http(create),
+            None,
+            Some(webhook.clone()),
+        )
+        .await,
+    );
+    let (status, _) = record(
+        call(
+            Method::POST,
+            create,
+            hub.http(create),
+            None,
+            Some(webhook.clone()),
+        )
+        .await,
+    );
+    assert_eq!(status, "429");
+
+    let one = "/v1/followers/{follower_id}";
+    let url = hub.http(&format!("/v1/followers/{id}"));
+    let unknown = hub.http("/v1/followers/0123456789abcdef0123456789abcdef");
+    for method in [Method::GET, Method::DELETE] {
+        record(call(method.clone(), one, url.clone(), None, None).await);
+        record(call(method.clone(), one, url.clone(), Some("wrong".into()), None).await);
+        record(
+            call(
+                method.clone(),
+                one,
+                unknown.clone(),
+                Some(secret.clone()),
+                None,
+            )
+            .await,
+        );
+    }
+    record(call(Method::GET, one, url.clone(), Some(secret.clone()), None).await);
+    let patch = Some(json!({"lang": "en"}));
+    record(
+        call(
+            Method::PATCH,
+            one,
+            url.clone(),
+            Some(secret.clone()),
+            patch.clone(),
+        )
+        .await,
+    );
+    record(
+        call(
+            Method::PATCH,
+            one,
+            url.clone(),
+            Some(secret.clone()),
+            Some(json!({"lang": 1})),
+        )
+        .await,
+    );
+    record(call(Method::PATCH, one, url.clone(), None, patch.clone()).await);
+    record(
+        call(
+            Method::PATCH,
+            one,
+            url.clone(),
+            Some("wrong".into()),
+            patch.clone(),
+        )
+        .await,
+    );
+    record(
+        call(
+            Method::PATCH,
+            one,
+            unknown.clone(),
+            Some(secret.clone()),
+            patch.clone(),
+        )
+        .await,
+    );
+
+    let bill = "/v1/followers/{follower_id}/bills/{bill_id}";
+    let bill_url = |b: &str| hub.http(&format!("/v1/followers/{id}/bills/{b}"));
+    let unknown_bill = hub.http("/v1/followers/0123456789abcdef0123456789abcdef/bills/b-1");
+    record(
+        call(
+            Method::PUT,
+            bill,
+            bill_url("b-2566-0002"),
+            Some(secret.clone()),
+            None,
+        )
+        .await,
+    );
+    record(
+        call(
+            Method::PUT,
+            bill,
+            bill_url("B.X"),
+            Some(secret.clone()),
+            None,
+        )
+        .await,
+    );
+    for method in [Method::PUT, Method::DELETE] {
+        record(call(method.clone(), bill, bill_url("b-1"), None, None).await);
+        record(
+            call(
+                method.clone(),
+                bill,
+                bill_url("b-1"),
+                Some("wrong".into()),
+                None,
+            )
+            .await,
+        );
+        record(
+            call(
+                method.clone(),
+                bill,
+                unknown_bill.clone(),
+                Some(secret.clone()),
+                None,
+            )
+            .await,
+        );
+    }
+    record(
+        call(
+            Method::DELETE,
+            bill,
+            bill_url("b-2566-0001"),
+            Some(secret.clone()),
+            None,
+        )
+        .await,
+    );
+    record(call(Method::DELETE, one, url.clone(), Some(secret.clone()), None).await);
+    hub.shutdown().await;
+
+    // 503: a hub with the follow API off; 429 from the request rate.
+    let mut off = test_config(&nats);
+    off.follow.enabled = false;
+    off.state.requests_per_second = 1;
+    off.state.request_burst = 1;
+    let hub = TestHub::start(off).await;
+    record(
+        call(
+            Method::POST,
+            create,
+            hub.http(create),
+            None,
+            Some(webhook.clone()),
+        )
+        .await,
+    );
+    let mut limited = test_config(&nats);
+    limited.state.requests_per_second = 1;
+    limited.state.request_burst = 1;
+    hub.shutdown().await;
+    let hub = TestHub::start(limited).await;
+    record(call(Method::GET, key, hub.http(key), None, None).await);
+    record(call(Method::GET, key, hub.http(key), None, None).await);
+    hub.shutdown().await;
+
+    let mut documented = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        if !path.starts_with("/v1/followers") && path != "/v1/push/key" {
+            continue;
+        }
+        for (method, op) in operations(item) {
+            for status in op["responses"].as_object().unwrap().keys() {
+                documented.insert((path.clone(), method.to_owned(), status.clone()));
+            }
         }
     }
     let missing: Vec<_> = documented.difference(&seen).collect();

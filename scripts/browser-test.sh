@@ -13,6 +13,10 @@
 # mid-sitting (the player paused while the joint vote is counted) and checks it
 # shows the sitting at once from the state API, follows a bill from a Thai search
 # result, and checks the bill browser's stage lists and the list of sittings.
+# Web Push: it runs a real `sapha notify` and a local RFC 8030 push service
+# (tests/examples/push_service.rs); the page follows a bill with notifications on,
+# the bill moves, and the message the push service decrypted is delivered to the
+# service worker (docs/NOTIFY.md, Tests).
 # Web Push: the service worker (/sw.js) shows a push delivered through DevTools and
 # its click opens the bill; when the hub answers GET /v1/push/key, following a bill
 # registers the browser with the follow API too (skipped, with the reason, when it
@@ -80,19 +84,23 @@ say "unit tests of sapha.js (node --test)"
 node --test tests/browser/sapha.unit.test.mjs >"${TMPDIR:-/tmp}/sapha-js-unit.log" 2>&1 \
   || { cat "${TMPDIR:-/tmp}/sapha-js-unit.log"; fail "the unit tests of sapha.js failed"; }
 
-say "building sapha"
+say "building sapha and the local push service"
 cargo build --quiet --bin sapha || fail "cargo build failed"
+cargo build --quiet -p sapha-tests --example push_service || fail "cargo build of the push service failed"
 sapha="$CARGO_TARGET_DIR/debug/sapha"
+push_service="$CARGO_TARGET_DIR/debug/examples/push_service"
 nats_server="$(./scripts/nats-server.sh)" || fail "no nats-server"
 
 # ---- servers ----------------------------------------------------------------------------
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/sapha-browser.XXXXXX")"
 nats_pid=""
+extra_pids=()
 cleanup() {
   local status=$?
   set +e
   if [ -s "$work/hub.pid" ]; then kill "$(cat "$work/hub.pid")" 2>/dev/null; fi
+  for pid in "${extra_pids[@]}"; do kill "$pid" 2>/dev/null; done
   if [ -n "$nats_pid" ]; then kill "$nats_pid" 2>/dev/null; fi
   wait 2>/dev/null
   if [ "$status" -ne 0 ] && [ -d "$work/logs" ]; then
@@ -139,11 +147,37 @@ nats_url="nats://127.0.0.1:$nats_port"
   || fail "could not create the stream; see $work/logs/create-stream.log"
 
 hub_port="$(free_port)"
+# The follow API takes the local push service's http:// endpoint (loopback only).
+export SAPHA_HUB__FOLLOW__ALLOW_HTTP_ENDPOINTS=true
 hub_cmd=("$sapha" hub --listen "127.0.0.1:$hub_port" --nats-url "$nats_url")
 say "sapha hub on 127.0.0.1:$hub_port"
 "${hub_cmd[@]}" >"$work/logs/hub.log" 2>&1 &
 echo $! >"$work/hub.pid"
 wait_for "the hub" hub_ready
+
+# Web Push: a local RFC 8030 push service (in place of the browser vendor's,
+# which Chromium here cannot reach) and a real notifier with a fresh VAPID key.
+received_port="$(free_port)"
+"$push_service" "$received_port" >"$work/push-subscription.json" 2>"$work/logs/push-service.log" &
+extra_pids+=($!)
+wait_for "the push service" port_open "$received_port"
+vapid_key="$("$sapha" notify --new-vapid-key | sed -n 's/^SAPHA_VAPID_PRIVATE_KEY=//p')"
+SAPHA_VAPID_PRIVATE_KEY="$vapid_key" "$sapha" notify --nats-url "$nats_url" \
+  --dashboard-url "http://127.0.0.1:$hub_port" --ack-wait-secs 5 >"$work/logs/notify.log" 2>&1 &
+extra_pids+=($!)
+wait_for "the notifier's VAPID key" curl -fsS -o /dev/null "http://127.0.0.1:$hub_port/v1/push/key"
+# The followed bill's next stage, published once the page follows it: the
+# Senate amended b-2565-0087 at its third reading, so it goes back to the House.
+python3 - "$work/push-move.ndjson" <<'PY'
+import json, sys
+last = [json.loads(l) for l in open("scenarios/senate-2566-02-28.ndjson")
+        if '"b-2565-0087"' in l and '"bill.stage_changed"' in l][-1]
+move = dict(last, seq=last["seq"] + 1, event_id=f"e-b-2565-0087-{last['seq'] + 1}",
+            occurred_at="2023-03-07T00:00:00Z")
+move["data"] = dict(last["data"], from_stage=last["data"]["to_stage"], to_stage="HOUSE_SENATE_AMENDMENTS")
+move["data"].pop("note", None)
+open(sys.argv[1], "w").write(json.dumps(move, ensure_ascii=False) + "\n")
+PY
 
 head -n "$OFFLINE_BILLS" scenarios/bills-generated.ndjson >"$work/bills-head.ndjson"
 live_events=$(($(wc -l <scenarios/joint-2564-09-10.ndjson) + $(wc -l <scenarios/senate-2566-02-28.ndjson)))
@@ -157,6 +191,9 @@ HUB_URL="http://127.0.0.1:$hub_port" \
   PLAY_LIVE="$(json_argv "$sapha" play --nats-url "$nats_url" --speed "$SPEED" --max-gap-secs "$MAX_GAP" \
     scenarios/joint-2564-09-10.ndjson scenarios/senate-2566-02-28.ndjson)" \
   PLAY_OFFLINE="$(json_argv "$sapha" play --nats-url "$nats_url" --speed 0 "$work/bills-head.ndjson")" \
+  PLAY_PUSH="$(json_argv "$sapha" publish --nats-url "$nats_url" --from "$work/push-move.ndjson")" \
+  SAPHA_TEST_PUSH_SUBSCRIPTION="$(head -n1 "$work/push-subscription.json")" \
+  SAPHA_TEST_PUSH_RECEIVED_URL="http://127.0.0.1:$received_port/received" \
   LIVE_EVENTS="$live_events" \
   OFFLINE_EVENTS="$OFFLINE_BILLS" \
   ARTIFACTS="$artifacts" \

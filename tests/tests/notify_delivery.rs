@@ -259,3 +259,47 @@ async fn web_push_and_line_reach_the_receivers_decrypted_and_once() {
     replica.stop().await;
     hub.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notifier_started_before_the_stream_waits_for_it() {
+    let nats = NatsServer::start();
+    let receiver = Receiver::start().await;
+    let replica = Replica::start(
+        &nats.url(),
+        test_settings(),
+        webhook_channels(receiver.url()),
+    )
+    .await;
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    // The publisher creates the stream later; a follower appears meanwhile.
+    let publisher = Publisher::new(&nats).await;
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let store = sapha_follows::FollowStore::open(
+        &async_nats::jetstream::new(client),
+        sapha_follows::DEFAULT_BUCKET,
+        1,
+    )
+    .await
+    .unwrap();
+    store
+        .create(
+            sapha_follows::Lang::En,
+            sapha_follows::Channel::Webhook {
+                reference: "late".into(),
+            },
+            &["b-2566-0009".to_owned()],
+            &sapha_follows::Limits::default(),
+        )
+        .await
+        .unwrap();
+    let got = sapha_tests::wait_until(WAIT, || async {
+        // Published until the notifier's plan consumer exists (it starts from the next change).
+        publisher
+            .publish(&bill_history("b-2566-0009", &[Proposed])[0])
+            .await;
+        receiver.count() >= 1
+    })
+    .await;
+    assert!(got, "the notifier did not start once the stream existed");
+    replica.stop().await;
+}

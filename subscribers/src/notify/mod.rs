@@ -251,13 +251,19 @@ pub async fn run(
     shutdown: tokio_util::sync::CancellationToken,
 ) -> Result<(), NotifyError> {
     let js = async_nats::jetstream::new(client);
-    let replicas = js
-        .get_stream(&settings.stream)
-        .await
-        .map_err(nats)?
-        .cached_info()
-        .config
-        .num_replicas;
+    // The publisher creates the stream; until then, wait (as the hub does).
+    let replicas = loop {
+        match js.get_stream(&settings.stream).await {
+            Ok(stream) => break stream.cached_info().config.num_replicas,
+            Err(e) => {
+                tracing::warn!(stream = %settings.stream, error = %e, "waiting for the event stream");
+                plan::pause(&shutdown, Duration::from_secs(2)).await;
+                if shutdown.is_cancelled() {
+                    return Ok(());
+                }
+            }
+        }
+    };
     let follows = sapha_follows::FollowStore::open(&js, &settings.follows_bucket, replicas).await?;
     if let Some(key) = channels.vapid_public_key() {
         follows.set_vapid_public_key(&key).await?;

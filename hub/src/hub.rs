@@ -39,7 +39,9 @@ use futures::{FutureExt, StreamExt};
 use sapha_proto::TopicFilter;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+// A panic while a lock is held must not take down every later fan-out: the
+// locks recover from poisoning (`PoisonError::into_inner`) and go on.
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -138,7 +140,7 @@ impl Conn {
     }
 
     fn matches(&self, p: &Prepared) -> bool {
-        let subs = self.subs.lock().expect("subs lock");
+        let subs = self.subs.lock().unwrap_or_else(PoisonError::into_inner);
         subs.filters
             .iter()
             .any(|f| f.matches(&p.topic) || p.secondary.as_deref().is_some_and(|s| f.matches(s)))
@@ -155,7 +157,11 @@ impl Conn {
     }
 
     pub(crate) fn subscription_count(&self) -> usize {
-        self.subs.lock().expect("subs lock").filters.len()
+        self.subs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .filters
+            .len()
     }
 }
 
@@ -286,7 +292,7 @@ impl Hub {
     }
 
     fn core(&self) -> std::sync::MutexGuard<'_, Core> {
-        self.core.lock().expect("core lock")
+        self.core.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Sets the fan-out's starting position (the stream's last sequence at start),
@@ -351,7 +357,7 @@ impl Hub {
     pub(crate) fn unregister(&self, conn: &Conn) {
         let mut core = self.core();
         core.conns.remove(&conn.id);
-        let subs = std::mem::take(&mut *conn.subs.lock().expect("subs lock"));
+        let subs = std::mem::take(&mut *conn.subs.lock().unwrap_or_else(PoisonError::into_inner));
         if subs.live {
             for f in &subs.filters {
                 core.index.remove(f, conn.id);
@@ -496,14 +502,14 @@ impl Hub {
     /// The `seq` for an ack on this connection (see [`Hub::position`]).
     pub(crate) fn ack_seq(&self, conn: &Conn) -> u64 {
         let core = self.core();
-        let subs = conn.subs.lock().expect("subs lock");
+        let subs = conn.subs.lock().unwrap_or_else(PoisonError::into_inner);
         self.position(&core, conn, &subs)
     }
 
     /// Takes a live connection whose queue is full out of the index. Called
     /// under the core lock; its catch-up from the ring puts it back.
     fn lag(&self, index: &mut Index, conn: &Conn, seq: u64) {
-        let mut subs = conn.subs.lock().expect("subs lock");
+        let mut subs = conn.subs.lock().unwrap_or_else(PoisonError::into_inner);
         conn.replayed_to.store(seq - 1, Ordering::Relaxed);
         subs.live = false;
         for f in &subs.filters {
@@ -634,7 +640,7 @@ impl Hub {
             }
         }
         let mut core = self.core();
-        let mut subs = conn.subs.lock().expect("subs lock");
+        let mut subs = conn.subs.lock().unwrap_or_else(PoisonError::into_inner);
         if since.is_some() && subs.started {
             return Err(Frame::error(
                 id.clone(),
@@ -702,7 +708,7 @@ impl Hub {
     ) -> Result<Frame, Frame> {
         let filters = parse_topics(id, &topics)?;
         let mut core = self.core();
-        let mut subs = conn.subs.lock().expect("subs lock");
+        let mut subs = conn.subs.lock().unwrap_or_else(PoisonError::into_inner);
         let mut removed = 0u64;
         for f in &filters {
             if let Some(pos) = subs.filters.iter().position(|g| g == f) {
@@ -950,7 +956,7 @@ impl Hub {
 
     /// Puts a resumed connection's filters in the index. Called under the core lock.
     fn go_live(&self, core: &mut Core, conn: &Conn, floor: u64) {
-        let mut subs = conn.subs.lock().expect("subs lock");
+        let mut subs = conn.subs.lock().unwrap_or_else(PoisonError::into_inner);
         conn.floor.store(floor, Ordering::Relaxed);
         subs.live = true;
         for f in &subs.filters {
@@ -1074,4 +1080,38 @@ fn parse_topics(id: &Id, topics: &[String]) -> Result<Vec<TopicFilter>, Frame> {
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::{EventSource, SourceStream, StreamBounds};
+
+    struct Silent;
+
+    impl EventSource for Silent {
+        async fn bounds(&self) -> Result<StreamBounds, SourceError> {
+            Ok(StreamBounds::default())
+        }
+        async fn read_from(&self, _start: u64) -> Result<SourceStream, SourceError> {
+            Ok(futures::stream::pending().boxed())
+        }
+    }
+
+    /// A panic while the core lock is held poisons it; the hub goes on.
+    #[test]
+    fn a_poisoned_core_lock_does_not_stop_the_hub() {
+        let hub = Arc::new(Hub::new(Config::default(), Box::new(Silent)));
+        let h = hub.clone();
+        let panicked = std::thread::spawn(move || {
+            let _core = h.core();
+            panic!("a bug while holding the core lock");
+        })
+        .join();
+        assert!(panicked.is_err());
+        assert!(hub.core.is_poisoned());
+        assert_eq!(hub.last_seq(), 0);
+        let (conn, _rx) = hub.register(crate::protocol::Format::Json, false);
+        assert_eq!(hub.core().conns.len(), 1, "{}", conn.id);
+    }
 }

@@ -350,7 +350,7 @@ mod tests {
     /// A client that reads steadily but never empties its queue is still
     /// pinged: its pongs are what keep it from being closed as idle. (With the
     /// queue polled before the ping, this client got no ping at all.)
-    #[tokio::test(flavor = "current_thread")]
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
     async fn a_writer_whose_queue_never_empties_still_pings() {
         let mut config = Config::default();
         config.limits.ping_interval_ms = 20;
@@ -374,7 +374,8 @@ mod tests {
                 }
             })
         };
-        // The client reads one message per millisecond for 15 ping intervals.
+        // The client reads one message per millisecond for 15 ping intervals
+        // (of paused time: tokio advances the clock when every task waits).
         let until = Instant::now() + Duration::from_millis(300);
         let (mut pings, mut frames) = (0, 0);
         while Instant::now() < until {

@@ -64,6 +64,11 @@ impl Tokens {
     pub fn read_file(path: &Path) -> Result<Tokens, String> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("reading tokens file {}: {e}", path.display()))?;
+        Tokens::parse_file_text(&text)
+    }
+
+    /// Parses a tokens file's text (see [`Tokens::read_file`]).
+    pub fn parse_file_text(text: &str) -> Result<Tokens, String> {
         let spec: Vec<&str> = text
             .lines()
             .map(str::trim)
@@ -113,7 +118,8 @@ impl SharedTokens {
         every: std::time::Duration,
         stop: impl Future<Output = ()>,
     ) {
-        let mut seen = std::fs::read(&path).ok();
+        // Reads go to tokio's blocking pool (tokio::fs), never the async workers.
+        let mut seen = tokio::fs::read(&path).await.ok();
         let mut tick = tokio::time::interval(every);
         tokio::pin!(stop);
         loop {
@@ -121,11 +127,14 @@ impl SharedTokens {
                 _ = tick.tick() => {}
                 _ = &mut stop => return,
             }
-            let now = std::fs::read(&path).ok();
+            let now = tokio::fs::read(&path).await.ok();
             if now.is_none() || now == seen {
                 continue;
             }
-            match Tokens::read_file(&path) {
+            let parsed = String::from_utf8(now.clone().unwrap_or_default())
+                .map_err(|e| format!("tokens file {}: {e}", path.display()))
+                .and_then(|text| Tokens::parse_file_text(&text));
+            match parsed {
                 Ok(tokens) => {
                     tracing::info!(file = %path.display(), tokens = ?tokens, "ingest tokens reloaded");
                     self.replace(tokens);

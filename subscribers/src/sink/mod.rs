@@ -157,8 +157,19 @@ impl Sink {
             offset: self.checkpoint.offset,
             epoch: self.epoch.clone(),
         };
-        if let Some(files) = &mut self.files {
-            let (file, offset) = files.append(&lines)?;
+        // File writes, fsyncs and the checkpoint's save run on tokio's
+        // blocking pool, never on an async worker.
+        let mut lines = lines;
+        if let Some(mut files) = self.files.take() {
+            let (files, back, appended) = tokio::task::spawn_blocking(move || {
+                let appended = files.append(&lines);
+                (files, lines, appended)
+            })
+            .await
+            .map_err(blocking_failed)?;
+            self.files = Some(files);
+            lines = back;
+            let (file, offset) = appended?;
             next.file = Some(file);
             next.offset = offset;
         }
@@ -167,7 +178,10 @@ impl Sink {
                 webhook.post(d.seq, &d.event.event_id, json).await?;
             }
         }
-        next.save(&self.settings.checkpoint)
+        let (path, to_save) = (self.settings.checkpoint.clone(), next.clone());
+        tokio::task::spawn_blocking(move || to_save.save(&path))
+            .await
+            .map_err(blocking_failed)?
             .map_err(|source| SinkError::Io {
                 what: "saving the checkpoint".into(),
                 source,
@@ -262,6 +276,14 @@ impl Sink {
                 return result.map(|()| self.written);
             }
         }
+    }
+}
+
+/// A blocking write task that panicked or was cancelled.
+fn blocking_failed(e: tokio::task::JoinError) -> SinkError {
+    SinkError::Io {
+        what: "the blocking write task failed".into(),
+        source: std::io::Error::other(e),
     }
 }
 

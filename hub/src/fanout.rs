@@ -6,14 +6,13 @@
 use crate::hub::Hub;
 use crate::prepared::Prepared;
 use futures::StreamExt;
+use sapha_proto::backoff::Retrying;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// Runs until the hub shuts down.
 pub(crate) async fn run(hub: Arc<Hub>) {
-    let max_backoff = Duration::from_millis(hub.config.nats.max_backoff_ms.max(10));
-    let mut backoff = Duration::from_millis(50);
+    let mut retry = hub.retry_policy().retrying();
     let mut started = false;
     loop {
         if hub.shutdown.is_cancelled() {
@@ -45,7 +44,7 @@ pub(crate) async fn run(hub: Arc<Hub>) {
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "waiting for the event stream");
-                    if sleep_or_shutdown(&hub, &mut backoff, max_backoff).await {
+                    if sleep_or_shutdown(&hub, &mut retry).await {
                         return;
                     }
                     continue;
@@ -57,7 +56,7 @@ pub(crate) async fn run(hub: Arc<Hub>) {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(error = %e, start, "cannot open the consumer");
-                if sleep_or_shutdown(&hub, &mut backoff, max_backoff).await {
+                if sleep_or_shutdown(&hub, &mut retry).await {
                     return;
                 }
                 continue;
@@ -72,7 +71,7 @@ pub(crate) async fn run(hub: Arc<Hub>) {
             };
             match item {
                 Some(Ok(msg)) => {
-                    backoff = Duration::from_millis(50);
+                    retry.reset();
                     match Prepared::decode_with_event(msg.seq, msg.payload) {
                         Ok((p, event)) => {
                             let seq = p.seq;
@@ -102,16 +101,15 @@ pub(crate) async fn run(hub: Arc<Hub>) {
         hub.metrics
             .consumer_restarts
             .fetch_add(1, Ordering::Relaxed);
-        if sleep_or_shutdown(&hub, &mut backoff, max_backoff).await {
+        if sleep_or_shutdown(&hub, &mut retry).await {
             return;
         }
     }
 }
 
-/// Sleeps for the backoff (then doubles it); true if the hub shut down meanwhile.
-async fn sleep_or_shutdown(hub: &Hub, backoff: &mut Duration, max: Duration) -> bool {
-    let wait = *backoff;
-    *backoff = (*backoff * 2).min(max);
+/// Sleeps for the next backoff; true if the hub shut down meanwhile.
+async fn sleep_or_shutdown(hub: &Hub, retry: &mut Retrying) -> bool {
+    let wait = retry.next_delay();
     tokio::select! {
         _ = tokio::time::sleep(wait) => false,
         _ = hub.shutdown.cancelled() => true,

@@ -291,6 +291,14 @@ impl Hub {
         }
     }
 
+    /// How the hub waits between attempts to reach its source (`[nats] max_backoff_ms`).
+    pub(crate) fn retry_policy(&self) -> sapha_proto::backoff::Backoff {
+        sapha_proto::backoff::Backoff {
+            initial: Duration::from_millis(50),
+            max: Duration::from_millis(self.config.nats.max_backoff_ms.max(10)),
+        }
+    }
+
     fn core(&self) -> std::sync::MutexGuard<'_, Core> {
         self.core.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -965,7 +973,7 @@ impl Hub {
     }
 
     async fn bounds_until_killed(&self, conn: &Conn) -> Option<StreamBounds> {
-        let mut backoff = Duration::from_millis(50);
+        let mut retry = self.retry_policy().retrying();
         loop {
             tokio::select! {
                 r = self.source.bounds() => match r {
@@ -975,10 +983,9 @@ impl Hub {
                 _ = conn.killed() => return None,
             }
             tokio::select! {
-                _ = tokio::time::sleep(backoff) => {}
+                _ = tokio::time::sleep(retry.next_delay()) => {}
                 _ = conn.killed() => return None,
             }
-            backoff = (backoff * 2).min(Duration::from_millis(self.config.nats.max_backoff_ms));
         }
     }
 

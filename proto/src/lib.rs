@@ -16,6 +16,7 @@
 //! - [`vote`]: a vote's machine-readable threshold and the check of a tally against it.
 //! - [`validate`]: the checks an event must pass before it is written.
 
+pub mod backoff;
 pub mod event;
 pub mod examples;
 pub mod ids;

@@ -6,6 +6,7 @@ use crate::log::{EventLog, LogError};
 use crate::metrics::Metrics;
 use crate::state::{aggregate_key, AggregateState};
 use dashmap::DashMap;
+use sapha_proto::backoff::{Backoff, Retrying};
 use sapha_proto::event::{Body, VoteOutcome};
 use sapha_proto::stage::{BillType, Stage};
 use sapha_proto::subject::aggregate_filter;
@@ -20,7 +21,8 @@ use tokio::sync::{Mutex, Semaphore};
 /// How the pipeline retries when the log is unavailable.
 #[derive(Debug, Clone)]
 pub struct RetryPolicy {
-    /// First wait after a failure; doubles up to `max_backoff`.
+    /// First wait after a failure; doubles up to `max_backoff`, with jitter
+    /// (`sapha_proto::backoff`).
     pub initial_backoff: Duration,
     pub max_backoff: Duration,
     /// Give up on one event after retrying this long, and report it unavailable.
@@ -220,7 +222,7 @@ impl<L: EventLog> Pipeline<L> {
 
     async fn load(&self, event: &Event) -> Result<AggregateState, SubmitError> {
         let filter = aggregate_filter(event.aggregate());
-        let mut backoff = self.retry.initial_backoff;
+        let mut backoff = self.retry_policy().retrying();
         let deadline = tokio::time::Instant::now() + self.retry.give_up_after;
         loop {
             match self.log.history(filter.clone()).await {
@@ -231,7 +233,7 @@ impl<L: EventLog> Pipeline<L> {
     }
 
     async fn append_with_retry(&self, event: &Event) -> Result<crate::log::Appended, SubmitError> {
-        let mut backoff = self.retry.initial_backoff;
+        let mut backoff = self.retry_policy().retrying();
         let deadline = tokio::time::Instant::now() + self.retry.give_up_after;
         loop {
             match self.log.append(event).await {
@@ -249,20 +251,28 @@ impl<L: EventLog> Pipeline<L> {
     async fn wait_or_give_up(
         &self,
         error: LogError,
-        backoff: &mut Duration,
+        backoff: &mut Retrying,
         deadline: tokio::time::Instant,
     ) -> Result<(), SubmitError> {
         if !error.is_retryable() {
             return Err(SubmitError::Refused(error.to_string()));
         }
-        if tokio::time::Instant::now() + *backoff > deadline {
+        let wait = backoff.next_delay();
+        if tokio::time::Instant::now() + wait > deadline {
             return Err(SubmitError::Unavailable(error.to_string()));
         }
         self.metrics.retried();
-        tracing::warn!(error = %error, backoff_ms = backoff.as_millis() as u64, "log unavailable, retrying");
-        tokio::time::sleep(*backoff).await;
-        *backoff = (*backoff * 2).min(self.retry.max_backoff);
+        tracing::warn!(error = %error, backoff_ms = wait.as_millis() as u64, "log unavailable, retrying");
+        tokio::time::sleep(wait).await;
         Ok(())
+    }
+
+    /// The shared backoff, with this pipeline's first and longest waits.
+    fn retry_policy(&self) -> Backoff {
+        Backoff {
+            initial: self.retry.initial_backoff,
+            max: self.retry.max_backoff,
+        }
     }
 }
 

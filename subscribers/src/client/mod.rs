@@ -9,13 +9,12 @@
 //! delivered, so the hub replays exactly what was missed. Anything at or below
 //! that sequence, and any event id among the last few thousand, is dropped.
 
-mod backoff;
 mod dedupe;
 mod frame;
 mod session;
 mod state;
 
-pub use backoff::Backoff;
+pub use sapha_proto::backoff::Backoff;
 pub use state::{fetch_bill, snapshot_then_subscribe};
 
 use futures::Stream;

@@ -1,4 +1,8 @@
-//! Exponential backoff with jitter, for reconnects and webhook retries.
+//! The one backoff every Sapha part retries with: exponential, capped, with
+//! jitter. The hub (reading NATS), the publisher (writing it), the Rust client
+//! (reconnecting to hubs) and the sink and notifier (webhooks, push services)
+//! all wait by it, so a fleet that lost the same server at the same moment does
+//! not come back in lockstep.
 
 use rand::Rng;
 use std::time::Duration;
@@ -43,11 +47,59 @@ impl Backoff {
         let nanos = rand::rng().random_range(low.as_nanos() as u64..=step.as_nanos() as u64);
         Duration::from_nanos(nanos)
     }
+
+    /// A running sequence of these delays (see [`Retrying`]).
+    pub fn retrying(self) -> Retrying {
+        Retrying {
+            policy: self,
+            attempt: 0,
+        }
+    }
+}
+
+/// Consecutive failures of one thing: each [`Retrying::next_delay`] is the
+/// policy's delay for one more attempt; [`Retrying::reset`] after a success.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retrying {
+    policy: Backoff,
+    attempt: u32,
+}
+
+impl Retrying {
+    /// The wait before the next attempt (and counts the attempt).
+    pub fn next_delay(&mut self) -> Duration {
+        self.attempt = self.attempt.saturating_add(1);
+        self.policy.delay(self.attempt)
+    }
+
+    /// Starts over from the first delay (after a success).
+    pub fn reset(&mut self) {
+        self.attempt = 0;
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_running_sequence_grows_and_starts_over() {
+        let mut r = Backoff {
+            initial: Duration::from_millis(100),
+            max: Duration::from_millis(400),
+        }
+        .retrying();
+        let waits: Vec<Duration> = (0..4).map(|_| r.next_delay()).collect();
+        let bounds = [(50, 100), (100, 200), (200, 400), (200, 400)];
+        for (w, (lo, hi)) in waits.iter().zip(bounds) {
+            assert!(
+                (Duration::from_millis(lo)..=Duration::from_millis(hi)).contains(w),
+                "{w:?} not in [{lo}, {hi}] ms"
+            );
+        }
+        r.reset();
+        assert!(r.next_delay() <= Duration::from_millis(100));
+    }
 
     #[test]
     fn doubles_up_to_the_cap() {

@@ -158,7 +158,7 @@ async fn fill(
     while let Some(r) = results.next().await {
         r.context("writing a follower")?;
         done += 1;
-        if done % 20_000 == 0 {
+        if done.is_multiple_of(20_000) {
             eprintln!("  {done} followers written ({:.1?})", t0.elapsed());
         }
     }

@@ -68,7 +68,20 @@ struct WebPush {
     hosts: DashMap<String, Arc<Semaphore>>,
     /// Hosts that answered 429, until when they asked us to wait.
     paused: DashMap<String, Instant>,
+    /// The VAPID header per push-service origin, and when it was signed: one
+    /// ES256 signature per origin and [`VAPID_REUSE`], not one per message
+    /// (and a push service verifies one JWT, not one per message).
+    vapid_headers: DashMap<String, (Instant, String)>,
 }
+
+/// How long one signed VAPID JWT is reused for an origin. It is valid for
+/// [`VAPID_VALIDITY`], so a reused one has at least 11 hours left.
+const VAPID_REUSE: Duration = Duration::from_secs(3600);
+/// The VAPID JWT's `exp` after its signing (RFC 8292: at most 24 hours).
+const VAPID_VALIDITY: Duration = Duration::from_secs(12 * 3600);
+/// Origins whose VAPID header is kept (push services are few; a follower's
+/// endpoint on an odd host must not grow the map without bound).
+const VAPID_ORIGINS: usize = 1024;
 
 /// Every configured channel, and the HTTP client they share.
 pub struct Channels {
@@ -111,6 +124,7 @@ impl Channels {
                     settings,
                     hosts: DashMap::new(),
                     paused: DashMap::new(),
+                    vapid_headers: DashMap::new(),
                 })
             }
         };
@@ -320,12 +334,25 @@ impl WebPush {
     /// The RFC 8292 `Authorization: vapid t=<JWT>, k=<key>` for a push
     /// service's origin. (web-push-native's own leaves a non-default port
     /// out of `aud`; an origin keeps it.)
+    /// The header is signed once per origin and reused for [`VAPID_REUSE`].
     fn vapid(&self, audience: &str) -> Result<String, String> {
-        let claims = Claims::create(Duration::from_secs(12 * 3600).into())
+        if let Some(cached) = self.vapid_headers.get(audience) {
+            let (signed, header) = &*cached;
+            if signed.elapsed() < VAPID_REUSE {
+                return Ok(header.clone());
+            }
+        }
+        let claims = Claims::create(VAPID_VALIDITY.into())
             .with_audience(audience)
             .with_subject(&self.settings.subject);
         let token = self.key.sign(claims).map_err(|e| e.to_string())?;
-        Ok(format!("vapid t={token}, k={}", self.public_key))
+        let header = format!("vapid t={token}, k={}", self.public_key);
+        if self.vapid_headers.len() >= VAPID_ORIGINS {
+            self.vapid_headers.clear();
+        }
+        self.vapid_headers
+            .insert(audience.to_owned(), (Instant::now(), header.clone()));
+        Ok(header)
     }
 }
 
@@ -489,6 +516,36 @@ mod tests {
         assert_ne!(k, line_retry_key("e-1", "f-2"));
         assert_eq!(k.len(), 36);
         assert_eq!(&k[14..15], "5");
+    }
+
+    #[test]
+    fn one_vapid_header_per_origin_is_reused() {
+        let (private, _) = generate_vapid_key();
+        let channels = Channels::new(
+            Some(WebPushSettings {
+                vapid_private_key: private,
+                subject: "mailto:ops@example.org".into(),
+                ttl: Duration::from_secs(60),
+                per_host: 4,
+            }),
+            None,
+            None,
+            Duration::from_secs(5),
+        )
+        .unwrap();
+        let w = channels.webpush.as_ref().unwrap();
+        let a = w.vapid("https://push.example").unwrap();
+        // ES256 signatures are randomized: an equal header is the cached one.
+        assert_eq!(a, w.vapid("https://push.example").unwrap());
+        let b = w.vapid("https://other.example").unwrap();
+        assert_ne!(a, b);
+        // An old entry is signed again.
+        let Some(old) = Instant::now().checked_sub(VAPID_REUSE * 2) else {
+            return; // booted under two hours ago: no such old instant
+        };
+        w.vapid_headers
+            .insert("https://push.example".into(), (old, a.clone()));
+        assert_ne!(a, w.vapid("https://push.example").unwrap());
     }
 
     #[test]

@@ -246,7 +246,7 @@ impl WebPush {
         subscription: &PushSubscription,
         url: &str,
     ) -> Outcome {
-        let request = match self.encrypt(change, lang, subscription, url) {
+        let request = match self.encrypt(change, lang, subscription, url).await {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!(error = %e, "cannot build a push message for this subscription");
@@ -296,7 +296,7 @@ impl WebPush {
         }
     }
 
-    fn encrypt(
+    async fn encrypt(
         &self,
         change: &Change,
         lang: Lang,
@@ -318,10 +318,17 @@ impl WebPush {
         let payload = serde_json::to_vec(&push_payload(change, lang, url)).expect("serializes");
         let ttl = self.settings.ttl.min(Duration::from_secs(24 * 3600));
         let audience = origin(&endpoint).ok_or("the endpoint has no origin")?;
-        let mut request = web_push_native::WebPushBuilder::new(endpoint, public, auth)
-            .with_valid_duration(ttl)
-            .build(payload)
-            .map_err(|e| e.to_string())?;
+        // The encryption (an ECDH and AES-GCM per message) is CPU work: it
+        // runs on the blocking pool, so one replica's sends use every core
+        // and never stall the async workers.
+        let mut request = tokio::task::spawn_blocking(move || {
+            web_push_native::WebPushBuilder::new(endpoint, public, auth)
+                .with_valid_duration(ttl)
+                .build(payload)
+                .map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(|e| format!("the encryption task failed: {e}"))??;
         request.headers_mut().insert(
             http::header::AUTHORIZATION,
             self.vapid(&audience)?

@@ -1090,11 +1090,12 @@ fn parse_topics(id: &Id, topics: &[String]) -> Result<Vec<TopicFilter>, Frame> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::source::{EventSource, SourceStream, StreamBounds};
 
-    struct Silent;
+    /// A source with nothing in it: for tests that need a hub, not events.
+    pub(crate) struct Silent;
 
     impl EventSource for Silent {
         async fn bounds(&self) -> Result<StreamBounds, SourceError> {

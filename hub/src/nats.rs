@@ -34,6 +34,18 @@ fn unavailable(e: impl std::error::Error + Send + Sync + 'static) -> SourceError
 }
 
 impl NatsSource {
+    /// The stream's replicas: the buckets beside it are replicated like it.
+    async fn stream_replicas(&self) -> Result<usize, SourceError> {
+        Ok(self
+            .js
+            .get_stream(&self.stream)
+            .await
+            .map_err(unavailable)?
+            .cached_info()
+            .config
+            .num_replicas)
+    }
+
     /// Connects to NATS. The connection is retried in the background, so a hub can
     /// start before NATS does; `/readyz` says when it is connected.
     pub async fn connect(config: &NatsConfig) -> Result<NatsSource, SourceError> {
@@ -261,15 +273,7 @@ impl EventSource for NatsSource {
         let store = match self.js.get_object_store(&self.snapshot_bucket).await {
             Ok(store) => store,
             Err(_) => {
-                // Replicated like the stream.
-                let replicas = self
-                    .js
-                    .get_stream(&self.stream)
-                    .await
-                    .map_err(unavailable)?
-                    .cached_info()
-                    .config
-                    .num_replicas;
+                let replicas = self.stream_replicas().await?;
                 self.js
                     .create_object_store(jetstream::object_store::Config {
                         bucket: self.snapshot_bucket.clone(),
@@ -292,15 +296,7 @@ impl EventSource for NatsSource {
         &self,
         bucket: &str,
     ) -> Result<Option<sapha_follows::FollowStore>, SourceError> {
-        // Replicated like the stream.
-        let replicas = self
-            .js
-            .get_stream(&self.stream)
-            .await
-            .map_err(unavailable)?
-            .cached_info()
-            .config
-            .num_replicas;
+        let replicas = self.stream_replicas().await?;
         sapha_follows::FollowStore::open(&self.js, bucket, replicas)
             .await
             .map(Some)

@@ -332,20 +332,8 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::source::{EventSource, SourceError, SourceStream, StreamBounds};
+    use crate::hub::tests::Silent;
     use crate::Config;
-
-    /// A source with nothing in it: the writer tests need a hub, not events.
-    struct Silent;
-
-    impl EventSource for Silent {
-        async fn bounds(&self) -> Result<StreamBounds, SourceError> {
-            Ok(StreamBounds::default())
-        }
-        async fn read_from(&self, _start: u64) -> Result<SourceStream, SourceError> {
-            Ok(futures::stream::pending().boxed())
-        }
-    }
 
     /// A client that reads steadily but never empties its queue is still
     /// pinged: its pongs are what keep it from being closed as idle. (With the

@@ -525,10 +525,9 @@ mod tests {
         assert_eq!(&k[14..15], "5");
     }
 
-    #[test]
-    fn one_vapid_header_per_origin_is_reused() {
-        let (private, _) = generate_vapid_key();
-        let channels = Channels::new(
+    /// Channels with Web Push only, signing with `private`.
+    fn web_push_only(private: String) -> Channels {
+        Channels::new(
             Some(WebPushSettings {
                 vapid_private_key: private,
                 subject: "mailto:ops@example.org".into(),
@@ -539,7 +538,13 @@ mod tests {
             None,
             Duration::from_secs(5),
         )
-        .unwrap();
+        .unwrap()
+    }
+
+    #[test]
+    fn one_vapid_header_per_origin_is_reused() {
+        let (private, _) = generate_vapid_key();
+        let channels = web_push_only(private);
         let w = channels.webpush.as_ref().unwrap();
         let a = w.vapid("https://push.example").unwrap();
         // ES256 signatures are randomized: an equal header is the cached one.
@@ -558,18 +563,7 @@ mod tests {
     #[test]
     fn vapid_keys_round_trip() {
         let (private, public) = generate_vapid_key();
-        let channels = Channels::new(
-            Some(WebPushSettings {
-                vapid_private_key: private,
-                subject: "mailto:ops@example.org".into(),
-                ttl: Duration::from_secs(60),
-                per_host: 4,
-            }),
-            None,
-            None,
-            Duration::from_secs(5),
-        )
-        .unwrap();
+        let channels = web_push_only(private);
         assert_eq!(channels.vapid_public_key().unwrap(), public);
         assert_eq!(sapha_follows::decode_b64url(&public).unwrap().len(), 65);
     }

@@ -799,12 +799,22 @@ await check('Web Push: the service worker shows a pushed bill move in the page\'
   // The worker keeps only same-origin links, as a path.
   assert(new URL(shown.data.url, HUB_URL).href === new URL(payload.url, HUB_URL).href && shown.data.bill_id === FOLLOWED && shown.data.event_id === payload.event_id, `data ${JSON.stringify(shown.data)}`);
   // A message that is not JSON still shows a (generic) notification: Chrome requires one per push.
-  await cdp.send('ServiceWorker.deliverPushMessage', { origin: HUB_ORIGIN, registrationId: reg.registrationId, data: 'not json' });
-  const all = await until(async () => {
+  // Wait for that notification itself (not for a count). On a loaded CI box the
+  // DevTools delivery has once gone missing: deliver a second time before failing,
+  // and say so in the log.
+  const generic = async () => {
     const ns = await pushPage.evaluate(() => navigator.serviceWorker.ready.then((r) => r.getNotifications()).then((x) => x.map((n) => ({ title: n.title, url: n.data && n.data.url }))));
-    return ns.length >= 2 ? ns : null;
-  }, 'the generic notification', 5000);
-  assert(all.some((n) => n.title.startsWith('Sapha') && n.url === '/'), `no generic notification: ${JSON.stringify(all)}`);
+    return ns.find((n) => n.title.startsWith('Sapha')) || null;
+  };
+  const deliverNotJson = () => cdp.send('ServiceWorker.deliverPushMessage', { origin: HUB_ORIGIN, registrationId: reg.registrationId, data: 'not json' });
+  await deliverNotJson();
+  let fallback = await until(generic, 'the generic notification', 10000).catch(() => null);
+  if (!fallback) {
+    log('the generic notification did not show within 10 s: delivering the non-JSON push once more');
+    await deliverNotJson();
+    fallback = await until(generic, 'the generic notification (second delivery)', 10000);
+  }
+  assert(fallback.url === '/', `the generic notification opens ${fallback.url}, not /`);
   log(`notification shown: "${shown.title}" / "${shown.body}" (${shown.tag}, ${shown.data.url})`);
 });
 

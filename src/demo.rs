@@ -1,10 +1,10 @@
 //! `sapha demo`: the publisher, the hub and the scenario player in one process,
 //! on an in-process bus instead of NATS. It runs the same pipeline and the same
-//! hub as production; only the log differs (see `bus.rs`).
+//! hub as production; only the log differs (see the `sapha-bus` crate).
 
-use crate::bus::MemoryBus;
 use anyhow::Context;
 use clap::Args;
+use sapha_bus::MemoryBus;
 use sapha_publisher::file::publish_ndjson;
 use sapha_publisher::ingest::{self, IngestConfig, SharedTokens, Tokens};
 use sapha_publisher::metrics::Metrics;

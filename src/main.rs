@@ -1,7 +1,6 @@
 //! `sapha`: one binary, one subcommand per job. All logic lives in the library
 //! crates; this file only parses flags and wires them together.
 
-mod bus;
 mod demo;
 mod publish;
 mod subscribe;

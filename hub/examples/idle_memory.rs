@@ -7,7 +7,7 @@
 //! subscribed to its own bill, and reads the child's VmRSS before and after.
 
 use futures::StreamExt;
-use sapha_hub::{EventSource, SourceError, SourceStream, StreamBounds};
+use sapha_log::{EventSource, SourceError, SourceStream, StreamBounds};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -26,7 +26,7 @@ pub(crate) async fn run(hub: Arc<Hub>) {
                 // The state up to the same position: a snapshot, then the rest.
                 let began = std::time::Instant::now();
                 let report = hub.state.build(&*hub.source, &bounds).await?;
-                Ok::<_, crate::source::SourceError>((bounds, lifecycle, report, began.elapsed()))
+                Ok::<_, sapha_log::SourceError>((bounds, lifecycle, report, began.elapsed()))
             };
             match start.await {
                 Ok((bounds, lifecycle, report, took)) => {

@@ -19,20 +19,47 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::Router;
 use dashmap::DashMap;
+use futures::future::BoxFuture;
 use sapha_follows::{Channel, FollowStore, Follower, InvalidFollow, Lang, StoreError};
+use sapha_log::SourceError;
 use serde::Deserialize;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 const HOUR: Duration = Duration::from_secs(3600);
 
+/// Where the follow API keeps its followers: the NATS key-value bucket beside
+/// the stream ([`crate::nats::NatsSource`]). It is the hub's own trait, not part
+/// of [`sapha_log::EventSource`], so that the log traits do not depend on NATS.
+/// A hub run without one (`sapha demo`, [`crate::run`]) answers the follow
+/// API with 503.
+pub(crate) trait FollowBackend: Send + Sync + 'static {
+    /// Opens the follow store in bucket `bucket` (created with the stream's
+    /// replicas if missing).
+    fn open_follow_store<'a>(
+        &'a self,
+        bucket: &'a str,
+    ) -> BoxFuture<'a, Result<FollowStore, SourceError>>;
+}
+
 /// The follow API's own state, shared by every request.
 #[derive(Default)]
 pub(crate) struct FollowApi {
+    /// Where the store is opened from; `None`: the API answers 503.
+    backend: Option<Box<dyn FollowBackend>>,
     /// Opened on first use (the bucket may be created then).
     store: tokio::sync::OnceCell<FollowStore>,
     /// Followers created per IP in the current hour: (count, hour started).
     created: DashMap<IpAddr, (u32, Instant)>,
+}
+
+impl FollowApi {
+    pub(crate) fn new(backend: Option<Box<dyn FollowBackend>>) -> FollowApi {
+        FollowApi {
+            backend,
+            ..Default::default()
+        }
+    }
 }
 
 /// The follow API's routes.
@@ -138,9 +165,11 @@ impl App {
             .follows
             .store
             .get_or_try_init(|| async {
-                match self.hub.source.follow_store(&config.bucket).await {
-                    Ok(Some(store)) => Ok(store),
-                    Ok(None) => Err(None),
+                let Some(backend) = &self.follows.backend else {
+                    return Err(None);
+                };
+                match backend.open_follow_store(&config.bucket).await {
+                    Ok(store) => Ok(store),
                     Err(e) => Err(Some(e.to_string())),
                 }
             })

@@ -32,10 +32,10 @@ use crate::index::{ConnId, Index};
 use crate::metrics::{DisconnectReason, Metrics};
 use crate::prepared::Prepared;
 use crate::protocol::{code, Format, Frame, Id, LimitsInfo};
-use crate::source::{EventSource, SourceError, SourceMessage, SourceStream, StreamBounds};
 use crate::trust::Trust;
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
+use sapha_log::{EventSource, SourceError, SourceMessage, SourceStream, StreamBounds};
 use sapha_proto::TopicFilter;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -197,10 +197,6 @@ pub(crate) trait DynSource: Send + Sync {
     fn is_connected(&self) -> bool;
     fn load_snapshot(&self) -> BoxFuture<'_, Result<Option<bytes::Bytes>, SourceError>>;
     fn store_snapshot(&self, snapshot: bytes::Bytes) -> BoxFuture<'_, Result<(), SourceError>>;
-    fn follow_store<'a>(
-        &'a self,
-        bucket: &'a str,
-    ) -> BoxFuture<'a, Result<Option<sapha_follows::FollowStore>, SourceError>>;
 }
 
 impl<S: EventSource> DynSource for S {
@@ -224,12 +220,6 @@ impl<S: EventSource> DynSource for S {
     }
     fn store_snapshot(&self, snapshot: bytes::Bytes) -> BoxFuture<'_, Result<(), SourceError>> {
         EventSource::store_snapshot(self, snapshot).boxed()
-    }
-    fn follow_store<'a>(
-        &'a self,
-        bucket: &'a str,
-    ) -> BoxFuture<'a, Result<Option<sapha_follows::FollowStore>, SourceError>> {
-        EventSource::follow_store(self, bucket).boxed()
     }
 }
 
@@ -1092,7 +1082,7 @@ fn parse_topics(id: &Id, topics: &[String]) -> Result<Vec<TopicFilter>, Frame> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::source::{EventSource, SourceStream, StreamBounds};
+    use sapha_log::{EventSource, SourceStream, StreamBounds};
 
     /// A source with nothing in it: for tests that need a hub, not events.
     pub(crate) struct Silent;

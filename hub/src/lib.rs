@@ -7,8 +7,8 @@
 //! ## Layout
 //!
 //! - [`config`]: the serde config (file, `SAPHA_HUB__*` environment, flags).
-//! - [`source`]: the [`EventSource`] trait the hub reads through; [`nats`] is its
-//!   JetStream implementation (the production path).
+//! - [`nats`]: the JetStream implementation of [`sapha_log::EventSource`], the
+//!   trait the hub reads through (the production path).
 //! - `fanout`: the one consumer loop: decode once, fan out, reopen after errors.
 //! - `hub`: shared state: connections, the subscription index, the recent-events
 //!   ring, and the resume algorithm (no gap, no duplicate).
@@ -44,7 +44,6 @@ mod prepared;
 pub mod protocol;
 mod search;
 mod server;
-pub mod source;
 mod sse;
 mod state;
 mod trust;
@@ -53,7 +52,6 @@ mod ws;
 
 pub use config::Config;
 pub use server::{run, HubError};
-pub use source::{EventSource, SourceError, SourceMessage, SourceStream, StreamBounds};
 
 /// Connects to NATS as configured and runs the hub until `shutdown` completes.
 pub async fn run_with_nats(
@@ -66,7 +64,8 @@ pub async fn run_with_nats(
         .await
         .context("connecting to nats")?
         .with_snapshot_bucket(&config.state.snapshot_bucket);
-    run(config, listener, source, shutdown)
+    let follows = Box::new(source.clone());
+    server::serve(config, listener, Box::new(source), Some(follows), shutdown)
         .await
         .context("running the hub")
 }

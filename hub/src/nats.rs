@@ -3,9 +3,9 @@
 //! for a resume that reaches beyond its memory, one short-lived one per replay.
 
 use crate::config::NatsConfig;
-use crate::source::{EventSource, SourceError, SourceMessage, SourceStream, StreamBounds};
 use async_nats::jetstream::{self, consumer::pull::OrderedConfig, consumer::DeliverPolicy};
 use futures::StreamExt;
+use sapha_log::{EventSource, SourceError, SourceMessage, SourceStream, StreamBounds};
 use std::sync::Arc;
 use tokio::sync::watch;
 
@@ -292,18 +292,21 @@ impl EventSource for NatsSource {
         Ok(())
     }
 
-    async fn follow_store(
-        &self,
-        bucket: &str,
-    ) -> Result<Option<sapha_follows::FollowStore>, SourceError> {
-        let replicas = self.stream_replicas().await?;
-        sapha_follows::FollowStore::open(&self.js, bucket, replicas)
-            .await
-            .map(Some)
-            .map_err(unavailable)
-    }
-
     fn is_connected(&self) -> bool {
         self.client.connection_state() == async_nats::connection::State::Connected
+    }
+}
+
+impl crate::follow::FollowBackend for NatsSource {
+    fn open_follow_store<'a>(
+        &'a self,
+        bucket: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<sapha_follows::FollowStore, SourceError>> {
+        Box::pin(async move {
+            let replicas = self.stream_replicas().await?;
+            sapha_follows::FollowStore::open(&self.js, bucket, replicas)
+                .await
+                .map_err(unavailable)
+        })
     }
 }

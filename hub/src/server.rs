@@ -5,9 +5,8 @@ use crate::auth::{Auth, AuthConfigError, Grant};
 use crate::client_ip::client_ip;
 use crate::config::{Config, Secret};
 use crate::fanout;
-use crate::hub::Hub;
+use crate::hub::{DynSource, Hub};
 use crate::protocol::{Format, JSON_SUBPROTOCOL, PROTO_SUBPROTOCOL};
-use crate::source::EventSource;
 use crate::{sse, ws};
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, Query, State};
@@ -18,6 +17,7 @@ use axum::Router;
 use dashmap::DashMap;
 use futures::StreamExt;
 use sapha_edge::Edge;
+use sapha_log::EventSource;
 use serde::Deserialize;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -634,13 +634,24 @@ pub async fn run<S: EventSource>(
     source: S,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), HubError> {
+    serve(config, listener, Box::new(source), None, shutdown).await
+}
+
+/// [`run`], with the follow API's store (`None`: the follow API answers 503).
+pub(crate) async fn serve(
+    config: Config,
+    listener: TcpListener,
+    source: Box<dyn DynSource>,
+    follows: Option<Box<dyn crate::follow::FollowBackend>>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), HubError> {
     let drain = Duration::from_millis(config.shutdown.drain_timeout_ms);
     let auth = Arc::new(Auth::from_config(&config.auth).map_err(HubError::Auth)?);
     let edge = Arc::new(Edge::new(
         config.limits.edge(&config.proxy),
         config.limits.max_connections,
     ));
-    let hub = Arc::new(Hub::new(config, Box::new(source)));
+    let hub = Arc::new(Hub::new(config, source));
     let consumer = tokio::spawn(fanout::run(hub.clone()));
     let snapshot_writer = tokio::spawn(snapshots(hub.clone()));
     let (alive, mut all_gone) = mpsc::channel::<()>(1);
@@ -651,7 +662,7 @@ pub async fn run<S: EventSource>(
         state_rate: Arc::default(),
         auth,
         alive,
-        follows: Arc::default(),
+        follows: Arc::new(crate::follow::FollowApi::new(follows)),
     };
     let router = Router::new()
         .route("/v1/ws", get(ws_handler))

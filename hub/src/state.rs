@@ -16,11 +16,11 @@
 
 use crate::hub::DynSource;
 use crate::search;
-use crate::source::{SourceError, StreamBounds};
 use base64::Engine as _;
 use bytes::Bytes;
 use chrono::NaiveDate;
 use futures::StreamExt;
+use sapha_log::{SourceError, StreamBounds};
 use sapha_proto::event::Chamber;
 use sapha_proto::projection::{BillState, Projection, SittingState, SittingStatus};
 use sapha_proto::stage::{BillType, Proposer, Stage};

@@ -2,10 +2,10 @@
 //! pipeline in order, with a progress bar for long files. The scenario player
 //! uses the same loop with a [`Pacer`].
 
-use crate::log::EventLog;
 use crate::pipeline::{Outcome, Pipeline};
 use crate::player::Pacer;
 use indicatif::{ProgressBar, ProgressStyle};
+use sapha_log::EventLog;
 use sapha_proto::Event;
 use std::future::Future;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt};

@@ -8,7 +8,6 @@
 //! resending the whole batch is safe because stored events come back as
 //! `duplicate`. Error bodies are documented in docs/PUBLISHER.md.
 
-use crate::log::EventLog;
 use crate::pipeline::{Outcome, Pipeline, SubmitError};
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, State};
@@ -19,6 +18,7 @@ use axum::{Json, Router};
 use dashmap::DashMap;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use sapha_edge::{Edge, EdgeLimits, EdgeStats};
+use sapha_log::EventLog;
 use sapha_proto::validate::validate;
 use sapha_proto::Event;
 use serde_json::{json, Value};

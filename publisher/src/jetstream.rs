@@ -1,9 +1,9 @@
 //! The production log: NATS JetStream. Creates or updates the stream on start,
 //! publishes each event with `Nats-Msg-Id` = event id and waits for the ack.
 
-use crate::log::{Appended, EventLog, LogError, StoredEvent};
 use async_nats::jetstream::{self, context::PublishErrorKind, stream};
 use futures::StreamExt;
+use sapha_log::{Appended, EventLog, LogError, StoredEvent};
 use sapha_proto::{subject::STREAM_SUBJECTS, Event};
 use std::time::Duration;
 use thiserror::Error;

@@ -7,7 +7,7 @@
 //!
 //! ## Layout
 //!
-//! - [`log`]: the [`log::EventLog`] trait the pipeline writes to.
+//! - The pipeline writes to an [`sapha_log::EventLog`] (the trait lives in `sapha-log`).
 //! - [`jetstream`]: the production log: stream setup, `Nats-Msg-Id` publishes, acks.
 //! - [`state`]: what is known of each bill or sitting, rebuilt from the log.
 //! - [`pipeline`]: validation, sequence and stage checks, retries with backoff.
@@ -18,7 +18,6 @@
 pub mod file;
 pub mod ingest;
 pub mod jetstream;
-pub mod log;
 pub mod metrics;
 pub mod pipeline;
 pub mod player;

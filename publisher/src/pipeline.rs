@@ -2,10 +2,10 @@
 //! check it against the aggregate's stored history, append it with retries, and
 //! count what happened.
 
-use crate::log::{EventLog, LogError};
 use crate::metrics::Metrics;
 use crate::state::{aggregate_key, AggregateState};
 use dashmap::DashMap;
+use sapha_log::{EventLog, LogError};
 use sapha_proto::backoff::{Backoff, Retrying};
 use sapha_proto::event::{Body, VoteOutcome};
 use sapha_proto::stage::{BillType, Stage};
@@ -232,7 +232,7 @@ impl<L: EventLog> Pipeline<L> {
         }
     }
 
-    async fn append_with_retry(&self, event: &Event) -> Result<crate::log::Appended, SubmitError> {
+    async fn append_with_retry(&self, event: &Event) -> Result<sapha_log::Appended, SubmitError> {
         let mut backoff = self.retry_policy().retrying();
         let deadline = tokio::time::Instant::now() + self.retry.give_up_after;
         loop {

@@ -5,7 +5,7 @@
 //! threshold and tally. It is rebuilt from the log itself, so a restarted
 //! publisher knows it too.
 
-use crate::log::StoredEvent;
+use sapha_log::StoredEvent;
 use sapha_proto::event::{Aggregate, Body};
 use sapha_proto::progress::BillProgress;
 use sapha_proto::projection::{BillState, SittingState};

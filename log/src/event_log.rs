@@ -1,5 +1,5 @@
 //! The durable log the publisher writes to, as a trait: JetStream in production
-//! ([`crate::jetstream::JetStreamLog`]), an in-process bus in `sapha demo`.
+//! (`sapha_publisher::jetstream::JetStreamLog`), the in-process bus in `sapha demo`.
 
 use sapha_proto::Event;
 use std::future::Future;

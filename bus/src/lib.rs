@@ -1,13 +1,18 @@
-//! The in-process bus behind `sapha demo`: an append-only, deduplicating log in
-//! memory that implements both the publisher's [`EventLog`] and the hub's
-//! [`EventSource`], so the demo runs the same pipeline and the same hub as
-//! production, without NATS. It is not durable; production uses JetStream.
+//! The in-process bus behind `sapha demo` and the hub's unit tests: an
+//! append-only, deduplicating log in memory that implements both the
+//! publisher's [`EventLog`] and the hub's [`EventSource`], so the demo runs the
+//! same pipeline and the same hub as production, without NATS. It is not
+//! durable; production uses JetStream.
+
+#![deny(unreachable_pub)]
 
 use bytes::Bytes;
 use futures::StreamExt;
-use sapha_hub::source::{EventSource, SourceError, SourceMessage, SourceStream, StreamBounds};
+use sapha_log::{
+    Appended, EventLog, EventSource, LogError, SourceError, SourceMessage, SourceStream,
+    StoredEvent, StreamBounds,
+};
 use sapha_proto::Event;
-use sapha_publisher::log::{Appended, EventLog, LogError, StoredEvent};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::watch;

@@ -1,6 +1,6 @@
 //! Where events come from: the small [`EventSource`] trait that the hub reads
-//! through. JetStream ([`crate::nats::NatsSource`]) is the production path; an
-//! in-process bus (for `sapha demo`) implements the same trait.
+//! through. JetStream (`sapha_hub::nats::NatsSource`) is the production path; the
+//! in-process bus (`sapha_bus::MemoryBus`, for `sapha demo`) implements the same trait.
 
 use bytes::Bytes;
 use futures::stream::BoxStream;
@@ -112,7 +112,7 @@ pub trait EventSource: Send + Sync + 'static {
     }
 
     /// The newest snapshot of the hub's state stored beside the stream, if any
-    /// (see `state`). The default stores none.
+    /// (see the hub's `state` module). The default stores none.
     fn load_snapshot(&self) -> impl Future<Output = Result<Option<Bytes>, SourceError>> + Send {
         async { Ok(None) }
     }
@@ -125,16 +125,5 @@ pub trait EventSource: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), SourceError>> + Send {
         let _ = snapshot;
         async { Ok(()) }
-    }
-
-    /// The follow store beside the stream (bucket `bucket`, created with the
-    /// stream's replicas if missing), for the follow API. `None` when this
-    /// source has none (in-process sources): the follow API then answers 503.
-    fn follow_store(
-        &self,
-        bucket: &str,
-    ) -> impl Future<Output = Result<Option<sapha_follows::FollowStore>, SourceError>> + Send {
-        let _ = bucket;
-        async { Ok(None) }
     }
 }

@@ -9,9 +9,10 @@
 //! - [`config`]: the serde config (file, `SAPHA_HUB__*` environment, flags).
 //! - [`nats`]: the JetStream implementation of [`sapha_log::EventSource`], the
 //!   trait the hub reads through (the production path).
-//! - `fanout`: the one consumer loop: decode once, fan out, reopen after errors.
-//! - `hub`: shared state: connections, the subscription index, the recent-events
-//!   ring, and the resume algorithm (no gap, no duplicate).
+//! - `consumer`: the one consumer loop: decode once, fan out, reopen after errors.
+//! - `hub`: shared state and the resume algorithm (no gap, no duplicate):
+//!   `hub::conn` (connections and their queues), `hub::fan_out` (the core lock,
+//!   the ring, in-camera withholding), `hub::replay` (resume and catch-up).
 //! - `index`: the token trie of topic filters.
 //! - [`auth`]: client JWTs and the per-topic grants they carry.
 //! - `client_ip`: the address a connection counts as (behind a trusted proxy,
@@ -34,7 +35,7 @@ pub mod bench_api;
 mod camera;
 mod client_ip;
 pub mod config;
-mod fanout;
+mod consumer;
 mod follow;
 mod hub;
 mod index;

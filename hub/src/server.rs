@@ -4,7 +4,7 @@
 use crate::auth::{Auth, AuthConfigError, Grant};
 use crate::client_ip::client_ip;
 use crate::config::{Config, Secret};
-use crate::fanout;
+use crate::consumer;
 use crate::hub::{DynSource, Hub};
 use crate::protocol::{Format, JSON_SUBPROTOCOL, PROTO_SUBPROTOCOL};
 use crate::{sse, ws};
@@ -652,7 +652,7 @@ pub(crate) async fn serve(
         config.limits.max_connections,
     ));
     let hub = Arc::new(Hub::new(config, source));
-    let consumer = tokio::spawn(fanout::run(hub.clone()));
+    let consumer = tokio::spawn(consumer::run(hub.clone()));
     let snapshot_writer = tokio::spawn(snapshots(hub.clone()));
     let (alive, mut all_gone) = mpsc::channel::<()>(1);
     let app = App {

@@ -2,7 +2,7 @@
 //! kept in memory, what is true now, at the stream position it reflects.
 //!
 //! - The fan-out's one consumer hands each event, right after it fans it out
-//!   (`fanout`), to the state's own thread, which applies it once, in stream
+//!   (`consumer`), to the state's own thread, which applies it once, in stream
 //!   order. The state never re-reads the stream per request, a long request
 //!   never holds up the fan-out, and its `seq` is a position a client can resume
 //!   from: read the state at `seq`, subscribe with `since=seq`, and nothing is

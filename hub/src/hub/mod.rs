@@ -333,37 +333,4 @@ fn parse_topics(id: &Id, topics: &[String]) -> Result<Vec<TopicFilter>, Frame> {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
-    use futures::StreamExt;
-    use sapha_log::{EventSource, SourceStream, StreamBounds};
-
-    /// A source with nothing in it: for tests that need a hub, not events.
-    pub(crate) struct Silent;
-
-    impl EventSource for Silent {
-        async fn bounds(&self) -> Result<StreamBounds, SourceError> {
-            Ok(StreamBounds::default())
-        }
-        async fn read_from(&self, _start: u64) -> Result<SourceStream, SourceError> {
-            Ok(futures::stream::pending().boxed())
-        }
-    }
-
-    /// A panic while the core lock is held poisons it; the hub goes on.
-    #[test]
-    fn a_poisoned_core_lock_does_not_stop_the_hub() {
-        let hub = Arc::new(Hub::new(Config::default(), Box::new(Silent)));
-        let h = hub.clone();
-        let panicked = std::thread::spawn(move || {
-            let _core = h.core();
-            panic!("a bug while holding the core lock");
-        })
-        .join();
-        assert!(panicked.is_err());
-        assert!(hub.core.is_poisoned());
-        assert_eq!(hub.last_seq(), 0);
-        let (conn, _rx) = hub.register(crate::protocol::Format::Json, false);
-        assert_eq!(hub.core().conns.len(), 1, "{}", conn.id);
-    }
-}
+pub(crate) mod tests;

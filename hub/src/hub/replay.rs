@@ -17,7 +17,7 @@ use std::time::Duration;
 /// stream's bounds (the messages it expects may have been deleted meanwhile).
 const REPLAY_STALL: Duration = Duration::from_secs(3);
 /// How often a replay may reopen its reader after errors before it gives up.
-const REPLAY_ATTEMPTS: u32 = 20;
+pub(super) const REPLAY_ATTEMPTS: u32 = 20;
 /// Most rounds of "replay up to the fan-out's position"; each round is shorter
 /// than the one before, so a handful is normal.
 const CATCH_UP_ROUNDS: u32 = 1_000;

@@ -68,7 +68,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         Arc::new(Metrics::default()),
     ));
 
-    let hub_args = sapha_hub::HubArgs {
+    let hub_args = crate::hub::HubArgs {
         listen: Some(args.listen.parse().context("--listen")?),
         ..Default::default()
     };

@@ -2,6 +2,7 @@
 //! crates; this file only parses flags and wires them together.
 
 mod demo;
+mod hub;
 mod publish;
 mod subscribe;
 
@@ -27,7 +28,7 @@ enum Command {
     /// Replay scenario files into JetStream at real speed or `--speed N`.
     Play(publish::PlayArgs),
     /// Fan the JetStream stream out to WebSocket and SSE clients.
-    Hub(sapha_hub::HubArgs),
+    Hub(hub::HubArgs),
     /// Publisher, hub and scenario player in one process, without NATS.
     Demo(demo::DemoArgs),
     /// Print live events as lines for people (Thai or English), or JSON.
@@ -50,22 +51,12 @@ async fn main() -> anyhow::Result<()> {
         Command::Publish(args) => publish::publish(args).await,
         Command::Ingest(args) => publish::ingest(args).await,
         Command::Play(args) => publish::play(args).await,
-        Command::Hub(args) => hub(args).await,
+        Command::Hub(args) => hub::hub(args).await,
         Command::Demo(args) => demo::demo(args).await,
         Command::Tail(args) => subscribe::tail(args).await,
         Command::Sink(args) => subscribe::sink(args).await,
         Command::Notify(args) => subscribe::notify(args).await,
     }
-}
-
-async fn hub(args: sapha_hub::HubArgs) -> anyhow::Result<()> {
-    use anyhow::Context;
-    let config = args.load().context("loading the hub config")?;
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("binding the hub on {}", config.listen))?;
-    tracing::info!(listen = %config.listen, stream = %config.nats.stream, "hub listening");
-    sapha_hub::run_with_nats(config, listener, shutdown_signal()).await
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -6,7 +6,8 @@
 //!
 //! ## Layout
 //!
-//! - [`config`]: the serde config (file, `SAPHA_HUB__*` environment, flags).
+//! - [`config`]: the serde config (file, `SAPHA_HUB__*` environment, then
+//!   overrides); the `sapha` binary parses the flags and wires the parts together.
 //! - [`nats`]: the JetStream implementation of [`sapha_log::EventSource`], the
 //!   trait the hub reads through (the production path).
 //! - `consumer`: the one consumer loop: decode once, fan out, reopen after errors.
@@ -54,61 +55,25 @@ mod ws;
 pub use config::Config;
 pub use server::{run, HubError};
 
-/// Connects to NATS as configured and runs the hub until `shutdown` completes.
+/// Connects to NATS as configured and runs the hub until `shutdown` completes,
+/// with the follow API's store in the NATS key-value bucket beside the stream.
 pub async fn run_with_nats(
     config: Config,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send,
-) -> anyhow::Result<()> {
-    use anyhow::Context as _;
+) -> Result<(), HubError> {
     let source = nats::NatsSource::connect(&config.nats)
         .await
-        .context("connecting to nats")?
+        .map_err(HubError::Nats)?
         .with_snapshot_bucket(&config.state.snapshot_bucket);
     let follows = Box::new(source.clone());
-    server::serve(config, listener, Box::new(source), Some(follows), shutdown)
-        .await
-        .context("running the hub")
+    server::serve(config, listener, Box::new(source), Some(follows), shutdown).await
 }
 
-/// The command-line flags of `sapha hub` (flatten them into a bigger CLI).
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct HubArgs {
-    /// A TOML config file (see hub/hub.example.toml).
-    #[arg(long, short = 'c')]
-    pub config: Option<std::path::PathBuf>,
-    /// The address to listen on (overrides `listen`).
-    #[arg(long)]
-    pub listen: Option<std::net::SocketAddr>,
-    /// The NATS URL (overrides `nats.url`).
-    #[arg(long)]
-    pub nats_url: Option<String>,
-    /// The JetStream stream (overrides `nats.stream`).
-    #[arg(long)]
-    pub stream: Option<String>,
-    /// Any other key: `--set limits.max_connections=5000` (repeatable).
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    pub set: Vec<String>,
-}
-
-impl HubArgs {
-    /// Loads the config: defaults, file, `SAPHA_HUB__*` environment, then these flags.
-    pub fn load(&self) -> Result<Config, config::ConfigError> {
-        let mut overrides = Vec::new();
-        if let Some(listen) = self.listen {
-            overrides.push(format!("listen=\"{listen}\""));
-        }
-        if let Some(url) = &self.nats_url {
-            overrides.push(format!("nats.url={}", toml_string(url)));
-        }
-        if let Some(stream) = &self.stream {
-            overrides.push(format!("nats.stream={}", toml_string(stream)));
-        }
-        overrides.extend(self.set.iter().cloned());
-        Config::load(self.config.as_deref(), std::env::vars(), &overrides)
-    }
-}
-
-fn toml_string(s: &str) -> String {
-    toml::Value::String(s.to_owned()).to_string()
+/// Checks what the hub checks at start before it touches the network: the
+/// auth section (keys readable and well-formed, anonymous topics valid). A
+/// config that [`Config::load`] returned and that passes this starts.
+pub fn check(config: &Config) -> Result<(), HubError> {
+    auth::Auth::from_config(&config.auth).map_err(HubError::Auth)?;
+    Ok(())
 }

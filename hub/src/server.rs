@@ -35,6 +35,8 @@ pub enum HubError {
     Serve(#[source] std::io::Error),
     #[error("the auth section of the config cannot be used")]
     Auth(#[source] AuthConfigError),
+    #[error("cannot connect to nats")]
+    Nats(#[source] sapha_log::SourceError),
 }
 
 /// Counts connections, globally and per IP, for the limits.

@@ -15,10 +15,11 @@ pub struct HubArgs {
     /// A TOML config file (see hub/hub.example.toml).
     #[arg(long, short = 'c', env = "SAPHA_HUB_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Checks the config in FILE (then the `SAPHA_HUB__*` environment, then the
-    /// flags, as a start would), prints a one-line summary and exits: 0 when
-    /// it is valid, 1 with the offending key when not. Starts nothing.
-    #[arg(long, value_name = "FILE", conflicts_with = "config")]
+    /// Checks the config in FILE, in place of --config (then the `SAPHA_HUB__*`
+    /// environment, then the flags, as a start would), prints a one-line summary
+    /// and exits: 0 when it is valid, 1 with the offending key when not. Starts
+    /// nothing.
+    #[arg(long, value_name = "FILE")]
     pub check_config: Option<PathBuf>,
     /// The address to listen on (overrides `listen`).
     #[arg(long, env = "SAPHA_HUB__LISTEN")]

@@ -70,6 +70,13 @@ fn the_environment_overrides_the_file_and_flags_override_both() {
         &[("SAPHA_HUB__NATS__STREAM", "ENV")],
     );
     assert!(text(&out.stdout).contains("stream OTHER"), "{out:?}");
+    // The file checked is FILE, whatever SAPHA_HUB_CONFIG (a service's
+    // environment, say) points at.
+    let out = sapha_hub(
+        &["--check-config", &file],
+        &[("SAPHA_HUB_CONFIG", "/nonexistent/hub.toml")],
+    );
+    assert!(out.status.success(), "{out:?}");
 }
 
 #[test]

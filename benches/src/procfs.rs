@@ -3,6 +3,21 @@
 use std::process::Command;
 use std::sync::OnceLock;
 
+/// Moves every thread of `pid` onto CPU `cpu` (`taskset -a -p -c`). Threads
+/// it starts later inherit the affinity of the thread that starts them.
+pub fn pin(pid: u32, cpu: usize) -> anyhow::Result<()> {
+    let status = Command::new("taskset")
+        .args(["-a", "-p", "-c", &cpu.to_string(), &pid.to_string()])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .map_err(|e| anyhow::anyhow!("running taskset (util-linux): {e}"))?;
+    anyhow::ensure!(
+        status.success(),
+        "taskset could not pin {pid} to CPU {cpu}: {status}"
+    );
+    Ok(())
+}
+
 /// `VmRSS` of a process in KiB (0 if it cannot be read).
 pub fn rss_kib(pid: u32) -> u64 {
     status_kib(pid, "VmRSS:")

@@ -25,10 +25,25 @@ pub struct HubOptions {
     pub settings: Vec<String>,
     /// Clients ask for `batch` frames (`?batch=true`), as Sapha's own clients do.
     pub batch: bool,
+    /// Pinned runs: the server under test (the hub, or the baseline
+    /// nats-server) on CPU `server`, and this generator (and the hub's own
+    /// JetStream server) on CPU `generator`, so that each is capped by its own core.
+    pub pin: Option<Pinning>,
+}
+
+/// Which CPU each side of a pinned run uses.
+#[derive(Debug, Clone, Copy)]
+pub struct Pinning {
+    pub server: usize,
+    pub generator: usize,
 }
 
 /// Starts fresh servers for `target`.
 pub async fn start(target: Target, hub: &HubOptions) -> anyhow::Result<Servers> {
+    let pin = hub.pin;
+    if let Some(pin) = pin {
+        procfs::pin(std::process::id(), pin.generator)?;
+    }
     let nats = Nats::start_with_websocket();
     load::ensure_stream(&nats.url()).await?;
     let (hub, endpoint) = match target {
@@ -59,6 +74,11 @@ pub async fn start(target: Target, hub: &HubOptions) -> anyhow::Result<Servers> 
             (None, endpoint)
         }
     };
+    if let Some(pin) = pin {
+        // The generator's threads and children (the hub's JetStream server)
+        // keep the generator's CPU; only the server under test moves.
+        procfs::pin(endpoint.server_pid, pin.server)?;
+    }
     Ok(Servers {
         nats,
         hub,

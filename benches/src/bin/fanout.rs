@@ -76,9 +76,24 @@ struct Cli {
     /// Hub clients take one event per frame (no `?batch=true`).
     #[arg(long)]
     no_batch: bool,
+    /// Pinned run, `SERVER,GENERATOR` CPUs (e.g. `0,1`): the server under test
+    /// on the first, this generator and the hub's JetStream server on the second.
+    #[arg(long, value_parser = parse_pin)]
+    pin: Option<scenarios::Pinning>,
     /// Also write every run as a JSON line to this file.
     #[arg(long)]
     json: Option<PathBuf>,
+}
+
+fn parse_pin(s: &str) -> Result<scenarios::Pinning, String> {
+    let (server, generator) = s
+        .split_once(',')
+        .ok_or("expected SERVER,GENERATOR, e.g. 0,1")?;
+    let cpu = |v: &str| v.trim().parse::<usize>().map_err(|e| format!("{v}: {e}"));
+    Ok(scenarios::Pinning {
+        server: cpu(server)?,
+        generator: cpu(generator)?,
+    })
 }
 
 #[tokio::main]
@@ -105,6 +120,7 @@ async fn main() -> anyhow::Result<()> {
     let hub_set = &scenarios::HubOptions {
         settings: cli.hub_set.clone(),
         batch: !cli.no_batch,
+        pin: cli.pin,
     };
     match cli.scenario {
         Scenario::Broadcast | Scenario::PerBill => {

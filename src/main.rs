@@ -62,10 +62,10 @@ async fn main() -> anyhow::Result<()> {
 async fn hub(args: sapha_hub::HubArgs) -> anyhow::Result<()> {
     use anyhow::Context;
     let config = args.load().context("loading the hub config")?;
-    let listener = tokio::net::TcpListener::bind(config.listen)
+    let listener = sapha_hub::bind(&config)
         .await
         .with_context(|| format!("binding the hub on {}", config.listen))?;
-    tracing::info!(listen = %config.listen, stream = %config.nats.stream, "hub listening");
+    tracing::info!(listen = %config.listen, reuse_port = config.reuse_port, stream = %config.nats.stream, "hub listening");
     sapha_hub::run_with_nats(config, listener, shutdown_signal()).await
 }
 

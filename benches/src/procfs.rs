@@ -18,6 +18,20 @@ pub fn pin(pid: u32, cpu: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How many of a process's descriptors are sockets (0 if it cannot be read).
+pub fn sockets(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|dir| {
+            dir.filter_map(Result::ok)
+                .filter(|e| {
+                    std::fs::read_link(e.path())
+                        .is_ok_and(|t| t.to_string_lossy().starts_with("socket:"))
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
 /// `VmRSS` of a process in KiB (0 if it cannot be read).
 pub fn rss_kib(pid: u32) -> u64 {
     status_kib(pid, "VmRSS:")

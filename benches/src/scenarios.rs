@@ -309,6 +309,84 @@ pub async fn idle(target: Target, hub: &HubOptions, n: usize) -> anyhow::Result<
     })
 }
 
+/// Scenario 4 across `hubs` hub processes sharing one port (`reuse_port`):
+/// `n` idle connections to that port, which the kernel spreads over the
+/// hubs. Gives each hub's accepted connections (its socket count) and RSS.
+pub async fn idle_shared(
+    hub: &HubOptions,
+    hubs: usize,
+    n: usize,
+) -> anyhow::Result<Vec<SharedIdle>> {
+    let nats = Nats::start_with_websocket();
+    load::ensure_stream(&nats.url()).await?;
+    let port = crate::servers::free_port()?;
+    let mut settings = hub.settings.clone();
+    settings.push("reuse_port=true".into());
+    let mut running = Vec::new();
+    for _ in 0..hubs {
+        running.push(Hub::start_on(&nats, &settings, port).await?);
+    }
+    let endpoint = Endpoint {
+        target: Target::Hub,
+        batch: hub.batch,
+        port,
+        server_pid: running[0].pid(),
+        nats_pid: Some(nats.pid()),
+        nats_url: nats.url(),
+    };
+    let warm: Vec<TopicFilter> = (0..10 * hubs).map(workload::bill_filter).collect();
+    let warm = Clients::open(&endpoint, &warm, 0, Duration::from_secs(60)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before: Vec<(u64, usize)> = running
+        .iter()
+        .map(|h| (procfs::rss_kib(h.pid()), procfs::sockets(h.pid())))
+        .collect();
+    let filters: Vec<TopicFilter> = (10 * hubs..n + 10 * hubs)
+        .map(workload::bill_filter)
+        .collect();
+    let clients = Clients::open(
+        &endpoint,
+        &filters,
+        0,
+        Duration::from_secs(120 + n as u64 / 50),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let out = running
+        .iter()
+        .zip(before)
+        .map(|(h, (rss0, sockets0))| SharedIdle {
+            connections: procfs::sockets(h.pid()).saturating_sub(sockets0),
+            before_kib: rss0,
+            after_kib: procfs::rss_kib(h.pid()),
+            opened_total: clients.opened,
+            failed_total: clients.failed,
+        })
+        .collect();
+    clients.close().await;
+    warm.close().await;
+    drop(running);
+    Ok(out)
+}
+
+/// One hub of [`idle_shared`].
+#[derive(Debug)]
+pub struct SharedIdle {
+    /// Idle connections this hub accepted (its new sockets).
+    pub connections: usize,
+    pub before_kib: u64,
+    pub after_kib: u64,
+    /// Connections opened (and failed) across all hubs.
+    pub opened_total: usize,
+    pub failed_total: usize,
+}
+
+impl SharedIdle {
+    pub fn kib_per_connection(&self) -> f64 {
+        self.after_kib.saturating_sub(self.before_kib) as f64 / self.connections.max(1) as f64
+    }
+}
+
 #[derive(Debug)]
 pub struct IdleResult {
     pub target: Target,

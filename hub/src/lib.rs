@@ -52,7 +52,7 @@ pub mod web;
 mod ws;
 
 pub use config::Config;
-pub use server::{run, HubError};
+pub use server::{bind, run, HubError};
 pub use source::{EventSource, SourceError, SourceMessage, SourceStream, StreamBounds};
 
 /// Connects to NATS as configured and runs the hub until `shutdown` completes.

@@ -1,6 +1,7 @@
 //! What an operator's tooling sees of the `sapha` binary: log lines on a pipe
-//! without colour codes, `--log-format json` as one JSON object a line, and
-//! `sapha play --speed max` storing a scenario at once and in order.
+//! without colour codes, `--log-format json` as one JSON object a line,
+//! `sapha probe` as a health check, and `sapha play --speed max` storing a
+//! scenario at once and in order.
 
 use sapha_tests::fixtures::read_stream;
 use sapha_tests::{free_port, repo_root, sapha_bin, wait_until, NatsServer};
@@ -172,6 +173,20 @@ async fn the_hub_logs_json_lines_from_start_to_shutdown() {
     })
     .await;
     assert!(up, "the hub answers /healthz");
+    // `sapha probe`, the image's HEALTHCHECK, agrees: 0 on /healthz; 1 on
+    // /readyz (503: no stream yet) and on a port nothing listens on.
+    let (status, stderr) = run_sapha(&["probe", &format!("http://{listen}/healthz")], "warn").await;
+    assert!(status.success(), "probe /healthz: {stderr}");
+    let (status, stderr) = run_sapha(&["probe", &format!("http://{listen}/readyz")], "warn").await;
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "probe /readyz before the stream exists: {stderr}"
+    );
+    assert!(stderr.contains("503"), "{stderr}");
+    let closed = format!("http://127.0.0.1:{}/healthz", free_port());
+    let (status, _) = run_sapha(&["probe", &closed, "--timeout-ms", "2000"], "warn").await;
+    assert_eq!(status.code(), Some(1), "probe of a closed port");
     let pid = child.id().expect("running").to_string();
     let killed = std::process::Command::new("kill")
         .args(["-TERM", &pid])

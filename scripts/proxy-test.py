@@ -3,7 +3,8 @@
 loopback: caddy in front of two `sapha hub` processes and `sapha ingest`,
 against one nats-server, every port random.
 
-Checks, through https: /healthz and /readyz answer; a WebSocket upgrade on
+Checks, through https: /healthz and /readyz answer, /metrics does not (404);
+a WebSocket upgrade on
 /v1/ws gets 101; an event POSTed to /v1/events (routed to ingest, bearer
 token) reaches both an SSE stream (/v1/sse, unbuffered) and the WebSocket.
 
@@ -24,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -109,6 +111,13 @@ def main():
                 return r.status
 
         wait("GET /healthz through the proxy", lambda: get("/healthz") == 200)
+        try:
+            get("/metrics")
+            raise SystemExit("FAIL: /metrics is served through the public proxy")
+        except urllib.error.HTTPError as e:
+            if e.code != 404:
+                raise SystemExit(f"FAIL: /metrics through the proxy answered {e.code}, wanted 404")
+        print("ok: /metrics is not served through the proxy (404)")
 
         # Ingest creates the stream; then both hubs turn ready.
         first = (ROOT / "scenarios/joint-2564-09-10.ndjson").read_text().splitlines()[0]

@@ -145,8 +145,9 @@ pub struct PlayArgs {
     /// Scenario NDJSON files (see scenarios/), played one after another.
     #[arg(required = true)]
     files: Vec<PathBuf>,
-    /// Speed-up over real time: 1 is real time (a scenario then spans hours to
-    /// days), 10 ten times faster; `max` (or 0) plays as fast as the pipeline
+    /// Speed-up over real time: 1 is real time with each wait capped at
+    /// `--max-gap-secs` (the shipped scenarios then take 5 to 48 minutes), 10
+    /// ten times faster; `max` (or 0) plays as fast as the pipeline
     /// acknowledges, one event after another, in order.
     #[arg(long, default_value = "1", value_parser = parse_speed)]
     speed: f64,

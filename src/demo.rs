@@ -51,8 +51,9 @@ pub struct DemoArgs {
     /// Where the ingest endpoint listens (POST /v1/events).
     #[arg(long, default_value = "127.0.0.1:8081")]
     ingest_listen: String,
-    /// Speed-up over real time for the replayed sittings; 0 replays at once.
-    #[arg(long, default_value_t = 1.0)]
+    /// Speed-up over real time for the replayed sittings; `max` (or 0) replays
+    /// at once, in order.
+    #[arg(long, default_value = "1", value_parser = crate::publish::parse_speed)]
     speed: f64,
     /// Longest wait between two replayed events, in seconds.
     #[arg(long, default_value_t = 2.0)]

@@ -66,10 +66,10 @@ pub async fn hub(args: HubArgs) -> anyhow::Result<()> {
     }
     let config = args.load().context("loading the hub config")?;
     sapha_hub::check(&config).context("checking the hub config")?;
-    let listener = tokio::net::TcpListener::bind(config.listen)
+    let listener = sapha_hub::bind(&config)
         .await
         .with_context(|| format!("binding the hub on {}", config.listen))?;
-    tracing::info!(listen = %config.listen, stream = %config.nats.stream, "hub listening");
+    tracing::info!(listen = %config.listen, reuse_port = config.reuse_port, stream = %config.nats.stream, "hub listening");
     sapha_hub::run_with_nats(config, listener, crate::shutdown_signal())
         .await
         .context("running the hub")

@@ -145,8 +145,11 @@ pub struct PlayArgs {
     /// Scenario NDJSON files (see scenarios/), played one after another.
     #[arg(required = true)]
     files: Vec<PathBuf>,
-    /// Speed-up over real time; 0 plays as fast as possible.
-    #[arg(long, default_value_t = 1.0)]
+    /// Speed-up over real time: 1 is real time with each wait capped at
+    /// `--max-gap-secs` (the shipped scenarios then take 5 to 48 minutes), 10
+    /// ten times faster; `max` (or 0) plays as fast as the pipeline
+    /// acknowledges, one event after another, in order.
+    #[arg(long, default_value = "1", value_parser = parse_speed)]
     speed: f64,
     /// Longest single wait between two events, in seconds.
     #[arg(long, default_value_t = 10.0)]
@@ -155,7 +158,36 @@ pub struct PlayArgs {
     nats: NatsArgs,
 }
 
+/// Parses `--speed`: a speed-up factor of 0 or more, or `max` (stored as 0,
+/// which [`Pacing`] reads as no waiting at all).
+pub(crate) fn parse_speed(s: &str) -> Result<f64, String> {
+    if s.eq_ignore_ascii_case("max") {
+        return Ok(0.0);
+    }
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!(
+            "`{s}` is not a speed: give a factor (1 = real time, 10, 0.5) or `max`"
+        )),
+    }
+}
+
 fn finish(report: &Report) -> anyhow::Result<()> {
+    if crate::log_is_json() {
+        for r in &report.rejected {
+            tracing::warn!(line = r.line, event_id = r.event_id.as_deref().unwrap_or("-"), code = %r.code, error = %r.message, "event rejected");
+        }
+        tracing::info!(
+            stored = report.stored,
+            duplicates = report.duplicates,
+            rejected = report.rejected.len(),
+            "done"
+        );
+        if !report.rejected.is_empty() {
+            bail!("{} events were rejected", report.rejected.len());
+        }
+        return Ok(());
+    }
     for r in &report.rejected {
         eprintln!(
             "line {}: {} {}: {}",

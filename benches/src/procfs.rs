@@ -3,6 +3,35 @@
 use std::process::Command;
 use std::sync::OnceLock;
 
+/// Moves every thread of `pid` onto CPU `cpu` (`taskset -a -p -c`). Threads
+/// it starts later inherit the affinity of the thread that starts them.
+pub fn pin(pid: u32, cpu: usize) -> anyhow::Result<()> {
+    let status = Command::new("taskset")
+        .args(["-a", "-p", "-c", &cpu.to_string(), &pid.to_string()])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .map_err(|e| anyhow::anyhow!("running taskset (util-linux): {e}"))?;
+    anyhow::ensure!(
+        status.success(),
+        "taskset could not pin {pid} to CPU {cpu}: {status}"
+    );
+    Ok(())
+}
+
+/// How many of a process's descriptors are sockets (0 if it cannot be read).
+pub fn sockets(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|dir| {
+            dir.filter_map(Result::ok)
+                .filter(|e| {
+                    std::fs::read_link(e.path())
+                        .is_ok_and(|t| t.to_string_lossy().starts_with("socket:"))
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
 /// `VmRSS` of a process in KiB (0 if it cannot be read).
 pub fn rss_kib(pid: u32) -> u64 {
     status_kib(pid, "VmRSS:")

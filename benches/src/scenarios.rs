@@ -25,10 +25,25 @@ pub struct HubOptions {
     pub settings: Vec<String>,
     /// Clients ask for `batch` frames (`?batch=true`), as Sapha's own clients do.
     pub batch: bool,
+    /// Pinned runs: the server under test (the hub, or the baseline
+    /// nats-server) on CPU `server`, and this generator (and the hub's own
+    /// JetStream server) on CPU `generator`, so that each is capped by its own core.
+    pub pin: Option<Pinning>,
+}
+
+/// Which CPU each side of a pinned run uses.
+#[derive(Debug, Clone, Copy)]
+pub struct Pinning {
+    pub server: usize,
+    pub generator: usize,
 }
 
 /// Starts fresh servers for `target`.
 pub async fn start(target: Target, hub: &HubOptions) -> anyhow::Result<Servers> {
+    let pin = hub.pin;
+    if let Some(pin) = pin {
+        procfs::pin(std::process::id(), pin.generator)?;
+    }
     let nats = Nats::start_with_websocket();
     load::ensure_stream(&nats.url()).await?;
     let (hub, endpoint) = match target {
@@ -59,6 +74,11 @@ pub async fn start(target: Target, hub: &HubOptions) -> anyhow::Result<Servers> 
             (None, endpoint)
         }
     };
+    if let Some(pin) = pin {
+        // The generator's threads and children (the hub's JetStream server)
+        // keep the generator's CPU; only the server under test moves.
+        procfs::pin(endpoint.server_pid, pin.server)?;
+    }
     Ok(Servers {
         nats,
         hub,
@@ -287,6 +307,84 @@ pub async fn idle(target: Target, hub: &HubOptions, n: usize) -> anyhow::Result<
         after_kib: after,
         connect_secs,
     })
+}
+
+/// Scenario 4 across `hubs` hub processes sharing one port (`reuse_port`):
+/// `n` idle connections to that port, which the kernel spreads over the
+/// hubs. Gives each hub's accepted connections (its socket count) and RSS.
+pub async fn idle_shared(
+    hub: &HubOptions,
+    hubs: usize,
+    n: usize,
+) -> anyhow::Result<Vec<SharedIdle>> {
+    let nats = Nats::start_with_websocket();
+    load::ensure_stream(&nats.url()).await?;
+    let port = crate::servers::free_port()?;
+    let mut settings = hub.settings.clone();
+    settings.push("reuse_port=true".into());
+    let mut running = Vec::new();
+    for _ in 0..hubs {
+        running.push(Hub::start_on(&nats, &settings, port).await?);
+    }
+    let endpoint = Endpoint {
+        target: Target::Hub,
+        batch: hub.batch,
+        port,
+        server_pid: running[0].pid(),
+        nats_pid: Some(nats.pid()),
+        nats_url: nats.url(),
+    };
+    let warm: Vec<TopicFilter> = (0..10 * hubs).map(workload::bill_filter).collect();
+    let warm = Clients::open(&endpoint, &warm, 0, Duration::from_secs(60)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before: Vec<(u64, usize)> = running
+        .iter()
+        .map(|h| (procfs::rss_kib(h.pid()), procfs::sockets(h.pid())))
+        .collect();
+    let filters: Vec<TopicFilter> = (10 * hubs..n + 10 * hubs)
+        .map(workload::bill_filter)
+        .collect();
+    let clients = Clients::open(
+        &endpoint,
+        &filters,
+        0,
+        Duration::from_secs(120 + n as u64 / 50),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let out = running
+        .iter()
+        .zip(before)
+        .map(|(h, (rss0, sockets0))| SharedIdle {
+            connections: procfs::sockets(h.pid()).saturating_sub(sockets0),
+            before_kib: rss0,
+            after_kib: procfs::rss_kib(h.pid()),
+            opened_total: clients.opened,
+            failed_total: clients.failed,
+        })
+        .collect();
+    clients.close().await;
+    warm.close().await;
+    drop(running);
+    Ok(out)
+}
+
+/// One hub of [`idle_shared`].
+#[derive(Debug)]
+pub struct SharedIdle {
+    /// Idle connections this hub accepted (its new sockets).
+    pub connections: usize,
+    pub before_kib: u64,
+    pub after_kib: u64,
+    /// Connections opened (and failed) across all hubs.
+    pub opened_total: usize,
+    pub failed_total: usize,
+}
+
+impl SharedIdle {
+    pub fn kib_per_connection(&self) -> f64 {
+        self.after_kib.saturating_sub(self.before_kib) as f64 / self.connections.max(1) as f64
+    }
 }
 
 #[derive(Debug)]

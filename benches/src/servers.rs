@@ -67,11 +67,12 @@ impl Hub {
     /// per-IP and total connection limits (every benchmark client is on
     /// 127.0.0.1) and any `extra` `key=value` settings.
     pub async fn start(nats: &Nats, extra: &[String]) -> anyhow::Result<Hub> {
-        let port = {
-            // The OS picks a free port; the hub binds it right after.
-            let l = std::net::TcpListener::bind("127.0.0.1:0")?;
-            l.local_addr()?.port()
-        };
+        Self::start_on(nats, extra, free_port()?).await
+    }
+
+    /// Starts `sapha hub` on `port` (with `reuse_port=true` in `extra`,
+    /// several hubs share one port).
+    pub async fn start_on(nats: &Nats, extra: &[String], port: u16) -> anyhow::Result<Hub> {
         // `$SAPHA_HUB_WRAPPER` (e.g. `valgrind --tool=callgrind`) runs the hub
         // under a profiler: words split on whitespace, the hub stopped with SIGTERM.
         let wrapper = std::env::var("SAPHA_HUB_WRAPPER").unwrap_or_default();
@@ -133,6 +134,12 @@ impl Hub {
     pub fn pid(&self) -> u32 {
         self.child.child.id()
     }
+}
+
+/// A port the OS picked as free; the caller binds it right after.
+pub fn free_port() -> anyhow::Result<u16> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(l.local_addr()?.port())
 }
 
 /// The whole response to `GET path` on 127.0.0.1:port (HTTP/1.0: the server

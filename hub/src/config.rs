@@ -41,6 +41,11 @@ pub enum ConfigError {
 pub struct Config {
     /// The address the HTTP server (WebSocket, SSE, health, metrics) listens on.
     pub listen: SocketAddr,
+    /// Bind `listen` with `SO_REUSEPORT`, so that several hub processes on one
+    /// machine share one port and the kernel spreads new connections over them
+    /// (past one process's descriptor limit; docs/OPERATIONS.md). Every process
+    /// on the port must set it.
+    pub reuse_port: bool,
     /// Where the events come from.
     pub nats: NatsConfig,
     /// Per-connection and per-process limits.
@@ -135,6 +140,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             listen: default_listen(),
+            reuse_port: false,
             nats: NatsConfig::default(),
             limits: Limits::default(),
             history: HistoryConfig::default(),

@@ -53,7 +53,7 @@ pub mod web;
 mod ws;
 
 pub use config::Config;
-pub use server::{run, HubError};
+pub use server::{bind, run, HubError};
 
 /// Connects to NATS as configured and runs the hub until `shutdown` completes,
 /// with the follow API's store in the NATS key-value bucket beside the stream.

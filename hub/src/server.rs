@@ -625,6 +625,35 @@ async fn metrics(State(app): State<App>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
+/// Binds the hub's listener on `config.listen`, with `SO_REUSEPORT` when
+/// `config.reuse_port` is set (Unix only; elsewhere the setting is refused).
+pub async fn bind(config: &Config) -> std::io::Result<TcpListener> {
+    if !config.reuse_port {
+        return TcpListener::bind(config.listen).await;
+    }
+    #[cfg(unix)]
+    {
+        let socket = if config.listen.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        socket.set_reuseport(true)?;
+        socket.bind(config.listen)?;
+        socket.listen(LISTEN_BACKLOG)
+    }
+    #[cfg(not(unix))]
+    Err(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "reuse_port needs SO_REUSEPORT (Unix)",
+    ))
+}
+
+/// The accept backlog of a `reuse_port` listener (what std's `bind` uses on Linux).
+#[cfg(unix)]
+const LISTEN_BACKLOG: u32 = 4096;
+
 /// Runs a hub on an already-bound listener until `shutdown` completes.
 ///
 /// Shutdown stops accepting, closes every client with 1001 ("going away", so it
@@ -733,4 +762,36 @@ pub(crate) async fn serve(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config_on(listen: std::net::SocketAddr, reuse_port: bool) -> Config {
+        Config {
+            listen,
+            reuse_port,
+            ..Config::default()
+        }
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn reuse_port_lets_processes_share_a_port_and_only_then() {
+        let first = bind(&config_on("127.0.0.1:0".parse().unwrap(), true))
+            .await
+            .expect("the first listener binds");
+        let taken = first.local_addr().unwrap();
+        let second = bind(&config_on(taken, true))
+            .await
+            .expect("a second reuse_port listener shares the port");
+        assert_eq!(second.local_addr().unwrap(), taken);
+        let refused = bind(&config_on(taken, false)).await;
+        assert_eq!(
+            refused.map(|_| ()).unwrap_err().kind(),
+            std::io::ErrorKind::AddrInUse,
+            "without reuse_port the port stays taken"
+        );
+    }
 }

@@ -76,9 +76,28 @@ struct Cli {
     /// Hub clients take one event per frame (no `?batch=true`).
     #[arg(long)]
     no_batch: bool,
+    /// idle: hub processes sharing one port with `reuse_port` (default 1:
+    /// the usual one hub against the baseline).
+    #[arg(long, default_value_t = 1)]
+    hubs: usize,
+    /// Pinned run, `SERVER,GENERATOR` CPUs (e.g. `0,1`): the server under test
+    /// on the first, this generator and the hub's JetStream server on the second.
+    #[arg(long, value_parser = parse_pin)]
+    pin: Option<scenarios::Pinning>,
     /// Also write every run as a JSON line to this file.
     #[arg(long)]
     json: Option<PathBuf>,
+}
+
+fn parse_pin(s: &str) -> Result<scenarios::Pinning, String> {
+    let (server, generator) = s
+        .split_once(',')
+        .ok_or("expected SERVER,GENERATOR, e.g. 0,1")?;
+    let cpu = |v: &str| v.trim().parse::<usize>().map_err(|e| format!("{v}: {e}"));
+    Ok(scenarios::Pinning {
+        server: cpu(server)?,
+        generator: cpu(generator)?,
+    })
 }
 
 #[tokio::main]
@@ -105,6 +124,7 @@ async fn main() -> anyhow::Result<()> {
     let hub_set = &scenarios::HubOptions {
         settings: cli.hub_set.clone(),
         batch: !cli.no_batch,
+        pin: cli.pin,
     };
     match cli.scenario {
         Scenario::Broadcast | Scenario::PerBill => {
@@ -177,6 +197,45 @@ async fn main() -> anyhow::Result<()> {
             if let [h, n] = best_dps[..] {
                 println!("hub / baseline: deliveries/s × {:.2}\n", h / n);
             }
+        }
+        Scenario::Idle if cli.hubs > 1 => {
+            let n = cli.clients.unwrap_or(18_000);
+            println!(
+                "## idle, shared port: {n} idle connections to {} hub processes on one port (reuse_port)\n",
+                cli.hubs
+            );
+            println!("| run | hub | connections | RSS before MiB | RSS after MiB | KiB per connection |\n|---|---|---|---|---|---|");
+            let mut per = Vec::new();
+            for run in 1..=cli.runs {
+                let hubs = scenarios::idle_shared(hub_set, cli.hubs, n).await?;
+                for (i, h) in hubs.iter().enumerate() {
+                    println!(
+                        "| {run} | {} | {} | {:.1} | {:.1} | {:.2} |",
+                        i + 1,
+                        h.connections,
+                        h.before_kib as f64 / 1024.0,
+                        h.after_kib as f64 / 1024.0,
+                        h.kib_per_connection()
+                    );
+                    emit(
+                        Target::Hub,
+                        "idle-shared",
+                        serde_json::json!({"run": run, "hub": i + 1, "connections": h.connections,
+                            "opened_total": h.opened_total, "failed_total": h.failed_total,
+                            "rss_before_kib": h.before_kib, "rss_after_kib": h.after_kib,
+                            "kib_per_connection": h.kib_per_connection()}),
+                    );
+                    per.push(h.kib_per_connection());
+                }
+                let (opened, failed) = hubs
+                    .first()
+                    .map_or((0, 0), |h| (h.opened_total, h.failed_total));
+                eprintln!("  run {run}: {opened} opened, {failed} failed");
+            }
+            println!(
+                "\nKiB per connection, median over hubs and runs: {:.2}\n",
+                sapha_benches::stats::median(&mut per)
+            );
         }
         Scenario::Idle => {
             let n = cli.clients.unwrap_or(19_000);

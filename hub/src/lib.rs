@@ -42,6 +42,7 @@ pub mod metrics;
 pub mod nats;
 mod prepared;
 pub mod protocol;
+mod ready;
 mod search;
 mod server;
 pub mod source;

@@ -13,7 +13,7 @@
 
 use anyhow::{ensure, Context};
 use clap::Parser;
-use sapha_benches::load::{ensure_stream, publish, Clients, Endpoint, Schedule, Target, Workload};
+use sapha_benches::load::{publish, Clients, Endpoint, Schedule, Target, Workload};
 use sapha_benches::procfs;
 use sapha_benches::servers::{Hub, Nats};
 use sapha_benches::workload;
@@ -68,7 +68,17 @@ async fn main() -> anyhow::Result<()> {
         "ulimit -n is {nofile}; {total_clients} client sockets need more"
     );
     let nats = Nats::start_with_websocket();
-    ensure_stream(&nats.url()).await?;
+    // A 256 MiB stream: JetStream reserves the limit on disk up front.
+    let client = async_nats::connect(nats.url()).await.context("connect")?;
+    sapha_publisher::jetstream::ensure_stream(
+        &async_nats::jetstream::new(client),
+        &sapha_publisher::jetstream::StreamSettings {
+            max_bytes: 256 * 1024 * 1024,
+            ..Default::default()
+        },
+    )
+    .await
+    .context("creating the stream")?;
     let mut hubs = Vec::new();
     for _ in 0..args.hubs {
         hubs.push(Hub::start(&nats, &[]).await.context("starting a hub")?);

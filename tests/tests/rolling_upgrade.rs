@@ -122,6 +122,10 @@ impl Drop for HubProcess {
     }
 }
 
+async fn read_stream_owned(url: String) -> Vec<sapha_tests::fixtures::Stored> {
+    read_stream(&url, STREAM).await
+}
+
 /// Waits (bounded) until the publisher has stored more events than now.
 async fn events_stored_meanwhile(published: &AtomicUsize, what: &str) {
     let before = published.load(Ordering::Relaxed);
@@ -337,11 +341,25 @@ async fn rolling_restart_of_every_hub_and_nats_node_loses_and_repeats_nothing() 
         .await
         .expect("publishing stops")
         .unwrap();
-    let stored: Vec<(u64, String)> = read_stream(&cluster.nodes[0].url(), STREAM)
-        .await
-        .into_iter()
-        .map(|s| (s.stream_seq, s.event.event_id))
-        .collect();
+    // Reading the stream right after the last node's restart can meet a
+    // consumer whose leader is still being placed (a fetch error, which
+    // `read_stream` panics on): read again, 3 times at most.
+    let url = cluster.nodes[0].url();
+    let mut attempt = 0;
+    let stored: Vec<(u64, String)> = loop {
+        attempt += 1;
+        match tokio::spawn(read_stream_owned(url.clone())).await {
+            Ok(stored) => break stored,
+            Err(e) if attempt < 3 => {
+                eprintln!("reading the stream failed ({e}); again");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(e) => panic!("cannot read the stream: {e}"),
+        }
+    }
+    .into_iter()
+    .map(|s| (s.stream_seq, s.event.event_id))
+    .collect();
     assert_eq!(
         stored.len(),
         sent,

@@ -8,7 +8,7 @@
 //! ```sh
 //! cargo build --release -p sapha -p sapha-benches
 //! ulimit -n 20000
-//! target/release/capacity --hubs 4 --clients-per-hub 4000 --events 300 --rate 10
+//! target/release/capacity --hubs 4 --clients-per-hub 4000 --events 120 --rate 2
 //! ```
 
 use anyhow::{ensure, Context};

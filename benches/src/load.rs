@@ -474,7 +474,7 @@ pub fn expected_counts(filters: &[TopicFilter], events: &[Event]) -> HashMap<Str
 }
 
 /// Publishes the workload's events on schedule; returns (published, errors, seconds).
-async fn publish(nats_url: &str, w: &Workload) -> anyhow::Result<(u64, u64, f64)> {
+pub async fn publish(nats_url: &str, w: &Workload) -> anyhow::Result<(u64, u64, f64)> {
     use async_nats::jetstream;
     let client = async_nats::connect(nats_url)
         .await

@@ -168,6 +168,13 @@ pub struct NatsConfig {
     pub stream: String,
     /// Longest wait between two attempts to reach NATS or the stream, in milliseconds.
     pub max_backoff_ms: u64,
+    /// How often the readiness probe asks NATS for the stream's info (one
+    /// request per hub, whatever the number of clients), in milliseconds.
+    pub health_interval_ms: u64,
+    /// How long the probe waits for the answer, in milliseconds. `/readyz`
+    /// turns 503 at most `health_interval_ms + health_timeout_ms` after NATS
+    /// stops answering (3 s by default).
+    pub health_timeout_ms: u64,
 }
 
 impl Default for NatsConfig {
@@ -176,6 +183,8 @@ impl Default for NatsConfig {
             url: "nats://127.0.0.1:4222".into(),
             stream: "PARL".into(),
             max_backoff_ms: 2_000,
+            health_interval_ms: 1_000,
+            health_timeout_ms: 2_000,
         }
     }
 }

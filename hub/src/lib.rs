@@ -44,6 +44,7 @@ pub mod metrics;
 pub mod nats;
 mod prepared;
 pub mod protocol;
+mod ready;
 mod search;
 mod server;
 mod sse;

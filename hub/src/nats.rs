@@ -46,9 +46,14 @@ impl NatsSource {
             .num_replicas)
     }
 
-    /// Connects to NATS. The connection is retried in the background, so a hub can
-    /// start before NATS does; `/readyz` says when it is connected.
+    /// Connects to NATS at `[nats] url`: one URL or several, comma-separated (the
+    /// nodes of a cluster). The connection is retried in the background, so a
+    /// hub can start before NATS does; `/readyz` says when it is connected.
     pub async fn connect(config: &NatsConfig) -> Result<NatsSource, SourceError> {
+        let addrs = sapha_proto::subject::server_urls(&config.url)
+            .into_iter()
+            .map(|u| u.parse::<async_nats::ServerAddr>().map_err(unavailable))
+            .collect::<Result<Vec<_>, _>>()?;
         let (tx, _) = watch::channel(0u64);
         let reconnects = Arc::new(tx);
         let events = reconnects.clone();
@@ -74,7 +79,7 @@ impl NatsSource {
                     }
                 }
             })
-            .connect(config.url.as_str())
+            .connect(addrs)
             .await
             .map_err(unavailable)?;
         Ok(NatsSource::with_client(client, &config.stream, reconnects))

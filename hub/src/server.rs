@@ -80,6 +80,8 @@ pub(crate) struct App {
     alive: mpsc::Sender<()>,
     /// The follow API (`follow`).
     pub(crate) follows: Arc<crate::follow::FollowApi>,
+    /// The readiness probe's last result, for `/readyz`.
+    pub(crate) readiness: Arc<crate::ready::Readiness>,
 }
 
 /// An HTTP error with a stable code, as JSON.
@@ -585,18 +587,6 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
-async fn readyz(State(app): State<App>) -> Response {
-    let connected = app.hub.source.is_connected();
-    let consumer = app.hub.consumer_live.load(Ordering::Relaxed);
-    let body = serde_json::json!({ "source_connected": connected, "consumer_live": consumer });
-    let status = if connected && consumer && !app.hub.shutdown.is_cancelled() {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (status, axum::Json(body)).into_response()
-}
-
 async fn metrics(State(app): State<App>) -> Response {
     let last = tokio::time::timeout(Duration::from_millis(500), app.hub.source.bounds())
         .await
@@ -685,6 +675,8 @@ pub(crate) async fn serve(
     let hub = Arc::new(Hub::new(config, source));
     let consumer = tokio::spawn(consumer::run(hub.clone()));
     let snapshot_writer = tokio::spawn(snapshots(hub.clone()));
+    let readiness = Arc::<crate::ready::Readiness>::default();
+    let prober = tokio::spawn(crate::ready::probe(hub.clone(), readiness.clone()));
     let (alive, mut all_gone) = mpsc::channel::<()>(1);
     let app = App {
         hub: hub.clone(),
@@ -694,12 +686,13 @@ pub(crate) async fn serve(
         auth,
         alive,
         follows: Arc::new(crate::follow::FollowApi::new(follows)),
+        readiness,
     };
     let router = Router::new()
         .route("/v1/ws", get(ws_handler))
         .route("/v1/sse", get(sse_handler))
         .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
+        .route("/readyz", get(crate::ready::handler))
         .route("/metrics", get(metrics))
         .route("/v1/bills", get(bills_handler))
         .route("/v1/bills/{id}", get(bill_handler))
@@ -752,6 +745,7 @@ pub(crate) async fn serve(
     }
     let _ = consumer.await;
     let _ = snapshot_writer.await;
+    let _ = prober.await;
     // One last snapshot, so that the next start replays only what comes after.
     if hub.config.state.snapshot_interval_ms > 0 {
         match tokio::time::timeout(Duration::from_secs(10), hub.state.save(&*hub.source)).await {

@@ -17,6 +17,14 @@ pub const PREFIX: &str = "parl.v1";
 /// The subjects the JetStream stream captures.
 pub const STREAM_SUBJECTS: &str = "parl.v1.>";
 
+/// The NATS server URLs in a comma-separated list (`nats://a:4222, nats://b:4222`),
+/// trimmed, empty entries dropped. Every Sapha process takes its NATS URL this way,
+/// so one setting can name every node of a cluster; async-nats itself reads a
+/// single string as one address.
+pub fn server_urls(list: &str) -> Vec<&str> {
+    list.split(',').map(str::trim).filter(|u| !u.is_empty()).collect()
+}
+
 /// The categories a sitting topic can end with.
 pub const SITTING_CATEGORIES: &[&str] =
     &["lifecycle", "quorum", "agenda", "floor", "motion", "vote"];
@@ -96,4 +104,19 @@ pub fn topic_of(subject: &str) -> Option<&str> {
 /// Every chamber code, for the topic grammar.
 pub fn chamber_codes() -> impl Iterator<Item = &'static str> {
     Chamber::ALL.iter().map(|c| c.code())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::server_urls;
+
+    #[test]
+    fn server_urls_split_a_cluster_list_and_keep_a_single_url() {
+        assert_eq!(
+            server_urls(" nats://a:4222,nats://b:4223 , ,nats://c:4224"),
+            ["nats://a:4222", "nats://b:4223", "nats://c:4224"]
+        );
+        assert_eq!(server_urls("nats://127.0.0.1:4222"), ["nats://127.0.0.1:4222"]);
+        assert!(server_urls(" , ").is_empty());
+    }
 }

@@ -52,14 +52,15 @@ pub enum SetupError {
     Conflict { name: String, detail: String },
 }
 
-/// Connects to NATS, failing fast with a clear message if it is unreachable. Once
+/// Connects to NATS (one URL, or several comma-separated: the nodes of a cluster),
+/// failing fast with a clear message if it is unreachable. Once
 /// connected, the client reconnects by itself for as long as the process runs.
 pub async fn connect(url: &str) -> Result<async_nats::Client, SetupError> {
     async_nats::ConnectOptions::new()
         .name("sapha-publisher")
         .connection_timeout(Duration::from_secs(5))
         .max_reconnects(None)
-        .connect(url)
+        .connect(sapha_proto::subject::server_urls(url))
         .await
         .map_err(|source| SetupError::Unreachable {
             url: url.to_owned(),

@@ -287,6 +287,24 @@ pub fn sapha_bin() -> PathBuf {
         ])
         .arg(&target)
         .current_dir(env!("CARGO_MANIFEST_DIR"));
+        // `cargo test` sets these for the test process. A build script that
+        // watches them (ring's) would see a change and rebuild everything above
+        // it, then rebuild again on the next `cargo build` from the workspace root.
+        for (key, _) in std::env::vars_os() {
+            let key = key.to_string_lossy();
+            if key.starts_with("CARGO_PKG_")
+                || key.starts_with("CARGO_MANIFEST_")
+                || matches!(
+                    key.as_ref(),
+                    "CARGO_CRATE_NAME"
+                        | "CARGO_BIN_NAME"
+                        | "CARGO_PRIMARY_PACKAGE"
+                        | "CARGO_TARGET_TMPDIR"
+                )
+            {
+                cmd.env_remove(key.as_ref());
+            }
+        }
         if profile_dir.file_name().is_some_and(|n| n == "release") {
             cmd.arg("--release");
         }

@@ -226,10 +226,8 @@ impl NotifyStats {
 /// Connects to NATS at one URL or several, comma-separated (cluster nodes),
 /// retrying the first connect until a node answers.
 pub async fn connect(urls: &str) -> Result<async_nats::Client, NotifyError> {
-    let addrs = urls
-        .split(',')
-        .map(str::trim)
-        .filter(|u| !u.is_empty())
+    let addrs = sapha_proto::subject::server_urls(urls)
+        .into_iter()
         .map(|u| {
             u.parse::<async_nats::ServerAddr>()
                 .map_err(|e| NotifyError::Config(format!("NATS URL {u}: {e}")))

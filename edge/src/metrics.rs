@@ -9,7 +9,8 @@ use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
-use prometheus_client::registry::{Registry, Unit};
+pub use prometheus_client::registry::Registry;
+use prometheus_client::registry::Unit;
 use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -220,22 +221,25 @@ impl Collector for EdgeCollector {
     }
 }
 
-/// Serves `GET /metrics` with `render()` on `listener` until `shutdown`
-/// resolves: the metrics endpoint of the programs that serve nothing else
-/// (`sapha sink`, `sapha notify`).
-pub async fn serve_metrics<F>(
+/// Serves `GET /metrics` with the text of `registry` (start from
+/// [`registry`]) on `listener` until `shutdown` resolves: the metrics endpoint
+/// of the programs that serve nothing else (`sapha sink`, `sapha notify`).
+pub async fn serve_metrics(
     listener: tokio::net::TcpListener,
-    render: F,
+    registry: Registry,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()>
-where
-    F: Fn() -> String + Clone + Send + Sync + 'static,
-{
+) -> std::io::Result<()> {
+    let registry = Arc::new(registry);
     let router = axum::Router::new().route(
         "/metrics",
         axum::routing::get(move || {
-            let render = render.clone();
-            async move { ([(axum::http::header::CONTENT_TYPE, CONTENT_TYPE)], render()) }
+            let registry = registry.clone();
+            async move {
+                (
+                    [(axum::http::header::CONTENT_TYPE, CONTENT_TYPE)],
+                    render(&[&registry]),
+                )
+            }
         }),
     );
     axum::serve(listener, router)

@@ -3,7 +3,8 @@
 //! family's type, no family name that is another's plus a reserved suffix
 //! (the clash of a gauge `x` and a counter `x_total`), histograms that add up,
 //! and `# EOF` at the end. It returns the samples, keyed as they are written
-//! (`name` or `name{labels}`).
+//! (`name` or `name{labels}`). Histograms are checked as Sapha writes them:
+//! one series per family (no label besides `le`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -42,12 +43,15 @@ fn valid_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
 }
 
+/// Label names and values, in the order written.
+type Labels = Vec<(String, String)>;
+
 /// Parses `{a="x",b="y"}` at the start of `s`; gives the labels and the rest.
-fn labels(s: &str) -> Result<(Vec<(String, String)>, &str), String> {
+fn labels(s: &str) -> Result<(Labels, &str), String> {
     let Some(mut rest) = s.strip_prefix('{') else {
         return Ok((Vec::new(), s));
     };
-    let mut out: Vec<(String, String)> = Vec::new();
+    let mut out: Labels = Vec::new();
     loop {
         if let Some(r) = rest.strip_prefix('}') {
             return Ok((out, r));
@@ -106,7 +110,7 @@ pub fn check(text: &str) -> Result<Exposition, String> {
     let mut seen: HashSet<String> = HashSet::new();
     let mut current: Option<String> = None;
     let mut meta: HashMap<String, HashSet<&str>> = HashMap::new();
-    // Histogram family -> (labels without le -> [(le, count)], count).
+    // Histogram family -> its buckets [(le, cumulative count)], and its _count.
     let mut buckets: HashMap<String, Vec<(f64, f64)>> = HashMap::new();
     let mut counts: HashMap<String, f64> = HashMap::new();
     let mut enter = |family: &str, current: &mut Option<String>| -> Result<(), String> {

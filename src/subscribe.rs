@@ -9,6 +9,7 @@ use sapha_subscribers::sink::{FileSettings, Sink, SinkSettings, WebhookSettings}
 use sapha_subscribers::tail::{format_line, FormatOptions, Lang};
 use sapha_subscribers::{ClientBuilder, Item, Start};
 use std::io::Write;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -203,6 +204,9 @@ pub struct SinkArgs {
     /// Stop with an error when the hub no longer holds events the sink needs.
     #[arg(long)]
     fail_on_gap: bool,
+    /// Serve the sink's metrics at `http://<addr>/metrics` (OpenMetrics).
+    #[arg(long, env = "SAPHA_SINK_METRICS_ADDR")]
+    metrics_addr: Option<SocketAddr>,
 }
 
 pub async fn sink(args: SinkArgs) -> anyhow::Result<()> {
@@ -239,6 +243,13 @@ pub async fn sink(args: SinkArgs) -> anyhow::Result<()> {
         fail_on_gap: args.fail_on_gap,
     };
     let sink = Sink::open(settings).context("opening the sink")?;
+    let stop_metrics = tokio_util::sync::CancellationToken::new();
+    let _stop_metrics = stop_metrics.clone().drop_guard();
+    if let Some(addr) = args.metrics_addr {
+        let mut registry = sapha_edge::metrics::registry();
+        registry.register_collector(Box::new(sink.stats()));
+        metrics_server(addr, registry, stop_metrics).await?;
+    }
     let start = match sink.position() {
         Some(seq) => Start::After(seq),
         None => args.from.start(),
@@ -322,6 +333,9 @@ pub struct NotifyArgs {
     /// Print a new VAPID key pair and exit.
     #[arg(long)]
     new_vapid_key: bool,
+    /// Serve the notifier's metrics at `http://<addr>/metrics` (OpenMetrics).
+    #[arg(long, env = "SAPHA_NOTIFY_METRICS_ADDR")]
+    metrics_addr: Option<SocketAddr>,
 }
 
 pub async fn notify(args: NotifyArgs) -> anyhow::Result<()> {
@@ -373,6 +387,31 @@ pub async fn notify(args: NotifyArgs) -> anyhow::Result<()> {
         stop.cancel();
     });
     let stats = std::sync::Arc::new(notify::NotifyStats::default());
+    if let Some(addr) = args.metrics_addr {
+        let mut registry = sapha_edge::metrics::registry();
+        registry.register_collector(Box::new(stats.clone()));
+        metrics_server(addr, registry, shutdown.clone()).await?;
+    }
     notify::run(client, settings, channels, stats, shutdown).await?;
+    Ok(())
+}
+
+/// Binds `addr` and serves `/metrics` from `registry` until `stop`.
+async fn metrics_server(
+    addr: SocketAddr,
+    registry: sapha_edge::metrics::Registry,
+    stop: tokio_util::sync::CancellationToken,
+) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding the metrics listener on {addr}"))?;
+    tracing::info!(addr = %listener.local_addr()?, "serving /metrics");
+    tokio::spawn(async move {
+        let served =
+            sapha_edge::metrics::serve_metrics(listener, registry, stop.cancelled_owned()).await;
+        if let Err(e) = served {
+            tracing::warn!(error = %e, "the metrics server stopped");
+        }
+    });
     Ok(())
 }

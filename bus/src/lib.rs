@@ -133,6 +133,7 @@ impl MemoryBus {
             .map(|(i, m)| SourceMessage {
                 seq: i as u64 + 1,
                 payload: m.payload.clone(),
+                stored_at: None,
             })
             .collect()
     }

@@ -23,6 +23,8 @@
 //!   accepted and closed at once, which keeps the listener's backlog moving
 //!   instead of starving everything when `accept` would fail.
 
+pub mod metrics;
+
 use axum::extract::ConnectInfo;
 use axum::Router;
 use http_body_util::BodyExt;
@@ -88,51 +90,6 @@ pub struct EdgeStats {
     pub evicted: AtomicU64,
     /// Connections closed at accept because the descriptor budget was spent.
     pub refused_no_headroom: AtomicU64,
-}
-
-impl EdgeStats {
-    /// The figures as Prometheus text, each name prefixed with `prefix`
-    /// (`sapha_hub`, `sapha_ingest`).
-    pub fn render(&self, prefix: &str, out: &mut String) {
-        use std::fmt::Write;
-        let rows: [(&str, &str, &str, u64); 5] = [
-            (
-                "connections_open",
-                "gauge",
-                "TCP connections the HTTP edge holds",
-                self.open.load(Ordering::Relaxed) as u64,
-            ),
-            (
-                "connections_pending",
-                "gauge",
-                "Connections with no request in progress (before the first, or idle between requests)",
-                self.pending.load(Ordering::Relaxed) as u64,
-            ),
-            (
-                "request_deadline_closes_total",
-                "counter",
-                "Connections closed for sending no complete request head in time",
-                self.request_timeouts.load(Ordering::Relaxed),
-            ),
-            (
-                "pending_evictions_total",
-                "counter",
-                "Pending connections closed to make room (pending caps, descriptor budget)",
-                self.evicted.load(Ordering::Relaxed),
-            ),
-            (
-                "refused_no_headroom_total",
-                "counter",
-                "Connections closed at accept to keep the descriptor reserve",
-                self.refused_no_headroom.load(Ordering::Relaxed),
-            ),
-        ];
-        for (name, kind, help, value) in rows {
-            let _ = writeln!(out, "# HELP {prefix}_{name} {help}");
-            let _ = writeln!(out, "# TYPE {prefix}_{name} {kind}");
-            let _ = writeln!(out, "{prefix}_{name} {value}");
-        }
-    }
 }
 
 /// One accept loop's limits, counters and pending set.

@@ -74,6 +74,7 @@ pub(crate) async fn run(hub: Arc<Hub>) {
                     retry.reset();
                     match Prepared::decode_with_event(msg.seq, msg.payload) {
                         Ok((p, event)) => {
+                            let p = p.stored_at(msg.stored_at);
                             let seq = p.seq;
                             hub.fan_out(p);
                             // Once, in stream order, right after the fan-out

@@ -181,6 +181,7 @@ impl EventSource for NatsSource {
                             let item = SourceMessage {
                                 seq: info.stream_sequence,
                                 payload: msg.payload.clone(),
+                                stored_at: Some(info.published.into()),
                             };
                             Some((Ok(item), Some((messages, epoch))))
                         }
@@ -245,6 +246,7 @@ impl EventSource for NatsSource {
             out.push(SourceMessage {
                 seq,
                 payload: msg.payload.clone(),
+                stored_at: Some(info.published.into()),
             });
             if pending == 0 || seq == until {
                 break;

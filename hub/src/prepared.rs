@@ -11,6 +11,7 @@ use prost::Message as _;
 use sapha_proto::wire::{pb, WireError};
 use sapha_proto::Event;
 use std::sync::{Arc, OnceLock};
+use std::time::SystemTime;
 
 /// One event, ready to send.
 #[derive(Debug)]
@@ -32,6 +33,9 @@ pub(crate) struct Prepared {
     /// The stored protobuf `Envelope`, spliced into `proto` without re-encoding.
     envelope: Bytes,
     event_id: String,
+    /// When the stream stored it, for `sapha_hub_delivery_lag_seconds`; set
+    /// only for events the live consumer read (see [`Prepared::stored_at`]).
+    pub(crate) stored_at: Option<SystemTime>,
 }
 
 impl Prepared {
@@ -73,8 +77,26 @@ impl Prepared {
             sse: OnceLock::new(),
             envelope: payload,
             event_id: event.event_id.clone(),
+            stored_at: None,
         };
         Ok((prepared, event))
+    }
+
+    /// Records when the stream stored the event. The live consumer sets it, so
+    /// the writers observe the delivery lag of live deliveries and of catch-ups
+    /// and resumes served from the ring; events read back from the stream
+    /// for a replay have none and are not observed.
+    pub(crate) fn stored_at(mut self, at: Option<SystemTime>) -> Prepared {
+        self.stored_at = at;
+        self
+    }
+
+    /// Observes the delivery lag of this event, if its store time is known.
+    #[inline]
+    pub(crate) fn observe_lag(&self, lag: &crate::metrics::LagHistogram, now: SystemTime) {
+        if let Some(at) = self.stored_at {
+            lag.observe_since(at, now);
+        }
     }
 
     /// The JSON `event` frame.

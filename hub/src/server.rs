@@ -16,6 +16,7 @@ use axum::routing::get;
 use axum::Router;
 use dashmap::DashMap;
 use futures::StreamExt;
+use prometheus_client::metrics::gauge::ConstGauge;
 use sapha_edge::Edge;
 use sapha_log::EventSource;
 use serde::Deserialize;
@@ -593,26 +594,28 @@ async fn metrics(State(app): State<App>) -> Response {
         .ok()
         .and_then(Result::ok)
         .map(|b| b.last);
-    let mut text = app.hub.metrics.render(last);
-    app.edge.render("sapha_hub", &mut text);
+    // Figures read at scrape time, beside the hub's registered metrics.
+    let mut scrape = prometheus_client::registry::Registry::with_prefix("sapha_hub");
+    scrape.register_collector(Box::new(sapha_edge::metrics::EdgeCollector(
+        app.edge.clone(),
+    )));
     let state = &app.hub.state;
-    for (name, help, value) in [
-        (
-            "sapha_hub_state_seq",
-            "The stream position the state API reflects.",
-            state.seq(),
-        ),
-        (
-            "sapha_hub_state_snapshot_seq",
-            "The position of the last state snapshot written or loaded.",
-            state.snapshot_seq(),
-        ),
-    ] {
-        text.push_str(&format!(
-            "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n"
-        ));
-    }
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+    scrape.register(
+        "state_seq",
+        "The stream position the state API reflects",
+        ConstGauge::new(state.seq()),
+    );
+    scrape.register(
+        "state_snapshot_seq",
+        "The position of the last state snapshot written or loaded",
+        ConstGauge::new(state.snapshot_seq()),
+    );
+    let text = app.hub.metrics.render(last, scrape);
+    (
+        [(header::CONTENT_TYPE, sapha_edge::metrics::CONTENT_TYPE)],
+        text,
+    )
+        .into_response()
 }
 
 /// Binds the hub's listener on `config.listen`, with `SO_REUSEPORT` when

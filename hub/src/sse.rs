@@ -87,7 +87,10 @@ pub(crate) fn open(
                 st.guard.conn.drained();
                 match out {
                     None => return None,
-                    Some(Out::Event(p)) => p.sse().clone(),
+                    Some(Out::Event(p)) => {
+                        p.observe_lag(&st.guard.hub.metrics.delivery_lag, std::time::SystemTime::now());
+                        p.sse().clone()
+                    }
                     Some(Out::Frame(f)) => f.to_sse(),
                 }
             }

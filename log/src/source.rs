@@ -15,6 +15,9 @@ pub struct SourceMessage {
     /// Sequences may have holes (deleted messages); they never go back.
     pub seq: u64,
     pub payload: Bytes,
+    /// When the stream stored it (JetStream's message timestamp), for the
+    /// delivery lag histogram; `None` when the source does not know.
+    pub stored_at: Option<std::time::SystemTime>,
 }
 
 /// What the stream holds right now.

@@ -220,16 +220,13 @@ pub async fn serve<L: EventLog>(
 }
 
 async fn metrics<L: EventLog>(State(app): State<Arc<App<L>>>) -> impl IntoResponse {
-    let mut text = app.pipeline.metrics().render();
-    let at = text.rfind("# EOF").unwrap_or(text.len());
-    let mut edge = String::new();
-    app.edge.render("sapha_ingest", &mut edge);
-    text.insert_str(at, &edge);
+    let mut scrape = prometheus_client::registry::Registry::with_prefix("sapha_ingest");
+    scrape.register_collector(Box::new(sapha_edge::metrics::EdgeCollector(
+        app.edge.clone(),
+    )));
+    let text = app.pipeline.metrics().render_with(&scrape);
     (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
+        [(header::CONTENT_TYPE, sapha_edge::metrics::CONTENT_TYPE)],
         text,
     )
 }

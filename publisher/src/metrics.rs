@@ -1,6 +1,5 @@
 //! The publisher's Prometheus metrics, served at `/metrics` by the ingest server.
 
-use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
@@ -18,7 +17,9 @@ pub struct Metrics {
 
 impl Default for Metrics {
     fn default() -> Self {
-        let mut registry = Registry::with_prefix("sapha_publisher");
+        // `sapha_build_info` and the process metrics, then the publisher's own.
+        let mut root = sapha_edge::metrics::registry();
+        let registry = root.sub_registry_with_prefix("sapha_publisher");
         let accepted = Family::<Labels, Counter>::default();
         let rejected = Family::<Labels, Counter>::default();
         let published = Family::<Labels, Counter>::default();
@@ -44,7 +45,7 @@ impl Default for Metrics {
             retries.clone(),
         );
         Metrics {
-            registry,
+            registry: root,
             accepted,
             rejected,
             published,
@@ -82,10 +83,14 @@ impl Metrics {
         self.retries.inc();
     }
 
-    /// The Prometheus text exposition of every metric.
+    /// The OpenMetrics text of every metric (`sapha_edge::metrics::CONTENT_TYPE`).
     pub fn render(&self) -> String {
-        let mut text = String::new();
-        encode(&mut text, &self.registry).expect("writing to a String cannot fail");
-        text
+        self.render_with(&Registry::default())
+    }
+
+    /// As [`Metrics::render`], with the metrics of `scrape` (read at scrape
+    /// time, such as the HTTP edge's) before the end.
+    pub fn render_with(&self, scrape: &Registry) -> String {
+        sapha_edge::metrics::render(&[&self.registry, scrape])
     }
 }

@@ -8,6 +8,7 @@
 pub mod fixtures;
 /// A local LINE Messaging API look-alike, for the notifier's tests.
 pub mod line_service;
+pub mod openmetrics;
 /// A local Web Push service that decrypts as a browser does, for the notifier's tests.
 pub mod push_service;
 mod receiver;

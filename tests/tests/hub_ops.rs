@@ -56,12 +56,13 @@ async fn health_metrics_and_graceful_shutdown() {
     assert_eq!(hub.metric("sapha_hub_events_in_total").await, Some(1));
     assert_eq!(hub.metric("sapha_hub_deliveries_total").await, Some(2));
     assert_eq!(hub.metric("sapha_hub_consumer_lag").await, Some(0));
-    let text = reqwest::get(hub.http("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let response = reqwest::get(hub.http("/metrics")).await.unwrap();
+    let content_type = response.headers()["content-type"].to_str().unwrap();
+    assert!(
+        content_type.starts_with("application/openmetrics-text; version=1.0.0"),
+        "{content_type}"
+    );
+    let text = response.text().await.unwrap();
     for name in [
         "# TYPE sapha_hub_connections gauge",
         "sapha_hub_drops_total 0",
@@ -69,6 +70,28 @@ async fn health_metrics_and_graceful_shutdown() {
     ] {
         assert!(text.contains(name), "{name} missing in:\n{text}");
     }
+    // Strict OpenMetrics: one family per name (the gauge
+    // `sapha_hub_connections` and the old counter `sapha_hub_connections_total`
+    // clashed), and the figures operators expect.
+    let exp = sapha_tests::openmetrics::check(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert_eq!(exp.get("sapha_hub_connections_opened_total"), Some(2.0));
+    // Both deliveries were written, each with a lag from the stream's store time.
+    assert_eq!(exp.get("sapha_hub_delivery_lag_seconds_count"), Some(2.0));
+    assert!(exp.get("sapha_hub_delivery_lag_seconds_sum") >= Some(0.0));
+    assert_eq!(
+        exp.get(&format!(
+            "sapha_build_info{{version=\"{}\"}}",
+            env!("CARGO_PKG_VERSION")
+        )),
+        Some(1.0)
+    );
+    assert!(exp.get("process_cpu_seconds_total") > Some(0.0));
+    assert!(exp.get("process_resident_memory_bytes") > Some(0.0));
+    assert!(exp.get("process_open_fds") > Some(0.0));
+    assert!(exp.get("process_max_fds") > Some(0.0));
+    assert!(exp.get("process_start_time_seconds") > Some(1e9));
+    assert!(exp.get("sapha_hub_connections_open").is_some());
+    assert!(exp.get("sapha_hub_state_seq").is_some());
 
     let stopping = tokio::spawn(hub.shutdown());
     assert_eq!(a.close_code().await, Some(1001));

@@ -276,6 +276,17 @@ async fn health_and_metrics_are_served() {
         "{text}"
     );
     assert!(!text.contains(TOKEN));
+    // Strict OpenMetrics, with the build, process and HTTP edge metrics.
+    let exp = sapha_tests::openmetrics::check(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let version = format!(
+        "sapha_build_info{{version=\"{}\"}}",
+        env!("CARGO_PKG_VERSION")
+    );
+    assert_eq!(exp.get(&version), Some(1.0));
+    assert!(exp.get("process_resident_memory_bytes") > Some(0.0));
+    assert!(exp.get("process_open_fds") > Some(0.0));
+    assert!(exp.get("sapha_ingest_connections_open") >= Some(1.0));
+    assert_eq!(exp.get("sapha_publisher_retries_total"), Some(0.0));
 }
 
 #[tokio::test]

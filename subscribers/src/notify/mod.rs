@@ -46,6 +46,10 @@ pub use channels::{
 };
 pub use text::notification_text;
 
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::MetricType;
 use sapha_proto::event::{Body, Event, Text};
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -199,11 +203,33 @@ pub struct NotifyStats {
     pub refused: AtomicU64,
     /// Failed attempts (retried).
     pub failed_attempts: AtomicU64,
+    /// Followers removed from the store because their channel is gone.
+    pub removed: AtomicU64,
+    /// The outcomes above, by channel, in the order of [`CHANNELS`].
+    pub by_channel: [ChannelCounts; 3],
+}
+
+/// The channels, in the order of [`NotifyStats::by_channel`].
+pub const CHANNELS: [&str; 3] = ["webpush", "line", "webhook"];
+
+/// One channel's outcomes.
+#[derive(Debug, Default)]
+pub struct ChannelCounts {
+    pub sent: AtomicU64,
+    pub gone: AtomicU64,
+    pub refused: AtomicU64,
+    pub failed_attempts: AtomicU64,
 }
 
 impl NotifyStats {
     pub(crate) fn add(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The outcomes of one channel (`Channel::kind`).
+    pub fn channel(&self, kind: &str) -> &ChannelCounts {
+        let i = CHANNELS.iter().position(|c| *c == kind).unwrap_or(0);
+        &self.by_channel[i]
     }
 
     /// A one-line summary.
@@ -220,6 +246,69 @@ impl NotifyStats {
             g(&self.refused),
             g(&self.failed_attempts)
         )
+    }
+}
+
+impl Collector for NotifyStats {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        for (name, help, value) in [
+            (
+                "sapha_notify_changes_planned",
+                "Stage changes planned (acked by the plan consumer)",
+                g(&self.planned),
+            ),
+            (
+                "sapha_notify_jobs_published",
+                "Jobs (chunks of followers) published to the work queue",
+                g(&self.jobs),
+            ),
+            (
+                "sapha_notify_already_sent",
+                "Notifications skipped because their marker showed them sent",
+                g(&self.already_sent),
+            ),
+            (
+                "sapha_notify_duplicates",
+                "Notifications sent twice (another replica had marked them)",
+                g(&self.duplicates),
+            ),
+            (
+                "sapha_notify_followers_removed",
+                "Followers removed because their channel is gone (404/410)",
+                g(&self.removed),
+            ),
+        ] {
+            let c = ConstCounter::new(value);
+            c.encode(encoder.encode_descriptor(name, help, None, c.metric_type())?)?;
+        }
+        let mut sent = encoder.encode_descriptor(
+            "sapha_notify_sent",
+            "Notifications a channel accepted, by channel",
+            None,
+            MetricType::Counter,
+        )?;
+        for (channel, counts) in CHANNELS.iter().zip(&self.by_channel) {
+            ConstCounter::new(g(&counts.sent))
+                .encode(sent.encode_family(&[("channel", *channel)])?)?;
+        }
+        let mut failed = encoder.encode_descriptor(
+            "sapha_notify_failed",
+            "Notifications not sent, by channel and reason: gone (the subscription is gone; the follower is removed), refused (a permanent 4xx), retry (an attempt failed and is retried)",
+            None,
+            MetricType::Counter,
+        )?;
+        for (channel, counts) in CHANNELS.iter().zip(&self.by_channel) {
+            for (reason, value) in [
+                ("gone", &counts.gone),
+                ("refused", &counts.refused),
+                ("retry", &counts.failed_attempts),
+            ] {
+                ConstCounter::new(g(value))
+                    .encode(failed.encode_family(&[("channel", *channel), ("reason", reason)])?)?;
+            }
+        }
+        Ok(())
     }
 }
 

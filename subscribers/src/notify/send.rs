@@ -193,21 +193,26 @@ impl Sender {
             let mark = match outcome {
                 Outcome::Sent => {
                     NotifyStats::add(&self.stats.sent);
+                    NotifyStats::add(&self.stats.channel(to.channel.kind()).sent);
                     "sent"
                 }
                 Outcome::Gone => {
                     NotifyStats::add(&self.stats.gone);
-                    if let Err(e) = self.follows.remove_unreachable(&to.follower).await {
-                        tracing::warn!(error = %e, "cannot remove a gone subscription");
+                    NotifyStats::add(&self.stats.channel(to.channel.kind()).gone);
+                    match self.follows.remove_unreachable(&to.follower).await {
+                        Ok(()) => NotifyStats::add(&self.stats.removed),
+                        Err(e) => tracing::warn!(error = %e, "cannot remove a gone subscription"),
                     }
                     "gone"
                 }
                 Outcome::Refused(_) => {
                     NotifyStats::add(&self.stats.refused);
+                    NotifyStats::add(&self.stats.channel(to.channel.kind()).refused);
                     "refused"
                 }
                 Outcome::Retry(wait) => {
                     NotifyStats::add(&self.stats.failed_attempts);
+                    NotifyStats::add(&self.stats.channel(to.channel.kind()).failed_attempts);
                     if attempt == self.settings.attempts.max(1) || shutdown.is_cancelled() {
                         return Done::Later(wait);
                     }

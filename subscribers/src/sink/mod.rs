@@ -27,8 +27,14 @@ pub use webhook::{WebhookError, WebhookSettings};
 use crate::client::{ClientError, Delivery, Item};
 use files::Files;
 use futures::{FutureExt, Stream, StreamExt};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
 use std::future::Future;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use thiserror::Error;
 use webhook::Webhook;
 
@@ -75,8 +81,76 @@ pub enum SinkError {
     StreamReset { since: u64, first_seq: u64 },
 }
 
+/// What a sink did, for `/metrics` (`sapha sink --metrics-addr`).
+#[derive(Debug, Default)]
+pub struct SinkStats {
+    /// Events written to every output and checkpointed.
+    pub events: AtomicU64,
+    /// Bytes of those events' JSON lines, newline included.
+    pub bytes: AtomicU64,
+    /// Checkpoints saved (one per batch).
+    pub checkpoints: AtomicU64,
+    /// Sessions the client opened with a hub (the first, then each reconnect).
+    pub connects: AtomicU64,
+    /// Times the hub no longer held events the sink needed.
+    pub history_lost: AtomicU64,
+    /// Times the stream was reset below the sink's position.
+    pub stream_resets: AtomicU64,
+    /// The last stream sequence checkpointed.
+    pub last_seq: AtomicU64,
+}
+
+impl Collector for SinkStats {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        for (name, help, value) in [
+            (
+                "sapha_sink_events_written",
+                "Events written to every output and checkpointed",
+                g(&self.events),
+            ),
+            (
+                "sapha_sink_written_bytes",
+                "Bytes of the events' JSON lines written, newline included",
+                g(&self.bytes),
+            ),
+            (
+                "sapha_sink_checkpoints",
+                "Checkpoints saved (one per batch)",
+                g(&self.checkpoints),
+            ),
+            (
+                "sapha_sink_connects",
+                "Sessions opened with a hub (the first, then each reconnect)",
+                g(&self.connects),
+            ),
+            (
+                "sapha_sink_history_lost",
+                "Times the hub no longer held events the sink needed",
+                g(&self.history_lost),
+            ),
+            (
+                "sapha_sink_stream_resets",
+                "Times the stream was reset below the sink's position",
+                g(&self.stream_resets),
+            ),
+        ] {
+            let c = ConstCounter::new(value);
+            c.encode(encoder.encode_descriptor(name, help, None, c.metric_type())?)?;
+        }
+        let seq = ConstGauge::new(g(&self.last_seq));
+        seq.encode(encoder.encode_descriptor(
+            "sapha_sink_last_seq",
+            "The last stream sequence checkpointed",
+            None,
+            seq.metric_type(),
+        )?)
+    }
+}
+
 /// A sink with its outputs open and repaired to its checkpoint.
 pub struct Sink {
+    stats: Arc<SinkStats>,
     settings: SinkSettings,
     checkpoint: Checkpoint,
     files: Option<Files>,
@@ -118,7 +192,12 @@ impl Sink {
             Some(w) => Some(Webhook::new(w.clone())?),
             None => None,
         };
+        let stats = Arc::new(SinkStats::default());
+        stats
+            .last_seq
+            .store(checkpoint.seq.unwrap_or(0), Ordering::Relaxed);
         Ok(Sink {
+            stats,
             settings,
             checkpoint,
             files,
@@ -137,6 +216,11 @@ impl Sink {
     /// [`ClientBuilder::resume_epoch`](crate::ClientBuilder::resume_epoch).
     pub fn epoch(&self) -> Option<String> {
         self.checkpoint.epoch.clone()
+    }
+
+    /// Its counters, to register for `/metrics`.
+    pub fn stats(&self) -> Arc<SinkStats> {
+        self.stats.clone()
     }
 
     /// How many events this sink has written since it opened.
@@ -188,6 +272,12 @@ impl Sink {
             })?;
         self.checkpoint = next;
         self.written += batch.len() as u64;
+        let bytes: usize = lines.iter().map(|(_, json)| json.len() + 1).sum();
+        let s = &self.stats;
+        s.events.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        s.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+        s.checkpoints.fetch_add(1, Ordering::Relaxed);
+        s.last_seq.store(last.seq, Ordering::Relaxed);
         Ok(())
     }
 
@@ -224,6 +314,7 @@ impl Sink {
                     }
                     Some(Ok(Item::Event(d))) => batch.push(d),
                     Some(Ok(Item::HistoryLost { since, first_seq })) => {
+                        self.stats.history_lost.fetch_add(1, Ordering::Relaxed);
                         if self.settings.fail_on_gap {
                             stop = Some(Err(SinkError::HistoryLost { since, first_seq }));
                             break;
@@ -235,6 +326,7 @@ impl Sink {
                         );
                     }
                     Some(Ok(Item::StreamReset { since, first_seq })) => {
+                        self.stats.stream_resets.fetch_add(1, Ordering::Relaxed);
                         if self.settings.fail_on_gap {
                             stop = Some(Err(SinkError::StreamReset { since, first_seq }));
                             break;
@@ -251,6 +343,7 @@ impl Sink {
                         epoch,
                         ..
                     })) => {
+                        self.stats.connects.fetch_add(1, Ordering::Relaxed);
                         tracing::info!(%url, ?resumed_after, %epoch, "subscribed");
                         // Events from here on belong to this epoch: write what
                         // came before under the old one first.

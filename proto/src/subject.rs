@@ -22,7 +22,10 @@ pub const STREAM_SUBJECTS: &str = "parl.v1.>";
 /// so one setting can name every node of a cluster; async-nats itself reads a
 /// single string as one address.
 pub fn server_urls(list: &str) -> Vec<&str> {
-    list.split(',').map(str::trim).filter(|u| !u.is_empty()).collect()
+    list.split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .collect()
 }
 
 /// The categories a sitting topic can end with.
@@ -116,7 +119,10 @@ mod tests {
             server_urls(" nats://a:4222,nats://b:4223 , ,nats://c:4224"),
             ["nats://a:4222", "nats://b:4223", "nats://c:4224"]
         );
-        assert_eq!(server_urls("nats://127.0.0.1:4222"), ["nats://127.0.0.1:4222"]);
+        assert_eq!(
+            server_urls("nats://127.0.0.1:4222"),
+            ["nats://127.0.0.1:4222"]
+        );
         assert!(server_urls(" , ").is_empty());
     }
 }

@@ -24,6 +24,11 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 /// How long a test waits for any one thing.
 pub const WAIT: Duration = Duration::from_secs(8);
 
+/// How long a hub may take to stop: its drain (3 s here), then the state
+/// snapshot it writes at shutdown, which waits up to 10 s for NATS (longer
+/// than `WAIT` while a cluster re-elects the object store's leader), and margin.
+const STOP: Duration = Duration::from_secs(20);
+
 // ---------------------------------------------------------------- the hub
 
 /// A hub on a random port; shut down on drop.
@@ -129,9 +134,9 @@ impl TestHub {
             let _ = stop.send(());
         }
         if let Some(task) = self.task.take() {
-            tokio::time::timeout(WAIT, task)
+            tokio::time::timeout(STOP, task)
                 .await
-                .expect("the hub stops within the drain deadline")
+                .expect("the hub stops within its bound (drain, then the last snapshot)")
                 .unwrap();
         }
     }

@@ -299,7 +299,8 @@ async fn rolling_restart_of_every_hub_and_nats_node_loses_and_repeats_nothing() 
             sent
         })
     };
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Publishing is under way before the first hub goes.
+    events_stored_meanwhile(&published, "the clients connected").await;
 
     // Each hub in turn: SIGTERM (clients get 1001 and move to the next hub in
     // their list, resuming with `since`), a new process on the same port, ready
@@ -333,7 +334,8 @@ async fn rolling_restart_of_every_hub_and_nats_node_loses_and_repeats_nothing() 
     }
     println!("nats rolled after {:?}", t0.elapsed());
 
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // And goes on after the last node is back, before it stops.
+    events_stored_meanwhile(&published, "the cluster recovered").await;
     stop.store(true, Ordering::Relaxed);
     let sent = tokio::time::timeout(STEP, publishing)
         .await

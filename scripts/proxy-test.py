@@ -14,6 +14,7 @@ Environment: SAPHA_BIN (default target/debug/sapha), SAPHA_NATS_SERVER.
 """
 
 import base64
+import http.client
 import json
 import os
 import pathlib
@@ -25,8 +26,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DEADLINE = 30.0
@@ -38,17 +37,25 @@ def free_port():
         return s.getsockname()[1]
 
 
-def wait(what, condition, deadline=DEADLINE):
+def wait(what, probe, want, deadline=DEADLINE, on_fail=None):
+    """Polls `probe()` until it returns `want` (a value, or a tuple of values);
+    on failure says what the last try saw."""
+    wanted = want if isinstance(want, tuple) else (want,)
     end = time.monotonic() + deadline
+    last = "never tried"
     while time.monotonic() < end:
         try:
-            if condition():
+            result = probe()
+            if result in wanted:
                 print(f"ok: {what}")
                 return
-        except OSError:
-            pass
+            last = f"answered {result!r}"
+        except OSError as e:
+            last = f"{type(e).__name__}: {e}"
         time.sleep(0.2)
-    raise SystemExit(f"FAIL: {what} (no success within {deadline:.0f} s)")
+    if on_fail:
+        on_fail()
+    raise SystemExit(f"FAIL: {what} (no success within {deadline:.0f} s; the last try {last})")
 
 
 def main():
@@ -67,6 +74,7 @@ def main():
     def start(args, env=None, name="proc"):
         log = open(work / f"{name}.log", "wb")
         p = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+        p.name = name
         procs.append(p)
         return p
 
@@ -83,49 +91,71 @@ def main():
         subprocess.run([str(setup / "setup.sh")], check=True, stdout=subprocess.DEVNULL)
         token = (setup / "ingest-tokens").read_text().strip().split(":", 1)[1]
 
-        nats_port, hub1, hub2, ingest, https, http = (free_port() for _ in range(6))
+        nats_port, hub1, hub2, ingest, https, plain_http = (free_port() for _ in range(6))
         start([nats, "-js", "-a", "127.0.0.1", "-p", str(nats_port), "-sd", str(work / "js")], name="nats")
         url = f"nats://127.0.0.1:{nats_port}"
         for i, port in enumerate([hub1, hub2]):
             start([sapha, "hub", "--nats-url", url, "--listen", f"127.0.0.1:{port}",
                    "--set", 'proxy.trusted=["127.0.0.1"]'], {"RUST_LOG": "warn"}, f"hub{i}")
         start([sapha, "ingest", "--nats-url", url, "--listen", f"127.0.0.1:{ingest}",
-               "--tokens-file", str(setup / "ingest-tokens")], {"RUST_LOG": "warn"}, "ingest")
+               "--tokens-file", str(setup / "ingest-tokens")],
+              # Ingest creates the stream at start (1 GiB: JetStream refuses a
+              # stream larger than the temp dir's free space allows); the hubs
+              # turn ready once it exists, and the proxy routes to ready hubs only.
+              {"RUST_LOG": "warn", "SAPHA_MAX_BYTES": str(1 << 30)}, "ingest")
 
         # The committed Caddyfile, with loopback upstreams and random ports.
         text = (ROOT / "deploy/compose/Caddyfile").read_text()
         text = text.replace("hub-1:8080 hub-2:8080", f"127.0.0.1:{hub1} 127.0.0.1:{hub2}")
         text = text.replace("ingest:8081", f"127.0.0.1:{ingest}")
         text = text.replace("/certs/", f"{setup}/certs/")
-        text = text.replace("\tadmin off\n", f"\tadmin off\n\thttp_port {http}\n\thttps_port {https}\n\tauto_https disable_redirects\n")
+        text = text.replace("\tadmin off\n", f"\tadmin off\n\thttp_port {plain_http}\n\thttps_port {https}\n\tauto_https disable_redirects\n")
         assert f"127.0.0.1:{hub1}" in text and f"127.0.0.1:{ingest}" in text, "the Caddyfile's upstreams changed"
         (work / "Caddyfile").write_text(text)
         start([caddy, "run", "--config", str(work / "Caddyfile"), "--adapter", "caddyfile"],
               {"SAPHA_DOMAIN": f"localhost:{https}", "HOME": str(work), "XDG_DATA_HOME": str(work),
                "XDG_CONFIG_HOME": str(work)}, "caddy")
 
-        base = f"https://localhost:{https}"
+        def request(method, path, body=None, headers=None):
+            """One HTTPS request to the proxy on 127.0.0.1, with SNI and Host
+            `localhost` (no name lookup: a sandbox may not resolve it)."""
+            conn = http.client.HTTPSConnection("127.0.0.1", https, timeout=5, context=ctx)
+            conn.sock = ctx.wrap_socket(socket.create_connection(("127.0.0.1", https), timeout=5),
+                                        server_hostname="localhost")
+            try:
+                conn.request(method, path, body=body, headers={"Host": f"localhost:{https}", **(headers or {})})
+                response = conn.getresponse()
+                response.read()
+                return response.status
+            finally:
+                conn.close()
 
         def get(path):
-            with urllib.request.urlopen(base + path, context=ctx, timeout=3) as r:
-                return r.status
+            return request("GET", path)
 
-        wait("GET /healthz through the proxy", lambda: get("/healthz") == 200)
-        try:
-            get("/metrics")
-            raise SystemExit("FAIL: /metrics is served through the public proxy")
-        except urllib.error.HTTPError as e:
-            if e.code != 404:
-                raise SystemExit(f"FAIL: /metrics through the proxy answered {e.code}, wanted 404")
+        def show_logs():
+            for p in procs:
+                if p.poll() is not None:
+                    print(f"--- {p.name} exited with code {p.returncode}", file=sys.stderr)
+            for log in sorted(work.glob("*.log")):
+                lines = log.read_text(errors="replace").splitlines()
+                print(f"--- {log.name} (last 15 of {len(lines)} lines)", file=sys.stderr)
+                for line in lines[-15:]:
+                    print(f"    {line[:400]}", file=sys.stderr)
+
+        wait("GET /healthz through the proxy", lambda: get("/healthz"), 200, on_fail=show_logs)
+        status = get("/metrics")
+        if status != 404:
+            raise SystemExit(f"FAIL: /metrics through the proxy answered {status}, wanted 404")
         print("ok: /metrics is not served through the proxy (404)")
 
-        # Ingest creates the stream; then both hubs turn ready.
+        # The first event of a real sitting, POSTed once both subscribers are attached.
         first = (ROOT / "scenarios/joint-2564-09-10.ndjson").read_text().splitlines()[0]
         event_id = json.loads(first)["event_id"]
 
-        def raw(request: bytes):
+        def raw(message: bytes):
             s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", https), timeout=5), server_hostname="localhost")
-            s.sendall(request)
+            s.sendall(message)
             return s
 
         def read_head(s):
@@ -137,21 +167,14 @@ def main():
                 head += chunk
             return head.split(b"\r\n\r\n", 1)
 
-        # The real event is POSTed only once both subscribers are attached.
-        def post_ok(body: bytes):
-            req = urllib.request.Request(base + "/v1/events", data=body, method="POST", headers={
+        def post(body: bytes):
+            return request("POST", "/v1/events", body, {
                 "authorization": f"Bearer {token}", "content-type": "application/json"})
-            try:
-                with urllib.request.urlopen(req, context=ctx, timeout=5) as r:
-                    return r.status
-            except urllib.error.HTTPError as e:
-                return e.code
 
-        # An invalid batch is refused (400) but proves the route to ingest and
-        # makes ingest open the stream, so the hubs become ready.
+        # An invalid batch is refused (400) but proves the route to ingest.
         wait("POST /v1/events reaches ingest (a bad body answers 400, not 404/502)",
-             lambda: post_ok(b"[]") in (400, 422))
-        wait("GET /readyz through the proxy", lambda: get("/readyz") == 200)
+             lambda: post(b"[]"), (400, 422), on_fail=show_logs)
+        wait("GET /readyz through the proxy", lambda: get("/readyz"), 200, on_fail=show_logs)
 
         sse = raw(b"GET /v1/sse?topics=%3E HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n\r\n")
         head, sse_rest = read_head(sse)
@@ -167,7 +190,7 @@ def main():
             raise SystemExit(f"FAIL: WebSocket upgrade through the proxy: {head!r}")
         print("ok: WebSocket upgraded (101) through the proxy")
 
-        status = post_ok(first.encode())
+        status = post(first.encode())
         if status not in (200, 201, 202):
             raise SystemExit(f"FAIL: POST of one event through the proxy answered {status}")
 

@@ -3,8 +3,9 @@
 //! accounting: deliveries per second, end-to-end latency, loss and duplicates
 //! per client, and the servers' RSS and CPU seconds.
 //!
-//! The clients are the same for both targets except for the protocol: Sapha's
-//! `/v1/ws?topics=...&batch=true` (JSON frames), or NATS over WebSocket (`CONNECT`, `SUB`
+//! The clients are the same for every target except for the protocol: Sapha's
+//! `/v1/ws?topics=...&batch=true` (JSON frames, or protobuf frames with the
+//! subprotocol `sapha.v1.proto`), or NATS over WebSocket (`CONNECT`, `SUB`
 //! for each of the filter's `nats_subjects()`, `PING`/`PONG`, `MSG`).
 
 use crate::nats_proto::{self, Op};
@@ -37,6 +38,8 @@ const CLIENT_READ_BUFFER: usize = 16 * 1024;
 pub enum Target {
     /// `sapha hub`: clients on `/v1/ws`, the hub reading JetStream.
     Hub,
+    /// The same hub, its clients taking protobuf frames (`sapha.v1.proto`).
+    HubProto,
     /// The baseline: nats-server's own WebSocket listener, NATS protocol.
     Nats,
 }
@@ -45,6 +48,7 @@ impl Target {
     pub fn name(self) -> &'static str {
         match self {
             Target::Hub => "sapha hub",
+            Target::HubProto => "sapha hub, protobuf",
             Target::Nats => "nats-server ws",
         }
     }
@@ -129,6 +133,17 @@ impl RunResult {
             && self.publish_errors == 0
     }
 
+    /// The serving process's CPU time per delivery made, in µs.
+    pub fn cpu_us_per_delivery(&self) -> f64 {
+        self.server_cpu_secs * 1e6 / self.delivered.max(1) as f64
+    }
+
+    /// The same with the hub's JetStream server's CPU time added.
+    pub fn cpu_us_per_delivery_with_nats(&self) -> f64 {
+        (self.server_cpu_secs + self.nats_cpu_secs.unwrap_or(0.0)) * 1e6
+            / self.delivered.max(1) as f64
+    }
+
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
             "target": self.target, "clients": self.clients,
@@ -143,6 +158,8 @@ impl RunResult {
             "p999_ms": self.latency.p999_ms, "max_ms": self.latency.max_ms,
             "server_rss_kib": self.server_rss_kib, "server_peak_rss_kib": self.server_peak_rss_kib,
             "server_cpu_secs": self.server_cpu_secs, "nats_cpu_secs": self.nats_cpu_secs,
+            "cpu_us_per_delivery": self.cpu_us_per_delivery(),
+            "cpu_us_per_delivery_with_nats": self.cpu_us_per_delivery_with_nats(),
             "generator_cpu_secs": self.generator_cpu_secs, "wall_secs": self.wall_secs,
         })
     }
@@ -400,23 +417,40 @@ async fn connect(
 ) -> anyhow::Result<(Ws, Option<nats_proto::Parser>)> {
     let config = WebSocketConfig::default().read_buffer_size(CLIENT_READ_BUFFER);
     match endpoint.target {
-        Target::Hub => {
+        Target::Hub | Target::HubProto => {
+            use prost::Message as _;
+            use sapha_proto::wire::pb::{hub_frame::Kind, HubFrame};
+            use tokio_tungstenite::tungstenite::client::IntoClientRequest;
             let topics = filter.as_str().replace('>', "%3E");
-            let url = format!(
+            let mut request = format!(
                 "ws://127.0.0.1:{}/v1/ws?topics={topics}&batch={}",
                 endpoint.port, endpoint.batch
-            );
-            let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), true)
-                .await
-                .context("websocket handshake")?;
+            )
+            .into_client_request()?;
+            if endpoint.target == Target::HubProto {
+                request.headers_mut().insert(
+                    "sec-websocket-protocol",
+                    tokio_tungstenite::tungstenite::http::HeaderValue::from_static(
+                        "sapha.v1.proto",
+                    ),
+                );
+            }
+            let (mut ws, _) =
+                tokio_tungstenite::connect_async_with_config(request, Some(config), true)
+                    .await
+                    .context("websocket handshake")?;
             while let Some(msg) = ws.next().await {
-                if let Message::Text(t) = msg? {
-                    if t.contains(r#""type":"ack""#) {
-                        return Ok((ws, None));
+                match msg? {
+                    Message::Text(t) if t.contains(r#""type":"ack""#) => return Ok((ws, None)),
+                    Message::Text(t) if t.contains(r#""type":"error""#) => {
+                        anyhow::bail!("subscribe refused: {t}")
                     }
-                    if t.contains(r#""type":"error""#) {
-                        anyhow::bail!("subscribe refused: {t}");
-                    }
+                    Message::Binary(b) => match HubFrame::decode(b)?.kind {
+                        Some(Kind::Ack(_)) => return Ok((ws, None)),
+                        Some(Kind::Error(e)) => anyhow::bail!("subscribe refused: {e:?}"),
+                        _ => {}
+                    },
+                    _ => {}
                 }
             }
             anyhow::bail!("closed before the ack")

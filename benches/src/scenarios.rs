@@ -47,7 +47,7 @@ pub async fn start(target: Target, hub: &HubOptions) -> anyhow::Result<Servers> 
     let nats = Nats::start_with_websocket();
     load::ensure_stream(&nats.url()).await?;
     let (hub, endpoint) = match target {
-        Target::Hub => {
+        Target::Hub | Target::HubProto => {
             let endpoint_batch = hub.batch;
             let hub = Hub::start(&nats, &hub.settings).await?;
             let endpoint = Endpoint {
@@ -130,14 +130,16 @@ pub async fn compare(
     Ok(out)
 }
 
-/// Medians per target, side by side, with the hub's ratios to the baseline.
+/// Medians per target, side by side, with each hub target's ratios to the
+/// baseline. CPU per delivery is the server's CPU time over the deliveries it
+/// made; for the hub, also with its JetStream server's time added.
 pub fn table(results: &[(Target, RunResult)]) -> String {
     let mut s = String::from(
-        "| target | runs | clients | deliveries/s | p50 ms | p99 ms | p99.9 ms | lost | dup | server CPU s | server RSS MiB |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|\n",
+        "| target | runs | clients | deliveries/s | p50 ms | p99 ms | p99.9 ms | lost | dup | server CPU s | CPU µs/delivery | server RSS MiB |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     let mut medians = Vec::new();
-    for target in [Target::Hub, Target::Nats] {
+    for target in [Target::Hub, Target::HubProto, Target::Nats] {
         let rs: Vec<&RunResult> = results
             .iter()
             .filter(|(t, _)| *t == target)
@@ -154,17 +156,21 @@ pub fn table(results: &[(Target, RunResult)]) -> String {
         let lost: u64 = rs.iter().map(|r| r.lost).sum();
         let dup: u64 = rs.iter().map(|r| r.duplicates).sum();
         let cpu = m(&|r| r.server_cpu_secs);
-        let nats_cpu = rs
-            .iter()
-            .filter_map(|r| r.nats_cpu_secs)
-            .collect::<Vec<_>>();
-        let cpu_text = if nats_cpu.is_empty() {
-            format!("{cpu:.2}")
-        } else {
-            format!("{cpu:.2} (+ nats {:.2})", median(&mut nats_cpu.clone()))
+        let per = m(&|r| r.cpu_us_per_delivery());
+        let with_nats = rs[0].nats_cpu_secs.map(|_| {
+            let nats = m(&|r| r.nats_cpu_secs.unwrap_or(0.0));
+            let per_all = m(&|r| r.cpu_us_per_delivery_with_nats());
+            (nats, per_all)
+        });
+        let (cpu_text, per_text) = match with_nats {
+            Some((nats, per_all)) => (
+                format!("{cpu:.2} (+ nats {nats:.2})"),
+                format!("{per:.3} ({per_all:.3})"),
+            ),
+            None => (format!("{cpu:.2}"), format!("{per:.3}")),
         };
         s += &format!(
-            "| {} | {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {} | {} | {:.0} |\n",
+            "| {} | {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {} | {} | {} | {:.0} |\n",
             target.name(),
             rs.len(),
             rs[0].clients,
@@ -175,16 +181,24 @@ pub fn table(results: &[(Target, RunResult)]) -> String {
             lost,
             dup,
             cpu_text,
+            per_text,
             m(&|r| r.server_rss_kib as f64) / 1024.0,
         );
-        medians.push((target, dps, p99));
+        let per_all = with_nats.map_or(per, |(_, p)| p);
+        medians.push((target, dps, p99, per, per_all));
     }
-    if let [(Target::Hub, hd, hp), (Target::Nats, nd, np)] = medians[..] {
-        s += &format!(
-            "\nhub / baseline: deliveries/s × {:.2}, p99 × {:.2} (lower is better)\n",
-            hd / nd,
-            hp / np
-        );
+    if let Some(&(_, nd, np, nper, _)) = medians.iter().find(|m| m.0 == Target::Nats) {
+        for &(t, hd, hp, hper, hper_all) in medians.iter().filter(|m| m.0 != Target::Nats) {
+            s += &format!(
+                "\n{} / baseline: deliveries/s × {:.2} (higher is better); p99 × {:.2}, \
+                 CPU per delivery × {:.2}, × {:.2} with its nats-server (lower is better)\n",
+                t.name(),
+                hd / nd,
+                hp / np,
+                hper / nper,
+                hper_all / nper
+            );
+        }
     }
     s
 }

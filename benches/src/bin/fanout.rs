@@ -34,7 +34,9 @@ enum Scenario {
 struct Cli {
     #[arg(long, value_enum)]
     scenario: Scenario,
-    /// Which targets: hub, nats or both.
+    /// Which targets, comma-separated: hub (JSON frames), hub-proto
+    /// (protobuf frames), nats; `both` is hub,nats and `all` all three. Runs
+    /// alternate between them.
     #[arg(long, default_value = "both")]
     targets: String,
     /// Runs per target (the table shows medians).
@@ -89,6 +91,23 @@ struct Cli {
     json: Option<PathBuf>,
 }
 
+fn parse_targets(s: &str) -> anyhow::Result<Vec<Target>> {
+    let names = match s {
+        "both" => "hub,nats",
+        "all" => "hub,hub-proto,nats",
+        list => list,
+    };
+    names
+        .split(',')
+        .map(|name| match name.trim() {
+            "hub" => Ok(Target::Hub),
+            "hub-proto" => Ok(Target::HubProto),
+            "nats" => Ok(Target::Nats),
+            other => anyhow::bail!("--targets: hub, hub-proto, nats, both or all, not {other}"),
+        })
+        .collect()
+}
+
 fn parse_pin(s: &str) -> Result<scenarios::Pinning, String> {
     let (server, generator) = s
         .split_once(',')
@@ -103,12 +122,7 @@ fn parse_pin(s: &str) -> Result<scenarios::Pinning, String> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let targets: Vec<Target> = match cli.targets.as_str() {
-        "both" => vec![Target::Hub, Target::Nats],
-        "hub" => vec![Target::Hub],
-        "nats" => vec![Target::Nats],
-        other => anyhow::bail!("--targets is hub, nats or both, not {other}"),
-    };
+    let targets = parse_targets(&cli.targets)?;
     let mut json_out = match &cli.json {
         Some(p) => Some(std::fs::File::create(p).with_context(|| format!("{}", p.display()))?),
         None => None,
@@ -157,45 +171,63 @@ async fn main() -> anyhow::Result<()> {
                 cli.p99_limit_ms, cli.step_secs
             );
             let mut rows = String::from(
-                "| target | best events/s | deliveries/s | p50 ms | p99 ms | p99.9 ms | server CPU s |\n|---|---|---|---|---|---|---|\n",
+                "| run | target | best events/s | deliveries/s | p50 ms | p99 ms | p99.9 ms | server CPU s | CPU µs/delivery |\n|---|---|---|---|---|---|---|---|---|\n",
             );
-            let mut best_dps = Vec::new();
-            for &target in &targets {
-                let search = scenarios::StepSearch {
-                    clients,
-                    topics,
-                    start_rate: cli.start_rate,
-                    step: 1.5,
-                    step_secs: cli.step_secs,
-                    p99_limit_ms: cli.p99_limit_ms,
-                    max_steps: 12,
-                };
-                let (best, tried) = scenarios::max_rate(target, hub_set, &search).await?;
-                for (rate, r) in &tried {
-                    let mut v = r.to_json();
-                    v["offered_rate"] = (*rate).into();
-                    emit(target, "max-rate", v);
-                }
-                match best {
-                    Some(r) => {
-                        rows += &format!(
-                            "| {} | {:.0} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} |\n",
-                            target.name(),
-                            r.published as f64 / r.publish_secs.max(1e-9),
-                            r.deliveries_per_sec,
-                            r.latency.p50_ms,
-                            r.latency.p99_ms,
-                            r.latency.p999_ms,
-                            r.server_cpu_secs
-                        );
-                        best_dps.push(r.deliveries_per_sec);
+            let mut best_dps: Vec<(Target, f64)> = Vec::new();
+            // Repetitions alternate between the targets, as the other scenarios do.
+            for run in 1..=cli.runs {
+                for &target in &targets {
+                    let search = scenarios::StepSearch {
+                        clients,
+                        topics,
+                        start_rate: cli.start_rate,
+                        step: 1.5,
+                        step_secs: cli.step_secs,
+                        p99_limit_ms: cli.p99_limit_ms,
+                        max_steps: 12,
+                    };
+                    let (best, tried) = scenarios::max_rate(target, hub_set, &search).await?;
+                    for (rate, r) in &tried {
+                        let mut v = r.to_json();
+                        v["offered_rate"] = (*rate).into();
+                        v["run"] = run.into();
+                        emit(target, "max-rate", v);
                     }
-                    None => rows += &format!("| {} | none passed | | | | | |\n", target.name()),
+                    let Some(r) = best else {
+                        rows +=
+                            &format!("| {run} | {} | none passed | | | | | | |\n", target.name());
+                        best_dps.push((target, 0.0));
+                        continue;
+                    };
+                    rows += &format!(
+                        "| {run} | {} | {:.0} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {:.3} |\n",
+                        target.name(),
+                        r.published as f64 / r.publish_secs.max(1e-9),
+                        r.deliveries_per_sec,
+                        r.latency.p50_ms,
+                        r.latency.p99_ms,
+                        r.latency.p999_ms,
+                        r.server_cpu_secs,
+                        r.cpu_us_per_delivery()
+                    );
+                    best_dps.push((target, r.deliveries_per_sec));
                 }
             }
             println!("{rows}");
-            if let [h, n] = best_dps[..] {
-                println!("hub / baseline: deliveries/s × {:.2}\n", h / n);
+            let median_of = |t: Target| {
+                let mut v: Vec<f64> = best_dps.iter().filter(|b| b.0 == t).map(|b| b.1).collect();
+                (!v.is_empty()).then(|| sapha_benches::stats::median(&mut v))
+            };
+            if let Some(nats) = median_of(Target::Nats) {
+                for &t in targets.iter().filter(|&&t| t != Target::Nats) {
+                    if let Some(hub) = median_of(t) {
+                        println!(
+                            "{} / baseline: best deliveries/s, median over runs, × {:.2}\n",
+                            t.name(),
+                            hub / nats
+                        );
+                    }
+                }
             }
         }
         Scenario::Idle if cli.hubs > 1 => {

@@ -222,6 +222,10 @@ pub struct Limits {
     pub idle_timeout_ms: u64,
     /// How often the hub pings each client (WebSocket ping, SSE comment), in milliseconds.
     pub ping_interval_ms: u64,
+    /// How long a WebSocket connection's writer waits, once woken by a frame,
+    /// for more to join the same socket write, in milliseconds (0 = write at
+    /// once). Fewer writes per delivery, at most this much more latency.
+    pub write_delay_ms: u64,
     /// Browser origins allowed to connect. `*` allows any; a request without an
     /// `Origin` header (curl, servers) is always allowed.
     pub allowed_origins: Vec<String>,
@@ -260,6 +264,7 @@ impl Default for Limits {
             stall_timeout_ms: 15_000,
             idle_timeout_ms: 60_000,
             ping_interval_ms: 20_000,
+            write_delay_ms: 0,
             allowed_origins: vec!["*".into()],
             max_concurrent_replays: 16,
             header_read_timeout_ms: 10_000,
@@ -281,6 +286,10 @@ impl Limits {
 
     pub fn ping_interval(&self) -> Duration {
         Duration::from_millis(self.ping_interval_ms.max(1))
+    }
+
+    pub fn write_delay(&self) -> Duration {
+        Duration::from_millis(self.write_delay_ms)
     }
 
     /// The accept loop's limits; trusted proxies are exempt from the per-IP

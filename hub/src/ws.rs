@@ -274,6 +274,7 @@ where
     W: Sink<Message> + Unpin,
 {
     let interval = hub.config.limits.ping_interval();
+    let write_delay = hub.config.limits.write_delay();
     let mut ping = tokio::time::interval_at(Instant::now() + interval, interval);
     // After a long write, one ping, not one per missed interval.
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -303,6 +304,14 @@ where
             first = rx.recv() => {
                 let Some(first) = first else { break };
                 batch.push(first);
+                if !write_delay.is_zero() {
+                    // Let the frames that follow join this write.
+                    tokio::select! {
+                        biased;
+                        _ = &mut killed => break,
+                        _ = tokio::time::sleep(write_delay) => {}
+                    }
+                }
                 while batch.len() < WRITE_BATCH {
                     match rx.try_recv() {
                         Ok(out) => batch.push(out),
@@ -402,5 +411,47 @@ mod tests {
             .await
             .expect("the writer ends once killed")
             .unwrap();
+    }
+
+    /// Frames queued within `write_delay_ms` of the one that woke the writer
+    /// go out with it, after the delay; without a delay, at once.
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn the_write_delay_gathers_the_frames_that_follow() {
+        for delay_ms in [0, 10] {
+            let mut config = Config::default();
+            config.limits.write_delay_ms = delay_ms;
+            let hub = Arc::new(Hub::new(config, Box::new(Silent)));
+            let (conn, rx) = hub.register(Format::Json, true);
+            let (sink, mut client) = futures::channel::mpsc::unbounded::<Message>();
+            let writer = tokio::spawn(write_loop(hub.clone(), conn.clone(), rx, sink));
+            let start = Instant::now();
+            let producer = {
+                let (hub, conn) = (hub.clone(), conn.clone());
+                tokio::spawn(async move {
+                    for seq in 0..3 {
+                        let frame = Frame::Live {
+                            id: Id::none(),
+                            seq,
+                        };
+                        assert!(hub.send_frame_waiting(&conn, frame).await);
+                        tokio::time::sleep(Duration::from_millis(3)).await;
+                    }
+                })
+            };
+            let mut arrivals = Vec::new();
+            for _ in 0..3 {
+                let m = tokio::time::timeout(Duration::from_secs(5), client.next()).await;
+                assert!(matches!(m, Ok(Some(Message::Text(_)))), "a frame: {m:?}");
+                arrivals.push(start.elapsed().as_millis());
+            }
+            if delay_ms == 0 {
+                assert_eq!(arrivals, [0, 3, 6], "written at once");
+            } else {
+                assert_eq!(arrivals, [10, 10, 10], "gathered into one write");
+            }
+            producer.await.unwrap();
+            conn.kill(DisconnectReason::Client, &hub.metrics);
+            writer.await.unwrap();
+        }
     }
 }

@@ -190,7 +190,7 @@ impl Edge {
 
 /// Reads `RLIMIT_NOFILE` and raises the soft limit to the hard one (as Go's
 /// runtime does); returns the soft limit in force.
-fn raise_nofile_limit() -> u64 {
+pub fn raise_nofile_limit() -> u64 {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,

@@ -163,3 +163,16 @@ pub fn stream_settings() -> sapha_publisher::jetstream::StreamSettings {
         ..Default::default()
     }
 }
+
+/// The follow store on `url` (its default bucket, one replica), as the
+/// notifier and the hub open it.
+pub async fn follow_store(url: &str) -> sapha_follows::FollowStore {
+    let client = async_nats::connect(url).await.expect("connect to NATS");
+    sapha_follows::FollowStore::open(
+        &async_nats::jetstream::new(client),
+        sapha_follows::DEFAULT_BUCKET,
+        1,
+    )
+    .await
+    .expect("open the follow store")
+}

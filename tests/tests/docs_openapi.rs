@@ -421,14 +421,7 @@ async fn every_documented_follow_response_is_what_the_hub_sends() {
     let key = "/v1/push/key";
     record(call(Method::GET, key, hub.http(key), None, None).await);
     // The notifier publishes its key into the follow store.
-    let client = async_nats::connect(nats.url()).await.unwrap();
-    let store = sapha_follows::FollowStore::open(
-        &async_nats::jetstream::new(client),
-        sapha_follows::DEFAULT_BUCKET,
-        1,
-    )
-    .await
-    .unwrap();
+    let store = sapha_tests::fixtures::follow_store(&nats.url()).await;
     store
         .set_vapid_public_key(&format!("B{}", "A".repeat(86)))
         .await

@@ -240,14 +240,7 @@ async fn web_push_and_line_reach_the_receivers_decrypted_and_once() {
     push.unsubscribe(&sub_th);
     publisher.publish(&history[1]).await;
     assert!(push.wait_for(3, WAIT).await, "{} pushes", push.count());
-    let client = async_nats::connect(nats.url()).await.unwrap();
-    let store = sapha_follows::FollowStore::open(
-        &async_nats::jetstream::new(client),
-        sapha_follows::DEFAULT_BUCKET,
-        1,
-    )
-    .await
-    .unwrap();
+    let store = sapha_tests::fixtures::follow_store(&nats.url()).await;
     let gone = sapha_tests::wait_until(WAIT, || async {
         store.read(&th.id).await.unwrap().is_none()
     })
@@ -273,14 +266,7 @@ async fn a_notifier_started_before_the_stream_waits_for_it() {
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     // The publisher creates the stream later; a follower appears meanwhile.
     let publisher = Publisher::new(&nats).await;
-    let client = async_nats::connect(nats.url()).await.unwrap();
-    let store = sapha_follows::FollowStore::open(
-        &async_nats::jetstream::new(client),
-        sapha_follows::DEFAULT_BUCKET,
-        1,
-    )
-    .await
-    .unwrap();
+    let store = sapha_tests::fixtures::follow_store(&nats.url()).await;
     store
         .create(
             sapha_follows::Lang::En,

@@ -12,11 +12,7 @@ use sapha_tests::NatsServer;
 use serde_json::{json, Value};
 
 async fn store(nats: &NatsServer) -> FollowStore {
-    let client = async_nats::connect(nats.url()).await.unwrap();
-    let js = async_nats::jetstream::new(client);
-    FollowStore::open(&js, sapha_follows::DEFAULT_BUCKET, 1)
-        .await
-        .unwrap()
+    sapha_tests::fixtures::follow_store(&nats.url()).await
 }
 
 fn push(endpoint: &str) -> Value {

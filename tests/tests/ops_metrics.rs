@@ -123,14 +123,7 @@ async fn the_notifier_serves_its_counters_on_metrics_addr() {
     let nats = NatsServer::start();
     let publisher = Publisher::new(&nats).await;
     let receiver = Receiver::start().await;
-    let client = async_nats::connect(nats.url()).await.unwrap();
-    let store = sapha_follows::FollowStore::open(
-        &async_nats::jetstream::new(client),
-        sapha_follows::DEFAULT_BUCKET,
-        1,
-    )
-    .await
-    .unwrap();
+    let store = sapha_tests::fixtures::follow_store(&nats.url()).await;
     store
         .create(
             sapha_follows::Lang::En,

@@ -42,27 +42,11 @@ struct Args {
     rate: f64,
 }
 
-fn raise_nofile() -> u64 {
-    // SAFETY: plain getrlimit/setrlimit on a local struct.
-    unsafe {
-        let mut l = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut l) == 0 && l.rlim_cur < l.rlim_max {
-            l.rlim_cur = l.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &l);
-        }
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut l);
-        l.rlim_cur
-    }
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let total_clients = args.hubs * args.clients_per_hub;
-    let nofile = raise_nofile();
+    let nofile = sapha_edge::raise_nofile_limit();
     ensure!(
         nofile >= total_clients as u64 + 200,
         "ulimit -n is {nofile}; {total_clients} client sockets need more"

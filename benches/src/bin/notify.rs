@@ -107,22 +107,6 @@ impl Drop for Replicas {
     }
 }
 
-/// Raises the open-files limit to its hard limit (the push service and the
-/// notifiers' connections share this process's descriptors).
-fn raise_nofile() {
-    // SAFETY: plain getrlimit/setrlimit on a local struct.
-    unsafe {
-        let mut l = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut l) == 0 && l.rlim_cur < l.rlim_max {
-            l.rlim_cur = l.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &l);
-        }
-    }
-}
-
 /// Writes `n` Web Push followers of `bill` to `store`, `in_flight` at once.
 async fn fill(
     store: &FollowStore,
@@ -364,7 +348,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    raise_nofile();
+    sapha_edge::raise_nofile_limit();
     if !servers::sapha_binary().exists() {
         bail!(
             "{} is missing: cargo build --release -p sapha (or set SAPHA_BIN)",

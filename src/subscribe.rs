@@ -336,6 +336,25 @@ pub struct NotifyArgs {
     /// Serve the notifier's metrics at `http://<addr>/metrics` (OpenMetrics).
     #[arg(long, env = "SAPHA_NOTIFY_METRICS_ADDR")]
     metrics_addr: Option<SocketAddr>,
+    /// The hosts a follower's Web Push endpoint may name, comma-separated:
+    /// `host`, or `*.suffix` for any name under it; `*` takes any public host.
+    /// Default: the browsers' push services.
+    #[arg(
+        long,
+        env = "SAPHA_NOTIFY_PUSH_HOSTS",
+        value_delimiter = ',',
+        default_value = "fcm.googleapis.com,updates.push.services.mozilla.com,*.push.apple.com,*.notify.windows.com"
+    )]
+    push_hosts: Vec<String>,
+    /// Private networks (CIDR, comma-separated) the operator's own targets,
+    /// `--webhook-url` and `--line-api`, may be on, e.g. `10.0.0.0/8` for a
+    /// webhook on the internal network. Never applies to followers' endpoints.
+    #[arg(long, env = "SAPHA_NOTIFY_EGRESS_ALLOW_NETS", value_delimiter = ',')]
+    egress_allow_net: Vec<ipnet::IpNet>,
+    /// Allow `http://` and loopback targets (127.0.0.0/8, ::1, localhost).
+    /// For tests on one machine only; never in production.
+    #[arg(long)]
+    allow_loopback_targets: bool,
 }
 
 pub async fn notify(args: NotifyArgs) -> anyhow::Result<()> {
@@ -365,7 +384,13 @@ pub async fn notify(args: NotifyArgs) -> anyhow::Result<()> {
             "no channel is set up: give --vapid-private-key, --line-channel-token or --webhook-url"
         );
     }
-    let channels = Channels::new(webpush, line, webhook, Duration::from_secs(15))
+    let targets = notify::Targets {
+        allow_loopback: args.allow_loopback_targets,
+        allow_nets: args.egress_allow_net,
+        push_hosts: sapha_follows::PushHosts::from_list(&args.push_hosts),
+        lookup: Default::default(),
+    };
+    let channels = Channels::new(webpush, line, webhook, Duration::from_secs(15), targets)
         .map_err(anyhow::Error::msg)?;
     let settings = notify::NotifySettings {
         stream: args.stream,

@@ -3,6 +3,7 @@
 //! A follower is anonymous: an id, a hashed secret, a language, one delivery
 //! channel and the bills it follows. No name, e-mail or phone is ever stored.
 
+use crate::target::{check_push_endpoint, BlockedTarget, Egress, PushHosts};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -15,15 +16,31 @@ pub enum Lang {
 }
 
 /// A browser's push subscription, as `PushSubscription.toJSON()` gives it.
+/// Unknown fields are refused (a misspelt key is an error, not ignored).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PushSubscription {
     /// The push service URL messages are POSTed to (RFC 8030).
     pub endpoint: String,
     pub keys: PushKeys,
+    /// `expirationTime` as browsers send it (a number or null): accepted,
+    /// never stored.
+    #[serde(
+        default,
+        rename = "expirationTime",
+        skip_serializing,
+        deserialize_with = "ignore"
+    )]
+    pub expiration_time: (),
+}
+
+fn ignore<'de, D: serde::Deserializer<'de>>(d: D) -> Result<(), D::Error> {
+    serde::de::IgnoredAny::deserialize(d).map(|_| ())
 }
 
 /// The subscription's keys (RFC 8291), base64url.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PushKeys {
     /// The browser's P-256 public key, uncompressed (65 bytes).
     pub p256dh: String,
@@ -31,9 +48,9 @@ pub struct PushKeys {
     pub auth: String,
 }
 
-/// Where a follower's notifications go.
+/// Where a follower's notifications go. Unknown fields are refused.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
 pub enum Channel {
     /// Web Push to a browser (RFC 8030, 8291, 8292).
     Webpush { subscription: PushSubscription },
@@ -88,13 +105,15 @@ impl Follower {
 }
 
 /// What the API accepts; [`Limits`] decide what is valid.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Limits {
     /// Bills one follower may follow.
     pub max_bills: usize,
-    /// Accept `http://` push endpoints (tests on loopback only; real push
-    /// services are all `https://`).
+    /// Accept `http://` and loopback push endpoints (tests on loopback only;
+    /// real push services are all `https://` on public hosts).
     pub allow_http_endpoints: bool,
+    /// The hosts a Web Push endpoint may name.
+    pub push_hosts: PushHosts,
 }
 
 impl Default for Limits {
@@ -102,6 +121,17 @@ impl Default for Limits {
         Limits {
             max_bills: 50,
             allow_http_endpoints: false,
+            push_hosts: PushHosts::default(),
+        }
+    }
+}
+
+impl Limits {
+    /// The egress policy of a follower's own endpoint.
+    pub fn egress(&self) -> Egress {
+        Egress {
+            allow_loopback: self.allow_http_endpoints,
+            allow_nets: Vec::new(),
         }
     }
 }
@@ -115,9 +145,11 @@ pub enum InvalidFollow {
     TooManyBills(usize),
     #[error("channel.subscription.endpoint: {0}")]
     Endpoint(&'static str),
+    #[error("channel.subscription.endpoint: {0}")]
+    Target(#[from] BlockedTarget),
     #[error("channel.subscription.keys.{0}: {1}")]
     Key(&'static str, &'static str),
-    #[error("channel.to: a LINE user, group or room id (U, C or R and 32 hex digits)")]
+    #[error("channel.to: a LINE user, group or room id (U, C or R and 32 lower-case hex digits)")]
     LineTo,
     #[error("channel.reference: 1 to 128 characters of A-Z a-z 0-9 - _ . :")]
     Reference,
@@ -128,7 +160,9 @@ impl InvalidFollow {
     pub fn field(&self) -> &'static str {
         match self {
             InvalidFollow::BillId(_) | InvalidFollow::TooManyBills(_) => "bills",
-            InvalidFollow::Endpoint(_) => "channel.subscription.endpoint",
+            InvalidFollow::Endpoint(_) | InvalidFollow::Target(_) => {
+                "channel.subscription.endpoint"
+            }
             InvalidFollow::Key("p256dh", _) => "channel.subscription.keys.p256dh",
             InvalidFollow::Key(_, _) => "channel.subscription.keys.auth",
             InvalidFollow::LineTo => "channel.to",
@@ -164,7 +198,9 @@ pub fn check_channel(channel: &Channel, limits: &Limits) -> Result<(), InvalidFo
         Channel::Line { to } => {
             let ok = to.len() == 33
                 && matches!(to.as_bytes()[0], b'U' | b'C' | b'R')
-                && to[1..].bytes().all(|c| c.is_ascii_hexdigit());
+                && to[1..]
+                    .bytes()
+                    .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c));
             if ok {
                 Ok(())
             } else {
@@ -190,28 +226,22 @@ fn check_subscription(s: &PushSubscription, limits: &Limits) -> Result<(), Inval
     if endpoint.len() > 1024 {
         return Err(InvalidFollow::Endpoint("at most 1024 characters"));
     }
-    let rest = if let Some(rest) = endpoint.strip_prefix("https://") {
-        rest
-    } else if let Some(rest) = endpoint
-        .strip_prefix("http://")
-        .filter(|_| limits.allow_http_endpoints)
-    {
-        rest
-    } else {
-        return Err(InvalidFollow::Endpoint("must be an https:// URL"));
-    };
-    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    if host.is_empty() || host.contains('@') || endpoint.chars().any(char::is_whitespace) {
-        return Err(InvalidFollow::Endpoint(
-            "must name a host, without credentials",
-        ));
+    if endpoint.chars().any(char::is_whitespace) {
+        return Err(InvalidFollow::Endpoint("must not contain white space"));
     }
+    check_push_endpoint(endpoint, &limits.egress(), &limits.push_hosts)?;
     let p256dh =
         decode_b64url(&s.keys.p256dh).ok_or(InvalidFollow::Key("p256dh", "not base64url"))?;
     if p256dh.len() != 65 || p256dh[0] != 4 {
         return Err(InvalidFollow::Key(
             "p256dh",
             "must be an uncompressed P-256 point (65 bytes)",
+        ));
+    }
+    if p256::PublicKey::from_sec1_bytes(&p256dh).is_err() {
+        return Err(InvalidFollow::Key(
+            "p256dh",
+            "is not a point on the P-256 curve",
         ));
     }
     let auth = decode_b64url(&s.keys.auth).ok_or(InvalidFollow::Key("auth", "not base64url"))?;
@@ -235,17 +265,70 @@ mod tests {
     fn subscription(endpoint: &str) -> Channel {
         use base64::engine::general_purpose::URL_SAFE_NO_PAD;
         use base64::Engine;
-        let mut point = vec![4u8];
-        point.extend([7u8; 64]);
         Channel::Webpush {
             subscription: PushSubscription {
                 endpoint: endpoint.into(),
                 keys: PushKeys {
-                    p256dh: URL_SAFE_NO_PAD.encode(&point),
+                    p256dh: URL_SAFE_NO_PAD.encode(P256_GENERATOR),
                     auth: URL_SAFE_NO_PAD.encode([1u8; 16]),
                 },
+                expiration_time: (),
             },
         }
+    }
+
+    /// The P-256 base point, uncompressed: a valid public key.
+    const P256_GENERATOR: [u8; 65] = [
+        4, 0x6b, 0x17, 0xd1, 0xf2, 0xe1, 0x2c, 0x42, 0x47, 0xf8, 0xbc, 0xe6, 0xe5, 0x63, 0xa4,
+        0x40, 0xf2, 0x77, 0x03, 0x7d, 0x81, 0x2d, 0xeb, 0x33, 0xa0, 0xf4, 0xa1, 0x39, 0x45, 0xd8,
+        0x98, 0xc2, 0x96, 0x4f, 0xe3, 0x42, 0xe2, 0xfe, 0x1a, 0x7f, 0x9b, 0x8e, 0xe7, 0xeb, 0x4a,
+        0x7c, 0x0f, 0x9e, 0x16, 0x2b, 0xce, 0x33, 0x57, 0x6b, 0x31, 0x5e, 0xce, 0xcb, 0xb6, 0x40,
+        0x68, 0x37, 0xbf, 0x51, 0xf5,
+    ];
+
+    #[test]
+    fn p256dh_must_be_a_point_on_the_curve() {
+        let mut c = subscription("https://fcm.googleapis.com/wp/abc");
+        assert!(check_channel(&c, &Limits::default()).is_ok());
+        if let Channel::Webpush { subscription } = &mut c {
+            use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+            use base64::Engine;
+            let mut off = P256_GENERATOR;
+            off[64] ^= 1;
+            subscription.keys.p256dh = URL_SAFE_NO_PAD.encode(off);
+        }
+        assert_eq!(
+            check_channel(&c, &Limits::default()).unwrap_err().field(),
+            "channel.subscription.keys.p256dh"
+        );
+    }
+
+    #[test]
+    fn unknown_fields_in_a_channel_are_refused() {
+        let parse = |v: serde_json::Value| serde_json::from_value::<Channel>(v);
+        assert!(parse(serde_json::json!({"type": "line", "to": "x", "extra": 1})).is_err());
+        assert!(
+            parse(serde_json::json!({"type": "webhook", "reference": "x", "to": "y"})).is_err()
+        );
+        let sub = |extra: serde_json::Value| {
+            let mut s = serde_json::json!({"endpoint": "https://fcm.googleapis.com/x",
+                "keys": {"p256dh": "AA", "auth": "AA"}});
+            for (k, v) in extra.as_object().unwrap() {
+                s[k] = v.clone();
+            }
+            parse(serde_json::json!({"type": "webpush", "subscription": s}))
+        };
+        // What browsers send is accepted (expirationTime is not stored).
+        assert!(sub(serde_json::json!({"expirationTime": null})).is_ok());
+        assert!(sub(serde_json::json!({"expirationTime": 1700000000000u64})).is_ok());
+        assert!(sub(serde_json::json!({"endpiont": "x"})).is_err());
+        let keys = serde_json::json!({"type": "webpush", "subscription": {
+            "endpoint": "https://fcm.googleapis.com/x",
+            "keys": {"p256dh": "AA", "auth": "AA", "x": 1}}});
+        assert!(parse(keys).is_err());
+        let stored = serde_json::to_value(sub(serde_json::json!({"expirationTime": 5})).unwrap());
+        let stored = stored.unwrap();
+        assert!(stored["subscription"].get("expirationTime").is_none());
     }
 
     #[test]
@@ -258,8 +341,9 @@ mod tests {
         assert!(check_channel(&subscription("https://fcm.googleapis.com/wp/abc"), &strict).is_ok());
         assert_eq!(
             check_channel(&subscription("http://127.0.0.1:9/push/1"), &strict),
-            Err(InvalidFollow::Endpoint("must be an https:// URL"))
+            Err(InvalidFollow::Target(BlockedTarget::Scheme))
         );
+        assert!(check_channel(&subscription("https://127.0.0.1:9/push/1"), &strict).is_err());
         assert!(check_channel(&subscription("http://127.0.0.1:9/push/1"), &loose).is_ok());
         assert!(check_channel(&subscription("https://u:p@evil/"), &strict).is_err());
         assert!(check_channel(&subscription("ftp://x/"), &loose).is_err());
@@ -267,7 +351,7 @@ mod tests {
 
     #[test]
     fn keys_lines_and_references_are_checked() {
-        let mut c = subscription("https://push.example/1");
+        let mut c = subscription("https://fcm.googleapis.com/1");
         if let Channel::Webpush { subscription } = &mut c {
             subscription.keys.auth = "AAAA".into();
         }
@@ -279,6 +363,13 @@ mod tests {
             check_channel(&line("U123"), &Limits::default()),
             Err(InvalidFollow::LineTo)
         );
+        // LINE ids are lower-case hex.
+        assert_eq!(
+            check_channel(&line(&format!("U{}", "A".repeat(32))), &Limits::default()),
+            Err(InvalidFollow::LineTo)
+        );
+        assert!(check_channel(&line(&format!("C{}", "0f".repeat(16))), &Limits::default()).is_ok());
+        assert!(check_channel(&line(&format!("X{}", "a".repeat(32))), &Limits::default()).is_err());
         let hook = |r: &str| Channel::Webhook {
             reference: r.into(),
         };

@@ -81,9 +81,15 @@ pub struct FollowConfig {
     pub followers_per_ip_per_hour: u32,
     /// The largest request body, in bytes.
     pub max_body_bytes: usize,
-    /// Accept `http://` push endpoints. For tests on loopback only: every
-    /// browser's push service is `https://`.
+    /// Accept `http://` push endpoints and endpoints on loopback
+    /// (`127.0.0.0/8`, `::1`, `localhost`), outside `push_hosts`. For tests on
+    /// one machine only: every browser's push service is `https://` on a public
+    /// host. No setting lets an endpoint onto a private network.
     pub allow_http_endpoints: bool,
+    /// The hosts a Web Push endpoint may name: `host`, or `*.suffix` for any
+    /// name under it; `["*"]` takes any public host. The default is the
+    /// browsers' push services (docs/NOTIFY.md, "Where notifications may go").
+    pub push_hosts: Vec<String>,
 }
 
 impl Default for FollowConfig {
@@ -95,6 +101,10 @@ impl Default for FollowConfig {
             followers_per_ip_per_hour: 20,
             max_body_bytes: 8 * 1024,
             allow_http_endpoints: false,
+            push_hosts: sapha_follows::DEFAULT_PUSH_HOSTS
+                .iter()
+                .map(|h| h.to_string())
+                .collect(),
         }
     }
 }
@@ -105,6 +115,7 @@ impl FollowConfig {
         sapha_follows::Limits {
             max_bills: self.max_bills,
             allow_http_endpoints: self.allow_http_endpoints,
+            push_hosts: sapha_follows::PushHosts::from_list(&self.push_hosts),
         }
     }
 }

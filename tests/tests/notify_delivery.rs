@@ -167,6 +167,7 @@ async fn web_push_and_line_reach_the_receivers_decrypted_and_once() {
         }),
         None,
         Duration::from_secs(5),
+        loopback_targets(),
     )
     .unwrap();
     let replica = Replica::start(&nats.url(), test_settings(), channels).await;

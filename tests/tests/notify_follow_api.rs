@@ -15,15 +15,22 @@ async fn store(nats: &NatsServer) -> FollowStore {
     sapha_tests::fixtures::follow_store(&nats.url()).await
 }
 
+/// The P-256 base point, uncompressed: a valid browser key.
+const P256_GENERATOR: [u8; 65] = [
+    4, 0x6b, 0x17, 0xd1, 0xf2, 0xe1, 0x2c, 0x42, 0x47, 0xf8, 0xbc, 0xe6, 0xe5, 0x63, 0xa4, 0x40,
+    0xf2, 0x77, 0x03, 0x7d, 0x81, 0x2d, 0xeb, 0x33, 0xa0, 0xf4, 0xa1, 0x39, 0x45, 0xd8, 0x98, 0xc2,
+    0x96, 0x4f, 0xe3, 0x42, 0xe2, 0xfe, 0x1a, 0x7f, 0x9b, 0x8e, 0xe7, 0xeb, 0x4a, 0x7c, 0x0f, 0x9e,
+    0x16, 0x2b, 0xce, 0x33, 0x57, 0x6b, 0x31, 0x5e, 0xce, 0xcb, 0xb6, 0x40, 0x68, 0x37, 0xbf, 0x51,
+    0xf5,
+];
+
 fn push(endpoint: &str) -> Value {
-    // A P-256 point's shape and a 16-byte secret (the API checks shapes only).
-    let mut point = vec![4u8];
-    point.extend([9u8; 64]);
+    let point = P256_GENERATOR;
     use base64::Engine;
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     json!({ "type": "webpush", "subscription": {
         "endpoint": endpoint,
-        "keys": { "p256dh": b64.encode(&point), "auth": b64.encode([3u8; 16]) },
+        "keys": { "p256dh": b64.encode(point), "auth": b64.encode([3u8; 16]) },
     }})
 }
 
@@ -252,5 +259,114 @@ async fn bad_input_gets_its_documented_error() {
         (status, answer["parameter"].clone()),
         (400, json!("channel.subscription.endpoint"))
     );
+    hub.shutdown().await;
+}
+
+/// Issue 21, High 1: every spelling of a non-public endpoint is refused at
+/// POST and at PATCH, even on a hub that takes any push host; a hub with the
+/// default takes only the browsers' push services.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn non_public_push_endpoints_are_refused_at_post_and_patch() {
+    let nats = NatsServer::start();
+    let _publisher = Publisher::new(&nats).await;
+    let mut config = follow_config(nats.url());
+    config.follow.allow_http_endpoints = false;
+    config.follow.push_hosts = vec!["*".into()];
+    config.follow.followers_per_ip_per_hour = 1000;
+    config.state.request_burst = 1000;
+    let hub = TestHub::start(config).await;
+    let refused = [
+        "https://127.0.0.1/p",
+        "https://127.0.0.2/p",
+        "https://127.1/p",
+        "https://[::1]/p",
+        "https://localhost/p",
+        "https://LOCALHOST./p",
+        "https://a.localhost/p",
+        "https://2130706433/p",
+        "https://0x7f000001/p",
+        "https://0177.0.0.1/p",
+        "https://%31%32%37.0.0.1/p",
+        "https://[::ffff:127.0.0.1]/p",
+        "https://[::ffff:7f00:1]/p",
+        "https://[64:ff9b::7f00:1]/p",
+        "https://[2002:7f00:1::]/p",
+        "https://0.0.0.0/p",
+        "https://169.254.169.254/latest/meta-data/",
+        "https://10.0.0.1/p",
+        "https://192.168.0.1/p",
+        "https://100.64.0.1/p",
+        "https://[fd00::1]/p",
+        "https://[fe80::1]/p",
+        "https://224.0.0.1/p",
+        "https://255.255.255.255/p",
+        "https://metadata.google.internal/p",
+        "https://intranet/p",
+        "http://fcm.googleapis.com/p",
+    ];
+    let post = |channel: Value| {
+        call(
+            reqwest::Method::POST,
+            hub.http("/v1/followers"),
+            None,
+            Some(json!({"lang": "th", "channel": channel})),
+        )
+    };
+    for endpoint in refused {
+        let (status, answer) = post(push(endpoint)).await;
+        assert_eq!(
+            (status, answer["parameter"].clone()),
+            (400, json!("channel.subscription.endpoint")),
+            "{endpoint} -> {answer}"
+        );
+    }
+    // A public endpoint is taken; a PATCH to a private one is refused.
+    let (status, created) = post(push("https://push.example.org/p/1")).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap();
+    let secret = created["secret"].as_str().unwrap();
+    for endpoint in refused {
+        let (status, answer) = call(
+            reqwest::Method::PATCH,
+            hub.http(&format!("/v1/followers/{id}")),
+            Some(secret),
+            Some(json!({"channel": push(endpoint)})),
+        )
+        .await;
+        assert_eq!(
+            (status, answer["parameter"].clone()),
+            (400, json!("channel.subscription.endpoint")),
+            "PATCH {endpoint} -> {answer}"
+        );
+    }
+    hub.shutdown().await;
+
+    // The default: only the browsers' push services.
+    let mut config = follow_config(nats.url());
+    config.follow.allow_http_endpoints = false;
+    let hub = TestHub::start(config).await;
+    let (status, answer) = call(
+        reqwest::Method::POST,
+        hub.http("/v1/followers"),
+        None,
+        Some(json!({"lang": "th", "channel": push("https://push.example.org/p/1")})),
+    )
+    .await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .contains("not a push service"),
+        "{answer}"
+    );
+    let (status, answer) = call(
+        reqwest::Method::POST,
+        hub.http("/v1/followers"),
+        None,
+        Some(json!({"lang": "th", "channel": push("https://fcm.googleapis.com/fcm/send/x")})),
+    )
+    .await;
+    assert_eq!(status, 201, "{answer}");
     hub.shutdown().await;
 }

@@ -47,6 +47,7 @@ fn spawn_notifier(urls: &str, webhook: &str) -> tokio::process::Child {
             "--webhook-secret",
             "s",
             "--from-start",
+            "--allow-loopback-targets",
             "--ack-wait-secs",
             "3",
             "--chunk",

@@ -115,9 +115,10 @@ async fn fill(
     n: usize,
     in_flight: usize,
 ) -> anyhow::Result<Duration> {
-    let limits = Limits {
+    let limits = &Limits {
         max_bills: 50,
         allow_http_endpoints: true,
+        ..Limits::default()
     };
     let bills = [bill.to_owned()];
     let t0 = Instant::now();
@@ -132,11 +133,12 @@ async fn fill(
                         p256dh: sub.p256dh,
                         auth: sub.auth,
                     },
+                    expiration_time: (),
                 },
             };
             let lang = if i % 2 == 0 { Lang::Th } else { Lang::En };
             let bills = &bills;
-            async move { store.create(lang, channel, bills, &limits).await }
+            async move { store.create(lang, channel, bills, limits).await }
         })
         .buffer_unordered(in_flight.max(1));
     while let Some(r) = results.next().await {
@@ -228,6 +230,7 @@ async fn one_run(
             .args(["--vapid-private-key", vapid])
             .args(["--follows-bucket", bucket])
             .arg("--from-start")
+            .arg("--allow-loopback-targets")
             .args(args.notify_args.split_whitespace())
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())

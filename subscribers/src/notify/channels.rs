@@ -2,11 +2,13 @@
 //! RFC 8292 VAPID, through `web-push-native`), LINE's push message API, and a
 //! signed webhook to an app's own backend. Each send ends in an [`Outcome`].
 
+use super::egress::{self, blocked_in, check_before_send, Lookup};
 use super::{Change, Notification};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use dashmap::DashMap;
-use sapha_follows::{Channel, Delivery, Lang, PushSubscription};
+use sapha_follows::target::check_push_endpoint;
+use sapha_follows::{BlockedTarget, Channel, Delivery, Egress, Lang, PushHosts, PushSubscription};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,6 +29,46 @@ pub enum Outcome {
     Refused(u16),
     /// Try again, after this long if the channel said so (`Retry-After`).
     Retry(Option<Duration>),
+    /// The target is not one the egress policy lets the notifier reach (a
+    /// private, loopback or reserved address, or not a push service): never
+    /// connected to, never retried.
+    Blocked(BlockedTarget),
+}
+
+/// Where the notifier may connect (docs/NOTIFY.md, "Where notifications may
+/// go"): the policy of `sapha_follows::target`, applied before each send and
+/// on every resolved address.
+#[derive(Clone, Default)]
+pub struct Targets {
+    /// Accept `http://` and loopback targets (`--allow-loopback-targets`).
+    /// For tests on one machine only.
+    pub allow_loopback: bool,
+    /// Non-public networks the operator's own targets (the LINE API base and
+    /// the webhook) may be on (`--egress-allow-net`). A follower's Web Push
+    /// endpoint is never let onto them.
+    pub allow_nets: Vec<ipnet::IpNet>,
+    /// The hosts a Web Push endpoint may name (`--push-hosts`).
+    pub push_hosts: PushHosts,
+    /// How names are resolved (tests substitute a table).
+    pub lookup: Lookup,
+}
+
+impl Targets {
+    /// The policy of a follower's own endpoint.
+    fn follower(&self) -> Egress {
+        Egress {
+            allow_loopback: self.allow_loopback,
+            allow_nets: Vec::new(),
+        }
+    }
+
+    /// The policy of the operator's targets.
+    fn operator(&self) -> Egress {
+        Egress {
+            allow_loopback: self.allow_loopback,
+            allow_nets: self.allow_nets.clone(),
+        }
+    }
 }
 
 /// Web Push settings.
@@ -83,9 +125,13 @@ const VAPID_VALIDITY: Duration = Duration::from_secs(12 * 3600);
 /// endpoint on an odd host must not grow the map without bound).
 const VAPID_ORIGINS: usize = 1024;
 
-/// Every configured channel, and the HTTP client they share.
+/// Every configured channel, and the HTTP clients they share: one for the
+/// followers' push endpoints, one for the operator's targets (which may be
+/// allowed onto listed private networks).
 pub struct Channels {
     http: reqwest::Client,
+    operator_http: reqwest::Client,
+    targets: Targets,
     webpush: Option<WebPush>,
     line: Option<LineSettings>,
     webhook: Option<WebhookTarget>,
@@ -102,13 +148,24 @@ pub fn generate_vapid_key() -> (String, String) {
 }
 
 impl Channels {
-    /// Sets up the channels; a bad VAPID key is an error.
+    /// Sets up the channels; a bad VAPID key, or a LINE API base or webhook
+    /// URL that `targets` does not allow, is an error.
     pub fn new(
         webpush: Option<WebPushSettings>,
         line: Option<LineSettings>,
         webhook: Option<WebhookTarget>,
         timeout: Duration,
+        targets: Targets,
     ) -> Result<Channels, String> {
+        if let Some(l) = &line {
+            check_before_send(&l.api_base, &targets.operator(), false)
+                .map_err(|e| format!("the LINE API base {}: {e}", l.api_base))?;
+        }
+        if let Some(h) = &webhook {
+            check_before_send(&h.url, &targets.operator(), false).map_err(|e| {
+                format!("the webhook URL: {e} (a private network needs --egress-allow-net)")
+            })?;
+        }
         let webpush = match webpush {
             None => None,
             Some(settings) => {
@@ -128,13 +185,16 @@ impl Channels {
                 })
             }
         };
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .pool_max_idle_per_host(256)
-            .build()
-            .map_err(|e| format!("building the HTTP client: {e}"))?;
+        let build = |egress: &Egress| {
+            egress::client(egress, targets.lookup.clone(), timeout)
+                .map_err(|e| format!("building the HTTP client: {e}"))
+        };
+        let http = build(&targets.follower())?;
+        let operator_http = build(&targets.operator())?;
         Ok(Channels {
             http,
+            operator_http,
+            targets,
             webpush,
             line,
             webhook,
@@ -146,21 +206,64 @@ impl Channels {
         self.webpush.as_ref().map(|w| w.public_key.clone())
     }
 
+    /// The channels set up here (`webpush`, `line`, `webhook`).
+    pub fn kinds(&self) -> Vec<&'static str> {
+        let mut kinds = Vec::new();
+        if self.webpush.is_some() {
+            kinds.push("webpush");
+        }
+        if self.line.is_some() {
+            kinds.push("line");
+        }
+        if self.webhook.is_some() {
+            kinds.push("webhook");
+        }
+        kinds
+    }
+
     /// Sends one notification to one follower.
     pub async fn send(&self, change: &Change, to: &Delivery, url: &str) -> Outcome {
         match &to.channel {
             Channel::Webpush { subscription } => match &self.webpush {
-                Some(w) => w.send(&self.http, change, to.lang, subscription, url).await,
+                Some(w) => {
+                    // A record may have reached the bucket without the follow
+                    // API's check (or under a looser policy): checked again.
+                    let checked = check_push_endpoint(
+                        &subscription.endpoint,
+                        &self.targets.follower(),
+                        &self.targets.push_hosts,
+                    );
+                    if let Err(e) = checked {
+                        return blocked(e);
+                    }
+                    w.send(&self.http, change, to.lang, subscription, url).await
+                }
                 None => unconfigured("webpush"),
             },
             Channel::Line { to: line_to } => match &self.line {
-                Some(l) => send_line(&self.http, l, change, to, line_to, url).await,
+                Some(l) => send_line(&self.operator_http, l, change, to, line_to, url).await,
                 None => unconfigured("line"),
             },
             Channel::Webhook { reference } => match &self.webhook {
-                Some(h) => send_webhook(&self.http, h, change, to, reference, url).await,
+                Some(h) => send_webhook(&self.operator_http, h, change, to, reference, url).await,
                 None => unconfigured("webhook"),
             },
+        }
+    }
+}
+
+fn blocked(e: BlockedTarget) -> Outcome {
+    tracing::warn!(reason = %e, "a notification target is not allowed; not sent");
+    Outcome::Blocked(e)
+}
+
+/// A network error, or the guarded resolver's refusal.
+fn unreachable(what: &str, e: reqwest::Error) -> Outcome {
+    match blocked_in(&e) {
+        Some(b) => blocked(b),
+        None => {
+            tracing::warn!(error = %e, "{what} unreachable");
+            Outcome::Retry(None)
         }
     }
 }
@@ -275,8 +378,8 @@ impl WebPush {
         let response = match response {
             Ok(r) => r,
             Err(e) => {
-                tracing::warn!(%host, error = %e, "push service unreachable");
-                return Outcome::Retry(None);
+                tracing::debug!(%host, "push service unreachable");
+                return unreachable("push service", e);
             }
         };
         match response.status().as_u16() {
@@ -438,10 +541,7 @@ async fn send_line(
             tracing::warn!(status, "LINE refused a message");
             Outcome::Refused(status)
         }
-        Err(e) => {
-            tracing::warn!(error = %e, "LINE unreachable");
-            Outcome::Retry(None)
-        }
+        Err(e) => unreachable("LINE", e),
     }
 }
 
@@ -484,10 +584,7 @@ async fn send_webhook(
             tracing::warn!(status, "the webhook refused a notification");
             Outcome::Refused(status)
         }
-        Err(e) => {
-            tracing::warn!(error = %e, "the webhook is unreachable");
-            Outcome::Retry(None)
-        }
+        Err(e) => unreachable("the webhook", e),
     }
 }
 
@@ -537,6 +634,7 @@ mod tests {
             None,
             None,
             Duration::from_secs(5),
+            Targets::default(),
         )
         .unwrap()
     }

@@ -36,13 +36,14 @@
 //! still shown or undelivered.
 
 mod channels;
+pub mod egress;
 pub mod plan;
 pub mod send;
 mod text;
 
 pub use channels::{
     generate_vapid_key, line_retry_key, push_payload, push_topic, Channels, LineSettings, Outcome,
-    WebPushSettings, WebhookTarget,
+    Targets, WebPushSettings, WebhookTarget,
 };
 pub use text::notification_text;
 
@@ -203,6 +204,9 @@ pub struct NotifyStats {
     pub refused: AtomicU64,
     /// Failed attempts (retried).
     pub failed_attempts: AtomicU64,
+    /// Not sent because the target is not allowed (egress policy): never
+    /// connected to, never retried.
+    pub blocked: AtomicU64,
     /// Followers removed from the store because their channel is gone.
     pub removed: AtomicU64,
     /// The outcomes above, by channel, in the order of [`CHANNELS`].
@@ -219,6 +223,7 @@ pub struct ChannelCounts {
     pub gone: AtomicU64,
     pub refused: AtomicU64,
     pub failed_attempts: AtomicU64,
+    pub blocked: AtomicU64,
 }
 
 impl NotifyStats {
@@ -236,7 +241,7 @@ impl NotifyStats {
     pub fn summary(&self) -> String {
         let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
         format!(
-            "planned {} jobs {} sent {} already_sent {} duplicates {} gone {} refused {} failed_attempts {}",
+            "planned {} jobs {} sent {} already_sent {} duplicates {} gone {} refused {} failed_attempts {} blocked {}",
             g(&self.planned),
             g(&self.jobs),
             g(&self.sent),
@@ -244,7 +249,8 @@ impl NotifyStats {
             g(&self.duplicates),
             g(&self.gone),
             g(&self.refused),
-            g(&self.failed_attempts)
+            g(&self.failed_attempts),
+            g(&self.blocked)
         )
     }
 }
@@ -294,7 +300,7 @@ impl Collector for NotifyStats {
         }
         let mut failed = encoder.encode_descriptor(
             "sapha_notify_failed",
-            "Notifications not sent, by channel and reason: gone (the subscription is gone; the follower is removed), refused (a permanent 4xx), retry (an attempt failed and is retried)",
+            "Notifications not sent, by channel and reason: gone (the subscription is gone; the follower is removed), refused (a permanent 4xx), retry (an attempt failed and is retried), blocked_target (the target is not allowed by the egress policy; never connected to, never retried)",
             None,
             MetricType::Counter,
         )?;
@@ -303,6 +309,7 @@ impl Collector for NotifyStats {
                 ("gone", &counts.gone),
                 ("refused", &counts.refused),
                 ("retry", &counts.failed_attempts),
+                ("blocked_target", &counts.blocked),
             ] {
                 ConstCounter::new(g(value))
                     .encode(failed.encode_family(&[("channel", *channel), ("reason", reason)])?)?;

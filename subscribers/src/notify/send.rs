@@ -210,6 +210,11 @@ impl Sender {
                     NotifyStats::add(&self.stats.channel(to.channel.kind()).refused);
                     "refused"
                 }
+                Outcome::Blocked(_) => {
+                    NotifyStats::add(&self.stats.blocked);
+                    NotifyStats::add(&self.stats.channel(to.channel.kind()).blocked);
+                    "blocked"
+                }
                 Outcome::Retry(wait) => {
                     NotifyStats::add(&self.stats.failed_attempts);
                     NotifyStats::add(&self.stats.channel(to.channel.kind()).failed_attempts);

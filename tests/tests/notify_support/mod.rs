@@ -90,6 +90,15 @@ impl Replica {
     }
 }
 
+/// The notifier's egress policy in tests: the fake services listen on
+/// loopback, which only the test setting allows.
+pub fn loopback_targets() -> notify::Targets {
+    notify::Targets {
+        allow_loopback: true,
+        ..Default::default()
+    }
+}
+
 /// Channels with only the webhook, to `url`.
 pub fn webhook_channels(url: String) -> Channels {
     Channels::new(
@@ -100,6 +109,7 @@ pub fn webhook_channels(url: String) -> Channels {
             secret: b"hook-secret".to_vec(),
         }),
         Duration::from_secs(5),
+        loopback_targets(),
     )
     .unwrap()
 }

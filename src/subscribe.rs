@@ -330,6 +330,25 @@ pub struct NotifyArgs {
     /// Seconds a job may go without progress before another replica takes it.
     #[arg(long, default_value_t = 30)]
     ack_wait_secs: u64,
+    /// Tries of one notification within one delivery of its job.
+    #[arg(long, default_value_t = 3)]
+    attempts: u32,
+    /// Deliveries of a job: at the last, a notification that still fails is
+    /// given up. One (stage change, follower) is tried at most
+    /// attempts x deliveries times.
+    #[arg(long, default_value_t = 6)]
+    deliveries: u32,
+    /// The first delay before a job with failures comes back, in seconds; it
+    /// doubles with each delivery (jittered) up to --retry-max-secs.
+    #[arg(long, default_value_t = 30)]
+    retry_base_secs: u64,
+    /// The longest delay before a job comes back, in seconds.
+    #[arg(long, default_value_t = 1800)]
+    retry_max_secs: u64,
+    /// Consecutive permanent failures (given up, refused, blocked) after
+    /// which a Web Push or LINE follower is removed; 0 never removes.
+    #[arg(long, default_value_t = 3)]
+    remove_after_failures: u32,
     /// Print a new VAPID key pair and exit.
     #[arg(long)]
     new_vapid_key: bool,
@@ -400,6 +419,13 @@ pub async fn notify(args: NotifyArgs) -> anyhow::Result<()> {
         concurrency: args.concurrency,
         ack_wait: Duration::from_secs(args.ack_wait_secs.max(1)),
         dashboard_url: args.dashboard_url,
+        attempts: args.attempts.max(1),
+        deliveries: args.deliveries.max(1),
+        redelivery_backoff: sapha_proto::backoff::Backoff {
+            initial: Duration::from_secs(args.retry_base_secs),
+            max: Duration::from_secs(args.retry_max_secs.max(args.retry_base_secs)),
+        },
+        remove_after: args.remove_after_failures,
         ..Default::default()
     };
     let client = notify::connect(&args.nats_url)

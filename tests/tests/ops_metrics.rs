@@ -148,6 +148,7 @@ async fn the_notifier_serves_its_counters_on_metrics_addr() {
         &receiver.url(),
         "--webhook-secret",
         "hook-secret",
+        "--allow-loopback-targets",
         "--metrics-addr",
         &addr,
     ]);
@@ -166,4 +167,8 @@ async fn the_notifier_serves_its_counters_on_metrics_addr() {
         Some(0.0)
     );
     assert_eq!(exp.get("sapha_notify_followers_removed_total"), Some(0.0));
+    for reason in ["blocked_target", "gave_up"] {
+        let name = format!("sapha_notify_failed_total{{channel=\"webhook\",reason=\"{reason}\"}}");
+        assert_eq!(exp.get(&name), Some(0.0), "{name}");
+    }
 }

@@ -136,9 +136,23 @@ pub struct NotifySettings {
     /// How long a job or event may be held without progress before NATS gives
     /// it to another replica (a replica that dies is noticed this late).
     pub ack_wait: Duration,
-    /// Attempts of one message within a job before the job is handed back
-    /// (NAK with a delay) for a later try.
+    /// Attempts of one message within one delivery of its job before the job
+    /// is handed back (NAK with a delay) for a later try.
     pub attempts: u32,
+    /// The wait between those attempts (exponential, jittered; a channel's
+    /// `Retry-After` wins).
+    pub attempt_backoff: sapha_proto::backoff::Backoff,
+    /// Deliveries of a job: at the last one, a follower that still fails is
+    /// given up (`gave_up`). One (stage change, follower) is tried at most
+    /// `attempts * deliveries` times.
+    pub deliveries: u32,
+    /// The delay before a job comes back (exponential in its deliveries,
+    /// jittered, at most `max`; a longer `Retry-After` wins, within `max`).
+    pub redelivery_backoff: sapha_proto::backoff::Backoff,
+    /// Consecutive permanent failures (given up, refused, blocked) after
+    /// which a Web Push or LINE follower is removed; 0 never removes. A
+    /// success starts the count again. Webhook failures never remove.
+    pub remove_after: u32,
     /// The dashboard's public URL; a notification links to `<url>/?bill=<id>`.
     pub dashboard_url: String,
 }
@@ -155,7 +169,17 @@ impl Default for NotifySettings {
             chunk: 250,
             concurrency: 64,
             ack_wait: Duration::from_secs(30),
-            attempts: 5,
+            attempts: 3,
+            attempt_backoff: sapha_proto::backoff::Backoff {
+                initial: Duration::from_millis(500),
+                max: Duration::from_secs(10),
+            },
+            deliveries: 6,
+            redelivery_backoff: sapha_proto::backoff::Backoff {
+                initial: Duration::from_secs(30),
+                max: Duration::from_secs(30 * 60),
+            },
+            remove_after: 3,
             dashboard_url: String::new(),
         }
     }
@@ -207,6 +231,8 @@ pub struct NotifyStats {
     /// Not sent because the target is not allowed (egress policy): never
     /// connected to, never retried.
     pub blocked: AtomicU64,
+    /// Given up after `attempts * deliveries` failed tries.
+    pub gave_up: AtomicU64,
     /// Followers removed from the store because their channel is gone.
     pub removed: AtomicU64,
     /// The outcomes above, by channel, in the order of [`CHANNELS`].
@@ -224,6 +250,7 @@ pub struct ChannelCounts {
     pub refused: AtomicU64,
     pub failed_attempts: AtomicU64,
     pub blocked: AtomicU64,
+    pub gave_up: AtomicU64,
 }
 
 impl NotifyStats {
@@ -241,7 +268,7 @@ impl NotifyStats {
     pub fn summary(&self) -> String {
         let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
         format!(
-            "planned {} jobs {} sent {} already_sent {} duplicates {} gone {} refused {} failed_attempts {} blocked {}",
+            "planned {} jobs {} sent {} already_sent {} duplicates {} gone {} refused {} failed_attempts {} blocked {} gave_up {}",
             g(&self.planned),
             g(&self.jobs),
             g(&self.sent),
@@ -250,7 +277,8 @@ impl NotifyStats {
             g(&self.gone),
             g(&self.refused),
             g(&self.failed_attempts),
-            g(&self.blocked)
+            g(&self.blocked),
+            g(&self.gave_up)
         )
     }
 }
@@ -281,7 +309,7 @@ impl Collector for NotifyStats {
             ),
             (
                 "sapha_notify_followers_removed",
-                "Followers removed because their channel is gone (404/410)",
+                "Followers removed because their channel is gone (404/410) or failed remove_after times in a row",
                 g(&self.removed),
             ),
         ] {
@@ -300,7 +328,7 @@ impl Collector for NotifyStats {
         }
         let mut failed = encoder.encode_descriptor(
             "sapha_notify_failed",
-            "Notifications not sent, by channel and reason: gone (the subscription is gone; the follower is removed), refused (a permanent 4xx), retry (an attempt failed and is retried), blocked_target (the target is not allowed by the egress policy; never connected to, never retried)",
+            "Notifications not sent, by channel and reason: gone (the subscription is gone; the follower is removed), refused (a permanent 4xx), retry (an attempt failed and is retried), blocked_target (the target is not allowed by the egress policy; never connected to, never retried), gave_up (every try failed: attempts times deliveries)",
             None,
             MetricType::Counter,
         )?;
@@ -310,6 +338,7 @@ impl Collector for NotifyStats {
                 ("refused", &counts.refused),
                 ("retry", &counts.failed_attempts),
                 ("blocked_target", &counts.blocked),
+                ("gave_up", &counts.gave_up),
             ] {
                 ConstCounter::new(g(value))
                     .encode(failed.encode_family(&[("channel", *channel), ("reason", reason)])?)?;

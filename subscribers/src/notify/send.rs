@@ -5,7 +5,6 @@
 use super::channels::{Channels, Outcome};
 use super::plan::{jobs_stream, pause, Job};
 use super::{nats, Change, NotifyError, NotifySettings, NotifyStats};
-use crate::client::Backoff;
 use async_nats::jetstream::{self, consumer::pull, kv};
 use futures::StreamExt;
 use sapha_follows::{Delivery, FollowStore};
@@ -21,6 +20,11 @@ const JOBS_IN_FLIGHT: usize = 2;
 /// The marker key of one notification.
 pub fn marker_key(event_id: &str, follower: &str) -> String {
     format!("s.{event_id}.{follower}")
+}
+
+/// The key of a follower's count of consecutive permanent failures.
+pub fn failures_key(follower: &str) -> String {
+    format!("failures.{follower}")
 }
 
 /// How a follower's notification ended, for the job's ack.
@@ -139,8 +143,14 @@ impl Sender {
         let url = self.settings.bill_url(&job.change.bill_id);
         let change = &job.change;
         let url = url.as_str();
+        // Deliveries of this job so far (redeliveries after a NAK or a lost
+        // replica count too): at the last one, a follower that still fails is
+        // given up, so one (change, follower) is tried at most
+        // `attempts * deliveries` times.
+        let delivered = message.info().map(|i| i.delivered.max(1)).unwrap_or(1) as u32;
+        let last = delivered >= self.settings.deliveries.max(1);
         let sends = futures::stream::iter(job.followers.iter().cloned())
-            .map(|d| async move { self.deliver(change, &d, url, shutdown).await })
+            .map(|d| async move { self.deliver(change, &d, url, last, shutdown).await })
             .buffer_unordered(self.settings.concurrency.max(1))
             .collect::<Vec<Done>>();
         let mut sends = std::pin::pin!(sends);
@@ -154,10 +164,17 @@ impl Sender {
                 }
             }
         };
-        let later = outcomes.iter().find_map(|d| match d {
-            Done::Later(wait) => Some(wait.unwrap_or(Duration::from_secs(10))),
-            Done::Final => None,
-        });
+        // The job comes back after an exponential, jittered delay (or the
+        // longest Retry-After a channel asked for, within the cap).
+        let backoff = self.settings.redelivery_backoff;
+        let later = outcomes
+            .iter()
+            .filter_map(|d| match d {
+                Done::Later(wait) => Some(wait.unwrap_or_default()),
+                Done::Final => None,
+            })
+            .max()
+            .map(|asked| asked.max(backoff.delay(delivered)).min(backoff.max));
         let acked = match later {
             None => message.double_ack().await,
             Some(wait) => message.ack_with(jetstream::AckKind::Nak(Some(wait))).await,
@@ -167,12 +184,14 @@ impl Sender {
         }
     }
 
-    /// One follower: the marker, the send, the marker again.
+    /// One follower: the marker, the send, the marker again. `last`: this is
+    /// the job's last delivery, so a follower that still fails is given up.
     async fn deliver(
         &self,
         change: &Change,
         to: &Delivery,
         url: &str,
+        last: bool,
         shutdown: &CancellationToken,
     ) -> Done {
         let key = marker_key(&change.event_id, &to.follower);
@@ -187,49 +206,145 @@ impl Sender {
                 return Done::Later(None);
             }
         }
-        let backoff = Backoff::default();
-        for attempt in 1..=self.settings.attempts.max(1) {
+        let kind = to.channel.kind();
+        let attempts = self.settings.attempts.max(1);
+        for attempt in 1..=attempts {
             let outcome = self.channels.send(change, to, url).await;
             let mark = match outcome {
                 Outcome::Sent => {
                     NotifyStats::add(&self.stats.sent);
-                    NotifyStats::add(&self.stats.channel(to.channel.kind()).sent);
+                    NotifyStats::add(&self.stats.channel(kind).sent);
+                    self.reset_failures(to).await;
                     "sent"
                 }
                 Outcome::Gone => {
                     NotifyStats::add(&self.stats.gone);
-                    NotifyStats::add(&self.stats.channel(to.channel.kind()).gone);
-                    match self.follows.remove_unreachable(&to.follower).await {
-                        Ok(()) => NotifyStats::add(&self.stats.removed),
-                        Err(e) => tracing::warn!(error = %e, "cannot remove a gone subscription"),
-                    }
+                    NotifyStats::add(&self.stats.channel(kind).gone);
+                    self.remove(to, "gone").await;
                     "gone"
                 }
                 Outcome::Refused(_) => {
                     NotifyStats::add(&self.stats.refused);
-                    NotifyStats::add(&self.stats.channel(to.channel.kind()).refused);
+                    NotifyStats::add(&self.stats.channel(kind).refused);
+                    self.count_failure(to).await;
                     "refused"
                 }
                 Outcome::Blocked(_) => {
                     NotifyStats::add(&self.stats.blocked);
-                    NotifyStats::add(&self.stats.channel(to.channel.kind()).blocked);
+                    NotifyStats::add(&self.stats.channel(kind).blocked);
+                    self.count_failure(to).await;
                     "blocked"
                 }
                 Outcome::Retry(wait) => {
                     NotifyStats::add(&self.stats.failed_attempts);
-                    NotifyStats::add(&self.stats.channel(to.channel.kind()).failed_attempts);
-                    if attempt == self.settings.attempts.max(1) || shutdown.is_cancelled() {
+                    NotifyStats::add(&self.stats.channel(kind).failed_attempts);
+                    if shutdown.is_cancelled() {
                         return Done::Later(wait);
                     }
-                    let wait = wait.unwrap_or_else(|| backoff.delay(attempt));
-                    pause(shutdown, wait.min(Duration::from_secs(60))).await;
-                    continue;
+                    if attempt < attempts {
+                        let wait = wait
+                            .unwrap_or_else(|| self.settings.attempt_backoff.delay(attempt))
+                            .min(Duration::from_secs(60));
+                        pause(shutdown, wait).await;
+                        continue;
+                    }
+                    if !last {
+                        return Done::Later(wait);
+                    }
+                    tracing::warn!(
+                        follower = %to.follower,
+                        channel = kind,
+                        tries = attempts * self.settings.deliveries.max(1),
+                        "giving up on a notification"
+                    );
+                    NotifyStats::add(&self.stats.gave_up);
+                    NotifyStats::add(&self.stats.channel(kind).gave_up);
+                    self.count_failure(to).await;
+                    "gave_up"
                 }
             };
             self.mark(&key, mark).await;
             return Done::Final;
         }
         Done::Later(None)
+    }
+
+    /// Whether failures to reach this follower are the follower's own: its
+    /// push subscription, or its LINE id. A webhook failure is the app
+    /// backend's, and must not remove the app's users.
+    fn failures_are_the_followers(to: &Delivery) -> bool {
+        !matches!(to.channel, sapha_follows::Channel::Webhook { .. })
+    }
+
+    /// Counts one more consecutive permanent failure (given up, refused or
+    /// blocked) of a follower; at `remove_after` the follower is removed
+    /// (RFC 8030 services expect a dead subscription to be dropped).
+    async fn count_failure(&self, to: &Delivery) {
+        let limit = self.settings.remove_after;
+        if limit == 0 || !Self::failures_are_the_followers(to) {
+            return;
+        }
+        let key = failures_key(&to.follower);
+        for _ in 0..8 {
+            let entry = match self.markers.entry(key.as_str()).await {
+                Ok(e) => e.filter(|e| e.operation == kv::Operation::Put),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read a failure count");
+                    return;
+                }
+            };
+            let count = entry
+                .as_ref()
+                .and_then(|e| std::str::from_utf8(&e.value).ok()?.parse::<u32>().ok())
+                .unwrap_or(0)
+                + 1;
+            if count >= limit {
+                self.remove(to, "failed").await;
+                let _ = self.markers.purge(key.as_str()).await;
+                return;
+            }
+            let value = count.to_string().into();
+            let written = match &entry {
+                Some(e) => self
+                    .markers
+                    .update(key.as_str(), value, e.revision)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string()),
+                None => self
+                    .markers
+                    .create(key.as_str(), value)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string()),
+            };
+            match written {
+                Ok(()) => return,
+                Err(_) => continue, // another replica counted at once: again
+            }
+        }
+    }
+
+    /// A success ends a run of failures.
+    async fn reset_failures(&self, to: &Delivery) {
+        if self.settings.remove_after == 0 || !Self::failures_are_the_followers(to) {
+            return;
+        }
+        let key = failures_key(&to.follower);
+        if let Ok(Some(_)) = self.markers.get(key.as_str()).await {
+            let _ = self.markers.purge(key.as_str()).await;
+        }
+    }
+
+    /// Removes a follower whose channel is gone or keeps failing.
+    async fn remove(&self, to: &Delivery, why: &'static str) {
+        match self.follows.remove_unreachable(&to.follower).await {
+            Ok(()) => {
+                NotifyStats::add(&self.stats.removed);
+                tracing::info!(follower = %to.follower, why, "follower removed");
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot remove a follower"),
+        }
     }
 
     /// Writes a marker, create-only: finding one already there means another

@@ -56,6 +56,10 @@ pub fn test_settings() -> NotifySettings {
         concurrency: 16,
         ack_wait: Duration::from_secs(3),
         attempts: 3,
+        redelivery_backoff: sapha_proto::backoff::Backoff {
+            initial: Duration::from_millis(200),
+            max: Duration::from_secs(1),
+        },
         dashboard_url: "https://sapha.example".into(),
         ..NotifySettings::default()
     }

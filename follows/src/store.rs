@@ -53,6 +53,26 @@ pub struct FollowStore {
 }
 
 impl FollowStore {
+    /// Opens the bucket if it exists.
+    pub async fn open_existing(
+        js: &jetstream::Context,
+        bucket: &str,
+    ) -> Result<Option<FollowStore>, StoreError> {
+        match js.get_key_value(bucket).await {
+            Ok(kv) => Ok(Some(FollowStore {
+                kv,
+                js: js.clone(),
+                bucket: bucket.to_owned(),
+            })),
+            Err(e) if e.kind() == jetstream::context::KeyValueErrorKind::GetBucket => {
+                // "not found" and "cannot ask" look alike here: the caller
+                // creates, which fails in turn if NATS does not answer.
+                Ok(None)
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
     /// Opens the bucket, creating it with `replicas` copies if it is missing.
     pub async fn open(
         js: &jetstream::Context,

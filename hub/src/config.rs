@@ -75,6 +75,10 @@ pub struct FollowConfig {
     pub enabled: bool,
     /// The key-value bucket (created with the stream's replicas if missing).
     pub bucket: String,
+    /// The bucket's replicas when the hub creates it before the event stream
+    /// exists (otherwise it has the stream's). 0: as many as the NATS
+    /// cluster has servers, at most 3 (1 on a single server).
+    pub replicas: usize,
     /// Bills one follower may follow.
     pub max_bills: usize,
     /// Followers one IP address may create per hour (trusted proxies exempt).
@@ -97,6 +101,7 @@ impl Default for FollowConfig {
         FollowConfig {
             enabled: true,
             bucket: sapha_follows::DEFAULT_BUCKET.into(),
+            replicas: 0,
             max_bills: 50,
             followers_per_ip_per_hour: 20,
             max_body_bytes: 8 * 1024,

@@ -34,11 +34,13 @@ const HOUR: Duration = Duration::from_secs(3600);
 /// A hub run without one (`sapha demo`, [`crate::run`]) answers the follow
 /// API with 503.
 pub(crate) trait FollowBackend: Send + Sync + 'static {
-    /// Opens the follow store in bucket `bucket` (created with the stream's
-    /// replicas if missing).
+    /// Opens the follow store in bucket `bucket`: an existing one as it is; a
+    /// missing one is created with the stream's replicas, or, before the
+    /// stream exists, `replicas_without_stream` (0: automatic).
     fn open_follow_store<'a>(
         &'a self,
         bucket: &'a str,
+        replicas_without_stream: usize,
     ) -> BoxFuture<'a, Result<FollowStore, SourceError>>;
 }
 
@@ -168,7 +170,10 @@ impl App {
                 let Some(backend) = &self.follows.backend else {
                     return Err(None);
                 };
-                match backend.open_follow_store(&config.bucket).await {
+                match backend
+                    .open_follow_store(&config.bucket, config.replicas)
+                    .await
+                {
                     Ok(store) => Ok(store),
                     Err(e) => Err(Some(e.to_string())),
                 }

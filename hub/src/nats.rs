@@ -308,9 +308,32 @@ impl crate::follow::FollowBackend for NatsSource {
     fn open_follow_store<'a>(
         &'a self,
         bucket: &'a str,
+        replicas_without_stream: usize,
     ) -> futures::future::BoxFuture<'a, Result<sapha_follows::FollowStore, SourceError>> {
         Box::pin(async move {
-            let replicas = self.stream_replicas().await?;
+            // An existing bucket needs no replica count, and the follow API
+            // works as soon as NATS answers, with or without the event stream.
+            if let Some(store) = sapha_follows::FollowStore::open_existing(&self.js, bucket)
+                .await
+                .map_err(unavailable)?
+            {
+                return Ok(store);
+            }
+            // A new one is replicated like the stream; before the stream
+            // exists, by `[follow] replicas` (0: as many as the cluster has
+            // servers, at most 3).
+            let replicas = match self.stream_replicas().await {
+                Ok(r) => r,
+                Err(_) if replicas_without_stream > 0 => replicas_without_stream,
+                Err(_) => {
+                    let info = self.client.server_info();
+                    if info.cluster.is_some() {
+                        info.connect_urls.len().clamp(1, 3)
+                    } else {
+                        1
+                    }
+                }
+            };
             sapha_follows::FollowStore::open(&self.js, bucket, replicas)
                 .await
                 .map_err(unavailable)

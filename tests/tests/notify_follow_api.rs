@@ -370,3 +370,32 @@ async fn non_public_push_endpoints_are_refused_at_post_and_patch() {
     assert_eq!(status, 201, "{answer}");
     hub.shutdown().await;
 }
+
+/// Issue 21, item 8: the follow API works as soon as NATS answers, before the
+/// event stream exists (the README's order: `hub`, then `play`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_follow_api_works_before_the_event_stream_exists() {
+    let nats = NatsServer::start();
+    let hub = TestHub::start_unready(follow_config(nats.url())).await;
+    let last = std::sync::Mutex::new((0, Value::Null));
+    let created = sapha_tests::wait_until(WAIT, || async {
+        let answer = call(
+            reqwest::Method::POST,
+            hub.http("/v1/followers"),
+            None,
+            Some(json!({"lang": "th", "channel": webhook("early-1")})),
+        )
+        .await;
+        let done = answer.0 == 201;
+        *last.lock().unwrap() = answer;
+        done
+    })
+    .await;
+    let last = last.into_inner().unwrap();
+    assert!(created, "POST /v1/followers before the stream: {last:?}");
+    let id = last.1["id"].as_str().unwrap().to_owned();
+    // The bucket is there, with the follower in it.
+    let store = store(&nats).await;
+    assert!(store.read(&id).await.unwrap().is_some());
+    hub.shutdown().await;
+}

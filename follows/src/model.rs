@@ -143,6 +143,8 @@ pub enum InvalidFollow {
     BillId(String),
     #[error("bills: at most {0} bills per follower")]
     TooManyBills(usize),
+    #[error("bills: no bill '{0}' is known to this hub")]
+    UnknownBill(String),
     #[error("channel.subscription.endpoint: {0}")]
     Endpoint(&'static str),
     #[error("channel.subscription.endpoint: {0}")]
@@ -159,7 +161,9 @@ impl InvalidFollow {
     /// The request field at fault, for the error body.
     pub fn field(&self) -> &'static str {
         match self {
-            InvalidFollow::BillId(_) | InvalidFollow::TooManyBills(_) => "bills",
+            InvalidFollow::BillId(_)
+            | InvalidFollow::TooManyBills(_)
+            | InvalidFollow::UnknownBill(_) => "bills",
             InvalidFollow::Endpoint(_) | InvalidFollow::Target(_) => {
                 "channel.subscription.endpoint"
             }

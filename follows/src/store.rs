@@ -6,7 +6,8 @@
 //! - `f.<follower>`: the [`Follower`] (JSON), its secret only as a hash;
 //! - `b.<bill>.<follower>`: the [`Delivery`] the notifier needs for one
 //!   follower of one bill, so that a bill's followers are one subject filter;
-//! - `config.vapid_public_key`: the notifier's VAPID public key, for browsers.
+//! - `config.vapid_public_key`: the notifier's VAPID public key, for browsers;
+//! - `config.channels`: the channels the notifiers have set up (a JSON list).
 //!
 //! The bucket keeps one revision per key, and a deletion purges: a deleted
 //! follower's push endpoint is gone from the bucket at once.
@@ -23,6 +24,7 @@ use thiserror::Error;
 /// The bucket's default name.
 pub const DEFAULT_BUCKET: &str = "SAPHA_FOLLOWS";
 const VAPID_KEY: &str = "config.vapid_public_key";
+const CHANNELS_KEY: &str = "config.channels";
 /// Compare-and-set attempts before an update gives up (concurrent edits).
 const CAS_ATTEMPTS: usize = 8;
 
@@ -313,6 +315,59 @@ impl FollowStore {
                 .map_err(unavailable)?;
         }
         Ok(())
+    }
+
+    /// Adds the channels a notifier has set up (`webpush`, `line`,
+    /// `webhook`) to the announced set (a JSON list; the union over every
+    /// notifier replica), so the follow API takes only channels someone sends.
+    pub async fn announce_channels(&self, kinds: &[&str]) -> Result<(), StoreError> {
+        for _ in 0..CAS_ATTEMPTS {
+            let entry = self
+                .kv
+                .entry(CHANNELS_KEY)
+                .await
+                .map_err(unavailable)?
+                .filter(|e| e.operation == kv::Operation::Put);
+            let mut set: Vec<String> = entry
+                .as_ref()
+                .and_then(|e| serde_json::from_slice(&e.value).ok())
+                .unwrap_or_default();
+            let before = set.len();
+            for k in kinds {
+                if !set.iter().any(|s| s == k) {
+                    set.push((*k).to_owned());
+                }
+            }
+            if entry.is_some() && set.len() == before {
+                return Ok(());
+            }
+            set.sort();
+            let value = json(&set);
+            let written = match &entry {
+                Some(e) => self
+                    .kv
+                    .update(CHANNELS_KEY, value, e.revision)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string()),
+                None => self
+                    .kv
+                    .create(CHANNELS_KEY, value)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string()),
+            };
+            if written.is_ok() {
+                return Ok(());
+            }
+        }
+        Err(StoreError::Conflict)
+    }
+
+    /// The channels notifiers have announced; `None` when none has.
+    pub async fn channels(&self) -> Result<Option<Vec<String>>, StoreError> {
+        let value = self.kv.get(CHANNELS_KEY).await.map_err(unavailable)?;
+        Ok(value.map(|v| serde_json::from_slice(&v).unwrap_or_default()))
     }
 
     /// The VAPID public key a notifier published, if any.

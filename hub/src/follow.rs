@@ -127,6 +127,7 @@ impl From<StoreError> for Refused {
                 "forbidden",
                 "the secret does not match this follower",
             ),
+            StoreError::Invalid(InvalidFollow::UnknownBill(bill)) => unknown_bill("bills", &bill),
             StoreError::Invalid(e) => bad_parameter(e.field(), &e.to_string()),
             StoreError::Conflict => refused(StatusCode::CONFLICT, "conflict", &e.to_string()),
             StoreError::Unavailable(reason) => {
@@ -208,6 +209,94 @@ impl App {
         }
         entry.0 += 1;
         true
+    }
+}
+
+/// 400 `unknown_bill`: a bill the hub's state does not hold.
+fn unknown_bill(parameter: &str, bill: &str) -> Refused {
+    let body = serde_json::json!({
+        "type": "error", "code": "unknown_bill", "parameter": parameter,
+        "message": format!("no bill '{bill}' is known to this hub"),
+    });
+    Refused(Box::new(
+        (StatusCode::BAD_REQUEST, axum::Json(body)).into_response(),
+    ))
+}
+
+/// A body must be JSON: `Content-Type: application/json` (or
+/// `application/*+json`), so that a cross-site HTML form (which can send only
+/// `text/plain`, `multipart/form-data` and `application/x-www-form-urlencoded`
+/// without a preflight) cannot create or change followers. `required`: the
+/// request takes a body; otherwise only a declared non-JSON type is refused.
+fn require_json(headers: &HeaderMap, required: bool) -> Result<(), Refused> {
+    let declared = headers
+        .get(header::CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap_or("?").to_owned());
+    let is_json = |t: &str| {
+        let essence = t
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        essence == "application/json"
+            || (essence.starts_with("application/") && essence.ends_with("+json"))
+    };
+    match declared {
+        Some(t) if is_json(&t) => Ok(()),
+        None if !required => Ok(()),
+        _ => Err(refused(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the body as Content-Type: application/json",
+        )),
+    }
+}
+
+impl App {
+    /// Refuses bills the state does not hold (503 `state_not_ready` while
+    /// the state is still being built).
+    fn known_bills(&self, bills: &[String], parameter: &str) -> Result<(), Refused> {
+        for bill in bills {
+            match self.hub.state.has_bill(bill) {
+                Some(true) => {}
+                Some(false) => return Err(unknown_bill(parameter, bill)),
+                None => return Err(state_not_ready()),
+            }
+        }
+        Ok(())
+    }
+}
+
+fn state_not_ready() -> Refused {
+    refused(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "state_not_ready",
+        "the hub is still building its state from the stream; try again shortly",
+    )
+}
+
+/// Refuses a channel no notifier has set up (400 `channel_unavailable`), or
+/// any channel when no notifier has announced its channels yet (503
+/// `notifications_off`).
+async fn served(store: &FollowStore, channel: &Channel) -> Result<(), Refused> {
+    match store.channels().await? {
+        None => Err(refused(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "notifications_off",
+            "no notifier has started yet, so no channel is delivered",
+        )),
+        Some(kinds) if !kinds.iter().any(|k| k == channel.kind()) => {
+            let body = serde_json::json!({
+                "type": "error", "code": "channel_unavailable", "parameter": "channel.type",
+                "message": format!("no notifier sends '{}' notifications; this hub delivers: {}",
+                    channel.kind(), kinds.join(", ")),
+            });
+            Err(Refused(Box::new(
+                (StatusCode::BAD_REQUEST, axum::Json(body)).into_response(),
+            )))
+        }
+        Some(_) => Ok(()),
     }
 }
 
@@ -306,11 +395,14 @@ async fn create(
     body: Body,
 ) -> Answer {
     let store = app.follow_store(peer, &headers).await?;
+    require_json(&headers, true)?;
     let new: NewFollower = json_body(&app, body).await?;
     let limits = app.hub.config.follow.limits();
     // Bad input does not count against the address's allowance.
     sapha_follows::check_channel(&new.channel, &limits).map_err(StoreError::from)?;
-    sapha_follows::check_bills(&new.bills, &limits).map_err(StoreError::from)?;
+    let bills = sapha_follows::check_bills(&new.bills, &limits).map_err(StoreError::from)?;
+    app.known_bills(&bills, "bills")?;
+    served(&store, &new.channel).await?;
     if !app.may_create(peer, &headers) {
         return Err(refused(
             StatusCode::TOO_MANY_REQUESTS,
@@ -346,8 +438,13 @@ async fn change(
 ) -> Answer {
     let store = app.follow_store(peer, &headers).await?;
     let secret = secret(&headers)?;
+    require_json(&headers, true)?;
     let change: FollowerChange = json_body(&app, body).await?;
     let limits = app.hub.config.follow.limits();
+    if let Some(channel) = &change.channel {
+        sapha_follows::check_channel(channel, &limits).map_err(StoreError::from)?;
+        served(&store, channel).await?;
+    }
     let follower = store
         .update(&id, &secret, &limits, |f| {
             if let Some(lang) = change.lang {
@@ -379,14 +476,31 @@ async fn follow_bill(
     Path((id, bill)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Answer {
-    edit_bills(app, peer, id, headers, move |bills: &mut Vec<String>| {
-        sapha_follows::check_bill(&bill)?;
-        if !bills.contains(&bill) {
-            bills.push(bill.clone());
+    require_json(&headers, false)?;
+    if !app.hub.state.is_ready() {
+        return Err(state_not_ready());
+    }
+    let state = app.hub.state.clone();
+    let answer = edit_bills(app, peer, id, headers, {
+        let bill = bill.clone();
+        move |bills: &mut Vec<String>| {
+            sapha_follows::check_bill(&bill)?;
+            if state.has_bill(&bill) == Some(false) {
+                return Err(InvalidFollow::UnknownBill(bill.clone()));
+            }
+            if !bills.contains(&bill) {
+                bills.push(bill.clone());
+            }
+            Ok(())
         }
-        Ok(())
     })
-    .await
+    .await;
+    match answer {
+        Err(EditError::Store(StoreError::Invalid(InvalidFollow::UnknownBill(b)))) => {
+            Err(unknown_bill("bill_id", &b))
+        }
+        other => other.map_err(Refused::from),
+    }
 }
 
 async fn unfollow_bill(
@@ -400,6 +514,29 @@ async fn unfollow_bill(
         Ok(())
     })
     .await
+    .map_err(Refused::from)
+}
+
+/// Why an edit of the bills failed: a refusal before the store, or the
+/// store's own error (kept, so a caller can word it for its path).
+enum EditError {
+    Refused(Refused),
+    Store(StoreError),
+}
+
+impl From<Refused> for EditError {
+    fn from(r: Refused) -> EditError {
+        EditError::Refused(r)
+    }
+}
+
+impl From<EditError> for Refused {
+    fn from(e: EditError) -> Refused {
+        match e {
+            EditError::Refused(r) => r,
+            EditError::Store(e) => e.into(),
+        }
+    }
 }
 
 async fn edit_bills(
@@ -408,13 +545,14 @@ async fn edit_bills(
     id: String,
     headers: HeaderMap,
     edit: impl Fn(&mut Vec<String>) -> Result<(), InvalidFollow>,
-) -> Answer {
+) -> Result<Response, EditError> {
     let store = app.follow_store(peer, &headers).await?;
     let secret = secret(&headers)?;
     let limits = app.hub.config.follow.limits();
     let follower = store
         .update(&id, &secret, &limits, |f| edit(&mut f.bills))
-        .await?;
+        .await
+        .map_err(EditError::Store)?;
     Ok(ok(
         StatusCode::OK,
         serde_json::json!({ "bills": follower.bills }),

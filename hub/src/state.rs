@@ -108,6 +108,12 @@ impl StateStore {
         self.ready.store(true, Ordering::Release);
     }
 
+    /// Whether bill `id` is in the state (`None` before the start-up build is
+    /// done): the follow API refuses to follow a bill it does not know.
+    pub(crate) fn has_bill(&self, id: &str) -> Option<bool> {
+        self.is_ready().then(|| self.read().bills.contains_key(id))
+    }
+
     /// The position the state reflects.
     pub(crate) fn seq(&self) -> u64 {
         self.read().seq

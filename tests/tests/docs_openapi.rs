@@ -370,12 +370,32 @@ async fn every_documented_follow_response_is_what_the_hub_sends() {
     use reqwest::Method;
     let doc = openapi();
     let nats = NatsServer::start();
-    let _publisher = Publisher::new(&nats).await;
+    let publisher = Publisher::new(&nats).await;
+    // The followed bills exist (the follow API refuses unknown ones).
+    for bill in ["b-2566-0001", "b-2566-0002"] {
+        publisher
+            .publish(&sapha_tests::fixtures::bill_event(
+                bill,
+                1,
+                None,
+                sapha_proto::stage::Stage::Proposed,
+            ))
+            .await;
+    }
     let mut config = test_config(&nats);
     config.follow.max_body_bytes = 2048;
     config.follow.followers_per_ip_per_hour = 2;
     config.state.request_burst = 40;
     let hub = TestHub::start(config).await;
+    for bill in ["b-2566-0001", "b-2566-0002"] {
+        let url = hub.http(&format!("/v1/bills/{bill}"));
+        let known = sapha_tests::wait_until(WAIT, || {
+            let url = url.clone();
+            async move { reqwest::get(&url).await.is_ok_and(|r| r.status() == 200) }
+        })
+        .await;
+        assert!(known, "the hub knows {bill}");
+    }
     let http = reqwest::Client::new();
     let mut seen: BTreeSet<(String, String, String)> = BTreeSet::new();
     let doc_ref = &doc;
@@ -422,10 +442,9 @@ async fn every_documented_follow_response_is_what_the_hub_sends() {
     record(call(Method::GET, key, hub.http(key), None, None).await);
     // The notifier publishes its key into the follow store.
     let store = sapha_tests::fixtures::follow_store(&nats.url()).await;
-    store
-        .set_vapid_public_key(&format!("B{}", "A".repeat(86)))
-        .await
-        .unwrap();
+    let (_, vapid_public) = sapha_subscribers::notify::generate_vapid_key();
+    store.set_vapid_public_key(&vapid_public).await.unwrap();
+    store.announce_channels(&["webhook"]).await.unwrap();
     record(call(Method::GET, key, hub.http(key), None, None).await);
 
     let create = "/v1/followers";
@@ -478,8 +497,42 @@ async fn every_documented_follow_response_is_what_the_hub_sends() {
     );
     assert_eq!(status, "429");
 
+    // Not JSON (415), on every path that takes a body.
+    let not_json = |method: Method, path: &'static str, url: String, secret: Option<String>| {
+        let http = http.clone();
+        async move {
+            let mut r = http
+                .request(method.clone(), url)
+                .header("content-type", "text/plain")
+                .body("{}");
+            if let Some(s) = secret {
+                r = r.bearer_auth(s);
+            }
+            let r = r.send().await.unwrap();
+            let status = r.status().as_u16().to_string();
+            (
+                method.as_str().to_lowercase(),
+                path,
+                status,
+                r.text().await.unwrap(),
+            )
+        }
+    };
+    record(not_json(Method::POST, create, hub.http(create), None).await);
+
     let one = "/v1/followers/{follower_id}";
     let url = hub.http(&format!("/v1/followers/{id}"));
+    record(not_json(Method::PATCH, one, url.clone(), Some(secret.clone())).await);
+    let bill_path = "/v1/followers/{follower_id}/bills/{bill_id}";
+    record(
+        not_json(
+            Method::PUT,
+            bill_path,
+            hub.http(&format!("/v1/followers/{id}/bills/b-2566-0002")),
+            Some(secret.clone()),
+        )
+        .await,
+    );
     let unknown = hub.http("/v1/followers/0123456789abcdef0123456789abcdef");
     for method in [Method::GET, Method::DELETE] {
         record(call(method.clone(), one, url.clone(), None, None).await);

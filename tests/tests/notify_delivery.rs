@@ -33,15 +33,18 @@ async fn webhook_once_per_follower_and_change_across_a_restart() {
     let publisher = Publisher::new(&nats).await;
     let hub = TestHub::start(follow_config(nats.url())).await;
     let receiver = Receiver::start().await;
-    follow(&hub, "th", webhook("alice"), &["b-2566-0001"]).await;
-    follow(&hub, "en", webhook("bob"), &["b-2566-0001", "b-2566-0002"]).await;
-
     let one = bill_history("b-2566-0001", &[Proposed, HouseR1, HouseCommittee]);
     let two = bill_history("b-2566-0002", &[Proposed, HouseR1, HouseCommittee]);
     let unfollowed = bill_history("b-2566-0003", &[Proposed, HouseR1]);
     for e in one.iter().chain(&two[..2]).chain(&unfollowed) {
         publisher.publish(e).await;
     }
+    // Bills can be followed once the hub knows them; the replica (from the
+    // start of the stream) plans after the follows.
+    wait_bills_known(&hub, &["b-2566-0001", "b-2566-0002"]).await;
+    announce_channels(&nats.url()).await;
+    follow(&hub, "th", webhook("alice"), &["b-2566-0001"]).await;
+    follow(&hub, "en", webhook("bob"), &["b-2566-0001", "b-2566-0002"]).await;
     let replica = Replica::start(
         &nats.url(),
         test_settings(),
@@ -170,7 +173,16 @@ async fn web_push_and_line_reach_the_receivers_decrypted_and_once() {
         loopback_targets(),
     )
     .unwrap();
-    let replica = Replica::start(&nats.url(), test_settings(), channels).await;
+    // The bill exists before it is followed; the replica notifies only the
+    // changes published after it started.
+    let bill = "b-2566-0001";
+    introduce_bills(&hub, &publisher, &[bill]).await;
+    let settings = sapha_subscribers::notify::NotifySettings {
+        from_start: false,
+        ..test_settings()
+    };
+    let replica = Replica::start(&nats.url(), settings, channels).await;
+    wait_plan_consumer(&nats.url()).await;
 
     // The hub hands browsers the key the notifier published.
     let key_ok = sapha_tests::wait_until(WAIT, || async {
@@ -181,7 +193,6 @@ async fn web_push_and_line_reach_the_receivers_decrypted_and_once() {
     .await;
     assert!(key_ok, "GET /v1/push/key gives the notifier's VAPID key");
 
-    let bill = "b-2566-0001";
     let (sub_th, sub_en) = (push.subscribe(), push.subscribe());
     let channel = |s: &sapha_tests::push_service::Subscription| serde_json::json!({ "type": "webpush", "subscription": s.to_json() });
     let th = follow(&hub, "th", channel(&sub_th), &[bill]).await;

@@ -24,6 +24,18 @@ const P256_GENERATOR: [u8; 65] = [
     0xf5,
 ];
 
+/// A subscription whose p256dh has the right length but is off the curve.
+fn off_curve(endpoint: &str) -> Value {
+    let mut point = P256_GENERATOR;
+    point[64] ^= 1;
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    json!({ "type": "webpush", "subscription": {
+        "endpoint": endpoint,
+        "keys": { "p256dh": b64.encode(point), "auth": b64.encode([3u8; 16]) },
+    }})
+}
+
 fn push(endpoint: &str) -> Value {
     let point = P256_GENERATOR;
     use base64::Engine;
@@ -56,9 +68,11 @@ async fn call(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn followers_are_created_changed_and_deleted_in_nats() {
     let nats = NatsServer::start();
-    let _publisher = Publisher::new(&nats).await;
+    let publisher = Publisher::new(&nats).await;
     let hub = TestHub::start(follow_config(nats.url())).await;
     let store = store(&nats).await;
+    introduce_bills(&hub, &publisher, &["b-2566-0001", "b-2566-0002"]).await;
+    announce_channels(&nats.url()).await;
 
     let alice = follow(
         &hub,
@@ -169,6 +183,12 @@ async fn bad_input_gets_its_documented_error() {
     let mut strict = config.clone();
     strict.follow.allow_http_endpoints = false;
     let hub = TestHub::start(config).await;
+    // The notifier here sends Web Push and webhooks, not LINE.
+    store(&nats)
+        .await
+        .announce_channels(&["webhook", "webpush"])
+        .await
+        .unwrap();
     let post = |body: Value| {
         call(
             reqwest::Method::POST,
@@ -204,6 +224,25 @@ async fn bad_input_gets_its_documented_error() {
             json!({"lang": "th", "channel": webhook("u1"), "extra": 1}),
             "extra",
         ),
+        // Issue 21, item 10: an unknown field inside a channel object.
+        (
+            json!({"lang": "th", "channel": {"type": "webhook", "reference": "u1", "extra": 1}}),
+            "channel",
+        ),
+        (
+            json!({"lang": "th", "channel": {"type": "line", "to": format!("U{}", "a".repeat(32)), "x": 1}}),
+            "channel",
+        ),
+        // ... a LINE id in upper case (the documented pattern is lower-case hex).
+        (
+            json!({"lang": "th", "channel": {"type": "line", "to": format!("U{}", "A".repeat(32))}}),
+            "channel.to",
+        ),
+        // ... a p256dh that is not a point on P-256.
+        (
+            json!({"lang": "th", "channel": off_curve("http://127.0.0.1:9/p")}),
+            "channel.subscription.keys.p256dh",
+        ),
     ];
     for (body, parameter) in cases {
         let (status, answer) = post(body.clone()).await;
@@ -213,6 +252,42 @@ async fn bad_input_gets_its_documented_error() {
             answer["parameter"].as_str().unwrap().starts_with(parameter),
             "{body} -> {answer}"
         );
+    }
+    // A bill the hub does not know.
+    let (status, answer) =
+        post(json!({"lang": "th", "channel": webhook("u1"), "bills": ["b-9999-0001"]})).await;
+    assert_eq!(
+        (status, answer["code"].clone(), answer["parameter"].clone()),
+        (400, json!("unknown_bill"), json!("bills")),
+        "{answer}"
+    );
+    // A channel no notifier sends.
+    let (status, answer) = post(
+        json!({"lang": "th", "channel": {"type": "line", "to": format!("U{}", "a".repeat(32))}}),
+    )
+    .await;
+    assert_eq!(
+        (status, answer["code"].clone(), answer["parameter"].clone()),
+        (400, json!("channel_unavailable"), json!("channel.type")),
+        "{answer}"
+    );
+    // Not JSON: a cross-site form cannot create followers.
+    for content_type in [
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+        Some("multipart/form-data; boundary=x"),
+        None,
+    ] {
+        let mut r = reqwest::Client::new()
+            .post(hub.http("/v1/followers"))
+            .body(json!({"lang": "th", "channel": webhook("u1")}).to_string());
+        if let Some(t) = content_type {
+            r = r.header("content-type", t);
+        }
+        let r = r.send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 415, "{content_type:?}");
+        let answer: Value = r.json().await.unwrap();
+        assert_eq!(answer["code"], "unsupported_media_type");
     }
     // Too large a body.
     let big = json!({"lang": "th", "channel": webhook(&"x".repeat(9000))});
@@ -275,6 +350,7 @@ async fn non_public_push_endpoints_are_refused_at_post_and_patch() {
     config.follow.followers_per_ip_per_hour = 1000;
     config.state.request_burst = 1000;
     let hub = TestHub::start(config).await;
+    announce_channels(&nats.url()).await;
     let refused = [
         "https://127.0.0.1/p",
         "https://127.0.0.2/p",
@@ -377,7 +453,24 @@ async fn non_public_push_endpoints_are_refused_at_post_and_patch() {
 async fn the_follow_api_works_before_the_event_stream_exists() {
     let nats = NatsServer::start();
     let hub = TestHub::start_unready(follow_config(nats.url())).await;
+    // The store opens (the hub creates the bucket); with no notifier started
+    // yet, the answer is notifications_off, not follow_store_unavailable.
     let last = std::sync::Mutex::new((0, Value::Null));
+    let opened = sapha_tests::wait_until(WAIT, || async {
+        let answer = call(
+            reqwest::Method::POST,
+            hub.http("/v1/followers"),
+            None,
+            Some(json!({"lang": "th", "channel": webhook("early-1")})),
+        )
+        .await;
+        let done = answer.1["code"] == "notifications_off";
+        *last.lock().unwrap() = answer;
+        done
+    })
+    .await;
+    assert!(opened, "{:?}", last.lock().unwrap());
+    announce_channels(&nats.url()).await;
     let created = sapha_tests::wait_until(WAIT, || async {
         let answer = call(
             reqwest::Method::POST,

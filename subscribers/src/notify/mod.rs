@@ -391,6 +391,8 @@ pub async fn run(
     if let Some(key) = channels.vapid_public_key() {
         follows.set_vapid_public_key(&key).await?;
     }
+    // The follow API takes only channels some notifier sends.
+    follows.announce_channels(&channels.kinds()).await?;
     let planner =
         plan::Planner::open(&js, &settings, replicas, follows.clone(), stats.clone()).await?;
     let sender =

@@ -122,3 +122,63 @@ pub fn webhook_channels(url: String) -> Channels {
 pub fn nats_url(nats: &NatsServer) -> String {
     nats.url()
 }
+
+/// What a notifier does at start for the follow API: announces every channel
+/// (the hub takes only channels some notifier sends).
+pub async fn announce_channels(nats_url: &str) {
+    sapha_tests::fixtures::follow_store(nats_url)
+        .await
+        .announce_channels(&["webpush", "line", "webhook"])
+        .await
+        .unwrap();
+}
+
+/// Waits until the hub's state holds each of `bills` (the follow API refuses
+/// bills it does not know).
+pub async fn wait_bills_known(hub: &TestHub, bills: &[&str]) {
+    for bill in bills {
+        let url = hub.http(&format!("/v1/bills/{bill}"));
+        let known = sapha_tests::wait_until(WAIT, || {
+            let url = url.clone();
+            async move {
+                reqwest::get(&url)
+                    .await
+                    .is_ok_and(|r| r.status().is_success())
+            }
+        })
+        .await;
+        assert!(known, "the hub does not know {bill}");
+    }
+}
+
+/// Makes `bills` known to the hub: one stage change each (an event id no
+/// fixture history uses), then waits for the hub's state to hold them.
+pub async fn introduce_bills(hub: &TestHub, publisher: &Publisher, bills: &[&str]) {
+    for bill in bills {
+        let mut e =
+            sapha_tests::fixtures::bill_event(bill, 1, None, sapha_proto::stage::Stage::Proposed);
+        e.event_id = format!("e-{bill}-introduced");
+        publisher.publish(&e).await;
+    }
+    wait_bills_known(hub, bills).await;
+}
+
+/// Waits until the notifier's plan consumer exists (a replica started
+/// without `from_start` notifies only changes published after it).
+pub async fn wait_plan_consumer(nats_url: &str) {
+    let js = async_nats::jetstream::new(async_nats::connect(nats_url).await.unwrap());
+    let ok = sapha_tests::wait_until(WAIT, || {
+        let js = js.clone();
+        async move {
+            match js.get_stream("PARL").await {
+                Ok(s) => s
+                    .consumer_info(sapha_subscribers::notify::plan::PLAN_CONSUMER)
+                    .await
+                    .is_ok(),
+                Err(_) => false,
+            }
+        }
+    })
+    .await;
+    assert!(ok, "the plan consumer does not exist");
+}

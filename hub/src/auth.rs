@@ -63,6 +63,10 @@ pub enum Unauthorized {
     BadTopicsClaim(String),
     #[error("the token is malformed or misses a required claim")]
     Malformed,
+    #[error("this hub verifies no tokens (no key in [auth])")]
+    NoKey,
+    #[error("the token's 'scope' does not include '{0}'")]
+    MissingScope(String),
 }
 
 /// The topic filters a connection may subscribe to.
@@ -176,7 +180,37 @@ impl Auth {
         }
     }
 
-    fn verify(&self, token: &str) -> Result<Grant, Unauthorized> {
+    /// An integrator's token for the follow API (docs/NOTIFY.md,
+    /// "Integrators"): verified as a connection's token is (signature,
+    /// `exp`/`nbf`, `iss`/`aud`), whatever `auth.mode` says, and its `scope`
+    /// (a space-separated string, or a list) must include `scope`. Returns
+    /// the integrator's name, its `sub`.
+    pub(crate) fn integrator(&self, token: &str, scope: &str) -> Result<String, Unauthorized> {
+        if self.hs256.is_none() && self.rs256.is_none() {
+            return Err(Unauthorized::NoKey);
+        }
+        let claims = self.claims(token.trim())?;
+        let scopes: Vec<&str> = match claims.get("scope") {
+            Some(serde_json::Value::String(s)) => s.split_ascii_whitespace().collect(),
+            Some(serde_json::Value::Array(items)) => {
+                items.iter().filter_map(|v| v.as_str()).collect()
+            }
+            _ => Vec::new(),
+        };
+        if !scopes.contains(&scope) {
+            return Err(Unauthorized::MissingScope(scope.to_owned()));
+        }
+        match claims.get("sub").and_then(|s| s.as_str()) {
+            Some(sub) if !sub.is_empty() => Ok(sub.to_owned()),
+            _ => Err(Unauthorized::Malformed),
+        }
+    }
+
+    /// The verified claims of `token`.
+    fn claims(
+        &self,
+        token: &str,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, Unauthorized> {
         use jsonwebtoken::errors::ErrorKind;
         let header = jsonwebtoken::decode_header(token).map_err(|_| Unauthorized::Malformed)?;
         // The key is chosen by the algorithm we configured for it, never the
@@ -201,8 +235,13 @@ impl Auth {
             ErrorKind::InvalidAudience => Unauthorized::WrongAudience,
             _ => Unauthorized::Malformed,
         })?;
+        Ok(data.claims)
+    }
+
+    fn verify(&self, token: &str) -> Result<Grant, Unauthorized> {
+        let claims = self.claims(token)?;
         let bad = || Unauthorized::BadTopicsClaim(self.topics_claim.clone());
-        let mut granted: Vec<TopicFilter> = match data.claims.get(&self.topics_claim) {
+        let mut granted: Vec<TopicFilter> = match claims.get(&self.topics_claim) {
             None => Vec::new(),
             Some(serde_json::Value::Array(items)) => items
                 .iter()

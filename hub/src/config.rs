@@ -83,6 +83,12 @@ pub struct FollowConfig {
     pub max_bills: usize,
     /// Followers one IP address may create per hour (trusted proxies exempt).
     pub followers_per_ip_per_hour: u32,
+    /// The scope an integrator's token (a JWT verified with the `[auth]`
+    /// keys, sent as `Authorization: Bearer` on `POST /v1/followers`) must
+    /// carry to create followers under its own allowance, not its IP's.
+    pub integrator_scope: String,
+    /// Followers one integrator (a token's `sub`) may create per hour.
+    pub integrator_followers_per_hour: u32,
     /// The largest request body, in bytes.
     pub max_body_bytes: usize,
     /// Accept `http://` push endpoints and endpoints on loopback
@@ -104,6 +110,8 @@ impl Default for FollowConfig {
             replicas: 0,
             max_bills: 50,
             followers_per_ip_per_hour: 20,
+            integrator_scope: "followers:create".into(),
+            integrator_followers_per_hour: 10_000,
             max_body_bytes: 8 * 1024,
             allow_http_endpoints: false,
             push_hosts: sapha_follows::DEFAULT_PUSH_HOSTS

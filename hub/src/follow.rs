@@ -53,6 +53,8 @@ pub(crate) struct FollowApi {
     store: tokio::sync::OnceCell<FollowStore>,
     /// Followers created per IP in the current hour: (count, hour started).
     created: DashMap<IpAddr, (u32, Instant)>,
+    /// The same per integrator (a verified token's `sub`).
+    created_by_integrator: DashMap<String, (u32, Instant)>,
 }
 
 impl FollowApi {
@@ -151,13 +153,14 @@ impl App {
         &self,
         peer: SocketAddr,
         headers: &HeaderMap,
+        rate_exempt: bool,
     ) -> Result<FollowStore, Refused> {
         let config = &self.hub.config.follow;
         if !config.enabled {
             return Err(notifications_off());
         }
         let ip = client_ip(peer.ip(), headers, &self.hub.config.proxy.trusted);
-        if !self.is_trusted_proxy(peer.ip()) && !self.state_rate_ok(ip) {
+        if !rate_exempt && !self.is_trusted_proxy(peer.ip()) && !self.state_rate_ok(ip) {
             return Err(refused(
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",
@@ -187,28 +190,87 @@ impl App {
         }
     }
 
-    /// Counts a new follower against its IP's hourly allowance.
-    fn may_create(&self, peer: SocketAddr, headers: &HeaderMap) -> bool {
+    /// Counts a new follower against its IP's hourly allowance; `Err`: how
+    /// long until the address's hour is over.
+    fn may_create(&self, peer: SocketAddr, headers: &HeaderMap) -> Result<(), Duration> {
         if self.is_trusted_proxy(peer.ip()) {
-            return true;
+            return Ok(());
         }
         let ip = client_ip(peer.ip(), headers, &self.hub.config.proxy.trusted);
-        let now = Instant::now();
         let allowance = self.hub.config.follow.followers_per_ip_per_hour;
-        if self.follows.created.len() > 10_000 {
-            self.follows
-                .created
-                .retain(|_, (_, since)| now.duration_since(*since) < HOUR);
+        count_hourly(&self.follows.created, ip, allowance)
+    }
+
+    /// Counts a new follower against an integrator's hourly allowance.
+    fn may_create_as(&self, integrator: &str) -> Result<(), Duration> {
+        let allowance = self.hub.config.follow.integrator_followers_per_hour;
+        count_hourly(
+            &self.follows.created_by_integrator,
+            integrator.to_owned(),
+            allowance,
+        )
+    }
+}
+
+/// Counts one creation against `key`'s allowance in its current hour (a
+/// fixed window from its first creation); `Err`: when that hour ends.
+fn count_hourly<K: std::hash::Hash + Eq>(
+    map: &DashMap<K, (u32, Instant)>,
+    key: K,
+    allowance: u32,
+) -> Result<(), Duration> {
+    let now = Instant::now();
+    if map.len() > 10_000 {
+        map.retain(|_, (_, since)| now.duration_since(*since) < HOUR);
+    }
+    let mut entry = map.entry(key).or_insert((0, now));
+    if now.duration_since(entry.1) >= HOUR {
+        *entry = (0, now);
+    }
+    if entry.0 >= allowance {
+        return Err(HOUR.saturating_sub(now.duration_since(entry.1)));
+    }
+    entry.0 += 1;
+    Ok(())
+}
+
+/// 429 with `Retry-After` (whole seconds, rounded up, at least 1).
+fn too_many(code: &str, message: &str, wait: Duration) -> Refused {
+    let mut r = reject(StatusCode::TOO_MANY_REQUESTS, code, message);
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, secs.max(1).into());
+    Refused(Box::new(r))
+}
+
+/// The integrator named by a bearer token on `POST /v1/followers`, if one
+/// is sent: 401 when it does not verify, 403 without the scope.
+fn integrator(app: &App, headers: &HeaderMap) -> Result<Option<String>, Refused> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .unwrap_or_default();
+    let scope = &app.hub.config.follow.integrator_scope;
+    match app.auth.integrator(token, scope) {
+        Ok(sub) => Ok(Some(sub)),
+        Err(e @ crate::auth::Unauthorized::MissingScope(_)) => {
+            Err(refused(StatusCode::FORBIDDEN, "forbidden", &e.to_string()))
         }
-        let mut entry = self.follows.created.entry(ip).or_insert((0, now));
-        if now.duration_since(entry.1) >= HOUR {
-            *entry = (0, now);
+        Err(e) => {
+            let mut r = reject(StatusCode::UNAUTHORIZED, "unauthorized", &e.to_string());
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
+            Err(Refused(Box::new(r)))
         }
-        if entry.0 >= allowance {
-            return false;
-        }
-        entry.0 += 1;
-        true
     }
 }
 
@@ -374,7 +436,7 @@ async fn push_key(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Answer {
-    let store = app.follow_store(peer, &headers).await?;
+    let store = app.follow_store(peer, &headers, false).await?;
     match store.vapid_public_key().await? {
         Some(key) => Ok(ok(
             StatusCode::OK,
@@ -394,7 +456,19 @@ async fn create(
     headers: HeaderMap,
     body: Body,
 ) -> Answer {
-    let store = app.follow_store(peer, &headers).await?;
+    // A verified integrator has its own hourly allowance and skips the
+    // per-IP request rate (its backend may register followers in bursts).
+    let integrator = match integrator(&app, &headers) {
+        Ok(who) => who,
+        Err(refusal) => {
+            // A bad token still counts against the address's request rate.
+            app.follow_store(peer, &headers, false).await?;
+            return Err(refusal);
+        }
+    };
+    let store = app
+        .follow_store(peer, &headers, integrator.is_some())
+        .await?;
     require_json(&headers, true)?;
     let new: NewFollower = json_body(&app, body).await?;
     let limits = app.hub.config.follow.limits();
@@ -403,12 +477,21 @@ async fn create(
     let bills = sapha_follows::check_bills(&new.bills, &limits).map_err(StoreError::from)?;
     app.known_bills(&bills, "bills")?;
     served(&store, &new.channel).await?;
-    if !app.may_create(peer, &headers) {
-        return Err(refused(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_followers_from_ip",
-            "this address created too many followers this hour",
-        ));
+    match &integrator {
+        Some(name) => app.may_create_as(name).map_err(|wait| {
+            too_many(
+                "too_many_followers_from_integrator",
+                "this integrator created its followers_per_hour this hour",
+                wait,
+            )
+        })?,
+        None => app.may_create(peer, &headers).map_err(|wait| {
+            too_many(
+                "too_many_followers_from_ip",
+                "this address created too many followers this hour",
+                wait,
+            )
+        })?,
     }
     let (follower, secret) = store
         .create(new.lang, new.channel, &new.bills, &limits)
@@ -424,7 +507,7 @@ async fn read(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Answer {
-    let store = app.follow_store(peer, &headers).await?;
+    let store = app.follow_store(peer, &headers, false).await?;
     let follower = store.authorize(&id, &secret(&headers)?).await?;
     Ok(ok(StatusCode::OK, public(&follower)))
 }
@@ -436,7 +519,7 @@ async fn change(
     headers: HeaderMap,
     body: Body,
 ) -> Answer {
-    let store = app.follow_store(peer, &headers).await?;
+    let store = app.follow_store(peer, &headers, false).await?;
     let secret = secret(&headers)?;
     require_json(&headers, true)?;
     let change: FollowerChange = json_body(&app, body).await?;
@@ -465,7 +548,7 @@ async fn remove(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Answer {
-    let store = app.follow_store(peer, &headers).await?;
+    let store = app.follow_store(peer, &headers, false).await?;
     store.delete(&id, &secret(&headers)?).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -546,7 +629,7 @@ async fn edit_bills(
     headers: HeaderMap,
     edit: impl Fn(&mut Vec<String>) -> Result<(), InvalidFollow>,
 ) -> Result<Response, EditError> {
-    let store = app.follow_store(peer, &headers).await?;
+    let store = app.follow_store(peer, &headers, false).await?;
     let secret = secret(&headers)?;
     let limits = app.hub.config.follow.limits();
     let follower = store

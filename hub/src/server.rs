@@ -77,7 +77,7 @@ pub(crate) struct App {
     /// Per-IP token buckets of the state API: (tokens, when last filled).
     state_rate: Arc<DashMap<IpAddr, (f64, std::time::Instant)>>,
     /// Verifies client tokens (read-only after start).
-    auth: Arc<Auth>,
+    pub(crate) auth: Arc<Auth>,
     alive: mpsc::Sender<()>,
     /// The follow API (`follow`).
     pub(crate) follows: Arc<crate::follow::FollowApi>,

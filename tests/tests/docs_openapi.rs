@@ -383,6 +383,8 @@ async fn every_documented_follow_response_is_what_the_hub_sends() {
             .await;
     }
     let mut config = test_config(&nats);
+    // A key for integrators' tokens (the streams' auth stays off).
+    config.auth.hs256_secret = Some(sapha_hub::config::Secret("integrator".into()));
     config.follow.max_body_bytes = 2048;
     config.follow.followers_per_ip_per_hour = 2;
     config.state.request_burst = 40;
@@ -519,6 +521,25 @@ async fn every_documented_follow_response_is_what_the_hub_sends() {
         }
     };
     record(not_json(Method::POST, create, hub.http(create), None).await);
+    // An integrator's token that does not verify (401), or lacks the scope (403).
+    let no_scope = encode(
+        &Header::new(Algorithm::HS256),
+        &json!({"sub": "app", "exp": 4_000_000_000u64}),
+        &EncodingKey::from_secret(b"integrator"),
+    )
+    .unwrap();
+    for token in ["not-a-jwt".to_owned(), no_scope] {
+        record(
+            call(
+                Method::POST,
+                create,
+                hub.http(create),
+                Some(token),
+                Some(webhook.clone()),
+            )
+            .await,
+        );
+    }
 
     let one = "/v1/followers/{follower_id}";
     let url = hub.http(&format!("/v1/followers/{id}"));

@@ -492,3 +492,100 @@ async fn the_follow_api_works_before_the_event_stream_exists() {
     assert!(store.read(&id).await.unwrap().is_some());
     hub.shutdown().await;
 }
+
+fn jwt(claims: Value, secret: &[u8]) -> String {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret),
+    )
+    .unwrap()
+}
+
+/// Issue 21, item 13: a server-side integrator with a token (a JWT with the
+/// follow scope, verified with the `[auth]` keys) has its own hourly
+/// allowance, not its address's, and is not held to the per-IP request rate;
+/// every 429 of the hourly caps says when to come back (`Retry-After`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn integrators_have_their_own_allowance() {
+    let nats = NatsServer::start();
+    let _publisher = Publisher::new(&nats).await;
+    let mut config = follow_config(nats.url());
+    config.follow.followers_per_ip_per_hour = 1;
+    config.follow.integrator_followers_per_hour = 3;
+    config.auth.hs256_secret = Some(sapha_hub::config::Secret("integrator-secret".into()));
+    config.state.requests_per_second = 1;
+    config.state.request_burst = 5;
+    let hub = TestHub::start(config).await;
+    announce_channels(&nats.url()).await;
+    let exp = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 600) as i64;
+    let post = |token: Option<String>, user: &'static str| {
+        let url = hub.http("/v1/followers");
+        async move {
+            let mut r = reqwest::Client::new()
+                .post(url)
+                .json(&json!({"lang": "th", "channel": webhook(user)}));
+            if let Some(t) = token {
+                r = r.bearer_auth(t);
+            }
+            let r = r.send().await.unwrap();
+            let retry_after = r
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().parse::<u64>().unwrap());
+            let status = r.status().as_u16();
+            let body: Value = r.json().await.unwrap();
+            (status, body["code"].clone(), retry_after)
+        }
+    };
+    // An anonymous caller: 1 an hour from this address, then 429 + Retry-After.
+    assert_eq!(post(None, "a1").await.0, 201);
+    let (status, code, retry_after) = post(None, "a2").await;
+    assert_eq!((status, code), (429, json!("too_many_followers_from_ip")));
+    let wait = retry_after.expect("the hourly cap's 429 has Retry-After");
+    assert!((1..=3600).contains(&wait), "{wait}");
+    // Tokens that do not verify, or lack the scope.
+    let secret = b"integrator-secret";
+    let no_scope = jwt(json!({"sub": "app-1", "exp": exp}), secret);
+    let (status, code, _) = post(Some(no_scope), "x").await;
+    assert_eq!((status, code), (403, json!("forbidden")));
+    let forged = jwt(
+        json!({"sub": "app-1", "exp": exp, "scope": "followers:create"}),
+        b"wrong",
+    );
+    let (status, code, _) = post(Some(forged), "x").await;
+    assert_eq!((status, code), (401, json!("unauthorized")));
+    let expired = jwt(
+        json!({"sub": "app-1", "exp": exp - 7200, "scope": "followers:create"}),
+        secret,
+    );
+    let (status, code, _) = post(Some(expired), "x").await;
+    assert_eq!((status, code), (401, json!("unauthorized")));
+    // The address's request burst (5) is spent; the integrator is not held
+    // to it, and gets its own 3 an hour.
+    let app1 = jwt(
+        json!({"sub": "app-1", "exp": exp, "scope": "profile followers:create"}),
+        secret,
+    );
+    for user in ["i1", "i2", "i3"] {
+        let (status, code, _) = post(Some(app1.clone()), user).await;
+        assert_eq!(status, 201, "{user}: {code}");
+    }
+    let (status, code, retry_after) = post(Some(app1), "i4").await;
+    assert_eq!(
+        (status, code),
+        (429, json!("too_many_followers_from_integrator"))
+    );
+    assert!(retry_after.is_some_and(|w| (1..=3600).contains(&w)));
+    // Another integrator has its own allowance.
+    let app2 = jwt(
+        json!({"sub": "app-2", "exp": exp, "scope": ["followers:create"]}),
+        secret,
+    );
+    assert_eq!(post(Some(app2), "j1").await.0, 201);
+    hub.shutdown().await;
+}

@@ -14,5 +14,5 @@ pub use model::{
     check_bill, check_bills, check_channel, decode_b64url, Channel, Delivery, Follower,
     InvalidFollow, Lang, Limits, PushKeys, PushSubscription,
 };
-pub use store::{FollowStore, StoreError, DEFAULT_BUCKET};
+pub use store::{is_vapid_public_key, FollowStore, StoreError, DEFAULT_BUCKET};
 pub use target::{BlockedTarget, Egress, PushHosts, DEFAULT_PUSH_HOSTS};

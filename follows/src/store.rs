@@ -38,8 +38,12 @@ pub enum StoreError {
     Invalid(#[from] InvalidFollow),
     #[error("the follower kept changing under us; try again")]
     Conflict,
+    #[error("the follower's record cannot be read")]
+    Corrupt,
     #[error("the follow store is unavailable: {0}")]
     Unavailable(String),
+    #[error("the Web Push key in the follow store is not a P-256 public key")]
+    BadVapidKey,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
@@ -162,7 +166,10 @@ impl FollowStore {
         if entry.operation != kv::Operation::Put {
             return Ok(None);
         }
-        let follower = serde_json::from_slice(&entry.value).map_err(unavailable)?;
+        let follower = serde_json::from_slice(&entry.value).map_err(|e| {
+            tracing::warn!(follower = id, error = %e, "a follower record does not parse");
+            StoreError::Corrupt
+        })?;
         Ok(Some((follower, entry.revision)))
     }
 
@@ -210,18 +217,71 @@ impl FollowStore {
     }
 
     /// Deletes a follower and every trace of it (after checking its secret).
+    ///
+    /// A record that does not parse (corrupt, or written by something else)
+    /// can still be deleted: with its secret when its `secret_sha256` can
+    /// still be read, and by anyone naming its id when even that cannot (it
+    /// can deliver nothing, and keeping it would keep what personal data it
+    /// holds). Its index entries go too.
     pub async fn delete(&self, id: &str, secret: &str) -> Result<(), StoreError> {
-        let (follower, _) = self.read_authorized(id, secret).await?;
-        self.remove(&follower).await
+        match self.read_authorized(id, secret).await {
+            Ok((follower, _)) => self.remove(&follower).await,
+            Err(StoreError::Corrupt) => {
+                let raw = self.raw(id).await?.ok_or(StoreError::UnknownFollower)?;
+                let value: serde_json::Value = serde_json::from_slice(&raw).unwrap_or_default();
+                if let Some(stored) = value.get("secret_sha256").and_then(|h| h.as_str()) {
+                    let same: bool =
+                        subtle::ConstantTimeEq::ct_eq(hash(secret).as_bytes(), stored.as_bytes())
+                            .into();
+                    if !same {
+                        return Err(StoreError::BadSecret);
+                    }
+                }
+                self.remove_any(id).await
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Deletes a follower whose channel is gone (a push service answered 404
-    /// or 410): its subscription is personal data with no more use.
+    /// or 410, or it kept failing): its subscription is personal data with no
+    /// more use.
     pub async fn remove_unreachable(&self, id: &str) -> Result<(), StoreError> {
-        match self.read(id).await? {
-            Some((follower, _)) => self.remove(&follower).await,
-            None => Ok(()),
+        match self.read(id).await {
+            Ok(Some((follower, _))) => self.remove(&follower).await,
+            Ok(None) => Ok(()),
+            Err(StoreError::Corrupt) => self.remove_any(id).await,
+            Err(e) => Err(e),
         }
+    }
+
+    /// The stored bytes of `f.<id>`, if any.
+    async fn raw(&self, id: &str) -> Result<Option<bytes::Bytes>, StoreError> {
+        if sapha_proto::ids::validate_id(id).is_err() {
+            return Ok(None);
+        }
+        let entry = self.kv.entry(follower_key(id)).await.map_err(unavailable)?;
+        Ok(entry
+            .filter(|e| e.operation == kv::Operation::Put)
+            .map(|e| e.value))
+    }
+
+    /// Removes a follower whose record cannot be read: every index entry
+    /// naming it (found by listing the keys), then the record.
+    async fn remove_any(&self, id: &str) -> Result<(), StoreError> {
+        let suffix = format!(".{id}");
+        let mut keys = self.kv.keys().await.map_err(unavailable)?;
+        let mut index = Vec::new();
+        while let Some(key) = keys.next().await {
+            let key = key.map_err(unavailable)?;
+            if key.starts_with("b.") && key.ends_with(&suffix) {
+                index.push(key);
+            }
+        }
+        for key in index {
+            self.kv.purge(key).await.map_err(unavailable)?;
+        }
+        self.kv.purge(follower_key(id)).await.map_err(unavailable)
     }
 
     async fn remove(&self, follower: &Follower) -> Result<(), StoreError> {
@@ -306,9 +366,10 @@ impl FollowStore {
     }
 
     /// Publishes the notifier's VAPID public key (base64url) for browsers.
+    /// A garbage value there is overwritten.
     pub async fn set_vapid_public_key(&self, key: &str) -> Result<(), StoreError> {
-        let current = self.vapid_public_key().await?;
-        if current.as_deref() != Some(key) {
+        let current = self.kv.get(VAPID_KEY).await.map_err(unavailable)?;
+        if current.as_deref() != Some(key.as_bytes()) {
             self.kv
                 .put(VAPID_KEY, key.to_owned().into())
                 .await
@@ -370,10 +431,29 @@ impl FollowStore {
         Ok(value.map(|v| serde_json::from_slice(&v).unwrap_or_default()))
     }
 
-    /// The VAPID public key a notifier published, if any.
+    /// The VAPID public key a notifier published, if any. A stored value
+    /// that is not a base64url uncompressed P-256 public key is
+    /// [`StoreError::BadVapidKey`] (never handed to browsers).
     pub async fn vapid_public_key(&self) -> Result<Option<String>, StoreError> {
-        let value = self.kv.get(VAPID_KEY).await.map_err(unavailable)?;
-        Ok(value.and_then(|v| String::from_utf8(v.to_vec()).ok()))
+        let Some(value) = self.kv.get(VAPID_KEY).await.map_err(unavailable)? else {
+            return Ok(None);
+        };
+        let key = String::from_utf8(value.to_vec()).map_err(|_| StoreError::BadVapidKey)?;
+        if !is_vapid_public_key(&key) {
+            return Err(StoreError::BadVapidKey);
+        }
+        Ok(Some(key))
+    }
+}
+
+/// A VAPID public key as browsers take it: base64url (no padding) of an
+/// uncompressed P-256 point that is on the curve.
+pub fn is_vapid_public_key(key: &str) -> bool {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    match URL_SAFE_NO_PAD.decode(key) {
+        Ok(raw) => raw.len() == 65 && raw[0] == 4 && p256::PublicKey::from_sec1_bytes(&raw).is_ok(),
+        Err(_) => false,
     }
 }
 

@@ -132,6 +132,16 @@ impl From<StoreError> for Refused {
             StoreError::Invalid(InvalidFollow::UnknownBill(bill)) => unknown_bill("bills", &bill),
             StoreError::Invalid(e) => bad_parameter(e.field(), &e.to_string()),
             StoreError::Conflict => refused(StatusCode::CONFLICT, "conflict", &e.to_string()),
+            StoreError::BadVapidKey => refused(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "push_key_invalid",
+                "the Web Push key in the follow store is not a P-256 public key; a notifier publishes a good one when it starts",
+            ),
+            StoreError::Corrupt => refused(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "follower_unreadable",
+                "this follower's record cannot be read; DELETE it and follow again",
+            ),
             StoreError::Unavailable(reason) => {
                 tracing::warn!(%reason, "follow store unavailable");
                 refused(

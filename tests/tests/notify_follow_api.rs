@@ -589,3 +589,88 @@ async fn integrators_have_their_own_allowance() {
     assert_eq!(post(Some(app2), "j1").await.0, 201);
     hub.shutdown().await;
 }
+
+/// Issue 21, Low: a follower whose record is garbage can still be deleted
+/// (with its secret while its hash can be read; by id when nothing can), and
+/// a garbage VAPID key in the bucket is never handed to browsers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_in_the_bucket_is_deletable_and_never_served() {
+    let nats = NatsServer::start();
+    let publisher = Publisher::new(&nats).await;
+    let hub = TestHub::start(follow_config(nats.url())).await;
+    let store = store(&nats).await;
+    introduce_bills(&hub, &publisher, &["b-2566-0001"]).await;
+    announce_channels(&nats.url()).await;
+    let kv = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap())
+        .get_key_value(sapha_follows::DEFAULT_BUCKET)
+        .await
+        .unwrap();
+    let delete = |id: &str, secret: &str| {
+        let (url, secret) = (hub.http(&format!("/v1/followers/{id}")), secret.to_owned());
+        async move { call(reqwest::Method::DELETE, url, Some(&secret), None).await }
+    };
+
+    // A record whose secret hash is still readable: the secret is checked.
+    let a = follow(&hub, "th", webhook("a"), &["b-2566-0001"]).await;
+    let raw = kv.get(format!("f.{}", a.id)).await.unwrap().unwrap();
+    let stored: Value = serde_json::from_slice(&raw).unwrap();
+    let hash = stored["secret_sha256"].as_str().unwrap().to_owned();
+    let garbage = json!({"secret_sha256": hash, "bills": 7, "lang": "xx"});
+    kv.put(format!("f.{}", a.id), garbage.to_string().into())
+        .await
+        .unwrap();
+    let (status, answer) = call(
+        reqwest::Method::GET,
+        hub.http(&format!("/v1/followers/{}", a.id)),
+        Some(&a.secret),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, answer["code"].clone()),
+        (500, json!("follower_unreadable"))
+    );
+    assert_eq!(delete(&a.id, "wrong").await.0, 403);
+    assert_eq!(delete(&a.id, &a.secret).await.0, 204);
+    assert!(store.read(&a.id).await.unwrap().is_none());
+
+    // A record that is not even JSON: deleted by naming its id.
+    let b = follow(&hub, "th", webhook("b"), &["b-2566-0001"]).await;
+    kv.put(format!("f.{}", b.id), vec![0u8, 159, 146, 150].into())
+        .await
+        .unwrap();
+    let (status, _) = call(
+        reqwest::Method::DELETE,
+        hub.http(&format!("/v1/followers/{}", b.id)),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, 401, "still needs an Authorization header");
+    assert_eq!(delete(&b.id, "anything").await.0, 204);
+    // Both are gone from the bill's index too, and unknown now.
+    assert!(store.followers_of("b-2566-0001").await.unwrap().is_empty());
+    assert_eq!(delete(&b.id, "anything").await.0, 404);
+
+    // A garbage VAPID key is not served.
+    for bad in ["not-a-key", &format!("B{}", "A".repeat(86))] {
+        kv.put("config.vapid_public_key", bad.to_owned().into())
+            .await
+            .unwrap();
+        let (status, answer) =
+            call(reqwest::Method::GET, hub.http("/v1/push/key"), None, None).await;
+        assert_eq!(
+            (status, answer["code"].clone()),
+            (503, json!("push_key_invalid")),
+            "{bad}"
+        );
+    }
+    let (_, good) = sapha_subscribers::notify::generate_vapid_key();
+    store.set_vapid_public_key(&good).await.unwrap();
+    let (status, answer) = call(reqwest::Method::GET, hub.http("/v1/push/key"), None, None).await;
+    assert_eq!(
+        (status, answer["vapid_public_key"].clone()),
+        (200, json!(good))
+    );
+    hub.shutdown().await;
+}

@@ -274,6 +274,15 @@ pub fn check_name(host: &str, egress: &Egress) -> Result<(), BlockedTarget> {
     if is_localhost && egress.allow_loopback {
         return Ok(());
     }
+    if is_localhost {
+        return refuse("loopback");
+    }
+    // An operator who listed private networks may name hosts on them
+    // (`http://hooks:8080`, `hooks.internal`): the addresses they resolve
+    // to are still checked against the list at connect time.
+    if !egress.allow_nets.is_empty() {
+        return Ok(());
+    }
     for suffix in PRIVATE_SUFFIXES {
         if name == suffix
             || name
@@ -528,6 +537,12 @@ mod tests {
         assert!(check_url("http://10.0.0.5:8080/hook", &private, false).is_ok());
         assert!(check_url("http://[::ffff:10.0.0.5]/hook", &private, false).is_ok());
         assert!(check_url("http://192.168.0.5/hook", &private, false).is_err());
+        // Internal names are the operator's to use once it listed networks
+        // (the resolved address is what is checked then), localhost is not.
+        assert!(check_url("http://hooks:8080/x", &private, false).is_ok());
+        assert!(check_url("http://hooks.internal/x", &private, false).is_ok());
+        assert!(check_url("http://localhost/x", &private, false).is_err());
+        assert!(check_url("http://hooks:8080/x", &strict(), false).is_err());
         // ... but never for a follower's own endpoint.
         assert!(check_push_endpoint("https://10.0.0.5/p", &private, &PushHosts::Any).is_err());
     }

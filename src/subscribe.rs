@@ -362,7 +362,7 @@ pub struct NotifyArgs {
         long,
         env = "SAPHA_NOTIFY_PUSH_HOSTS",
         value_delimiter = ',',
-        default_value = "fcm.googleapis.com,updates.push.services.mozilla.com,*.push.apple.com,*.notify.windows.com"
+        default_values_t = sapha_follows::DEFAULT_PUSH_HOSTS.map(String::from)
     )]
     push_hosts: Vec<String>,
     /// Private networks (CIDR, comma-separated) the operator's own targets,

@@ -199,6 +199,32 @@ mod tests {
         assert_eq!(test.allowed("rebind.example").await.unwrap().len(), 1);
     }
 
+    /// The system resolver's answer for `localhost` (loopback) is dropped:
+    /// what a rebinding name that passed every name check would meet.
+    #[tokio::test]
+    async fn the_system_resolvers_loopback_answer_is_dropped() {
+        let guard = GuardedResolver::new(Egress::default(), Lookup::System);
+        match guard.allowed("localhost").await {
+            Err(ResolveError::Blocked(BlockedTarget::Resolved(name))) => {
+                assert_eq!(name, "localhost")
+            }
+            other => panic!("localhost resolved to something allowed: {other:?}"),
+        }
+        let test = GuardedResolver::new(
+            Egress {
+                allow_loopback: true,
+                allow_nets: Vec::new(),
+            },
+            Lookup::System,
+        );
+        assert!(test
+            .allowed("localhost")
+            .await
+            .unwrap()
+            .iter()
+            .all(|ip| ip.is_loopback()));
+    }
+
     /// Through reqwest: a name resolving to a loopback listener is never
     /// connected to, and the error says why.
     #[tokio::test]

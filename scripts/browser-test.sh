@@ -161,9 +161,12 @@ received_port="$(free_port)"
 "$push_service" "$received_port" >"$work/push-subscription.json" 2>"$work/logs/push-service.log" &
 extra_pids+=($!)
 wait_for "the push service" port_open "$received_port"
+# --allow-loopback-targets: the local push service is on loopback, which the
+# notifier's egress guard refuses otherwise (docs/NOTIFY.md).
 vapid_key="$("$sapha" notify --new-vapid-key | sed -n 's/^SAPHA_VAPID_PRIVATE_KEY=//p')"
 SAPHA_VAPID_PRIVATE_KEY="$vapid_key" "$sapha" notify --nats-url "$nats_url" \
-  --dashboard-url "http://127.0.0.1:$hub_port" --ack-wait-secs 5 >"$work/logs/notify.log" 2>&1 &
+  --dashboard-url "http://127.0.0.1:$hub_port" --ack-wait-secs 5 \
+  --allow-loopback-targets >"$work/logs/notify.log" 2>&1 &
 extra_pids+=($!)
 wait_for "the notifier's VAPID key" curl -fsS -o /dev/null "http://127.0.0.1:$hub_port/v1/push/key"
 # The followed bill's next stage, published once the page follows it: the

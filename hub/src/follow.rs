@@ -570,11 +570,8 @@ async fn follow_bill(
     headers: HeaderMap,
 ) -> Answer {
     require_json(&headers, false)?;
-    if !app.hub.state.is_ready() {
-        return Err(state_not_ready());
-    }
     let state = app.hub.state.clone();
-    let answer = edit_bills(app, peer, id, headers, {
+    let answer = edit_bills(app, peer, id, headers, true, {
         let bill = bill.clone();
         move |bills: &mut Vec<String>| {
             sapha_follows::check_bill(&bill)?;
@@ -602,10 +599,17 @@ async fn unfollow_bill(
     Path((id, bill)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Answer {
-    edit_bills(app, peer, id, headers, move |bills: &mut Vec<String>| {
-        bills.retain(|b| *b != bill);
-        Ok(())
-    })
+    edit_bills(
+        app,
+        peer,
+        id,
+        headers,
+        false,
+        move |bills: &mut Vec<String>| {
+            bills.retain(|b| *b != bill);
+            Ok(())
+        },
+    )
     .await
     .map_err(Refused::from)
 }
@@ -637,10 +641,14 @@ async fn edit_bills(
     peer: SocketAddr,
     id: String,
     headers: HeaderMap,
+    needs_state: bool,
     edit: impl Fn(&mut Vec<String>) -> Result<(), InvalidFollow>,
 ) -> Result<Response, EditError> {
     let store = app.follow_store(peer, &headers, false).await?;
     let secret = secret(&headers)?;
+    if needs_state && !app.hub.state.is_ready() {
+        return Err(state_not_ready().into());
+    }
     let limits = app.hub.config.follow.limits();
     let follower = store
         .update(&id, &secret, &limits, |f| edit(&mut f.bills))

@@ -84,6 +84,14 @@ pub struct FollowConfig {
     /// Accept `http://` push endpoints. For tests on loopback only: every
     /// browser's push service is `https://`.
     pub allow_http_endpoints: bool,
+    /// Origins (`https://news.example`) whose pages may call the follow API
+    /// from a browser: its answers carry CORS headers for them. `*` (the
+    /// default) allows any page; `[]` keeps the follow API to the hub's own
+    /// pages. Safe to open: the API is called with a follower's secret in
+    /// `Authorization: Bearer`, never with cookies, and credentialed CORS is
+    /// never allowed, so a page can only act with a secret it already holds.
+    #[serde(deserialize_with = "origins")]
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for FollowConfig {
@@ -95,6 +103,7 @@ impl Default for FollowConfig {
             followers_per_ip_per_hour: 20,
             max_body_bytes: 8 * 1024,
             allow_http_endpoints: false,
+            allowed_origins: vec!["*".into()],
         }
     }
 }
@@ -226,8 +235,14 @@ pub struct Limits {
     /// for more to join the same socket write, in milliseconds (0 = write at
     /// once). Fewer writes per delivery, at most this much more latency.
     pub write_delay_ms: u64,
-    /// Browser origins allowed to connect. `*` allows any; a request without an
-    /// `Origin` header (curl, servers) is always allowed.
+    /// Browser origins allowed to use the hub's public read side: to connect
+    /// to `/v1/ws` and `/v1/sse` (another origin gets HTTP 403), and to read
+    /// the state API, `/v1/sse`, `/sapha.js` and the dashboard's files from a
+    /// page (their answers carry CORS headers for it). `*` allows any; a
+    /// request without an `Origin` header (curl, servers) is always allowed.
+    /// Each entry is `*` or an origin as browsers send it:
+    /// `scheme://host[:port]`, no path.
+    #[serde(deserialize_with = "origins")]
     pub allowed_origins: Vec<String>,
     /// Resumes that may read history from NATS at once (the rest wait their turn).
     pub max_concurrent_replays: usize,
@@ -306,10 +321,49 @@ impl Limits {
 
     /// Whether a browser at `origin` may connect.
     pub fn origin_allowed(&self, origin: &str) -> bool {
-        self.allowed_origins
-            .iter()
-            .any(|o| o == "*" || o.eq_ignore_ascii_case(origin))
+        origin_listed(&self.allowed_origins, origin)
     }
+}
+
+/// Whether `origin` is in `list` (`*` is every origin; case does not matter).
+pub(crate) fn origin_listed(list: &[String], origin: &str) -> bool {
+    list.iter()
+        .any(|o| o == "*" || o.eq_ignore_ascii_case(origin))
+}
+
+/// Reads a list of origins: each `*` or `scheme://host[:port]` as a browser
+/// sends it in `Origin`. A path, even a trailing `/`, is refused: it would
+/// never match, and the page would be refused with no hint why.
+fn origins<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    use serde::de::Error as _;
+    let list = Vec::<String>::deserialize(d)?;
+    for o in &list {
+        if o != "*" && !is_origin(o) {
+            return Err(D::Error::custom(format!(
+                "'{o}' is not an origin: write * or scheme://host[:port], no path \
+                 (https://news.example, http://localhost:3000)"
+            )));
+        }
+    }
+    Ok(list)
+}
+
+fn is_origin(o: &str) -> bool {
+    let Some((scheme, rest)) = o.split_once("://") else {
+        return false;
+    };
+    let scheme_ok = scheme
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+    let host_ok = !rest.is_empty()
+        && rest
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-.:[]_".contains(c));
+    scheme_ok && host_ok
 }
 
 /// Reverse proxies (TLS terminators, load balancers) in front of the hub.
@@ -645,6 +699,27 @@ mod tests {
         l.allowed_origins = vec!["https://parliament.go.th".into()];
         assert!(l.origin_allowed("https://PARLIAMENT.go.th"));
         assert!(!l.origin_allowed("https://evil.example"));
+        for good in [
+            "*",
+            "https://news.example",
+            "http://localhost:3000",
+            "http://[::1]:8080",
+        ] {
+            let flag = format!("limits.allowed_origins=[\"{good}\"]");
+            assert!(Config::load(None, Vec::new(), &[flag]).is_ok(), "{good}");
+        }
+        for bad in [
+            "https://news.example/",
+            "news.example",
+            "https://a.example/page",
+            "*.example",
+        ] {
+            for key in ["limits", "follow"] {
+                let flag = format!("{key}.allowed_origins=[\"{bad}\"]");
+                let e = Config::load(None, Vec::new(), &[flag]).unwrap_err();
+                assert!(e.to_string().contains("allowed_origins"), "{bad}: {e}");
+            }
+        }
     }
 
     #[test]

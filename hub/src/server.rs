@@ -10,7 +10,7 @@ use crate::protocol::{Format, JSON_SUBPROTOCOL, PROTO_SUBPROTOCOL};
 use crate::{sse, ws};
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -28,6 +28,7 @@ use std::time::Duration;
 use thiserror::Error;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 
 /// Why the hub stopped with an error.
 #[derive(Debug, Error)]
@@ -618,6 +619,89 @@ async fn metrics(State(app): State<App>) -> Response {
         .into_response()
 }
 
+/// How long a browser may cache a preflight answer.
+const CORS_MAX_AGE: Duration = Duration::from_secs(600);
+
+/// Which origins' pages may read a path from a browser (CORS).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CorsScope {
+    /// The public read side: the state API, SSE, `/sapha.js` and the
+    /// dashboard's files (`limits.allowed_origins`).
+    Public,
+    /// The follow API (`follow.allowed_origins`).
+    Follow,
+}
+
+/// The CORS scope of `path`; `None` for `/v1/ws` (browsers do not apply CORS
+/// to WebSockets; its `Origin` is checked in `admit`) and the operator's
+/// endpoints (`/metrics`, `/healthz`, `/readyz`), which get no CORS.
+fn cors_scope(path: &str) -> Option<CorsScope> {
+    let under = |prefix: &str| {
+        path.strip_prefix(prefix)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    };
+    if under("/v1/followers") || under("/v1/push") {
+        Some(CorsScope::Follow)
+    } else if under("/v1/bills")
+        || under("/v1/sittings")
+        || path == "/v1/sse"
+        || [
+            "/",
+            "/index.html",
+            "/sapha.js",
+            "/dashboard.js",
+            "/dashboard.css",
+            "/sw.js",
+        ]
+        .contains(&path)
+    {
+        Some(CorsScope::Public)
+    } else {
+        None
+    }
+}
+
+/// The CORS layer: pages at `limits.allowed_origins` may read the public
+/// side, pages at `follow.allowed_origins` may call the follow API (`*`:
+/// any page). Never with credentials: the APIs take tokens in
+/// `Authorization`, not cookies, and `Access-Control-Allow-Credentials` is
+/// never sent. The headers a page may send and read are the ones the APIs
+/// use (docs/SECURITY.md, CORS).
+fn cors(config: &Config) -> CorsLayer {
+    let public = config.limits.allowed_origins.clone();
+    let follow = config.follow.allowed_origins.clone();
+    let allow = AllowOrigin::predicate(move |origin: &header::HeaderValue, parts| {
+        let list = match cors_scope(parts.uri.path()) {
+            Some(CorsScope::Public) => &public,
+            Some(CorsScope::Follow) => &follow,
+            None => return false,
+        };
+        origin
+            .to_str()
+            .is_ok_and(|o| crate::config::origin_listed(list, o))
+    });
+    CorsLayer::new()
+        .allow_origin(allow)
+        // Every method the hub's paths take; each path still answers only
+        // its own (405 `method_not_allowed` for the others).
+        .allow_methods([
+            Method::GET,
+            Method::HEAD,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::IF_NONE_MATCH,
+            header::HeaderName::from_static("last-event-id"),
+        ])
+        .expose_headers([header::ETAG, header::RETRY_AFTER, header::WWW_AUTHENTICATE])
+        .max_age(CORS_MAX_AGE)
+}
+
 /// Binds the hub's listener on `config.listen`, with `SO_REUSEPORT` when
 /// `config.reuse_port` is set (Unix only; elsewhere the setting is refused).
 pub async fn bind(config: &Config) -> std::io::Result<TcpListener> {
@@ -691,6 +775,7 @@ pub(crate) async fn serve(
         follows: Arc::new(crate::follow::FollowApi::new(follows)),
         readiness,
     };
+    let cors = cors(&hub.config);
     let router = Router::new()
         .route("/v1/ws", get(ws_handler))
         .route("/v1/sse", get(sse_handler))
@@ -718,7 +803,9 @@ pub(crate) async fn serve(
                 "this path does not take that method: see docs/PROTOCOL.md, Endpoints",
             )
         })
-        .with_state(app);
+        .with_state(app)
+        // Outermost, so that it answers preflights before method routing.
+        .layer(cors);
     let server = sapha_edge::serve(listener, router, edge, hub.shutdown.clone());
     let mut server = tokio::spawn(server);
     tokio::select! {

@@ -258,6 +258,13 @@ pub struct Limits {
     /// Most such connections from one IP. Over it, that IP's oldest such
     /// connection is closed. Trusted proxies (`proxy.trusted`) are exempt.
     pub max_pending_connections_per_ip: usize,
+    /// How long a connection must have had no request in progress before a
+    /// pending cap may close it, in milliseconds; one with bytes waiting
+    /// unread (a request head not yet read) is never closed by a cap.
+    /// Younger ones may take an address (or the total) over its cap for that
+    /// long, as in a reconnect storm; the descriptor budget (`fd_reserve`)
+    /// still holds at once.
+    pub pending_min_age_ms: u64,
     /// File descriptors kept free below the process limit (`ulimit -n`, whose
     /// soft value the hub raises to the hard one) for NATS, files and health
     /// checks. At the rest, a new connection takes the place of the oldest
@@ -285,6 +292,7 @@ impl Default for Limits {
             header_read_timeout_ms: 10_000,
             max_pending_connections: 1_024,
             max_pending_connections_per_ip: 64,
+            pending_min_age_ms: 2_000,
             fd_reserve: 64,
         }
     }
@@ -314,6 +322,7 @@ impl Limits {
             request_deadline: Duration::from_millis(self.header_read_timeout_ms.max(1)),
             max_pending: self.max_pending_connections,
             max_pending_per_ip: self.max_pending_connections_per_ip,
+            pending_min_age: Duration::from_millis(self.pending_min_age_ms),
             fd_reserve: self.fd_reserve,
             exempt: proxy.trusted.clone(),
         }

@@ -69,11 +69,18 @@ pub(crate) struct StateStore {
     /// Each bill's titles, normalized for search (Thai, English), so that a
     /// search scans prepared strings instead of normalizing 20,000 titles.
     titles: RwLock<HashMap<String, (sapha_proto::event::Text, [String; 2])>>,
-    /// The state thread's queue (see [`StateStore::enqueue`]).
-    queue: std::sync::OnceLock<std::sync::mpsc::Sender<(u64, Option<Event>)>>,
+    /// Bumped when the stream is forgotten ([`StateStore::forget`]): events
+    /// queued for an older generation are of the old stream and are dropped.
+    generation: AtomicU64,
+    /// The state thread's queue (see [`StateStore::enqueue`]): generation,
+    /// position, event.
+    queue: std::sync::OnceLock<std::sync::mpsc::Sender<Queued>>,
     /// This store, for the state thread.
     me: std::sync::OnceLock<std::sync::Weak<StateStore>>,
 }
+
+/// One item of the state thread's queue: generation, position, event.
+type Queued = (u64, u64, Option<Event>);
 
 /// A bill's titles as search compares them.
 fn search_titles(title: &sapha_proto::event::Text) -> [String; 2] {
@@ -118,7 +125,7 @@ impl StateStore {
     /// fan-out. The state's `seq` trails the fan-out by the events in flight.
     pub(crate) fn enqueue(&self, seq: u64, event: Option<Event>) {
         let queue = self.queue.get_or_init(|| {
-            let (tx, rx) = std::sync::mpsc::channel::<(u64, Option<Event>)>();
+            let (tx, rx) = std::sync::mpsc::channel::<Queued>();
             // A weak reference: when the hub drops the store, the queue's
             // sender goes with it and the thread ends.
             let me = self.me.get().cloned().unwrap_or_default();
@@ -140,23 +147,47 @@ impl StateStore {
                 .expect("the state thread starts");
             tx
         });
-        let _ = queue.send((seq, event));
+        let generation = self.generation.load(Ordering::Acquire);
+        let _ = queue.send((generation, seq, event));
     }
 
-    /// Applies events (or bare positions) in order, under one lock.
-    fn apply_batch(&self, batch: &[(u64, Option<Event>)]) {
+    /// Applies events (or bare positions) in order, under one lock; those of
+    /// a forgotten stream (an older generation) are dropped.
+    fn apply_batch(&self, batch: &[Queued]) {
+        let mut applied = Vec::with_capacity(batch.len());
         {
             let mut projection = self.write();
-            for (seq, event) in batch {
+            let current = self.generation.load(Ordering::Acquire);
+            for (generation, seq, event) in batch {
+                if *generation != current {
+                    continue;
+                }
                 match event {
-                    Some(e) => projection.apply(*seq, e),
+                    Some(e) => {
+                        projection.apply(*seq, e);
+                        applied.push(e);
+                    }
                     None => projection.advance(*seq),
                 }
             }
         }
-        for event in batch.iter().filter_map(|(_, e)| e.as_ref()) {
+        for event in applied {
             self.prepare_title(event);
         }
+    }
+
+    /// Sets the epoch of a stream that did not exist when the state was built.
+    pub(crate) fn set_epoch(&self, epoch: &str) {
+        *self.epoch.write().unwrap_or_else(|e| e.into_inner()) = epoch.to_owned();
+    }
+
+    /// Forgets a stream that was recreated: answers are 503 until the next
+    /// [`StateStore::build`], and events still queued for it are dropped.
+    pub(crate) fn forget(&self) {
+        let _projection = self.write();
+        self.ready.store(false, Ordering::Release);
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.snapshot_seq.store(0, Ordering::Relaxed);
     }
 
     /// Applies the event at stream position `seq` (once; older positions are ignored).

@@ -122,7 +122,23 @@ impl State {
         &self,
         params: &std::collections::HashMap<String, String>,
     ) -> Option<serde_json::Value> {
-        match self.0.bills(params, &Everyone, None) {
+        let params = crate::state::Params::parse(Some(
+            &params
+                .iter()
+                .map(|(k, v)| {
+                    format!(
+                        "{k}={}",
+                        percent_encoding::utf8_percent_encode(
+                            v,
+                            percent_encoding::NON_ALPHANUMERIC
+                        )
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("&"),
+        ))
+        .ok()?;
+        match self.0.bills(&params, &Everyone, Default::default()) {
             crate::state::Answer::Ok { body, .. } => Some(body),
             _ => None,
         }
@@ -130,7 +146,7 @@ impl State {
 
     /// `GET /v1/bills/{id}`.
     pub fn bill(&self, id: &str) -> Option<serde_json::Value> {
-        match self.0.bill(id, &Everyone, None) {
+        match self.0.bill(id, &Everyone, Default::default()) {
             crate::state::Answer::Ok { body, .. } => Some(body),
             _ => None,
         }

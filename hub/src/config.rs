@@ -132,6 +132,14 @@ pub struct StateConfig {
     pub requests_per_second: u32,
     /// The burst above that rate.
     pub request_burst: u32,
+    /// A secret that keys the `next_cursor` MACs too (HMAC-SHA256), so that a
+    /// client cannot forge a cursor. Without it cursors are still bound to
+    /// their query and the stream's epoch and refused when edited, foreign or
+    /// of a recreated stream, but a determined client could compute one;
+    /// that only ever yields a page of a list it may read anyway. Set the same
+    /// value on every hub behind one load balancer (a cursor from one hub then
+    /// works on the others), and prefer `SAPHA_HUB__STATE__CURSOR_SECRET`.
+    pub cursor_secret: Option<Secret>,
 }
 
 impl Default for StateConfig {
@@ -141,6 +149,7 @@ impl Default for StateConfig {
             snapshot_bucket: String::new(),
             requests_per_second: 20,
             request_burst: 40,
+            cursor_secret: None,
         }
     }
 }

@@ -434,17 +434,18 @@ impl App {
     }
 }
 
-/// One state API request: the rate limit, the token (a `Bearer` header or
-/// `token=`), then the answer as HTTP.
+/// One state API request: the rate limit, the query string (decoded
+/// strictly), the token (a `Bearer` header or `token=`), then the answer as
+/// HTTP, with its `ETag` and `304` for a matching `If-None-Match`.
 fn state_request(
     app: &App,
     peer: SocketAddr,
     headers: &HeaderMap,
-    mut params: std::collections::HashMap<String, String>,
+    uri: &axum::http::Uri,
     answer: impl FnOnce(
-        &std::collections::HashMap<String, String>,
+        &crate::state::Params,
         &dyn crate::state::Visibility,
-        Option<&str>,
+        crate::state::Conditional<'_>,
     ) -> crate::state::Answer,
 ) -> Response {
     use crate::state::Answer;
@@ -456,7 +457,23 @@ fn state_request(
             "too many state requests from this address; slow down",
         );
     }
-    let token = params.remove("token");
+    let bad_parameter = |parameter: &str, message: &str| {
+        let body = serde_json::json!({
+            "type": "error", "code": "bad_parameter", "parameter": parameter, "message": message,
+        });
+        (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
+    };
+    let parsed = crate::state::Params::parse(uri.query()).and_then(|mut p| {
+        let token = p.take_token()?;
+        Ok((p, token))
+    });
+    let (params, token) = match parsed {
+        Ok(x) => x,
+        Err(Answer::BadParameter { parameter, message }) => {
+            return bad_parameter(&parameter, &message)
+        }
+        Err(_) => unreachable!("parsing a query only refuses a parameter"),
+    };
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -464,7 +481,8 @@ fn state_request(
             v.strip_prefix("Bearer ")
                 .or_else(|| v.strip_prefix("bearer "))
         });
-    let grant = match app.auth.authenticate(bearer.or(token.as_deref())) {
+    let credential = bearer.or(token.as_deref());
+    let grant = match app.auth.authenticate(credential) {
         Ok(g) => g,
         Err(e) => {
             let mut r = reject(StatusCode::UNAUTHORIZED, "unauthorized", &e.to_string());
@@ -478,6 +496,11 @@ fn state_request(
     let if_none_match = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok());
+    let variant = representation(uri, credential);
+    let cond = crate::state::Conditional {
+        if_none_match,
+        variant: &variant,
+    };
     let etagged = |status: StatusCode, etag: &str, body: Option<serde_json::Value>| {
         let mut r = match body {
             Some(b) => (status, axum::Json(b)).into_response(),
@@ -492,16 +515,11 @@ fn state_request(
         );
         r
     };
-    match answer(&params, &grant, if_none_match) {
+    match answer(&params, &grant, cond) {
         Answer::Ok { body, etag } => etagged(StatusCode::OK, &etag, Some(body)),
         Answer::NotModified { etag } => etagged(StatusCode::NOT_MODIFIED, &etag, None),
         Answer::NotFound(message) => reject(StatusCode::NOT_FOUND, "not_found", &message),
-        Answer::BadParameter { parameter, message } => {
-            let body = serde_json::json!({
-                "type": "error", "code": "bad_parameter", "parameter": parameter, "message": message,
-            });
-            (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
-        }
+        Answer::BadParameter { parameter, message } => bad_parameter(&parameter, &message),
         Answer::NotReady => reject(
             StatusCode::SERVICE_UNAVAILABLE,
             "state_not_ready",
@@ -510,58 +528,91 @@ fn state_request(
     }
 }
 
-type Params = Query<std::collections::HashMap<String, String>>;
+/// The answer to an id in the path that is not UTF-8 once percent-decoded.
+fn bad_id() -> Response {
+    let body = serde_json::json!({
+        "type": "error", "code": "bad_parameter", "parameter": "id",
+        "message": "id: not UTF-8 once percent-decoded",
+    });
+    (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
+}
+
+/// What names an answer's representation in its `ETag`: the path and query
+/// as sent and the credential (a token's grant decides what the answer
+/// shows), hashed; so a tag matches only the URL and caller it came from.
+fn representation(uri: &axum::http::Uri, credential: Option<&str>) -> String {
+    use sha2::Digest;
+    let mut hash = sha2::Sha256::new();
+    for part in [
+        uri.path(),
+        uri.query().unwrap_or(""),
+        credential.unwrap_or(""),
+    ] {
+        hash.update((part.len() as u64).to_be_bytes());
+        hash.update(part.as_bytes());
+    }
+    hash.finalize()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
 
 async fn bills_handler(
     State(app): State<App>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Query(params): Params,
+    uri: axum::http::Uri,
     headers: HeaderMap,
 ) -> Response {
     let state = &app.hub.state;
-    state_request(&app, peer, &headers, params, |p, who, inm| {
-        state.bills(p, who, inm)
+    state_request(&app, peer, &headers, &uri, |p, who, cond| {
+        state.bills(p, who, cond)
     })
 }
 
 async fn bill_handler(
     State(app): State<App>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    axum::extract::Path(id): axum::extract::Path<String>,
-    Query(params): Params,
+    id: Result<axum::extract::Path<String>, axum::extract::rejection::PathRejection>,
+    uri: axum::http::Uri,
     headers: HeaderMap,
 ) -> Response {
+    let Ok(axum::extract::Path(id)) = id else {
+        return bad_id();
+    };
     let state = &app.hub.state;
-    state_request(&app, peer, &headers, params, |_, who, inm| {
-        state.bill(&id, who, inm)
+    state_request(&app, peer, &headers, &uri, |_, who, cond| {
+        state.bill(&id, who, cond)
     })
 }
 
 async fn sittings_handler(
     State(app): State<App>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Query(params): Params,
+    uri: axum::http::Uri,
     headers: HeaderMap,
 ) -> Response {
     let state = &app.hub.state;
-    state_request(&app, peer, &headers, params, |p, who, inm| {
-        state.sittings(p, who, inm)
+    state_request(&app, peer, &headers, &uri, |p, who, cond| {
+        state.sittings(p, who, cond)
     })
 }
 
 async fn sitting_handler(
     State(app): State<App>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    axum::extract::Path(id): axum::extract::Path<String>,
-    Query(params): Params,
+    id: Result<axum::extract::Path<String>, axum::extract::rejection::PathRejection>,
+    uri: axum::http::Uri,
     headers: HeaderMap,
 ) -> Response {
+    let Ok(axum::extract::Path(id)) = id else {
+        return bad_id();
+    };
     let state = &app.hub.state;
-    state_request(&app, peer, &headers, params, |_, who, inm| {
+    state_request(&app, peer, &headers, &uri, |_, who, cond| {
         if id == "live" {
-            state.live(who, inm)
+            state.live(who, cond)
         } else {
-            state.sitting(&id, who, inm)
+            state.sitting(&id, who, cond)
         }
     })
 }
@@ -617,6 +668,23 @@ async fn metrics(State(app): State<App>) -> Response {
         text,
     )
         .into_response()
+}
+
+/// Every `429` says when to come back. The per-IP request limiter of the
+/// state and follow APIs refills at least one token a second
+/// (`state.requests_per_second` >= 1), so one second is when the next
+/// request fits; the per-IP connection limit frees a slot when any of that
+/// address's connections ends. An answer that set its own (the follow API's
+/// hourly cap) keeps it.
+async fn retry_after(mut response: Response) -> Response {
+    if response.status() == StatusCode::TOO_MANY_REQUESTS
+        && !response.headers().contains_key(header::RETRY_AFTER)
+    {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+    }
+    response
 }
 
 /// How long a browser may cache a preflight answer.
@@ -760,6 +828,9 @@ pub(crate) async fn serve(
         config.limits.max_connections,
     ));
     let hub = Arc::new(Hub::new(config, source));
+    if let Some(secret) = &hub.config.state.cursor_secret {
+        hub.state.set_cursor_secret(secret.0.as_bytes());
+    }
     let consumer = tokio::spawn(consumer::run(hub.clone()));
     let snapshot_writer = tokio::spawn(snapshots(hub.clone()));
     let readiness = Arc::<crate::ready::Readiness>::default();
@@ -804,6 +875,7 @@ pub(crate) async fn serve(
             )
         })
         .with_state(app)
+        .layer(axum::middleware::map_response(retry_after))
         // Outermost, so that it answers preflights before method routing.
         .layer(cors);
     let server = sapha_edge::serve(listener, router, edge, hub.shutdown.clone());

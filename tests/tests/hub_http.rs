@@ -188,3 +188,184 @@ async fn cors_follows_the_configured_origins() {
     assert_eq!(header(&r, "access-control-allow-origin"), "");
     hub.shutdown().await;
 }
+
+/// GET with headers; status, body (JSON or Null) and headers.
+async fn get_with(
+    hub: &TestHub,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, Value, reqwest::header::HeaderMap) {
+    let mut request = reqwest::Client::new().get(hub.http(path));
+    for (k, v) in headers {
+        request = request.header(*k, *v);
+    }
+    let r = request.send().await.unwrap();
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    let body = r.json().await.unwrap_or(Value::Null);
+    (status, body, headers)
+}
+
+/// The state API over HTTP: repeated keys (a list takes them all, a single
+/// value refuses them, naming the parameter), invalid UTF-8 in `q` or an id,
+/// strict numbers and dates, weak and per-URL ETags, bound cursors, and a
+/// `Retry-After` on every 429.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_state_api_reads_its_query_strictly() {
+    let nats = NatsServer::start();
+    let publisher = Publisher::new(&nats).await;
+    let mut last = 0;
+    let joint =
+        std::fs::read_to_string(sapha_tests::repo_root().join("scenarios/joint-2564-09-10.ndjson"))
+            .unwrap();
+    for line in joint.lines() {
+        last = publisher
+            .publish(&sapha_proto::Event::from_json(line).unwrap())
+            .await;
+    }
+    for bill in ["b-2566-0001", "b-2566-0002"] {
+        last = publisher.publish(&bill_stage(bill)).await;
+    }
+    let mut config = test_config(&nats);
+    config.state.requests_per_second = 1;
+    config.state.request_burst = 200;
+    let hub = TestHub::start(config).await;
+    assert!(hub.wait_metric("sapha_hub_state_seq", last).await);
+    let total = |b: &Value| b["total"].as_u64().unwrap();
+
+    // Repeated list keys: all of them, in any order, as with commas.
+    let (_, one, _) = get_with(&hub, "/v1/bills?stage=ENACTED", &[]).await;
+    let (_, both, _) = get_with(&hub, "/v1/bills?stage=ENACTED&stage=PROPOSED", &[]).await;
+    let (_, reversed, _) = get_with(&hub, "/v1/bills?stage=PROPOSED&stage=ENACTED", &[]).await;
+    let (_, commas, _) = get_with(&hub, "/v1/bills?stage=ENACTED,PROPOSED", &[]).await;
+    assert!(total(&one) > 0);
+    assert_eq!(total(&both), total(&reversed));
+    assert_eq!(total(&both), total(&commas));
+    assert!(total(&both) >= total(&one));
+    // A single-valued key twice: 400 naming it.
+    for (path, name) in [
+        ("/v1/bills?sort=id&sort=moved_asc", "sort"),
+        ("/v1/bills?q=a&q=b", "q"),
+        ("/v1/bills?limit=5&limit=6", "limit"),
+        ("/v1/sittings?from=2021-01-01&from=2022-01-01", "from"),
+        ("/v1/bills/b-2564-ca-0001?token=a&token=b", "token"),
+    ] {
+        let (status, body, _) = get_with(&hub, path, &[]).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (400, Some("bad_parameter")),
+            "{path}"
+        );
+        assert_eq!(body["parameter"], name, "{path}: {body}");
+    }
+    // Invalid UTF-8 once percent-decoded: 400 with the JSON error, in the
+    // query and in a path id; valid Thai is found.
+    for (path, name) in [
+        ("/v1/bills?q=%FF", "q"),
+        ("/v1/bills?q=%E0%B8", "q"),
+        ("/v1/sittings?status=%C3%28", "status"),
+        ("/v1/bills/%FF", "id"),
+    ] {
+        let (status, body, _) = get_with(&hub, path, &[]).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (400, Some("bad_parameter")),
+            "{path}"
+        );
+        assert_eq!(body["parameter"], name, "{path}: {body}");
+    }
+    let (status, _, _) = get_with(
+        &hub,
+        "/v1/bills?q=%E0%B8%A0%E0%B8%B2%E0%B8%A9%E0%B8%B5",
+        &[],
+    )
+    .await;
+    assert_eq!(status, 200);
+    // Strict numbers and dates; a Buddhist-era year is told to subtract 543.
+    for (path, name) in [
+        ("/v1/bills?limit=%2B5", "limit"),
+        ("/v1/bills?moved_since=24-01-01", "moved_since"),
+        ("/v1/sittings?to=2021-9-10", "to"),
+    ] {
+        let (status, body, _) = get_with(&hub, path, &[]).await;
+        assert_eq!(
+            (status, body["parameter"].as_str()),
+            (400, Some(name)),
+            "{path}: {body}"
+        );
+    }
+    let (status, body, _) = get_with(&hub, "/v1/bills?moved_since=2567-12-04", &[]).await;
+    assert_eq!(status, 400);
+    assert!(
+        body["message"].as_str().unwrap().contains("subtract 543"),
+        "{body}"
+    );
+
+    // ETags: weak comparison, lists, `*`; another URL's tag is not a match,
+    // and a missing bill is never 304.
+    let (_, _, h) = get_with(&hub, "/v1/bills/b-2564-ca-0001", &[]).await;
+    let tag = h["etag"].to_str().unwrap().to_owned();
+    for inm in [
+        tag.clone(),
+        format!("W/{tag}"),
+        format!("\"x\", W/{tag}"),
+        "*".into(),
+    ] {
+        let (status, _, _) =
+            get_with(&hub, "/v1/bills/b-2564-ca-0001", &[("if-none-match", &inm)]).await;
+        assert_eq!(status, 304, "If-None-Match: {inm}");
+    }
+    for (path, inm) in [
+        ("/v1/bills/b-nope", tag.as_str()),
+        ("/v1/bills/b-nope", "*"),
+        ("/v1/bills", tag.as_str()),
+        ("/v1/bills?stage=ENACTED", tag.as_str()),
+    ] {
+        let (status, _, _) = get_with(&hub, path, &[("if-none-match", inm)]).await;
+        assert_ne!(status, 304, "{path} with {inm}");
+    }
+
+    // Cursors: bound to their query; a foreign or edited one is 400.
+    let (_, page, _) = get_with(&hub, "/v1/bills?limit=1&sort=id", &[]).await;
+    let cursor = page["next_cursor"]
+        .as_str()
+        .expect("more than one bill")
+        .to_owned();
+    let (status, next, _) = get_with(
+        &hub,
+        &format!("/v1/bills?limit=1&sort=id&cursor={cursor}"),
+        &[],
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_ne!(next["items"][0]["bill_id"], page["items"][0]["bill_id"]);
+    let mut edited = cursor.clone();
+    edited.replace_range(0..1, if edited.starts_with('A') { "B" } else { "A" });
+    for path in [
+        format!("/v1/bills?limit=1&sort=moved_asc&cursor={cursor}"),
+        format!("/v1/bills?limit=1&sort=id&stage=ENACTED&cursor={cursor}"),
+        format!("/v1/sittings?limit=1&cursor={cursor}"),
+        format!("/v1/bills?limit=1&sort=id&cursor={edited}"),
+    ] {
+        let (status, body, _) = get_with(&hub, &path, &[]).await;
+        assert_eq!(
+            (status, body["parameter"].as_str()),
+            (400, Some("cursor")),
+            "{path}: {body}"
+        );
+    }
+
+    // 429 carries Retry-After (1 request a second here, the burst spent).
+    let mut limited = None;
+    for _ in 0..400 {
+        let (status, body, h) = get_with(&hub, "/v1/bills?limit=1", &[]).await;
+        if status == 429 {
+            limited = Some((body, h));
+            break;
+        }
+    }
+    let (body, h) = limited.expect("the burst runs out within 400 requests");
+    assert_eq!(body["code"], "rate_limited");
+    assert_eq!(h["retry-after"], "1");
+    hub.shutdown().await;
+}

@@ -460,6 +460,8 @@ struct Conn {
     state: Mutex<ConnState>,
     /// Woken when requests begin or end, to restart the deadline.
     changed: Notify,
+    /// Requests the service was called for (see [`Counted`]).
+    requests: AtomicU64,
 }
 
 #[derive(Default)]
@@ -486,6 +488,7 @@ impl Conn {
             close: CancellationToken::new(),
             state: Mutex::default(),
             changed: Notify::new(),
+            requests: AtomicU64::new(0),
         });
         conn.idle(&mut conn.state());
         conn
@@ -503,6 +506,7 @@ impl Conn {
     }
 
     fn begin(self: &Arc<Self>) -> InFlight {
+        self.requests.fetch_add(1, Ordering::AcqRel);
         {
             let mut state = self.state();
             state.active += 1;
@@ -558,17 +562,129 @@ impl Drop for InFlight {
 
 /// A descriptor this edge holds; counted until the socket is dropped, also
 /// after an upgrade hands it to a WebSocket task.
+///
+/// It also gives hyper's own HTTP/1 error answers a body. hyper answers a
+/// request head it cannot parse (400), one too large (431: over about
+/// 400 KiB, or over 100 headers) or a URI too long (414) itself, with an empty
+/// body, before any service sees a request. The writer tells such an answer
+/// apart by counting: a final response head written when every request the
+/// service was called for already has its answer is hyper's own. It is
+/// replaced by the same status with the JSON error body the servers use,
+/// `{"type":"error","code":...,"message":...}`, and `connection: close`.
 struct Counted {
     tcp: TcpStream,
     stats: Arc<EdgeStats>,
+    /// The connection, for how many requests reached the service.
+    conn: Arc<Conn>,
+    /// Final HTTP/1 response heads written so far.
+    heads: u64,
+    /// Whether writes are still looked at: not once upgraded (101) or when
+    /// the connection turned out not to be HTTP/1 (HTTP/2 starts otherwise).
+    inspect: bool,
+    /// Whether anything was written yet.
+    wrote: bool,
+    /// The answer that replaces hyper's own, and how much of it is written;
+    /// whatever hyper writes meanwhile (its empty answer) is dropped.
+    replacement: Option<(Vec<u8>, usize)>,
 }
 
 impl Counted {
-    fn new(tcp: TcpStream, stats: Arc<EdgeStats>) -> Counted {
+    fn new(tcp: TcpStream, stats: Arc<EdgeStats>, conn: Arc<Conn>) -> Counted {
         OPEN.fetch_add(1, Ordering::AcqRel);
         stats.open.fetch_add(1, Ordering::Relaxed);
-        Counted { tcp, stats }
+        Counted {
+            tcp,
+            stats,
+            conn,
+            heads: 0,
+            inspect: true,
+            wrote: false,
+            replacement: None,
+        }
     }
+
+    /// Looks at the start of a write: a final response head of hyper's own
+    /// with an error status starts a replacement.
+    fn look(&mut self, first: &[u8]) {
+        if !self.inspect || first.is_empty() {
+            return;
+        }
+        let first_write = !self.wrote;
+        self.wrote = true;
+        if !first.starts_with(b"HTTP/1.") {
+            if first_write {
+                self.inspect = false; // HTTP/2
+            }
+            return;
+        }
+        let Some(status) = first
+            .get(9..12)
+            .and_then(|s| std::str::from_utf8(s).ok())
+            .and_then(|s| s.parse::<u16>().ok())
+        else {
+            return;
+        };
+        if status == 101 {
+            self.inspect = false; // WebSocket bytes follow
+            return;
+        }
+        if status < 200 {
+            return; // 100 Continue: an interim head
+        }
+        let own = self.heads >= self.conn.requests.load(Ordering::Acquire);
+        self.heads += 1;
+        if own && status >= 400 {
+            self.replacement = Some((protocol_error(status), 0));
+        }
+    }
+
+    /// Writes the rest of the replacement; ready once it is all written.
+    fn poll_replacement(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let Some((bytes, written)) = &mut self.replacement else {
+            return Poll::Ready(Ok(()));
+        };
+        while *written < bytes.len() {
+            match Pin::new(&mut self.tcp).poll_write(cx, &bytes[*written..]) {
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()))
+                }
+                Poll::Ready(Ok(n)) => *written += n,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// hyper's own error answer, with the JSON error body.
+fn protocol_error(status: u16) -> Vec<u8> {
+    let (reason, code, message) = match status {
+        400 => (
+            "Bad Request",
+            "bad_request",
+            "the request is not valid HTTP/1.1",
+        ),
+        414 => (
+            "URI Too Long",
+            "uri_too_long",
+            "the request's URI is too long",
+        ),
+        431 => (
+            "Request Header Fields Too Large",
+            "request_header_fields_too_large",
+            "the request line and headers are too large (over about 400 KiB, or over 100 \
+             headers): send shorter query parameters",
+        ),
+        _ => ("Error", "http_error", "the request could not be served"),
+    };
+    let body = serde_json::json!({ "type": "error", "code": code, "message": message }).to_string();
+    format!(
+        "HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+         connection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
 }
 
 impl Drop for Counted {
@@ -594,6 +710,12 @@ impl AsyncWrite for Counted {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
+        if self.replacement.is_none() {
+            self.look(buf);
+        }
+        if self.replacement.is_some() {
+            return self.poll_replacement(cx).map_ok(|()| buf.len());
+        }
         Pin::new(&mut self.tcp).poll_write(cx, buf)
     }
 
@@ -602,6 +724,15 @@ impl AsyncWrite for Counted {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
+        if self.replacement.is_none() {
+            if let Some(first) = bufs.iter().find(|b| !b.is_empty()) {
+                self.look(first);
+            }
+        }
+        if self.replacement.is_some() {
+            let total = bufs.iter().map(|b| b.len()).sum();
+            return self.poll_replacement(cx).map_ok(|()| total);
+        }
         Pin::new(&mut self.tcp).poll_write_vectored(cx, bufs)
     }
 
@@ -610,7 +741,10 @@ impl AsyncWrite for Counted {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.tcp).poll_flush(cx)
+        match self.poll_replacement(cx) {
+            Poll::Ready(Ok(())) => Pin::new(&mut self.tcp).poll_flush(cx),
+            other => other,
+        }
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -694,8 +828,8 @@ pub async fn serve(
         }
         let _ = tcp.set_nodelay(true);
         let fd = tcp.as_raw_fd();
-        let io = Counted::new(tcp, edge.stats.clone());
         let state = Conn::open(edge.clone(), peer.ip(), fd);
+        let io = Counted::new(tcp, edge.stats.clone(), state.clone());
         let service = {
             let state = state.clone();
             let router_service = router_service.clone();

@@ -369,3 +369,72 @@ async fn the_state_api_reads_its_query_strictly() {
     assert_eq!(h["retry-after"], "1");
     hub.shutdown().await;
 }
+
+/// Sends `request` on a new connection (while reading, so that a large one
+/// cannot block) and returns what came back until the hub closed.
+async fn raw_exchange(hub: &TestHub, request: Vec<u8>) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let tcp = tokio::net::TcpStream::connect(hub.addr).await.unwrap();
+    let (mut read, mut write) = tcp.into_split();
+    let writer = tokio::spawn(async move {
+        let _ = write.write_all(&request).await;
+        write
+    });
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(WAIT, read.read_to_end(&mut answer)).await;
+    drop(writer.await);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// The JSON body of a raw HTTP/1.1 answer.
+fn raw_body(answer: &str) -> Value {
+    let (_, body) = answer.split_once("\r\n\r\n").unwrap_or(("", ""));
+    serde_json::from_str(body).unwrap_or(Value::Null)
+}
+
+/// The errors hyper answers by itself (a request head too large, 431; one
+/// that is not HTTP, 400) carry the JSON error body like every other error,
+/// also on a keep-alive connection after a good request; the router's own
+/// answers are left as they are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_from_the_http_layer_carry_the_json_body() {
+    let nats = NatsServer::start();
+    let _publisher = Publisher::new(&nats).await;
+    let hub = TestHub::start(test_config(&nats)).await;
+
+    // A 1 MB q.
+    let mut big = b"GET /v1/bills?q=".to_vec();
+    big.extend(std::iter::repeat_n(b'a', 1 << 20));
+    big.extend_from_slice(b" HTTP/1.1\r\nHost: hub\r\n\r\n");
+    let answer = raw_exchange(&hub, big).await;
+    assert!(answer.starts_with("HTTP/1.1 431 "), "{:.200}", answer);
+    let body = raw_body(&answer);
+    assert_eq!(body["type"], "error", "{answer:.400}");
+    assert_eq!(body["code"], "request_header_fields_too_large");
+    // Over 100 headers.
+    let mut many = b"GET /healthz HTTP/1.1\r\nHost: hub\r\n".to_vec();
+    for i in 0..150 {
+        many.extend_from_slice(format!("x-h{i}: 1\r\n").as_bytes());
+    }
+    many.extend_from_slice(b"\r\n");
+    let answer = raw_exchange(&hub, many).await;
+    assert!(answer.starts_with("HTTP/1.1 431 "), "{answer}");
+    assert_eq!(raw_body(&answer)["code"], "request_header_fields_too_large");
+    // Not HTTP, at once and after a good request on the same connection.
+    let answer = raw_exchange(&hub, b"GARBAGE\r\n\r\n".to_vec()).await;
+    assert!(answer.starts_with("HTTP/1.1 400 "), "{answer}");
+    assert_eq!(raw_body(&answer)["code"], "bad_request");
+    let answer = raw_exchange(
+        &hub,
+        b"GET /nope HTTP/1.1\r\nHost: hub\r\n\r\nGARBAGE\r\n\r\n".to_vec(),
+    )
+    .await;
+    let (first, second) = answer.split_at(answer.rfind("HTTP/1.1 400 ").expect("the 400"));
+    assert!(first.starts_with("HTTP/1.1 404 "), "{answer}");
+    assert!(
+        first.contains("\"code\":\"not_found\""),
+        "the router's 404 as it was: {first}"
+    );
+    assert_eq!(raw_body(second)["code"], "bad_request", "{answer}");
+    hub.shutdown().await;
+}

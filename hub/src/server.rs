@@ -273,9 +273,22 @@ fn bad_handshake(message: &str) -> Response {
     reject(StatusCode::BAD_REQUEST, "bad_handshake", message)
 }
 
+/// A stream's query string must decode to UTF-8 (serde's form decoding
+/// would replace what does not, and the replaced value would be used).
+fn stream_query_refused(uri: &axum::http::Uri) -> Option<Response> {
+    match crate::state::Params::parse(uri.query()) {
+        Ok(_) => None,
+        Err(crate::state::Answer::BadParameter { message, .. }) => {
+            Some(reject(StatusCode::BAD_REQUEST, "bad_request", &message))
+        }
+        Err(_) => Some(bad_query()),
+    }
+}
+
 async fn ws_handler(
     State(app): State<App>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    uri: axum::http::Uri,
     query: Result<Query<StreamQuery>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
@@ -293,6 +306,9 @@ async fn ws_handler(
     };
     if !valid_websocket_key(&headers) {
         return bad_handshake("Sec-WebSocket-Key must be the base64 form of 16 bytes (RFC 6455)");
+    }
+    if let Some(r) = stream_query_refused(&uri) {
+        return r;
     }
     let Ok(Query(query)) = query else {
         return bad_query();
@@ -341,9 +357,13 @@ async fn ws_handler(
 async fn sse_handler(
     State(app): State<App>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    uri: axum::http::Uri,
     query: Result<Query<StreamQuery>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
 ) -> Response {
+    if let Some(r) = stream_query_refused(&uri) {
+        return r;
+    }
     let Ok(Query(query)) = query else {
         return bad_query();
     };

@@ -281,6 +281,24 @@ async fn the_state_api_reads_its_query_strictly() {
     )
     .await;
     assert_eq!(status, 200);
+    // The streams' query strings too (a replaced epoch or token would be used).
+    let (status, body, _) = get_with(&hub, "/v1/sse?topics=bill.%3E&epoch=%FF", &[]).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("bad_request")),
+        "{body}"
+    );
+    match tokio_tungstenite::connect_async(hub.ws_url("/v1/ws?topics=bill.%3E&token=%FF")).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => {
+            assert_eq!(r.status().as_u16(), 400);
+            let body: Value = serde_json::from_slice(r.body().as_deref().unwrap_or(b"")).unwrap();
+            assert_eq!(body["code"], "bad_request", "{body}");
+        }
+        other => panic!(
+            "a WebSocket with a non-UTF-8 query: {:?}",
+            other.map(|_| ())
+        ),
+    }
     // Strict numbers and dates; a Buddhist-era year is told to subtract 543.
     for (path, name) in [
         ("/v1/bills?limit=%2B5", "limit"),

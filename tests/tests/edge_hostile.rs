@@ -412,6 +412,19 @@ const STORM_CONCURRENCY: usize = 200;
 async fn a_reconnect_storm_from_one_address_connects_every_client() {
     use futures::StreamExt;
     raise_nofile();
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the local struct we pass.
+    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
+    assert!(
+        lim.rlim_cur as usize >= 2 * STORM_CLIENTS + 1_000,
+        "the storm needs ulimit -n of at least {} (this process has {}; scripts/test.sh raises it \
+         to 20000)",
+        2 * STORM_CLIENTS + 1_000,
+        lim.rlim_cur
+    );
     let nats = NatsServer::start();
     let _stream = Publisher::new(&nats).await;
     // Many users behind one address: the per-IP connection limit is raised,

@@ -385,6 +385,23 @@ async fn the_state_api_reads_its_query_strictly() {
     let (body, h) = limited.expect("the burst runs out within 400 requests");
     assert_eq!(body["code"], "rate_limited");
     assert_eq!(h["retry-after"], "1");
+    // The follow API shares the per-address bucket, and its 429 says the same.
+    let mut follow_limited = None;
+    for _ in 0..50 {
+        let (status, body, h) = get_with(
+            &hub,
+            "/v1/followers/f-nobody",
+            &[("authorization", "Bearer x")],
+        )
+        .await;
+        if status == 429 {
+            follow_limited = Some((body, h));
+            break;
+        }
+    }
+    let (body, h) = follow_limited.expect("the shared bucket is spent");
+    assert_eq!(body["code"], "rate_limited", "{body}");
+    assert_eq!(h["retry-after"], "1");
     hub.shutdown().await;
 }
 

@@ -122,22 +122,11 @@ impl State {
         &self,
         params: &std::collections::HashMap<String, String>,
     ) -> Option<serde_json::Value> {
-        let params = crate::state::Params::parse(Some(
-            &params
-                .iter()
-                .map(|(k, v)| {
-                    format!(
-                        "{k}={}",
-                        percent_encoding::utf8_percent_encode(
-                            v,
-                            percent_encoding::NON_ALPHANUMERIC
-                        )
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join("&"),
-        ))
-        .ok()?;
+        let pairs: Vec<(&str, &str)> = params
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let params = crate::state::Params::from_pairs(&pairs);
         match self.0.bills(&params, &Everyone, Default::default()) {
             crate::state::Answer::Ok { body, .. } => Some(body),
             _ => None,

@@ -461,7 +461,7 @@ impl Params {
         Ok(Params { pairs })
     }
 
-    #[cfg(test)]
+    /// Pairs already decoded (tests and benchmarks).
     pub(crate) fn from_pairs(pairs: &[(&str, &str)]) -> Params {
         Params {
             pairs: pairs

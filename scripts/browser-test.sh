@@ -20,7 +20,10 @@
 # Web Push: the service worker (/sw.js) shows a push delivered through DevTools and
 # its click opens the bill; when the hub answers GET /v1/push/key, following a bill
 # registers the browser with the follow API too (skipped, with the reason, when it
-# answers 503 or 404). Screenshots land in tests/artifacts/.
+# answers 503 or 404). CORS: a page served from another origin (another port, and
+# localhost for 127.0.0.1) imports /sapha.js from the hub, reads the state API,
+# follows a bill and opens an EventSource (tests/browser/cors.test.mjs).
+# Screenshots land in tests/artifacts/.
 # Everything it starts is stopped on exit. Exit status: 0 when every check passed.
 #
 # Environment: CARGO_TARGET_DIR (default target/), CHROMIUM (default /usr/bin/chromium),
@@ -206,4 +209,14 @@ HUB_URL="http://127.0.0.1:$hub_port" \
   timeout --kill-after=5 "$((RUN_DEADLINE - SECONDS + 10))" node tests/browser/dashboard.test.mjs \
   || fail "the dashboard checks failed (above)"
 
-say "done in ${SECONDS}s; screenshots: tests/artifacts/dashboard.png, dashboard-th.png, dashboard-phone.png, dashboard-browser.png, dashboard-browser-phone.png, dashboard-midsitting.png (and dashboard-push.png when the hub sends notifications)"
+# CORS from a real second origin: a page on http://localhost:<another port>
+# imports /sapha.js from the hub, reads the state API, follows a bill over the
+# WebSocket and opens an EventSource (tests/browser/cors.test.mjs).
+say "CORS: a page on another origin uses the hub"
+wait_for "the hub" hub_ready
+HUB_URL="http://127.0.0.1:$hub_port" \
+  BILL_ID=b-2564-ca-0001 CHROMIUM="$CHROMIUM" ARTIFACTS="$artifacts" \
+  timeout --kill-after=5 60 node tests/browser/cors.test.mjs \
+  || fail "the CORS checks failed (above)"
+
+say "done in ${SECONDS}s; screenshots: tests/artifacts/dashboard.png, dashboard-th.png, dashboard-phone.png, dashboard-browser.png, dashboard-browser-phone.png, dashboard-midsitting.png, cors.png (and dashboard-push.png when the hub sends notifications)"

@@ -8,6 +8,9 @@
 #   caddy               the proxy's Caddyfile adapts                            (Debian: caddy)
 #   nats-server         `-t` on the cluster node config
 #   python3 + PyYAML    scripts/deploy-check.py (always: YAML/JSON parse, probes, grace periods, selectors)
+#                       scripts/yaml11-check.py (always: every tracked YAML file, docs/openapi.yaml and
+#                       docs/asyncapi.yaml included, reads the same in YAML 1.1 as in 1.2: no unquoted
+#                       yes/no/on/off, no boolean in an enum). PyYAML is installed with pip if missing.
 # SAPHA_DEPLOY_CHECK_STRICT=1 fails when a tool is missing instead of skipping.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -19,6 +22,12 @@ skip() {
   if [ "$strict" = 1 ]; then echo "deploy-check: $1 is missing (strict)" >&2; exit 1; fi
 }
 
+if ! python3 -c 'import yaml' 2>/dev/null; then
+  echo "deploy-check: installing PyYAML (pip)"
+  python3 -m pip install --quiet --user PyYAML 2>/dev/null || python3 -m pip install --quiet PyYAML \
+    || { echo "deploy-check: PyYAML is missing and pip could not install it" >&2; exit 1; }
+fi
+python3 scripts/yaml11-check.py
 python3 scripts/deploy-check.py
 
 if command -v promtool >/dev/null; then

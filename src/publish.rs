@@ -299,6 +299,7 @@ pub async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
             max_pending_per_ip: args.max_pending_connections_per_ip,
             fd_reserve: args.fd_reserve,
             exempt: Vec::new(),
+            ..sapha_edge::EdgeLimits::default()
         },
     };
     let listener = tokio::net::TcpListener::bind(&args.listen)

@@ -13,9 +13,15 @@
 //!   first request head, and idle between keep-alive requests: either way they
 //!   hold a descriptor without a request) are capped in total and per client
 //!   IP. When a cap is reached the *oldest* such connection (of that IP, or
-//!   overall) is closed to make room: a flood of silent or idle sockets from
-//!   one address only cycles its own sockets, and a real request from the same
-//!   address still gets through.
+//!   overall) that may be closed is closed to make room: one that has been
+//!   pending for at least [`EdgeLimits::pending_min_age`] and has no bytes
+//!   waiting unread in its socket (a request head in the kernel buffer, not yet
+//!   read because its task has not had a turn, is not idle). With none such,
+//!   the newcomer is admitted over the cap, and a trimmer brings the address
+//!   back to it as its connections age. A flood of silent or idle sockets from
+//!   one address only cycles its own sockets, a real request from the same
+//!   address still gets through, and a reconnect storm (hundreds of handshakes
+//!   at once from one NAT) is not cut.
 //! - **Descriptor headroom.** At start the soft `RLIMIT_NOFILE` is raised to
 //!   the hard one; the edge then keeps [`EdgeLimits::fd_reserve`] descriptors
 //!   free for NATS, files and health checks. At the budget a new connection
@@ -30,6 +36,7 @@ use axum::Router;
 use http_body_util::BodyExt;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::IpAddr;
+use std::os::fd::{AsRawFd, RawFd};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -56,6 +63,11 @@ pub struct EdgeLimits {
     pub max_pending: usize,
     /// Most such connections from one IP address.
     pub max_pending_per_ip: usize,
+    /// How long a connection must have been pending before a pending cap may
+    /// close it. Younger ones (a reconnect storm's handshakes not yet read)
+    /// are never closed by a cap; the count may exceed the cap meanwhile and
+    /// is brought back to it as they reach this age.
+    pub pending_min_age: Duration,
     /// Descriptors kept free below the process limit; beyond that, new
     /// connections are closed at accept.
     pub fd_reserve: usize,
@@ -70,6 +82,7 @@ impl Default for EdgeLimits {
             request_deadline: Duration::from_secs(10),
             max_pending: 1024,
             max_pending_per_ip: 64,
+            pending_min_age: Duration::from_secs(2),
             fd_reserve: 64,
             exempt: Vec::new(),
         }
@@ -141,22 +154,54 @@ impl Edge {
     }
 
     /// Enters a connection with no request in progress into the pending set,
-    /// closing the oldest ones over a cap; `close` is the connection's token.
-    /// Returns its id in the set.
-    fn admit(&self, ip: IpAddr, close: CancellationToken) -> u64 {
-        let exempt = self.limits.exempt.iter().any(|n| n.contains(&ip));
-        let per_ip = if exempt {
-            usize::MAX
-        } else {
-            self.limits.max_pending_per_ip.max(1)
-        };
+    /// closing the oldest ones over a cap that may be closed (see
+    /// [`Pending::trim`]); `close` is the connection's token, `fd` its
+    /// socket. Returns its id in the set.
+    fn admit(&self, ip: IpAddr, close: CancellationToken, fd: RawFd) -> u64 {
+        let caps = self.caps(ip);
         let mut pending = self.pending();
-        let (id, evicted) = pending.admit(ip, close, per_ip, self.limits.max_pending.max(1));
+        let (id, evicted) = pending.admit(ip, close, fd, caps, Instant::now(), &has_unread);
         self.stats
             .evicted
             .fetch_add(evicted as u64, Ordering::Relaxed);
         self.stats.pending.store(pending.len(), Ordering::Relaxed);
         id
+    }
+
+    /// The pending caps for `ip` (trusted proxies have no per-IP cap).
+    fn caps(&self, ip: IpAddr) -> Caps {
+        let exempt = self.limits.exempt.iter().any(|n| n.contains(&ip));
+        Caps {
+            per_ip: if exempt {
+                usize::MAX
+            } else {
+                self.limits.max_pending_per_ip.max(1)
+            },
+            total: self.limits.max_pending.max(1),
+            min_age: self.limits.pending_min_age,
+        }
+    }
+
+    /// Brings the addresses (and the total) that went over a cap while their
+    /// connections were too young to close back to the caps, now that some
+    /// are old enough. Run every [`Edge::trim_interval`].
+    fn trim_over(&self) {
+        let mut pending = self.pending();
+        let now = Instant::now();
+        let over: Vec<IpAddr> = pending.over.drain().collect();
+        let mut evicted = 0;
+        for ip in over {
+            evicted += pending.trim(ip, self.caps(ip), 0, now, &has_unread);
+        }
+        self.stats
+            .evicted
+            .fetch_add(evicted as u64, Ordering::Relaxed);
+        self.stats.pending.store(pending.len(), Ordering::Relaxed);
+    }
+
+    /// How often [`Edge::trim_over`] runs: a quarter of the minimum age.
+    fn trim_interval(&self) -> Duration {
+        (self.limits.pending_min_age / 4).max(Duration::from_millis(50))
     }
 
     /// Takes a connection out of the pending set (a request began, or it closed).
@@ -166,11 +211,13 @@ impl Edge {
         self.stats.pending.store(pending.len(), Ordering::Relaxed);
     }
 
-    /// Closes the oldest pending connection, if there is one, to free its
-    /// descriptor (at the budget, or when `accept` ran out of descriptors).
+    /// Closes the oldest pending connection with no unread bytes (else the
+    /// oldest one), if there is one, to free its descriptor (at the budget,
+    /// or when `accept` ran out of descriptors): whatever their age, as the
+    /// descriptor limit is hard.
     fn evict_oldest(&self) -> bool {
         let mut pending = self.pending();
-        let closed = pending.close_oldest();
+        let closed = pending.close_for_descriptor(&has_unread);
         if closed {
             self.stats.evicted.fetch_add(1, Ordering::Relaxed);
         }
@@ -213,14 +260,59 @@ pub fn raise_nofile_limit() -> u64 {
     lim.rlim_cur
 }
 
+/// Whether the socket `fd` holds bytes the server has not read yet (a
+/// request head that arrived while its task waited for a turn): such a
+/// connection is not idle, whatever its age. Peeks one byte without
+/// blocking; EOF, an error or nothing waiting are all "no".
+fn has_unread(fd: RawFd) -> bool {
+    let mut byte = 0u8;
+    // SAFETY: recv writes at most one byte into a local; MSG_PEEK leaves it
+    // in the socket and MSG_DONTWAIT never blocks. The fd belongs to a
+    // connection still in the pending set (it leaves the set before its
+    // socket is closed); were it reused meanwhile, the peek would only judge
+    // another socket's readability, never read or change anything.
+    let n = unsafe {
+        libc::recv(
+            fd,
+            (&mut byte as *mut u8).cast(),
+            1,
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    n > 0
+}
+
+/// The pending caps that apply to one address.
+#[derive(Debug, Clone, Copy)]
+struct Caps {
+    per_ip: usize,
+    total: usize,
+    /// Younger connections are never closed by a cap.
+    min_age: Duration,
+}
+
+/// One connection with no request in progress.
+struct Entry {
+    ip: IpAddr,
+    /// Cancelled to close it.
+    close: CancellationToken,
+    /// When it entered the set (accepted, or its last request ended).
+    since: Instant,
+    /// Its socket, to look for unread bytes ([`has_unread`]).
+    fd: RawFd,
+}
+
 /// Connections with no request in progress, oldest first.
 #[derive(Default)]
 struct Pending {
     next_id: u64,
-    /// By id; ids grow, so the first entry is the oldest connection.
-    order: BTreeMap<u64, (IpAddr, CancellationToken)>,
+    /// By id; ids grow with `since`, so the first entry is the oldest.
+    order: BTreeMap<u64, Entry>,
     /// Each IP's pending ids, oldest first.
     per_ip: HashMap<IpAddr, VecDeque<u64>>,
+    /// Addresses left over their cap (their connections were too young to
+    /// close), for [`Edge::trim_over`].
+    over: std::collections::HashSet<IpAddr>,
 }
 
 impl Pending {
@@ -229,46 +321,112 @@ impl Pending {
     }
 
     /// Adds a connection from `ip` (closed by cancelling `close`), first
-    /// closing the oldest of that IP's while it has `per_ip` or more, then the
-    /// oldest overall while there are `total` or more. Returns its id and how
-    /// many were closed.
+    /// making room for it under the caps ([`Pending::trim`]). Returns its id
+    /// and how many were closed.
     fn admit(
         &mut self,
         ip: IpAddr,
         close: CancellationToken,
-        per_ip: usize,
-        total: usize,
+        fd: RawFd,
+        caps: Caps,
+        now: Instant,
+        unread: &dyn Fn(RawFd) -> bool,
     ) -> (u64, usize) {
-        let mut evicted = 0;
-        while self.per_ip.get(&ip).is_some_and(|q| q.len() >= per_ip) {
-            let oldest = self.per_ip.get(&ip).and_then(|q| q.front().copied());
-            let Some(oldest) = oldest else { break };
-            self.close(oldest);
-            evicted += 1;
-        }
-        while self.order.len() >= total && self.close_oldest() {
-            evicted += 1;
-        }
+        let evicted = self.trim(ip, caps, 1, now, unread);
         let id = self.next_id;
         self.next_id += 1;
-        self.order.insert(id, (ip, close));
-        self.per_ip.entry(ip).or_default().push_back(id);
+        self.order.insert(
+            id,
+            Entry {
+                ip,
+                close,
+                since: now,
+                fd,
+            },
+        );
+        let count = {
+            let q = self.per_ip.entry(ip).or_default();
+            q.push_back(id);
+            q.len()
+        };
+        if count > caps.per_ip || self.order.len() > caps.total {
+            self.over.insert(ip);
+        }
         (id, evicted)
     }
 
-    /// Closes the oldest connection of any IP; false when there is none.
-    fn close_oldest(&mut self) -> bool {
-        let Some((&oldest, _)) = self.order.first_key_value() else {
-            return false;
-        };
-        self.close(oldest);
-        true
+    /// Closes connections until `room` more fit under the caps: the oldest
+    /// of `ip`'s while it has more than `per_ip - room`, then the oldest of
+    /// any address while there are more than `total - room`. Only a
+    /// connection pending for at least `min_age` with no unread bytes may be
+    /// closed; when there is none, the count stays over the cap (and `ip` is
+    /// trimmed again later). Returns how many were closed.
+    fn trim(
+        &mut self,
+        ip: IpAddr,
+        caps: Caps,
+        room: usize,
+        now: Instant,
+        unread: &dyn Fn(RawFd) -> bool,
+    ) -> usize {
+        let closable = |e: &Entry| now.duration_since(e.since) >= caps.min_age;
+        self.over.remove(&ip);
+        let mut evicted = 0;
+        let per_ip = caps.per_ip.saturating_sub(room);
+        while self.per_ip.get(&ip).is_some_and(|q| q.len() > per_ip) {
+            let victim = self.per_ip.get(&ip).and_then(|q| {
+                q.iter()
+                    .copied()
+                    .take_while(|id| self.order.get(id).is_some_and(closable))
+                    .find(|id| self.order.get(id).is_some_and(|e| !unread(e.fd)))
+            });
+            let Some(victim) = victim else {
+                self.over.insert(ip);
+                break;
+            };
+            self.close(victim);
+            evicted += 1;
+        }
+        let total = caps.total.saturating_sub(room);
+        while self.order.len() > total {
+            let victim = self
+                .order
+                .iter()
+                .take_while(|(_, e)| closable(e))
+                .find(|(_, e)| !unread(e.fd))
+                .map(|(&id, _)| id);
+            let Some(victim) = victim else {
+                self.over.insert(ip);
+                break;
+            };
+            self.close(victim);
+            evicted += 1;
+        }
+        evicted
+    }
+
+    /// Closes the oldest connection with no unread bytes, else the oldest of
+    /// all, whatever its age; false when there is none.
+    fn close_for_descriptor(&mut self, unread: &dyn Fn(RawFd) -> bool) -> bool {
+        let victim = self
+            .order
+            .iter()
+            .find(|(_, e)| !unread(e.fd))
+            .or_else(|| self.order.first_key_value())
+            .map(|(&id, _)| id);
+        match victim {
+            Some(id) => {
+                self.close(id);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Removes `id` and cancels its token.
     fn close(&mut self, id: u64) {
-        if let Some((_, token)) = self.remove(id) {
-            token.cancel();
+        if let Some(e) = self.remove(id) {
+            e.close.cancel();
         }
     }
 
@@ -277,15 +435,15 @@ impl Pending {
         self.remove(id);
     }
 
-    fn remove(&mut self, id: u64) -> Option<(IpAddr, CancellationToken)> {
-        let (ip, token) = self.order.remove(&id)?;
-        if let Some(q) = self.per_ip.get_mut(&ip) {
+    fn remove(&mut self, id: u64) -> Option<Entry> {
+        let e = self.order.remove(&id)?;
+        if let Some(q) = self.per_ip.get_mut(&e.ip) {
             q.retain(|&i| i != id);
             if q.is_empty() {
-                self.per_ip.remove(&ip);
+                self.per_ip.remove(&e.ip);
             }
         }
-        Some((ip, token))
+        Some(e)
     }
 }
 
@@ -295,11 +453,15 @@ impl Pending {
 struct Conn {
     edge: Arc<Edge>,
     ip: IpAddr,
+    /// The socket (for the pending caps' look at unread bytes).
+    fd: RawFd,
     /// Cancelled to close the connection (to make room for another).
     close: CancellationToken,
     state: Mutex<ConnState>,
     /// Woken when requests begin or end, to restart the deadline.
     changed: Notify,
+    /// Requests the service was called for (see [`Counted`]).
+    requests: AtomicU64,
 }
 
 #[derive(Default)]
@@ -318,13 +480,15 @@ struct InFlight(Arc<Conn>);
 
 impl Conn {
     /// A new connection, pending until its first request head.
-    fn open(edge: Arc<Edge>, ip: IpAddr) -> Arc<Conn> {
+    fn open(edge: Arc<Edge>, ip: IpAddr, fd: RawFd) -> Arc<Conn> {
         let conn = Arc::new(Conn {
             edge,
             ip,
+            fd,
             close: CancellationToken::new(),
             state: Mutex::default(),
             changed: Notify::new(),
+            requests: AtomicU64::new(0),
         });
         conn.idle(&mut conn.state());
         conn
@@ -337,11 +501,12 @@ impl Conn {
     /// With no request in progress: enters the pending set.
     fn idle(&self, state: &mut ConnState) {
         if state.active == 0 && !state.gone && state.pending.is_none() {
-            state.pending = Some(self.edge.admit(self.ip, self.close.clone()));
+            state.pending = Some(self.edge.admit(self.ip, self.close.clone(), self.fd));
         }
     }
 
     fn begin(self: &Arc<Self>) -> InFlight {
+        self.requests.fetch_add(1, Ordering::AcqRel);
         {
             let mut state = self.state();
             state.active += 1;
@@ -397,17 +562,129 @@ impl Drop for InFlight {
 
 /// A descriptor this edge holds; counted until the socket is dropped, also
 /// after an upgrade hands it to a WebSocket task.
+///
+/// It also gives hyper's own HTTP/1 error answers a body. hyper answers a
+/// request head it cannot parse (400), one too large (431: over about
+/// 400 KiB, or over 100 headers) or a URI too long (414) itself, with an empty
+/// body, before any service sees a request. The writer tells such an answer
+/// apart by counting: a final response head written when every request the
+/// service was called for already has its answer is hyper's own. It is
+/// replaced by the same status with the JSON error body the servers use,
+/// `{"type":"error","code":...,"message":...}`, and `connection: close`.
 struct Counted {
     tcp: TcpStream,
     stats: Arc<EdgeStats>,
+    /// The connection, for how many requests reached the service.
+    conn: Arc<Conn>,
+    /// Final HTTP/1 response heads written so far.
+    heads: u64,
+    /// Whether writes are still looked at: not once upgraded (101) or when
+    /// the connection turned out not to be HTTP/1 (HTTP/2 starts otherwise).
+    inspect: bool,
+    /// Whether anything was written yet.
+    wrote: bool,
+    /// The answer that replaces hyper's own, and how much of it is written;
+    /// whatever hyper writes meanwhile (its empty answer) is dropped.
+    replacement: Option<(Vec<u8>, usize)>,
 }
 
 impl Counted {
-    fn new(tcp: TcpStream, stats: Arc<EdgeStats>) -> Counted {
+    fn new(tcp: TcpStream, stats: Arc<EdgeStats>, conn: Arc<Conn>) -> Counted {
         OPEN.fetch_add(1, Ordering::AcqRel);
         stats.open.fetch_add(1, Ordering::Relaxed);
-        Counted { tcp, stats }
+        Counted {
+            tcp,
+            stats,
+            conn,
+            heads: 0,
+            inspect: true,
+            wrote: false,
+            replacement: None,
+        }
     }
+
+    /// Looks at the start of a write: a final response head of hyper's own
+    /// with an error status starts a replacement.
+    fn look(&mut self, first: &[u8]) {
+        if !self.inspect || first.is_empty() {
+            return;
+        }
+        let first_write = !self.wrote;
+        self.wrote = true;
+        if !first.starts_with(b"HTTP/1.") {
+            if first_write {
+                self.inspect = false; // HTTP/2
+            }
+            return;
+        }
+        let Some(status) = first
+            .get(9..12)
+            .and_then(|s| std::str::from_utf8(s).ok())
+            .and_then(|s| s.parse::<u16>().ok())
+        else {
+            return;
+        };
+        if status == 101 {
+            self.inspect = false; // WebSocket bytes follow
+            return;
+        }
+        if status < 200 {
+            return; // 100 Continue: an interim head
+        }
+        let own = self.heads >= self.conn.requests.load(Ordering::Acquire);
+        self.heads += 1;
+        if own && status >= 400 {
+            self.replacement = Some((protocol_error(status), 0));
+        }
+    }
+
+    /// Writes the rest of the replacement; ready once it is all written.
+    fn poll_replacement(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let Some((bytes, written)) = &mut self.replacement else {
+            return Poll::Ready(Ok(()));
+        };
+        while *written < bytes.len() {
+            match Pin::new(&mut self.tcp).poll_write(cx, &bytes[*written..]) {
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()))
+                }
+                Poll::Ready(Ok(n)) => *written += n,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// hyper's own error answer, with the JSON error body.
+fn protocol_error(status: u16) -> Vec<u8> {
+    let (reason, code, message) = match status {
+        400 => (
+            "Bad Request",
+            "bad_request",
+            "the request is not valid HTTP/1.1",
+        ),
+        414 => (
+            "URI Too Long",
+            "uri_too_long",
+            "the request's URI is too long",
+        ),
+        431 => (
+            "Request Header Fields Too Large",
+            "request_header_fields_too_large",
+            "the request line and headers are too large (over about 400 KiB, or over 100 \
+             headers): send shorter query parameters",
+        ),
+        _ => ("Error", "http_error", "the request could not be served"),
+    };
+    let body = serde_json::json!({ "type": "error", "code": code, "message": message }).to_string();
+    format!(
+        "HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+         connection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
 }
 
 impl Drop for Counted {
@@ -433,6 +710,12 @@ impl AsyncWrite for Counted {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
+        if self.replacement.is_none() {
+            self.look(buf);
+        }
+        if self.replacement.is_some() {
+            return self.poll_replacement(cx).map_ok(|()| buf.len());
+        }
         Pin::new(&mut self.tcp).poll_write(cx, buf)
     }
 
@@ -441,6 +724,15 @@ impl AsyncWrite for Counted {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
+        if self.replacement.is_none() {
+            if let Some(first) = bufs.iter().find(|b| !b.is_empty()) {
+                self.look(first);
+            }
+        }
+        if self.replacement.is_some() {
+            let total = bufs.iter().map(|b| b.len()).sum();
+            return self.poll_replacement(cx).map_ok(|()| total);
+        }
         Pin::new(&mut self.tcp).poll_write_vectored(cx, bufs)
     }
 
@@ -449,7 +741,10 @@ impl AsyncWrite for Counted {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.tcp).poll_flush(cx)
+        match self.poll_replacement(cx) {
+            Poll::Ready(Ok(())) => Pin::new(&mut self.tcp).poll_flush(cx),
+            other => other,
+        }
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -479,6 +774,21 @@ pub async fn serve(
     let router_service = hyper_util::service::TowerToHyperService::new(router);
     let mut refusal_log = RateLimited::default();
     let mut accept_error_log = RateLimited::default();
+    // Brings addresses left over a pending cap (their connections were too
+    // young to close) back to it as their connections age.
+    let trimmer = {
+        let (edge, stop) = (edge.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(edge.trim_interval());
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => edge.trim_over(),
+                    _ = stop.cancelled() => return,
+                }
+            }
+        })
+    };
     loop {
         let (tcp, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -517,8 +827,9 @@ pub async fn serve(
             continue;
         }
         let _ = tcp.set_nodelay(true);
-        let io = Counted::new(tcp, edge.stats.clone());
-        let state = Conn::open(edge.clone(), peer.ip());
+        let fd = tcp.as_raw_fd();
+        let state = Conn::open(edge.clone(), peer.ip(), fd);
+        let io = Counted::new(tcp, edge.stats.clone(), state.clone());
         let service = {
             let state = state.clone();
             let router_service = router_service.clone();
@@ -568,6 +879,7 @@ pub async fn serve(
         });
     }
     drop(listener);
+    trimmer.abort();
     graceful.shutdown().await;
     Ok(())
 }
@@ -594,6 +906,20 @@ mod tests {
         IpAddr::from([127, 0, 0, last])
     }
 
+    /// Caps with no minimum age (the age rule has its own tests).
+    fn caps(per_ip: usize, total: usize) -> Caps {
+        Caps {
+            per_ip,
+            total,
+            min_age: Duration::ZERO,
+        }
+    }
+
+    /// Nothing is ever unread (the unread rule has its own tests).
+    fn never(_: RawFd) -> bool {
+        false
+    }
+
     /// Adds a connection from `ip`; its id, its token and how many were closed.
     fn add(
         p: &mut Pending,
@@ -602,16 +928,129 @@ mod tests {
         total: usize,
     ) -> (u64, CancellationToken, usize) {
         let token = CancellationToken::new();
-        let (id, evicted) = p.admit(ip, token.clone(), per_ip, total);
+        let (id, evicted) = p.admit(
+            ip,
+            token.clone(),
+            -1,
+            caps(per_ip, total),
+            Instant::now(),
+            &never,
+        );
         (id, token, evicted)
     }
 
     fn edge(max_pending_per_ip: usize) -> Arc<Edge> {
         let limits = EdgeLimits {
             max_pending_per_ip,
+            pending_min_age: Duration::ZERO,
             ..EdgeLimits::default()
         };
         Arc::new(Edge::new(limits, 0))
+    }
+
+    /// A young connection is never closed by a cap: the count goes over it,
+    /// and once the connections are old enough a trim brings it back.
+    #[test]
+    fn a_cap_closes_only_connections_past_the_minimum_age() {
+        let mut p = Pending::default();
+        let start = Instant::now();
+        let caps = Caps {
+            per_ip: 2,
+            total: 100,
+            min_age: Duration::from_secs(2),
+        };
+        let tokens: Vec<CancellationToken> = (0..5)
+            .map(|i| {
+                let t = CancellationToken::new();
+                let at = start + Duration::from_millis(100 * i);
+                let (_, evicted) = p.admit(ip(1), t.clone(), -1, caps, at, &never);
+                assert_eq!(evicted, 0, "connection {i}: nobody is old enough to close");
+                t
+            })
+            .collect();
+        assert_eq!(p.len(), 5);
+        assert!(
+            p.over.contains(&ip(1)),
+            "the address is marked over its cap"
+        );
+        // 2.25 s after the first: the first three are past 2 s; closing the
+        // oldest three brings the address back to its cap.
+        let later = start + Duration::from_millis(2_250);
+        let evicted = p.trim(ip(1), caps, 0, later, &never);
+        assert_eq!(evicted, 3);
+        assert!(tokens[..3].iter().all(CancellationToken::is_cancelled));
+        assert!(!tokens[3].is_cancelled() && !tokens[4].is_cancelled());
+        assert!(!p.over.contains(&ip(1)));
+        // The total cap follows the same rule.
+        let mut p = Pending::default();
+        let caps = Caps {
+            per_ip: 100,
+            total: 1,
+            min_age: Duration::from_secs(2),
+        };
+        let first = CancellationToken::new();
+        p.admit(ip(1), first.clone(), -1, caps, start, &never);
+        p.admit(ip(2), CancellationToken::new(), -1, caps, start, &never);
+        assert!(!first.is_cancelled() && p.len() == 2);
+        let (_, evicted) = p.admit(
+            ip(3),
+            CancellationToken::new(),
+            -1,
+            caps,
+            start + Duration::from_secs(3),
+            &never,
+        );
+        assert_eq!(evicted, 2, "both old ones make room for the newcomer");
+        assert!(first.is_cancelled());
+    }
+
+    /// A connection whose request head waits unread in the kernel buffer is
+    /// not idle: the cap skips it and closes the next oldest.
+    #[test]
+    fn a_connection_with_unread_bytes_is_not_closed_by_a_cap() {
+        let mut p = Pending::default();
+        let now = Instant::now();
+        let caps = caps(2, 100);
+        let unread_fd = 7;
+        let unread = move |fd: RawFd| fd == unread_fd;
+        let busy = CancellationToken::new();
+        let idle = CancellationToken::new();
+        p.admit(ip(1), busy.clone(), unread_fd, caps, now, &unread);
+        p.admit(ip(1), idle.clone(), -1, caps, now, &unread);
+        let (_, evicted) = p.admit(ip(1), CancellationToken::new(), -1, caps, now, &unread);
+        assert_eq!(evicted, 1);
+        assert!(!busy.is_cancelled(), "the oldest has a request waiting");
+        assert!(idle.is_cancelled());
+        // At the descriptor budget, too, the idle one goes first.
+        let mut p = Pending::default();
+        let busy = CancellationToken::new();
+        let idle = CancellationToken::new();
+        p.admit(ip(1), busy.clone(), unread_fd, caps, now, &unread);
+        p.admit(ip(2), idle.clone(), -1, caps, now, &unread);
+        assert!(p.close_for_descriptor(&unread));
+        assert!(idle.is_cancelled() && !busy.is_cancelled());
+        // With only busy ones left, the descriptor limit is hard: the oldest goes.
+        assert!(p.close_for_descriptor(&unread));
+        assert!(busy.is_cancelled());
+    }
+
+    /// The real look at a socket: bytes sent and not yet read are seen,
+    /// without being consumed.
+    #[tokio::test]
+    async fn unread_bytes_are_seen_on_a_real_socket() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (mut server, _) = listener.accept().await.unwrap();
+        assert!(!has_unread(server.as_raw_fd()), "nothing sent yet");
+        client.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
+        server.readable().await.unwrap();
+        assert!(has_unread(server.as_raw_fd()));
+        let mut buf = [0u8; 3];
+        server.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"GET", "the peek consumed nothing");
     }
 
     #[test]
@@ -642,9 +1081,9 @@ mod tests {
     #[test]
     fn a_connection_with_a_request_in_progress_is_not_evictable() {
         let edge = edge(1);
-        let busy = Conn::open(edge.clone(), ip(1));
+        let busy = Conn::open(edge.clone(), ip(1), -1);
         let in_flight = busy.begin();
-        let other = Conn::open(edge.clone(), ip(1));
+        let other = Conn::open(edge.clone(), ip(1), -1);
         assert!(!busy.close.is_cancelled() && !other.close.is_cancelled());
         drop(in_flight);
         // Idle again, `busy` is the newest of 127.0.0.1: the older one goes.
@@ -659,11 +1098,13 @@ mod tests {
     #[test]
     fn a_connection_idle_between_requests_counts_against_the_cap() {
         let edge = edge(2);
-        let served: Vec<_> = (0..2).map(|_| Conn::open(edge.clone(), ip(1))).collect();
+        let served: Vec<_> = (0..2)
+            .map(|_| Conn::open(edge.clone(), ip(1), -1))
+            .collect();
         for conn in &served {
             drop(conn.begin()); // one request, answered; now idle on keep-alive
         }
-        let newcomer = Conn::open(edge.clone(), ip(1));
+        let newcomer = Conn::open(edge.clone(), ip(1), -1);
         assert!(
             served[0].close.is_cancelled(),
             "the longest idle one is closed"
@@ -675,15 +1116,15 @@ mod tests {
     #[test]
     fn an_upgraded_or_closed_connection_never_becomes_pending() {
         let edge = edge(1);
-        let upgraded = Conn::open(edge.clone(), ip(1));
+        let upgraded = Conn::open(edge.clone(), ip(1), -1);
         let in_flight = upgraded.begin();
         upgraded.gone();
         drop(in_flight);
         assert_eq!(edge.stats.pending.load(Ordering::Relaxed), 0);
-        let closed = Conn::open(edge.clone(), ip(1));
+        let closed = Conn::open(edge.clone(), ip(1), -1);
         closed.gone();
         assert_eq!(edge.stats.pending.load(Ordering::Relaxed), 0);
-        let next = Conn::open(edge.clone(), ip(1));
+        let next = Conn::open(edge.clone(), ip(1), -1);
         assert!(!upgraded.close.is_cancelled() && !next.close.is_cancelled());
     }
 
@@ -691,15 +1132,15 @@ mod tests {
     fn at_the_budget_the_oldest_pending_connection_makes_room() {
         let edge = edge(10);
         assert!(!edge.evict_oldest(), "nothing pending: no room to make");
-        let old = Conn::open(edge.clone(), ip(1));
-        let young = Conn::open(edge.clone(), ip(2));
+        let old = Conn::open(edge.clone(), ip(1), -1);
+        let young = Conn::open(edge.clone(), ip(2), -1);
         assert!(edge.evict_oldest());
         assert!(old.close.is_cancelled() && !young.close.is_cancelled());
     }
 
     #[tokio::test(start_paused = true)]
     async fn idle_deadline_waits_for_requests_in_progress() {
-        let conn = Conn::open(edge(10), ip(1));
+        let conn = Conn::open(edge(10), ip(1), -1);
         let in_flight = conn.begin();
         let idle = conn.idle_for(Duration::from_secs(10));
         tokio::pin!(idle);

@@ -122,7 +122,12 @@ impl State {
         &self,
         params: &std::collections::HashMap<String, String>,
     ) -> Option<serde_json::Value> {
-        match self.0.bills(params, &Everyone, None) {
+        let pairs: Vec<(&str, &str)> = params
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let params = crate::state::Params::from_pairs(&pairs);
+        match self.0.bills(&params, &Everyone, Default::default()) {
             crate::state::Answer::Ok { body, .. } => Some(body),
             _ => None,
         }
@@ -130,7 +135,7 @@ impl State {
 
     /// `GET /v1/bills/{id}`.
     pub fn bill(&self, id: &str) -> Option<serde_json::Value> {
-        match self.0.bill(id, &Everyone, None) {
+        match self.0.bill(id, &Everyone, Default::default()) {
             crate::state::Answer::Ok { body, .. } => Some(body),
             _ => None,
         }

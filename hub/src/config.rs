@@ -100,6 +100,14 @@ pub struct FollowConfig {
     /// name under it; `["*"]` takes any public host. The default is the
     /// browsers' push services (docs/NOTIFY.md, "Where notifications may go").
     pub push_hosts: Vec<String>,
+    /// Origins (`https://news.example`) whose pages may call the follow API
+    /// from a browser: its answers carry CORS headers for them. `*` (the
+    /// default) allows any page; `[]` keeps the follow API to the hub's own
+    /// pages. Safe to open: the API is called with a follower's secret in
+    /// `Authorization: Bearer`, never with cookies, and credentialed CORS is
+    /// never allowed, so a page can only act with a secret it already holds.
+    #[serde(deserialize_with = "origins")]
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for FollowConfig {
@@ -118,6 +126,7 @@ impl Default for FollowConfig {
                 .iter()
                 .map(|h| h.to_string())
                 .collect(),
+            allowed_origins: vec!["*".into()],
         }
     }
 }
@@ -147,6 +156,14 @@ pub struct StateConfig {
     pub requests_per_second: u32,
     /// The burst above that rate.
     pub request_burst: u32,
+    /// A secret that keys the `next_cursor` MACs too (HMAC-SHA256), so that a
+    /// client cannot forge a cursor. Without it cursors are still bound to
+    /// their query and the stream's epoch and refused when edited, foreign or
+    /// of a recreated stream, but a determined client could compute one;
+    /// that only ever yields a page of a list it may read anyway. Set the same
+    /// value on every hub behind one load balancer (a cursor from one hub then
+    /// works on the others), and prefer `SAPHA_HUB__STATE__CURSOR_SECRET`.
+    pub cursor_secret: Option<Secret>,
 }
 
 impl Default for StateConfig {
@@ -156,6 +173,7 @@ impl Default for StateConfig {
             snapshot_bucket: String::new(),
             requests_per_second: 20,
             request_burst: 40,
+            cursor_secret: None,
         }
     }
 }
@@ -250,8 +268,14 @@ pub struct Limits {
     /// for more to join the same socket write, in milliseconds (0 = write at
     /// once). Fewer writes per delivery, at most this much more latency.
     pub write_delay_ms: u64,
-    /// Browser origins allowed to connect. `*` allows any; a request without an
-    /// `Origin` header (curl, servers) is always allowed.
+    /// Browser origins allowed to use the hub's public read side: to connect
+    /// to `/v1/ws` and `/v1/sse` (another origin gets HTTP 403), and to read
+    /// the state API, `/v1/sse`, `/sapha.js` and the dashboard's files from a
+    /// page (their answers carry CORS headers for it). `*` allows any; a
+    /// request without an `Origin` header (curl, servers) is always allowed.
+    /// Each entry is `*` or an origin as browsers send it:
+    /// `scheme://host[:port]`, no path.
+    #[serde(deserialize_with = "origins")]
     pub allowed_origins: Vec<String>,
     /// Resumes that may read history from NATS at once (the rest wait their turn).
     pub max_concurrent_replays: usize,
@@ -267,6 +291,13 @@ pub struct Limits {
     /// Most such connections from one IP. Over it, that IP's oldest such
     /// connection is closed. Trusted proxies (`proxy.trusted`) are exempt.
     pub max_pending_connections_per_ip: usize,
+    /// How long a connection must have had no request in progress before a
+    /// pending cap may close it, in milliseconds; one with bytes waiting
+    /// unread (a request head not yet read) is never closed by a cap.
+    /// Younger ones may take an address (or the total) over its cap for that
+    /// long, as in a reconnect storm; the descriptor budget (`fd_reserve`)
+    /// still holds at once.
+    pub pending_min_age_ms: u64,
     /// File descriptors kept free below the process limit (`ulimit -n`, whose
     /// soft value the hub raises to the hard one) for NATS, files and health
     /// checks. At the rest, a new connection takes the place of the oldest
@@ -294,6 +325,7 @@ impl Default for Limits {
             header_read_timeout_ms: 10_000,
             max_pending_connections: 1_024,
             max_pending_connections_per_ip: 64,
+            pending_min_age_ms: 2_000,
             fd_reserve: 64,
         }
     }
@@ -323,6 +355,7 @@ impl Limits {
             request_deadline: Duration::from_millis(self.header_read_timeout_ms.max(1)),
             max_pending: self.max_pending_connections,
             max_pending_per_ip: self.max_pending_connections_per_ip,
+            pending_min_age: Duration::from_millis(self.pending_min_age_ms),
             fd_reserve: self.fd_reserve,
             exempt: proxy.trusted.clone(),
         }
@@ -330,10 +363,49 @@ impl Limits {
 
     /// Whether a browser at `origin` may connect.
     pub fn origin_allowed(&self, origin: &str) -> bool {
-        self.allowed_origins
-            .iter()
-            .any(|o| o == "*" || o.eq_ignore_ascii_case(origin))
+        origin_listed(&self.allowed_origins, origin)
     }
+}
+
+/// Whether `origin` is in `list` (`*` is every origin; case does not matter).
+pub(crate) fn origin_listed(list: &[String], origin: &str) -> bool {
+    list.iter()
+        .any(|o| o == "*" || o.eq_ignore_ascii_case(origin))
+}
+
+/// Reads a list of origins: each `*` or `scheme://host[:port]` as a browser
+/// sends it in `Origin`. A path, even a trailing `/`, is refused: it would
+/// never match, and the page would be refused with no hint why.
+fn origins<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    use serde::de::Error as _;
+    let list = Vec::<String>::deserialize(d)?;
+    for o in &list {
+        if o != "*" && !is_origin(o) {
+            return Err(D::Error::custom(format!(
+                "'{o}' is not an origin: write * or scheme://host[:port], no path \
+                 (https://news.example, http://localhost:3000)"
+            )));
+        }
+    }
+    Ok(list)
+}
+
+fn is_origin(o: &str) -> bool {
+    let Some((scheme, rest)) = o.split_once("://") else {
+        return false;
+    };
+    let scheme_ok = scheme
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+    let host_ok = !rest.is_empty()
+        && rest
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-.:[]_".contains(c));
+    scheme_ok && host_ok
 }
 
 /// Reverse proxies (TLS terminators, load balancers) in front of the hub.
@@ -669,6 +741,27 @@ mod tests {
         l.allowed_origins = vec!["https://parliament.go.th".into()];
         assert!(l.origin_allowed("https://PARLIAMENT.go.th"));
         assert!(!l.origin_allowed("https://evil.example"));
+        for good in [
+            "*",
+            "https://news.example",
+            "http://localhost:3000",
+            "http://[::1]:8080",
+        ] {
+            let flag = format!("limits.allowed_origins=[\"{good}\"]");
+            assert!(Config::load(None, Vec::new(), &[flag]).is_ok(), "{good}");
+        }
+        for bad in [
+            "https://news.example/",
+            "news.example",
+            "https://a.example/page",
+            "*.example",
+        ] {
+            for key in ["limits", "follow"] {
+                let flag = format!("{key}.allowed_origins=[\"{bad}\"]");
+                let e = Config::load(None, Vec::new(), &[flag]).unwrap_err();
+                assert!(e.to_string().contains("allowed_origins"), "{bad}: {e}");
+            }
+        }
     }
 
     #[test]

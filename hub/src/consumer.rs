@@ -1,9 +1,13 @@
 //! The one consumer per process: reads the source from the hub's last sequence
 //! on, decodes each event once and hands it to the fan-out. When the source
 //! breaks (NATS lost, consumer deleted) it reopens from the next sequence it
-//! needs, so clients see neither a gap nor a duplicate.
+//! needs, so clients see neither a gap nor a duplicate. Each time it opens, it
+//! checks the stream's epoch: one it did not know (the hub started before the
+//! stream existed) is learnt; another one (the stream was recreated under the
+//! hub; the readiness probe also notices it) makes the hub forget the old
+//! stream and start over, as at start-up.
 
-use crate::hub::Hub;
+use crate::hub::{EpochCheck, Hub};
 use crate::prepared::Prepared;
 use futures::StreamExt;
 use sapha_proto::backoff::Retrying;
@@ -51,6 +55,16 @@ pub(crate) async fn run(hub: Arc<Hub>) {
                 }
             }
         }
+        // The stream as it is now: an epoch the fan-out did not know yet (the
+        // hub started before the stream existed) is learnt, and another one
+        // (the stream was recreated) starts everything over.
+        if let Ok(bounds) = hub.source.bounds().await {
+            if hub.check_epoch(&bounds.epoch) == EpochCheck::Changed {
+                hub.forget_stream();
+                started = false;
+                continue;
+            }
+        }
         let start = hub.last_seq() + 1;
         let mut stream = match hub.source.read_from(start).await {
             Ok(s) => s,
@@ -68,6 +82,11 @@ pub(crate) async fn run(hub: Arc<Hub>) {
             let item = tokio::select! {
                 item = stream.next() => item,
                 _ = hub.shutdown.cancelled() => return,
+                // The probe saw another epoch: reopen, and check it above.
+                _ = hub.stream_reset.notified() => {
+                    tracing::warn!("the stream's epoch changed; reopening");
+                    break;
+                }
             };
             match item {
                 Some(Ok(msg)) => {

@@ -77,6 +77,13 @@ pub(crate) async fn probe(hub: Arc<Hub>, readiness: Arc<Readiness>) {
             r = tokio::time::timeout(deadline, hub.source.bounds()) => r,
             _ = hub.shutdown.cancelled() => return,
         };
+        // The probe asks for the bounds anyway: learn an epoch the fan-out
+        // lacks, and tell the consumer when the stream was recreated.
+        if let Ok(Ok(b)) = &result {
+            if hub.check_epoch(&b.epoch) == crate::hub::EpochCheck::Changed {
+                hub.stream_reset.notify_one();
+            }
+        }
         let probe = match result {
             // An empty epoch and nothing stored: the source has no stream (see
             // `NatsSource::bounds`), unless the fan-out already reads one.

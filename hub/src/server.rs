@@ -10,7 +10,7 @@ use crate::protocol::{Format, JSON_SUBPROTOCOL, PROTO_SUBPROTOCOL};
 use crate::{sse, ws};
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -28,6 +28,7 @@ use std::time::Duration;
 use thiserror::Error;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 
 /// Why the hub stopped with an error.
 #[derive(Debug, Error)]
@@ -272,9 +273,22 @@ fn bad_handshake(message: &str) -> Response {
     reject(StatusCode::BAD_REQUEST, "bad_handshake", message)
 }
 
+/// A stream's query string must decode to UTF-8 (serde's form decoding
+/// would replace what does not, and the replaced value would be used).
+fn stream_query_refused(uri: &axum::http::Uri) -> Option<Response> {
+    match crate::state::Params::parse(uri.query()) {
+        Ok(_) => None,
+        Err(crate::state::Answer::BadParameter { message, .. }) => {
+            Some(reject(StatusCode::BAD_REQUEST, "bad_request", &message))
+        }
+        Err(_) => Some(bad_query()),
+    }
+}
+
 async fn ws_handler(
     State(app): State<App>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    uri: axum::http::Uri,
     query: Result<Query<StreamQuery>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
@@ -292,6 +306,9 @@ async fn ws_handler(
     };
     if !valid_websocket_key(&headers) {
         return bad_handshake("Sec-WebSocket-Key must be the base64 form of 16 bytes (RFC 6455)");
+    }
+    if let Some(r) = stream_query_refused(&uri) {
+        return r;
     }
     let Ok(Query(query)) = query else {
         return bad_query();
@@ -340,9 +357,13 @@ async fn ws_handler(
 async fn sse_handler(
     State(app): State<App>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    uri: axum::http::Uri,
     query: Result<Query<StreamQuery>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
 ) -> Response {
+    if let Some(r) = stream_query_refused(&uri) {
+        return r;
+    }
     let Ok(Query(query)) = query else {
         return bad_query();
     };
@@ -433,17 +454,18 @@ impl App {
     }
 }
 
-/// One state API request: the rate limit, the token (a `Bearer` header or
-/// `token=`), then the answer as HTTP.
+/// One state API request: the rate limit, the query string (decoded
+/// strictly), the token (a `Bearer` header or `token=`), then the answer as
+/// HTTP, with its `ETag` and `304` for a matching `If-None-Match`.
 fn state_request(
     app: &App,
     peer: SocketAddr,
     headers: &HeaderMap,
-    mut params: std::collections::HashMap<String, String>,
+    uri: &axum::http::Uri,
     answer: impl FnOnce(
-        &std::collections::HashMap<String, String>,
+        &crate::state::Params,
         &dyn crate::state::Visibility,
-        Option<&str>,
+        crate::state::Conditional<'_>,
     ) -> crate::state::Answer,
 ) -> Response {
     use crate::state::Answer;
@@ -455,7 +477,23 @@ fn state_request(
             "too many state requests from this address; slow down",
         );
     }
-    let token = params.remove("token");
+    let bad_parameter = |parameter: &str, message: &str| {
+        let body = serde_json::json!({
+            "type": "error", "code": "bad_parameter", "parameter": parameter, "message": message,
+        });
+        (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
+    };
+    let parsed = crate::state::Params::parse(uri.query()).and_then(|mut p| {
+        let token = p.take_token()?;
+        Ok((p, token))
+    });
+    let (params, token) = match parsed {
+        Ok(x) => x,
+        Err(Answer::BadParameter { parameter, message }) => {
+            return bad_parameter(&parameter, &message)
+        }
+        Err(_) => unreachable!("parsing a query only refuses a parameter"),
+    };
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -463,7 +501,8 @@ fn state_request(
             v.strip_prefix("Bearer ")
                 .or_else(|| v.strip_prefix("bearer "))
         });
-    let grant = match app.auth.authenticate(bearer.or(token.as_deref())) {
+    let credential = bearer.or(token.as_deref());
+    let grant = match app.auth.authenticate(credential) {
         Ok(g) => g,
         Err(e) => {
             let mut r = reject(StatusCode::UNAUTHORIZED, "unauthorized", &e.to_string());
@@ -477,6 +516,11 @@ fn state_request(
     let if_none_match = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok());
+    let variant = representation(uri, credential);
+    let cond = crate::state::Conditional {
+        if_none_match,
+        variant: &variant,
+    };
     let etagged = |status: StatusCode, etag: &str, body: Option<serde_json::Value>| {
         let mut r = match body {
             Some(b) => (status, axum::Json(b)).into_response(),
@@ -491,16 +535,11 @@ fn state_request(
         );
         r
     };
-    match answer(&params, &grant, if_none_match) {
+    match answer(&params, &grant, cond) {
         Answer::Ok { body, etag } => etagged(StatusCode::OK, &etag, Some(body)),
         Answer::NotModified { etag } => etagged(StatusCode::NOT_MODIFIED, &etag, None),
         Answer::NotFound(message) => reject(StatusCode::NOT_FOUND, "not_found", &message),
-        Answer::BadParameter { parameter, message } => {
-            let body = serde_json::json!({
-                "type": "error", "code": "bad_parameter", "parameter": parameter, "message": message,
-            });
-            (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
-        }
+        Answer::BadParameter { parameter, message } => bad_parameter(&parameter, &message),
         Answer::NotReady => reject(
             StatusCode::SERVICE_UNAVAILABLE,
             "state_not_ready",
@@ -509,58 +548,91 @@ fn state_request(
     }
 }
 
-type Params = Query<std::collections::HashMap<String, String>>;
+/// The answer to an id in the path that is not UTF-8 once percent-decoded.
+fn bad_id() -> Response {
+    let body = serde_json::json!({
+        "type": "error", "code": "bad_parameter", "parameter": "id",
+        "message": "id: not UTF-8 once percent-decoded",
+    });
+    (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
+}
+
+/// What names an answer's representation in its `ETag`: the path and query
+/// as sent and the credential (a token's grant decides what the answer
+/// shows), hashed; so a tag matches only the URL and caller it came from.
+fn representation(uri: &axum::http::Uri, credential: Option<&str>) -> String {
+    use sha2::Digest;
+    let mut hash = sha2::Sha256::new();
+    for part in [
+        uri.path(),
+        uri.query().unwrap_or(""),
+        credential.unwrap_or(""),
+    ] {
+        hash.update((part.len() as u64).to_be_bytes());
+        hash.update(part.as_bytes());
+    }
+    hash.finalize()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
 
 async fn bills_handler(
     State(app): State<App>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Query(params): Params,
+    uri: axum::http::Uri,
     headers: HeaderMap,
 ) -> Response {
     let state = &app.hub.state;
-    state_request(&app, peer, &headers, params, |p, who, inm| {
-        state.bills(p, who, inm)
+    state_request(&app, peer, &headers, &uri, |p, who, cond| {
+        state.bills(p, who, cond)
     })
 }
 
 async fn bill_handler(
     State(app): State<App>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    axum::extract::Path(id): axum::extract::Path<String>,
-    Query(params): Params,
+    id: Result<axum::extract::Path<String>, axum::extract::rejection::PathRejection>,
+    uri: axum::http::Uri,
     headers: HeaderMap,
 ) -> Response {
+    let Ok(axum::extract::Path(id)) = id else {
+        return bad_id();
+    };
     let state = &app.hub.state;
-    state_request(&app, peer, &headers, params, |_, who, inm| {
-        state.bill(&id, who, inm)
+    state_request(&app, peer, &headers, &uri, |_, who, cond| {
+        state.bill(&id, who, cond)
     })
 }
 
 async fn sittings_handler(
     State(app): State<App>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Query(params): Params,
+    uri: axum::http::Uri,
     headers: HeaderMap,
 ) -> Response {
     let state = &app.hub.state;
-    state_request(&app, peer, &headers, params, |p, who, inm| {
-        state.sittings(p, who, inm)
+    state_request(&app, peer, &headers, &uri, |p, who, cond| {
+        state.sittings(p, who, cond)
     })
 }
 
 async fn sitting_handler(
     State(app): State<App>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    axum::extract::Path(id): axum::extract::Path<String>,
-    Query(params): Params,
+    id: Result<axum::extract::Path<String>, axum::extract::rejection::PathRejection>,
+    uri: axum::http::Uri,
     headers: HeaderMap,
 ) -> Response {
+    let Ok(axum::extract::Path(id)) = id else {
+        return bad_id();
+    };
     let state = &app.hub.state;
-    state_request(&app, peer, &headers, params, |_, who, inm| {
+    state_request(&app, peer, &headers, &uri, |_, who, cond| {
         if id == "live" {
-            state.live(who, inm)
+            state.live(who, cond)
         } else {
-            state.sitting(&id, who, inm)
+            state.sitting(&id, who, cond)
         }
     })
 }
@@ -616,6 +688,106 @@ async fn metrics(State(app): State<App>) -> Response {
         text,
     )
         .into_response()
+}
+
+/// Every `429` says when to come back. The per-IP request limiter of the
+/// state and follow APIs refills at least one token a second
+/// (`state.requests_per_second` >= 1), so one second is when the next
+/// request fits; the per-IP connection limit frees a slot when any of that
+/// address's connections ends. An answer that set its own (the follow API's
+/// hourly cap) keeps it.
+async fn retry_after(mut response: Response) -> Response {
+    if response.status() == StatusCode::TOO_MANY_REQUESTS
+        && !response.headers().contains_key(header::RETRY_AFTER)
+    {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+    }
+    response
+}
+
+/// How long a browser may cache a preflight answer.
+const CORS_MAX_AGE: Duration = Duration::from_secs(600);
+
+/// Which origins' pages may read a path from a browser (CORS).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CorsScope {
+    /// The public read side: the state API, SSE, `/sapha.js` and the
+    /// dashboard's files (`limits.allowed_origins`).
+    Public,
+    /// The follow API (`follow.allowed_origins`).
+    Follow,
+}
+
+/// The CORS scope of `path`; `None` for `/v1/ws` (browsers do not apply CORS
+/// to WebSockets; its `Origin` is checked in `admit`) and the operator's
+/// endpoints (`/metrics`, `/healthz`, `/readyz`), which get no CORS.
+fn cors_scope(path: &str) -> Option<CorsScope> {
+    let under = |prefix: &str| {
+        path.strip_prefix(prefix)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    };
+    if under("/v1/followers") || under("/v1/push") {
+        Some(CorsScope::Follow)
+    } else if under("/v1/bills")
+        || under("/v1/sittings")
+        || path == "/v1/sse"
+        || [
+            "/",
+            "/index.html",
+            "/sapha.js",
+            "/dashboard.js",
+            "/dashboard.css",
+            "/sw.js",
+        ]
+        .contains(&path)
+    {
+        Some(CorsScope::Public)
+    } else {
+        None
+    }
+}
+
+/// The CORS layer: pages at `limits.allowed_origins` may read the public
+/// side, pages at `follow.allowed_origins` may call the follow API (`*`:
+/// any page). Never with credentials: the APIs take tokens in
+/// `Authorization`, not cookies, and `Access-Control-Allow-Credentials` is
+/// never sent. The headers a page may send and read are the ones the APIs
+/// use (docs/SECURITY.md, CORS).
+fn cors(config: &Config) -> CorsLayer {
+    let public = config.limits.allowed_origins.clone();
+    let follow = config.follow.allowed_origins.clone();
+    let allow = AllowOrigin::predicate(move |origin: &header::HeaderValue, parts| {
+        let list = match cors_scope(parts.uri.path()) {
+            Some(CorsScope::Public) => &public,
+            Some(CorsScope::Follow) => &follow,
+            None => return false,
+        };
+        origin
+            .to_str()
+            .is_ok_and(|o| crate::config::origin_listed(list, o))
+    });
+    CorsLayer::new()
+        .allow_origin(allow)
+        // Every method the hub's paths take; each path still answers only
+        // its own (405 `method_not_allowed` for the others).
+        .allow_methods([
+            Method::GET,
+            Method::HEAD,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::IF_NONE_MATCH,
+            header::HeaderName::from_static("last-event-id"),
+        ])
+        .expose_headers([header::ETAG, header::RETRY_AFTER, header::WWW_AUTHENTICATE])
+        .max_age(CORS_MAX_AGE)
 }
 
 /// Binds the hub's listener on `config.listen`, with `SO_REUSEPORT` when
@@ -676,6 +848,9 @@ pub(crate) async fn serve(
         config.limits.max_connections,
     ));
     let hub = Arc::new(Hub::new(config, source));
+    if let Some(secret) = &hub.config.state.cursor_secret {
+        hub.state.set_cursor_secret(secret.0.as_bytes());
+    }
     let consumer = tokio::spawn(consumer::run(hub.clone()));
     let snapshot_writer = tokio::spawn(snapshots(hub.clone()));
     let readiness = Arc::<crate::ready::Readiness>::default();
@@ -691,6 +866,7 @@ pub(crate) async fn serve(
         follows: Arc::new(crate::follow::FollowApi::new(follows)),
         readiness,
     };
+    let cors = cors(&hub.config);
     let router = Router::new()
         .route("/v1/ws", get(ws_handler))
         .route("/v1/sse", get(sse_handler))
@@ -718,7 +894,10 @@ pub(crate) async fn serve(
                 "this path does not take that method: see docs/PROTOCOL.md, Endpoints",
             )
         })
-        .with_state(app);
+        .with_state(app)
+        .layer(axum::middleware::map_response(retry_after))
+        // Outermost, so that it answers preflights before method routing.
+        .layer(cors);
     let server = sapha_edge::serve(listener, router, edge, hub.shutdown.clone());
     let mut server = tokio::spawn(server);
     tokio::select! {

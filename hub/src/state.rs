@@ -32,6 +32,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
+/// The paths whose cursors are bound to them.
+const BILLS: &str = "/v1/bills";
+const SITTINGS: &str = "/v1/sittings";
+
 /// The snapshot format this hub writes and reads.
 const SNAPSHOT_FORMAT: u32 = 1;
 /// How long the start-up replay waits for a next message before it takes the
@@ -69,11 +73,20 @@ pub(crate) struct StateStore {
     /// Each bill's titles, normalized for search (Thai, English), so that a
     /// search scans prepared strings instead of normalizing 20,000 titles.
     titles: RwLock<HashMap<String, (sapha_proto::event::Text, [String; 2])>>,
-    /// The state thread's queue (see [`StateStore::enqueue`]).
-    queue: std::sync::OnceLock<std::sync::mpsc::Sender<(u64, Option<Event>)>>,
+    /// Bumped when the stream is forgotten ([`StateStore::forget`]): events
+    /// queued for an older generation are of the old stream and are dropped.
+    generation: AtomicU64,
+    /// The state thread's queue (see [`StateStore::enqueue`]): generation,
+    /// position, event.
+    queue: std::sync::OnceLock<std::sync::mpsc::Sender<Queued>>,
     /// This store, for the state thread.
     me: std::sync::OnceLock<std::sync::Weak<StateStore>>,
+    /// `state.cursor_secret`, when set: part of the cursors' MAC key.
+    cursor_secret: std::sync::OnceLock<Vec<u8>>,
 }
+
+/// One item of the state thread's queue: generation, position, event.
+type Queued = (u64, u64, Option<Event>);
 
 /// A bill's titles as search compares them.
 fn search_titles(title: &sapha_proto::event::Text) -> [String; 2] {
@@ -124,7 +137,7 @@ impl StateStore {
     /// fan-out. The state's `seq` trails the fan-out by the events in flight.
     pub(crate) fn enqueue(&self, seq: u64, event: Option<Event>) {
         let queue = self.queue.get_or_init(|| {
-            let (tx, rx) = std::sync::mpsc::channel::<(u64, Option<Event>)>();
+            let (tx, rx) = std::sync::mpsc::channel::<Queued>();
             // A weak reference: when the hub drops the store, the queue's
             // sender goes with it and the thread ends.
             let me = self.me.get().cloned().unwrap_or_default();
@@ -146,23 +159,47 @@ impl StateStore {
                 .expect("the state thread starts");
             tx
         });
-        let _ = queue.send((seq, event));
+        let generation = self.generation.load(Ordering::Acquire);
+        let _ = queue.send((generation, seq, event));
     }
 
-    /// Applies events (or bare positions) in order, under one lock.
-    fn apply_batch(&self, batch: &[(u64, Option<Event>)]) {
+    /// Applies events (or bare positions) in order, under one lock; those of
+    /// a forgotten stream (an older generation) are dropped.
+    fn apply_batch(&self, batch: &[Queued]) {
+        let mut applied = Vec::with_capacity(batch.len());
         {
             let mut projection = self.write();
-            for (seq, event) in batch {
+            let current = self.generation.load(Ordering::Acquire);
+            for (generation, seq, event) in batch {
+                if *generation != current {
+                    continue;
+                }
                 match event {
-                    Some(e) => projection.apply(*seq, e),
+                    Some(e) => {
+                        projection.apply(*seq, e);
+                        applied.push(e);
+                    }
                     None => projection.advance(*seq),
                 }
             }
         }
-        for event in batch.iter().filter_map(|(_, e)| e.as_ref()) {
+        for event in applied {
             self.prepare_title(event);
         }
+    }
+
+    /// Sets the epoch of a stream that did not exist when the state was built.
+    pub(crate) fn set_epoch(&self, epoch: &str) {
+        *self.epoch.write().unwrap_or_else(|e| e.into_inner()) = epoch.to_owned();
+    }
+
+    /// Forgets a stream that was recreated: answers are 503 until the next
+    /// [`StateStore::build`], and events still queued for it are dropped.
+    pub(crate) fn forget(&self) {
+        let _projection = self.write();
+        self.ready.store(false, Ordering::Release);
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.snapshot_seq.store(0, Ordering::Relaxed);
     }
 
     /// Applies the event at stream position `seq` (once; older positions are ignored).
@@ -315,19 +352,12 @@ struct SnapshotRef<'a> {
 }
 
 /// An answer of the state API, before it becomes an HTTP response.
+#[derive(Debug)]
 pub(crate) enum Answer {
-    Ok {
-        body: Value,
-        etag: String,
-    },
-    NotModified {
-        etag: String,
-    },
+    Ok { body: Value, etag: String },
+    NotModified { etag: String },
     NotFound(String),
-    BadParameter {
-        parameter: &'static str,
-        message: String,
-    },
+    BadParameter { parameter: String, message: String },
     NotReady,
 }
 
@@ -340,86 +370,347 @@ pub(crate) trait Visibility {
     }
 }
 
-fn etag(epoch: &str, seq: u64) -> String {
-    format!("\"{epoch}-{seq}\"")
+/// The `ETag` of an answer: the stream's epoch and position, and `variant`,
+/// which names the representation (the URL and the caller's grant; see
+/// `server`), so that a tag never matches another URL's answer.
+fn etag(epoch: &str, seq: u64, variant: &str) -> String {
+    format!("\"{epoch}-{seq}-{variant}\"")
 }
 
-fn bad(parameter: &'static str, message: impl Into<String>) -> Answer {
+/// What a conditional request sent, and what names its representation.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Conditional<'a> {
+    /// The `If-None-Match` header.
+    pub(crate) if_none_match: Option<&'a str>,
+    /// The representation's part of the tag.
+    pub(crate) variant: &'a str,
+}
+
+/// Whether an `If-None-Match` value matches `tag` (RFC 9110 §13.1.2): `*`,
+/// or a list of entity tags compared weakly (`W/"x"` matches `"x"`).
+pub(crate) fn none_match(header: &str, tag: &str) -> bool {
+    let opaque = |t: &str| t.strip_prefix("W/").unwrap_or(t).to_owned();
+    let want = opaque(tag);
+    let mut rest = header.trim();
+    while !rest.is_empty() {
+        rest = rest.trim_start_matches([',', ' ', '\t']);
+        if rest.starts_with('*') {
+            return true;
+        }
+        let weak = rest.starts_with("W/");
+        let body = if weak { &rest[2..] } else { rest };
+        let Some(inner) = body.strip_prefix('"') else {
+            return false; // not an entity tag: nothing matches
+        };
+        let Some(end) = inner.find('"') else {
+            return false;
+        };
+        if format!("\"{}\"", &inner[..end]) == want {
+            return true;
+        }
+        rest = &inner[end + 1..];
+    }
+    false
+}
+
+fn bad(parameter: &str, message: impl Into<String>) -> Answer {
     Answer::BadParameter {
-        parameter,
+        parameter: parameter.to_owned(),
         message: message.into(),
     }
 }
 
-/// Parses a comma-separated list of codes.
-fn codes<T: std::str::FromStr>(
-    params: &HashMap<String, String>,
-    name: &'static str,
-) -> Result<Option<Vec<T>>, Answer> {
-    let Some(raw) = params.get(name) else {
+/// A state API request's query string, decoded: every `key=value` pair as
+/// sent, in order. Form encoding: `+` is a space, then percent-decoding,
+/// whose bytes must be UTF-8 (anything else is 400, never replaced).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Params {
+    pairs: Vec<(String, String)>,
+}
+
+/// The parameters that take a list: repeated keys (`stage=A&stage=B`,
+/// OpenAPI's default `style: form, explode: true`) and comma-separated values
+/// (`stage=A,B`) both, and any mix. Every other parameter takes one value and
+/// refuses a repeat.
+const LIST_PARAMETERS: &[&str] = &[
+    "stage",
+    "type",
+    "chamber",
+    "proposer",
+    "introducer",
+    "status",
+];
+
+impl Params {
+    /// Decodes a raw query string (`None`: no `?`).
+    pub(crate) fn parse(raw: Option<&str>) -> Result<Params, Answer> {
+        let mut pairs = Vec::new();
+        for pair in raw.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let key = decode(k).map_err(|_| {
+                bad(
+                    "query",
+                    "query: a parameter name is not UTF-8 once percent-decoded",
+                )
+            })?;
+            let value = decode(v).map_err(|_| {
+                bad(
+                    &key,
+                    format!(
+                        "{key}: not UTF-8 once percent-decoded; encode the text as UTF-8, \
+                         then percent-encode its bytes (ภาษี is %E0%B8%A0%E0%B8%B2%E0%B8%A9%E0%B8%B5)"
+                    ),
+                )
+            })?;
+            pairs.push((key, value));
+        }
+        Ok(Params { pairs })
+    }
+
+    /// Pairs already decoded (tests and benchmarks).
+    pub(crate) fn from_pairs(pairs: &[(&str, &str)]) -> Params {
+        Params {
+            pairs: pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    /// Refuses a parameter not in `known` (400, `parameter: query`).
+    fn only(&self, known: &[&str], path: &str) -> Result<(), Answer> {
+        match self
+            .pairs
+            .iter()
+            .find(|(k, _)| !known.contains(&k.as_str()))
+        {
+            Some((unknown, _)) => Err(bad(
+                "query",
+                format!("{unknown}: not a parameter of {path} (see docs/STATE.md)"),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// The value of a single-valued parameter; given more than once, 400
+    /// naming it (a repeat is never dropped silently).
+    pub(crate) fn one(&self, name: &str) -> Result<Option<&str>, Answer> {
+        debug_assert!(!LIST_PARAMETERS.contains(&name));
+        let mut values = self.pairs.iter().filter(|(k, _)| k == name);
+        let first = values.next().map(|(_, v)| v.as_str());
+        let more = values.count();
+        if more > 0 {
+            return Err(bad(
+                name,
+                format!("{name}: given {} times; it takes one value", more + 1),
+            ));
+        }
+        Ok(first)
+    }
+
+    /// Every value of a list parameter, from repeated keys and commas alike.
+    fn list(&self, name: &str) -> Option<Vec<&str>> {
+        debug_assert!(LIST_PARAMETERS.contains(&name));
+        let values: Vec<&str> = self
+            .pairs
+            .iter()
+            .filter(|(k, _)| k == name)
+            .flat_map(|(_, v)| v.split(','))
+            .map(str::trim)
+            .collect();
+        (!values.is_empty()).then_some(values)
+    }
+
+    /// Takes `token=` out (it is a credential, not a filter); refuses a repeat.
+    pub(crate) fn take_token(&mut self) -> Result<Option<String>, Answer> {
+        let token = self.one("token")?.map(str::to_owned);
+        self.pairs.retain(|(k, _)| k != "token");
+        Ok(token)
+    }
+
+    /// The query a cursor is bound to: every parameter but `cursor` and
+    /// `limit` (a page size may change between pages), in a canonical order.
+    fn binding(&self) -> String {
+        let mut pairs: Vec<&(String, String)> = self
+            .pairs
+            .iter()
+            .filter(|(k, _)| k != "cursor" && k != "limit")
+            .collect();
+        pairs.sort();
+        pairs
+            .iter()
+            .map(|(k, v)| format!("{}:{k}{}:{v}", k.len(), v.len()))
+            .collect::<String>()
+    }
+}
+
+/// Form-decodes one key or value: `+` is a space, then percent-decoding,
+/// which must give UTF-8.
+fn decode(raw: &str) -> Result<String, std::str::Utf8Error> {
+    let spaced = raw.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8()
+        .map(|c| c.into_owned())
+}
+
+/// Parses the values of a list parameter as codes.
+fn codes<T: std::str::FromStr>(params: &Params, name: &str) -> Result<Option<Vec<T>>, Answer> {
+    let Some(values) = params.list(name) else {
         return Ok(None);
     };
-    raw.split(',')
+    values
+        .into_iter()
         .map(|code| {
-            code.trim()
-                .parse::<T>()
-                .map_err(|_| bad(name, format!("{name}: unknown code '{}'", code.trim())))
+            code.parse::<T>()
+                .map_err(|_| bad(name, format!("{name}: unknown code '{code}'")))
         })
         .collect::<Result<Vec<T>, Answer>>()
         .map(Some)
 }
 
-fn date(params: &HashMap<String, String>, name: &'static str) -> Result<Option<NaiveDate>, Answer> {
-    params
-        .get(name)
-        .map(|d| {
-            d.parse::<NaiveDate>()
-                .map_err(|_| bad(name, format!("{name}: '{d}' is not a date (YYYY-MM-DD)")))
-        })
-        .transpose()
+/// A date parameter: exactly `YYYY-MM-DD` (RFC 3339 full-date, a 4-digit
+/// Common Era year); a year past 2400 is taken for a Buddhist-era one.
+fn date(params: &Params, name: &str) -> Result<Option<NaiveDate>, Answer> {
+    let Some(d) = params.one(name)? else {
+        return Ok(None);
+    };
+    let shape_ok = d.len() == 10
+        && d.bytes().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        });
+    let parsed = shape_ok
+        .then(|| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+        .flatten();
+    let Some(day) = parsed else {
+        return Err(bad(
+            name,
+            format!("{name}: '{d}' is not a date (YYYY-MM-DD, a 4-digit year: 2024-12-04)"),
+        ));
+    };
+    if chrono::Datelike::year(&day) > 2400 {
+        let ce = chrono::Datelike::with_year(&day, chrono::Datelike::year(&day) - 543)
+            .map(|c| c.to_string())
+            .unwrap_or_default();
+        return Err(bad(
+            name,
+            format!(
+                "{name}: '{d}' looks like a Buddhist-era year (พ.ศ.); the API takes Common Era \
+                 dates: subtract 543 ({ce})"
+            ),
+        ));
+    }
+    Ok(Some(day))
 }
 
-fn limit(params: &HashMap<String, String>) -> Result<usize, Answer> {
-    match params.get("limit") {
+fn limit(params: &Params) -> Result<usize, Answer> {
+    match params.one("limit")? {
         None => Ok(DEFAULT_PAGE),
-        Some(l) => match l.parse::<usize>() {
-            Ok(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
-            _ => Err(bad("limit", format!("limit: from 1 to {MAX_PAGE}"))),
+        Some(l) => match l
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| l.parse::<usize>().ok())
+            .flatten()
+        {
+            Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
+            _ => Err(bad(
+                "limit",
+                format!("limit: a number from 1 to {MAX_PAGE}, digits only"),
+            )),
         },
     }
 }
 
-/// A page position: the sort key and id of the last item of the page before.
-fn cursor(params: &HashMap<String, String>) -> Result<Option<(i64, String)>, Answer> {
-    let Some(raw) = params.get("cursor") else {
-        return Ok(None);
-    };
-    let invalid = || bad("cursor", "cursor: not a cursor this API gave out");
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(raw)
-        .map_err(|_| invalid())?;
-    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
-    let (key, id) = text.split_once('.').ok_or_else(invalid)?;
-    Ok(Some((key.parse().map_err(|_| invalid())?, id.to_owned())))
+/// The bytes of a cursor's MAC kept in the cursor.
+const CURSOR_MAC_BYTES: usize = 16;
+
+impl StateStore {
+    /// Keys cursors with a secret shared by every hub (`state.cursor_secret`).
+    pub(crate) fn set_cursor_secret(&self, secret: &[u8]) {
+        let _ = self.cursor_secret.set(secret.to_vec());
+    }
+
+    /// The MAC of a cursor's `payload` for the query `params` of `path`:
+    /// HMAC-SHA256 keyed with the stream's epoch (and `state.cursor_secret`
+    /// when set), so a cursor is refused with another query, another sort,
+    /// after an edit, and across a recreated stream.
+    fn cursor_mac(&self, path: &str, params: &Params, payload: &str) -> hmac::Hmac<sha2::Sha256> {
+        use hmac::Mac;
+        let epoch = self.epoch.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut key = self.cursor_secret.get().cloned().unwrap_or_default();
+        key.extend_from_slice(b"\0sapha-cursor\0");
+        key.extend_from_slice(epoch.as_bytes());
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).expect("any key length");
+        for part in [path, &params.binding(), payload] {
+            mac.update(&(part.len() as u64).to_be_bytes());
+            mac.update(part.as_bytes());
+        }
+        mac
+    }
+
+    /// A cursor for the page after the item `(key, id)` of this query.
+    fn make_cursor(&self, path: &str, params: &Params, key: i64, id: &str) -> String {
+        use hmac::Mac;
+        let payload = format!("{key}.{id}");
+        let tag = self
+            .cursor_mac(path, params, &payload)
+            .finalize()
+            .into_bytes();
+        let b64 = &base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        format!(
+            "{}.{}",
+            b64.encode(&payload),
+            b64.encode(&tag[..CURSOR_MAC_BYTES])
+        )
+    }
+
+    /// A page position: the sort key and id of the last item of the page
+    /// before, from a cursor this API gave out for this very query.
+    fn cursor(&self, path: &str, params: &Params) -> Result<Option<(i64, String)>, Answer> {
+        use hmac::Mac;
+        let Some(raw) = params.one("cursor")? else {
+            return Ok(None);
+        };
+        let invalid = || {
+            bad(
+                "cursor",
+                "cursor: not a cursor this API gave out for this query (a cursor works only \
+                 with the parameters and sort of the page it came from; start again without it)",
+            )
+        };
+        let b64 = &base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let (payload, tag) = raw.split_once('.').ok_or_else(invalid)?;
+        let payload = String::from_utf8(b64.decode(payload).map_err(|_| invalid())?)
+            .map_err(|_| invalid())?;
+        let tag = b64.decode(tag).map_err(|_| invalid())?;
+        self.cursor_mac(path, params, &payload)
+            .verify_truncated_left(&tag)
+            .map_err(|_| invalid())?;
+        if tag.len() != CURSOR_MAC_BYTES {
+            return Err(invalid());
+        }
+        let (key, id) = payload.split_once('.').ok_or_else(invalid)?;
+        Ok(Some((key.parse().map_err(|_| invalid())?, id.to_owned())))
+    }
 }
 
-fn make_cursor(key: i64, id: &str) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{key}.{id}"))
-}
-
-/// Keeps the page after `after` of items sorted by (key, id).
+/// Keeps the page after `after` of items sorted by (key, id); with the
+/// position of its last item when more follow.
 fn page<T>(
     mut items: Vec<(i64, String, T)>,
     after: Option<(i64, String)>,
     limit: usize,
-) -> (usize, Vec<T>, Option<String>) {
+) -> (usize, Vec<T>, Option<(i64, String)>) {
     items.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
     let total = items.len();
     let start = after.map_or(0, |(k, id)| {
         items.partition_point(|x| (x.0, &x.1) <= (k, &id))
     });
     let rest: Vec<_> = items.into_iter().skip(start).collect();
-    let next = (rest.len() > limit).then(|| make_cursor(rest[limit - 1].0, &rest[limit - 1].1));
+    let next = (rest.len() > limit).then(|| (rest[limit - 1].0, rest[limit - 1].1.clone()));
     (
         total,
         rest.into_iter().take(limit).map(|x| x.2).collect(),
@@ -469,10 +760,13 @@ fn score(start: usize, title_len: usize) -> i64 {
 }
 
 impl StateStore {
+    /// The projection to answer from, the answer's tag, and whether the
+    /// request's `If-None-Match` matches it (a list answers 304 at once; a
+    /// lookup only once it found what it names).
     fn guard(
         &self,
-        if_none_match: Option<&str>,
-    ) -> Result<(RwLockReadGuard<'_, Projection>, String), Answer> {
+        cond: Conditional<'_>,
+    ) -> Result<(RwLockReadGuard<'_, Projection>, String, bool), Answer> {
         if !self.is_ready() {
             return Err(Answer::NotReady);
         }
@@ -480,30 +774,29 @@ impl StateStore {
         let tag = etag(
             &self.epoch.read().unwrap_or_else(|e| e.into_inner()),
             projection.seq,
+            cond.variant,
         );
-        if if_none_match.is_some_and(|m| m.split(',').any(|t| t.trim() == tag || t.trim() == "*")) {
-            return Err(Answer::NotModified { etag: tag });
-        }
-        Ok((projection, tag))
+        let matched = cond.if_none_match.is_some_and(|m| none_match(m, &tag));
+        Ok((projection, tag, matched))
     }
 
     /// `GET /v1/bills`.
     pub(crate) fn bills(
         &self,
-        params: &HashMap<String, String>,
+        params: &Params,
         who: &dyn Visibility,
-        if_none_match: Option<&str>,
+        cond: Conditional<'_>,
     ) -> Answer {
-        match self.bills_inner(params, who, if_none_match) {
+        match self.bills_inner(params, who, cond) {
             Ok(a) | Err(a) => a,
         }
     }
 
     fn bills_inner(
         &self,
-        params: &HashMap<String, String>,
+        params: &Params,
         who: &dyn Visibility,
-        if_none_match: Option<&str>,
+        cond: Conditional<'_>,
     ) -> Result<Answer, Answer> {
         const KNOWN: &[&str] = &[
             "stage",
@@ -518,36 +811,32 @@ impl StateStore {
             "limit",
             "cursor",
         ];
-        if let Some(unknown) = params.keys().find(|k| !KNOWN.contains(&k.as_str())) {
-            return Err(Answer::BadParameter {
-                parameter: "query",
-                message: format!("{unknown}: not a filter of /v1/bills (see docs/STATE.md)"),
-            });
-        }
+        params.only(KNOWN, BILLS)?;
         let stages: Option<Vec<Stage>> = codes(params, "stage")?;
         let types: Option<Vec<BillType>> = codes(params, "type")?;
         let chambers: Option<Vec<Chamber>> = codes(params, "chamber")?;
-        // `introducer` is another name for `proposer`.
-        let proposers: Option<Vec<Proposer>> = match codes(params, "proposer")? {
-            Some(p) => Some(p),
-            None => codes(params, "introducer")?,
-        };
+        // `introducer` is another name for `proposer`: both count.
+        let proposers: Option<Vec<Proposer>> =
+            match (codes(params, "proposer")?, codes(params, "introducer")?) {
+                (Some(mut p), Some(i)) => {
+                    p.extend(i);
+                    Some(p)
+                }
+                (p, i) => p.or(i),
+            };
         let moved_since = date(params, "moved_since")?;
         let moved_on = date(params, "moved_on")?;
         let query = params
-            .get("q")
+            .one("q")?
             .map(|q| (search::normalize(q), search::normalized(q)));
         if query.as_ref().is_some_and(|(q, _)| q.chars.is_empty()) {
             return Err(bad("q", "q: is empty"));
         }
-        let sort = params
-            .get("sort")
-            .map(String::as_str)
-            .unwrap_or(if query.is_some() {
-                "relevance"
-            } else {
-                "moved_desc"
-            });
+        let sort = params.one("sort")?.unwrap_or(if query.is_some() {
+            "relevance"
+        } else {
+            "moved_desc"
+        });
         if !["relevance", "moved_desc", "moved_asc", "id"].contains(&sort) {
             return Err(bad(
                 "sort",
@@ -558,8 +847,11 @@ impl StateStore {
             return Err(bad("sort", "sort: relevance needs q"));
         }
         let limit = limit(params)?;
-        let after = cursor(params)?;
-        let (projection, tag) = self.guard(if_none_match)?;
+        let after = self.cursor(BILLS, params)?;
+        let (projection, tag, matched) = self.guard(cond)?;
+        if matched {
+            return Ok(Answer::NotModified { etag: tag });
+        }
         let titles = self.titles.read().unwrap_or_else(|e| e.into_inner());
         let mut items = Vec::new();
         let all = who.sees_all();
@@ -609,6 +901,7 @@ impl StateStore {
         }
         drop(titles);
         let (total, page, next) = page(items, after, limit);
+        let next = next.map(|(key, id)| self.make_cursor(BILLS, params, key, &id));
         // The match is marked on the title as written, for this page only.
         let page: Vec<Value> = page
             .into_iter()
@@ -635,13 +928,8 @@ impl StateStore {
     }
 
     /// `GET /v1/bills/{id}`.
-    pub(crate) fn bill(
-        &self,
-        id: &str,
-        who: &dyn Visibility,
-        if_none_match: Option<&str>,
-    ) -> Answer {
-        let (projection, tag) = match self.guard(if_none_match) {
+    pub(crate) fn bill(&self, id: &str, who: &dyn Visibility, cond: Conditional<'_>) -> Answer {
+        let (projection, tag, matched) = match self.guard(cond) {
             Ok(x) => x,
             Err(a) => return a,
         };
@@ -652,6 +940,9 @@ impl StateStore {
         else {
             return Answer::NotFound(format!("no bill '{id}'"));
         };
+        if matched {
+            return Answer::NotModified { etag: tag };
+        }
         let mut body = serde_json::to_value(b).expect("a bill serializes");
         let o = body.as_object_mut().expect("an object");
         o.insert("stage_label".into(), labels(b.stage));
@@ -668,18 +959,13 @@ impl StateStore {
     /// `GET /v1/sittings`.
     pub(crate) fn sittings(
         &self,
-        params: &HashMap<String, String>,
+        params: &Params,
         who: &dyn Visibility,
-        if_none_match: Option<&str>,
+        cond: Conditional<'_>,
     ) -> Answer {
         let run = || -> Result<Answer, Answer> {
             const KNOWN: &[&str] = &["from", "to", "chamber", "status", "limit", "cursor"];
-            if let Some(unknown) = params.keys().find(|k| !KNOWN.contains(&k.as_str())) {
-                return Err(Answer::BadParameter {
-                    parameter: "query",
-                    message: format!("{unknown}: not a filter of /v1/sittings (see docs/STATE.md)"),
-                });
-            }
+            params.only(KNOWN, SITTINGS)?;
             let from = date(params, "from")?;
             let to = date(params, "to")?;
             if let (Some(f), Some(t)) = (from, to) {
@@ -688,21 +974,24 @@ impl StateStore {
                 }
             }
             let chambers: Option<Vec<Chamber>> = codes(params, "chamber")?;
-            let statuses = match params.get("status") {
+            let statuses = match params.list("status") {
                 None => None,
-                Some(raw) => Some(
-                    raw.split(',')
+                Some(values) => Some(
+                    values
+                        .into_iter()
                         .map(|s| {
-                            serde_json::from_value::<SittingStatus>(json!(s.trim())).map_err(|_| {
-                                bad("status", format!("status: unknown code '{}'", s.trim()))
-                            })
+                            serde_json::from_value::<SittingStatus>(json!(s))
+                                .map_err(|_| bad("status", format!("status: unknown code '{s}'")))
                         })
                         .collect::<Result<Vec<_>, _>>()?,
                 ),
             };
             let limit = limit(params)?;
-            let after = cursor(params)?;
-            let (projection, tag) = self.guard(if_none_match)?;
+            let after = self.cursor(SITTINGS, params)?;
+            let (projection, tag, matched) = self.guard(cond)?;
+            if matched {
+                return Ok(Answer::NotModified { etag: tag });
+            }
             let items: Vec<_> = projection
                 .sittings
                 .values()
@@ -716,6 +1005,7 @@ impl StateStore {
                 .map(|s| (day_key(s.day), s.sitting_id.clone(), s))
                 .collect();
             let (total, page, next) = page(items, after, limit);
+            let next = next.map(|(key, id)| self.make_cursor(SITTINGS, params, key, &id));
             let page: Vec<Value> = page.into_iter().map(sitting_summary).collect();
             Ok(Answer::Ok {
                 body: json!({ "seq": projection.seq, "total": total, "items": page, "next_cursor": next }),
@@ -728,13 +1018,8 @@ impl StateStore {
     }
 
     /// `GET /v1/sittings/{id}`.
-    pub(crate) fn sitting(
-        &self,
-        id: &str,
-        who: &dyn Visibility,
-        if_none_match: Option<&str>,
-    ) -> Answer {
-        let (projection, tag) = match self.guard(if_none_match) {
+    pub(crate) fn sitting(&self, id: &str, who: &dyn Visibility, cond: Conditional<'_>) -> Answer {
+        let (projection, tag, matched) = match self.guard(cond) {
             Ok(x) => x,
             Err(a) => return a,
         };
@@ -743,6 +1028,7 @@ impl StateStore {
             .get(id)
             .filter(|s| who.sees(&sitting_topic(s)))
         {
+            Some(_) if matched => Answer::NotModified { etag: tag },
             Some(s) => Answer::Ok {
                 body: json!({ "seq": projection.seq, "sitting": s }),
                 etag: tag,
@@ -752,11 +1038,14 @@ impl StateStore {
     }
 
     /// `GET /v1/sittings/live`.
-    pub(crate) fn live(&self, who: &dyn Visibility, if_none_match: Option<&str>) -> Answer {
-        let (projection, tag) = match self.guard(if_none_match) {
+    pub(crate) fn live(&self, who: &dyn Visibility, cond: Conditional<'_>) -> Answer {
+        let (projection, tag, matched) = match self.guard(cond) {
             Ok(x) => x,
             Err(a) => return a,
         };
+        if matched {
+            return Answer::NotModified { etag: tag };
+        }
         let items: Vec<&SittingState> = projection
             .live_sittings()
             .filter(|s| who.sees(&sitting_topic(s)))
@@ -818,11 +1107,20 @@ mod tests {
         s
     }
 
-    fn params(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+    fn params(pairs: &[(&str, &str)]) -> Params {
+        Params::from_pairs(pairs)
+    }
+
+    const NONE: Conditional<'static> = Conditional {
+        if_none_match: None,
+        variant: "v",
+    };
+
+    fn cond(tag: &str) -> Conditional<'_> {
+        Conditional {
+            if_none_match: Some(tag),
+            variant: "v",
+        }
     }
 
     fn ok(a: Answer) -> (Value, String) {
@@ -835,13 +1133,13 @@ mod tests {
     #[test]
     fn bills_are_found_in_thai_and_english_with_the_match_marked() {
         let s = store();
-        let (body, _) = ok(s.bills(&params(&[("q", "มาตรา 83")]), &All, None));
+        let (body, _) = ok(s.bills(&params(&[("q", "มาตรา 83")]), &All, NONE));
         assert_eq!(body["total"], 1);
         assert_eq!(body["items"][0]["match"]["field"], "title.th");
         assert_eq!(body["items"][0]["match"]["text"], "มาตรา 83");
-        let (body, _) = ok(s.bills(&params(&[("q", "SECTIONS 83")]), &All, None));
+        let (body, _) = ok(s.bills(&params(&[("q", "SECTIONS 83")]), &All, NONE));
         assert_eq!(body["items"][0]["match"]["text"], "sections 83");
-        let (body, _) = ok(s.bills(&params(&[("q", "ภาษี")]), &All, None));
+        let (body, _) = ok(s.bills(&params(&[("q", "ภาษี")]), &All, NONE));
         assert_eq!(body["total"], 0);
     }
 
@@ -856,7 +1154,7 @@ mod tests {
             (params(&[("sort", "relevance")]), "sort"),
             (params(&[("colour", "red")]), "query"),
         ] {
-            match s.bills(&p, &All, None) {
+            match s.bills(&p, &All, NONE) {
                 Answer::BadParameter { parameter, .. } => assert_eq!(parameter, name),
                 _ => panic!("{name} accepted"),
             }
@@ -866,15 +1164,41 @@ mod tests {
     #[test]
     fn the_etag_is_the_position_and_a_match_is_not_modified() {
         let s = store();
-        let (_, tag) = ok(s.bill("b-2564-ca-0001", &All, None));
+        let (_, tag) = ok(s.bill("b-2564-ca-0001", &All, NONE));
         assert!(matches!(
-            s.bill("b-2564-ca-0001", &All, Some(&tag)),
+            s.bill("b-2564-ca-0001", &All, cond(&tag)),
             Answer::NotModified { .. }
         ));
-        assert!(matches!(s.bill("b-nope", &All, None), Answer::NotFound(_)));
+        // Weakly compared, in a list, and `*`.
+        for header in [format!("W/{tag}"), format!("\"x\", {tag}"), "*".to_owned()] {
+            assert!(
+                matches!(
+                    s.bill("b-2564-ca-0001", &All, cond(&header)),
+                    Answer::NotModified { .. }
+                ),
+                "{header}"
+            );
+        }
+        // A tag never makes a missing bill 304, nor matches another variant.
+        assert!(matches!(
+            s.bill("b-nope", &All, cond(&tag)),
+            Answer::NotFound(_)
+        ));
+        assert!(matches!(
+            s.bill("b-nope", &All, cond("*")),
+            Answer::NotFound(_)
+        ));
+        let other = Conditional {
+            if_none_match: Some(&tag),
+            variant: "w",
+        };
+        assert!(matches!(
+            s.bill("b-2564-ca-0001", &All, other),
+            Answer::Ok { .. }
+        ));
         s.advance(99);
         assert!(matches!(
-            s.bill("b-2564-ca-0001", &All, Some(&tag)),
+            s.bill("b-2564-ca-0001", &All, cond(&tag)),
             Answer::Ok { .. }
         ));
     }
@@ -887,23 +1211,132 @@ mod tests {
         items.reverse();
         let (total, first, next) = page(items.clone(), None, 3);
         assert_eq!((total, first.clone()), (7, vec![0, 1, 2]));
-        let after = cursor(&params(&[("cursor", &next.unwrap())]))
-            .ok()
-            .flatten();
-        let (_, second, next) = page(items.clone(), after, 3);
+        let (_, second, next) = page(items.clone(), next, 3);
         assert_eq!(second, vec![3, 4, 5]);
-        let after = cursor(&params(&[("cursor", &next.unwrap())]))
-            .ok()
-            .flatten();
-        let (_, third, next) = page(items, after, 3);
+        let (_, third, next) = page(items, next, 3);
         assert_eq!((third, next), (vec![6], None));
+    }
+
+    /// A cursor works with the query it came from (another limit too), and
+    /// is refused with another filter, sort or path, edited, or after the
+    /// stream was recreated (another epoch).
+    #[test]
+    fn a_cursor_is_bound_to_its_query() {
+        let s = store();
+        let query = [("stage", "ENACTED"), ("sort", "id")];
+        let cursor = s.make_cursor(BILLS, &params(&query), 5, "b-1");
+        let with = |extra: &[(&str, &str)], path: &str| {
+            let mut pairs = extra.to_vec();
+            pairs.push(("cursor", &cursor));
+            s.cursor(path, &params(&pairs))
+        };
+        let same = with(
+            &[("sort", "id"), ("limit", "3"), ("stage", "ENACTED")],
+            BILLS,
+        );
+        assert_eq!(same.ok().flatten(), Some((5, "b-1".to_owned())));
+        for (extra, path) in [
+            (&[("stage", "ENACTED"), ("sort", "moved_asc")][..], BILLS),
+            (&[("stage", "PROPOSED"), ("sort", "id")][..], BILLS),
+            (&[("sort", "id")][..], BILLS),
+            (&query[..], SITTINGS),
+        ] {
+            assert!(
+                matches!(with(extra, path), Err(Answer::BadParameter { ref parameter, .. }) if parameter == "cursor"),
+                "{extra:?} {path}"
+            );
+        }
+        let b64 = &base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let (_, mac) = cursor.split_once('.').unwrap();
+        let edited = format!("{}.{mac}", b64.encode("0.b-1"));
+        let mut pairs = query.to_vec();
+        pairs.push(("cursor", &edited));
+        assert!(
+            s.cursor(BILLS, &params(&pairs)).is_err(),
+            "an edited cursor"
+        );
+        s.set_epoch("another");
+        pairs.pop();
+        pairs.push(("cursor", &cursor));
+        assert!(s.cursor(BILLS, &params(&pairs)).is_err(), "another epoch");
+    }
+
+    /// Repeated keys: a list parameter takes them all (with commas too), a
+    /// single-valued one refuses the repeat naming it; strict numbers and
+    /// dates; invalid UTF-8 is refused, not replaced.
+    #[test]
+    fn parameters_are_read_strictly_and_never_dropped() {
+        let s = store();
+        let total =
+            |pairs: &[(&str, &str)]| ok(s.bills(&params(pairs), &All, NONE)).0["total"].clone();
+        let both = total(&[("stage", "ENACTED"), ("stage", "PROPOSED")]);
+        assert_eq!(both, total(&[("stage", "PROPOSED"), ("stage", "ENACTED")]));
+        assert_eq!(both, total(&[("stage", "ENACTED,PROPOSED")]));
+        assert_eq!(
+            total(&[("stage", "ENACTED")]),
+            total(&[("stage", "ENACTED"), ("stage", "ENACTED")])
+        );
+        let refused = |pairs: &[(&str, &str)]| match s.bills(&params(pairs), &All, NONE) {
+            Answer::BadParameter { parameter, message } => (parameter, message),
+            _ => panic!("{pairs:?} accepted"),
+        };
+        for name in ["q", "sort", "limit", "moved_since", "moved_on", "cursor"] {
+            let value = match name {
+                "limit" => "5",
+                "moved_since" | "moved_on" => "2024-01-01",
+                "sort" => "id",
+                _ => "x",
+            };
+            let (parameter, message) = refused(&[(name, value), (name, value)]);
+            assert_eq!(parameter, name);
+            assert!(message.contains("2 times"), "{message}");
+        }
+        for limit in ["+5", "-1", " 5", "5.0", "0x5", "0", "201"] {
+            assert_eq!(refused(&[("limit", limit)]).0, "limit", "{limit}");
+        }
+        for day in [
+            "24-01-01",
+            "2024-1-01",
+            "+2024-01-01",
+            "2024-01-01T00:00:00Z",
+            "2024-02-30",
+        ] {
+            assert_eq!(refused(&[("moved_since", day)]).0, "moved_since", "{day}");
+        }
+        let (parameter, message) = refused(&[("moved_since", "2567-12-04")]);
+        assert_eq!(parameter, "moved_since");
+        assert!(
+            message.contains("subtract 543") && message.contains("2024-12-04"),
+            "{message}"
+        );
+        for raw in ["q=%FF", "q=%E0%B8", "q=ok&stage=%C3%28"] {
+            assert!(
+                matches!(Params::parse(Some(raw)), Err(Answer::BadParameter { .. })),
+                "{raw}"
+            );
+        }
+        let p = Params::parse(Some(
+            "q=%E0%B8%A0%E0%B8%B2%E0%B8%A9%E0%B8%B5+%E0%B8%AD&stage=A",
+        ))
+        .unwrap();
+        assert_eq!(p.one("q").ok().flatten(), Some("ภาษี อ"));
+        // Sittings: `status` and `chamber` are lists, `from` and `to` single.
+        let sittings = |pairs: &[(&str, &str)]| s.sittings(&params(pairs), &All, NONE);
+        assert!(matches!(
+            sittings(&[("status", "open"), ("status", "closed")]),
+            Answer::Ok { .. }
+        ));
+        assert!(matches!(
+            sittings(&[("from", "2021-01-01"), ("from", "2022-01-01")]),
+            Answer::BadParameter { ref parameter, .. } if parameter == "from"
+        ));
     }
 
     #[test]
     fn not_ready_until_built() {
         let s = StateStore::default();
         assert!(matches!(
-            s.bills(&params(&[]), &All, None),
+            s.bills(&params(&[]), &All, NONE),
             Answer::NotReady
         ));
     }

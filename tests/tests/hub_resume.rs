@@ -304,3 +304,114 @@ async fn a_position_of_a_recreated_stream_is_told_apart_by_its_epoch() {
     assert_eq!(seq_ids(&current.events(3).await), published[5..]);
     hub.shutdown().await;
 }
+
+/// The stream's epoch as the hub computes it (its creation time).
+async fn stream_epoch(publisher: &Publisher) -> String {
+    let mut stream = publisher.js.get_stream("PARL").await.unwrap();
+    let info = stream.info().await.unwrap();
+    format!("{:x}", info.created.unix_timestamp_nanos())
+}
+
+/// The epoch of a new connection's welcome, and the state API's ETag.
+async fn epoch_and_etag(hub: &TestHub) -> (String, String) {
+    let mut client = Client::connect(&hub.ws_url("/v1/ws")).await;
+    let epoch = client.welcome().await["epoch"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let r = reqwest::get(hub.http("/v1/bills")).await.unwrap();
+    let etag = r
+        .headers()
+        .get("etag")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (epoch, etag)
+}
+
+/// The README's order: the hub first, then the stream. The hub learns the
+/// stream's epoch when it appears (welcome frames and ETags carry it, not an
+/// empty one), and so it notices when the stream is recreated under it: its
+/// clients are closed (1001), a resume from the old stream's position is
+/// `recovered: false` and gets the new stream from its first event, and the
+/// state is the new stream's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_started_before_the_stream_learns_its_epoch_and_sees_it_reset() {
+    let nats = NatsServer::start();
+    let hub = TestHub::start_unready(test_config(&nats)).await;
+    let publisher = Publisher::new(&nats).await;
+    for _ in 0..5 {
+        publisher.publish(&bill_stage("b-2566-0001")).await;
+    }
+    hub.wait_ready().await;
+    assert!(hub.wait_metric("sapha_hub_state_seq", 5).await);
+    let old_epoch = stream_epoch(&publisher).await;
+    let (epoch, etag) = epoch_and_etag(&hub).await;
+    assert_eq!(epoch, old_epoch, "the welcome carries the stream's epoch");
+    assert!(
+        etag.starts_with(&format!("\"{old_epoch}-5-")),
+        "the ETag carries it too: {etag}"
+    );
+
+    // A client of the old stream, live.
+    let mut old_client = Client::connect(&hub.ws_url("/v1/ws?topics=%3E")).await;
+    old_client.welcome().await;
+    old_client.json().await; // its ack
+
+    // The stream is recreated under the running hub, with more events.
+    publisher.js.delete_stream("PARL").await.unwrap();
+    let publisher = Publisher::new(&nats).await;
+    let mut published = Vec::new();
+    for _ in 0..8 {
+        let e = bill_stage("b-2566-0002");
+        published.push((publisher.publish(&e).await, e.event_id.clone()));
+    }
+    let new_epoch = stream_epoch(&publisher).await;
+    assert_ne!(new_epoch, old_epoch);
+    assert_eq!(
+        old_client.close_code().await,
+        Some(1001),
+        "the old stream's clients are told to go and resume"
+    );
+    let seen = sapha_tests::wait_until(WAIT, || {
+        let (hub, new_epoch) = (&hub, new_epoch.clone());
+        async move {
+            let (epoch, etag) = epoch_and_etag(hub).await;
+            epoch == new_epoch && etag.starts_with(&format!("\"{new_epoch}-8-"))
+        }
+    })
+    .await;
+    assert!(
+        seen,
+        "the hub serves the new stream: {:?}, want {new_epoch}-8",
+        epoch_and_etag(&hub).await
+    );
+    let r: serde_json::Value = reqwest::get(hub.http("/v1/bills"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let bills: Vec<&str> = r["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["bill_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(bills, ["b-2566-0002"], "the state is the new stream's");
+
+    let url = hub.ws_url(&format!("/v1/ws?topics=%3E&since=5&epoch={old_epoch}"));
+    let mut stale = Client::connect(&url).await;
+    stale.welcome().await;
+    let ack = stale.json().await;
+    assert_eq!(
+        (
+            ack["recovered"].as_bool(),
+            ack["first_seq"].as_u64(),
+            ack["epoch"].as_str()
+        ),
+        (Some(false), Some(1), Some(new_epoch.as_str())),
+        "{ack}"
+    );
+    assert_eq!(seq_ids(&stale.events(8).await), published);
+    hub.shutdown().await;
+}

@@ -173,6 +173,22 @@ def test_gives_up_after_max_attempts(stack):
     run(main())
 
 
+def test_state_takes_thai_and_lists(stack):
+    async def main():
+        # Before: UnicodeEncodeError unless the caller encoded the path by hand.
+        as_written = await state(stack.http_url, "/v1/bills?q=ภาษี")
+        with_params = await state(stack.http_url, "/v1/bills", params={"q": "ภาษี"})
+        assert as_written["total"] == with_params["total"]
+        both = await state(stack.http_url, "/v1/bills", params={"stage": ["ENACTED", "PROPOSED"]})
+        commas = await state(stack.http_url, "/v1/bills?stage=ENACTED,PROPOSED")
+        assert both["total"] == commas["total"]
+        with pytest.raises(SaphaError) as bad:
+            await state(stack.http_url, "/v1/bills", params={"sort": ["id", "moved_asc"]})
+        assert bad.value.code == "bad_parameter" and bad.value.status == 400
+
+    run(main())
+
+
 def test_state_errors(stack):
     async def main():
         with pytest.raises(SaphaError) as missing:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from sapha import Backoff, Position, SaphaError, bill_topic, parse_etag, ws_url
+from sapha import Backoff, Position, SaphaError, bill_topic, parse_etag, state_url, ws_url
 
 
 def event(seq, event_id=None):
@@ -76,4 +76,22 @@ def test_urls_and_ids():
         with pytest.raises(SaphaError):
             bill_topic(bad)
     assert parse_etag('"18ec6849-1042"') == ("18ec6849", 1042)
+    assert parse_etag('"18ec6849-1042-9ffaf8ee51afdfd7"') == ("18ec6849", 1042)
+    assert parse_etag('W/"18ec6849-1042-9ffaf8ee51afdfd7"') == ("18ec6849", 1042)
     assert parse_etag(None) == (None, None)
+
+
+def test_state_urls_encode_text_once():
+    base = "http://h:8080"
+    thai = "%E0%B8%A0%E0%B8%B2%E0%B8%A9%E0%B8%B5"
+    # Text written as is, or already encoded: the same URL, ASCII only.
+    assert state_url(base, "/v1/bills?q=ภาษี") == f"{base}/v1/bills?q={thai}"
+    assert state_url(base, f"/v1/bills?q={thai}") == f"{base}/v1/bills?q={thai}"
+    assert state_url(base, "v1/bills?stage=A,B&limit=5") == f"{base}/v1/bills?stage=A,B&limit=5"
+    # params: form-encoded, lists as repeated keys, after a query in the path.
+    assert (
+        state_url(base, "/v1/bills", {"q": "ภาษี อากร", "stage": ["A", "B"], "limit": 5})
+        == f"{base}/v1/bills?q={thai}+%E0%B8%AD%E0%B8%B2%E0%B8%81%E0%B8%A3&stage=A&stage=B&limit=5"
+    )
+    assert state_url(base, "/v1/bills?sort=id", {"limit": 2}) == f"{base}/v1/bills?sort=id&limit=2"
+    state_url(base, "/v1/bills?q=ภาษี").encode("ascii")

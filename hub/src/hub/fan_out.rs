@@ -15,6 +15,17 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError};
 use tokio::sync::mpsc;
 
+/// What [`Hub::check_epoch`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EpochCheck {
+    /// The epoch the fan-out knows (or none to compare).
+    Same,
+    /// The fan-out had none and has it now.
+    Learnt,
+    /// Another epoch: the stream was recreated.
+    Changed,
+}
+
 /// State that the fan-out and subscription changes share, under one lock.
 pub(super) struct Core {
     pub(super) index: Index,
@@ -63,6 +74,56 @@ impl Hub {
         self.metrics.last_seq.store(bounds.last, Ordering::Relaxed);
         drop(core);
         self.started.send_replace(true);
+    }
+
+    /// Compares the stream's epoch now (from its bounds) with the fan-out's.
+    /// An epoch the fan-out did not know yet (the hub started before the
+    /// stream existed, so it started with none) is learnt here, for the
+    /// fan-out, the welcome frames and the state's ETags.
+    pub(crate) fn check_epoch(&self, epoch: &str) -> EpochCheck {
+        if epoch.is_empty() || !*self.started.borrow() {
+            // The source cannot tell (or has no stream now), or the fan-out
+            // has not started: its start sets the epoch.
+            return EpochCheck::Same;
+        }
+        let mut core = self.core();
+        if core.epoch == epoch {
+            return EpochCheck::Same;
+        }
+        if core.epoch.is_empty() {
+            core.epoch = epoch.to_owned();
+            drop(core);
+            self.state.set_epoch(epoch);
+            tracing::info!(epoch, "the stream exists now: learnt its epoch");
+            return EpochCheck::Learnt;
+        }
+        tracing::warn!(
+            old = %core.epoch,
+            new = epoch,
+            "the stream was recreated under the hub (another epoch): starting over"
+        );
+        EpochCheck::Changed
+    }
+
+    /// Forgets everything of a stream that was recreated: the ring, the
+    /// position, the in-camera and trust state and the epoch; the state is
+    /// rebuilt (503 `state_not_ready` meanwhile); every client is closed with
+    /// 1001 so that it resumes, with its epoch, from the new stream
+    /// (`recovered: false`). The consumer then starts again as at start-up.
+    pub(crate) fn forget_stream(&self) {
+        self.started.send_replace(false);
+        {
+            let mut core = self.core();
+            core.recent.clear();
+            core.last_seq = 0;
+            core.first_seq = 0;
+            core.camera = Camera::default();
+            core.trust = Trust::default();
+            core.epoch.clear();
+        }
+        self.metrics.last_seq.store(0, Ordering::Relaxed);
+        self.state.forget();
+        self.close_all();
     }
 
     pub(crate) fn note_first_seq(&self, first: u64) {

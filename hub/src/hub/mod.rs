@@ -32,6 +32,7 @@ mod replay;
 use conn::CONTROL_HEADROOM;
 pub(crate) use conn::{Conn, Out};
 use fan_out::Core;
+pub(crate) use fan_out::EpochCheck;
 
 use crate::camera::Camera;
 use crate::config::Config;
@@ -108,6 +109,9 @@ pub(crate) struct Hub {
     pub(crate) shutdown: CancellationToken,
     /// What is true now: the projection of the stream (see `state`).
     pub(crate) state: std::sync::Arc<crate::state::StateStore>,
+    /// Told by the readiness probe when the stream has another epoch than the
+    /// fan-out's (recreated under a running hub): the consumer then starts over.
+    pub(crate) stream_reset: tokio::sync::Notify,
 }
 
 pub(crate) enum Subscribed {
@@ -143,6 +147,7 @@ impl Hub {
             consumer_live: Default::default(),
             shutdown: CancellationToken::new(),
             state: crate::state::StateStore::shared(),
+            stream_reset: tokio::sync::Notify::new(),
         }
     }
 

@@ -11,7 +11,7 @@ from .backoff import Backoff
 from .client import Client
 from .errors import SaphaError
 from .position import Position, RecentIds
-from .state import parse_etag, snapshot_then_subscribe, state, state_then_subscribe, state_with_epoch
+from .state import parse_etag, snapshot_then_subscribe, state, state_then_subscribe, state_url, state_with_epoch
 from .urls import ID_PATTERN, bill_topic, http_base, is_valid_id, ws_url
 
 __version__ = "0.1.0"
@@ -27,6 +27,7 @@ __all__ = [
     "http_base",
     "is_valid_id",
     "parse_etag",
+    "state_url",
     "snapshot_then_subscribe",
     "state",
     "state_then_subscribe",

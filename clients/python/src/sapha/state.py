@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
-from typing import Any, AsyncIterator, Dict, Iterable, Optional, Tuple
+from typing import Any, AsyncIterator, Dict, Iterable, Mapping, Optional, Sequence, Tuple, Union
 
 from .backoff import Backoff
 from .client import Client
@@ -18,22 +19,53 @@ from .urls import bill_topic, http_base
 RETRY_STATUS = (429, 503)
 
 
+#: Query parameters: a value, or a list of values sent as repeated keys
+#: (``{"stage": ["HOUSE_R1", "SENATE_R1"]}`` is ``stage=HOUSE_R1&stage=SENATE_R1``).
+Params = Mapping[str, Union[str, int, Sequence[Union[str, int]]]]
+
+#: What stays as it is in a path given by hand: URL syntax and ``%`` escapes.
+_PATH_SAFE = "/?&=,:;@!$'()*+~%[]"
+
+
+def state_url(base_http_url: str, path: str, params: Optional[Params] = None) -> str:
+    """The URL of a state API ``path`` on a hub, with ``params`` added.
+
+    Text in ``path`` is percent-encoded as UTF-8 where it is not already
+    (``/v1/bills?q=ภาษี`` works as written; existing ``%`` escapes and URL syntax
+    are kept); ``params`` are form-encoded, lists as repeated keys.
+    """
+    url = http_base(base_http_url) + "/" + urllib.parse.quote(path.lstrip("/"), safe=_PATH_SAFE)
+    if params:
+        pairs = [
+            (key, str(v))
+            for key, value in params.items()
+            for v in (value if isinstance(value, (list, tuple)) else [value])
+        ]
+        url += ("&" if "?" in url else "?") + urllib.parse.urlencode(pairs)
+    return url
+
+
 async def state(
     base_http_url: str,
     path: str,
     *,
+    params: Optional[Params] = None,
     token: Optional[str] = None,
     timeout: float = 10.0,
     attempts: int = 5,
 ) -> Dict[str, Any]:
     """GETs a state API path (``/v1/bills/b-2566-0123``) and returns its JSON body.
 
+    ``path`` may carry a query as plain text (``/v1/bills?q=ภาษี``), or pass
+    ``params={"q": "ภาษี", "stage": ["HOUSE_R1", "SENATE_R1"]}`` (see :func:`state_url`).
     The body carries ``seq``, the stream position it reflects. ``429`` and
     ``503 state_not_ready`` are retried with backoff, up to ``attempts`` tries; other
     failures raise :class:`SaphaError` with the hub's ``code`` (``not_found``,
     ``bad_parameter``, ...) and ``status``.
     """
-    body, _ = await state_with_epoch(base_http_url, path, token=token, timeout=timeout, attempts=attempts)
+    body, _ = await state_with_epoch(
+        base_http_url, path, params=params, token=token, timeout=timeout, attempts=attempts
+    )
     return body
 
 
@@ -41,13 +73,14 @@ async def state_with_epoch(
     base_http_url: str,
     path: str,
     *,
+    params: Optional[Params] = None,
     token: Optional[str] = None,
     timeout: float = 10.0,
     attempts: int = 5,
 ) -> Tuple[Dict[str, Any], Optional[str]]:
     """As :func:`state`, plus the stream epoch of the answer (from its ``ETag``,
-    ``"<epoch>-<seq>"``), or None when the hub sent none."""
-    url = http_base(base_http_url) + "/" + path.lstrip("/")
+    ``"<epoch>-<seq>-<variant>"``), or None when the hub sent none."""
+    url = state_url(base_http_url, path, params)
     backoff = Backoff(initial=0.2, maximum=2.0)
     for attempt in range(attempts):
         try:
@@ -62,17 +95,18 @@ async def state_with_epoch(
 
 
 def parse_etag(etag: Optional[str]) -> Tuple[Optional[str], Optional[int]]:
-    """``'"1872f0c3a9b4e2d0-1042"'`` → ``("1872f0c3a9b4e2d0", 1042)``; ``(None, None)`` otherwise."""
+    """``'"1872f0c3a9b4e2d0-1042-9ffaf8ee51afdfd7"'`` → ``("1872f0c3a9b4e2d0", 1042)``
+    (the epoch and the position; the rest names the representation). The older
+    ``"<epoch>-<seq>"`` form is read too. ``(None, None)`` otherwise."""
     if not etag:
         return None, None
     value = etag.strip()
     if value.startswith("W/"):
         value = value[2:]
-    value = value.strip('"')
-    epoch, sep, seq = value.rpartition("-")
-    if not sep or not epoch or not seq.isdigit():
+    parts = value.strip('"').split("-")
+    if len(parts) not in (2, 3) or not parts[0] or not parts[1].isdigit():
         return None, None
-    return epoch, int(seq)
+    return parts[0], int(parts[1])
 
 
 def _get_json(url: str, token: Optional[str], timeout: float) -> Tuple[Any, Optional[str]]:

@@ -68,6 +68,8 @@ const UI = {
     sitting_date: 'วันที่ประชุม {d}',
     sitting_updated: 'ยังไม่เปิดประชุม · ข้อมูลล่าสุดเมื่อ {d}',
     sitting_h: 'การประชุมขณะนี้',
+    sitting_h_closed: 'การประชุมครั้งล่าสุด',
+    sitting_h_next: 'การประชุมครั้งถัดไป',
     vote_h: 'การลงมติ',
     follow_h: 'ติดตามร่างกฎหมาย',
     follow_label: 'รหัสร่างกฎหมาย',
@@ -100,6 +102,7 @@ const UI = {
     quorum_unknown: 'ยังไม่ได้ตรวจสอบองค์ประชุม',
     in_camera: 'ประชุมลับ — ไม่มีการเผยแพร่เนื้อหาการประชุมส่วนนี้',
     no_vote: 'ยังไม่มีการลงมติ',
+    no_vote_sitting: 'ยังไม่มีการลงมติในการประชุมนี้',
     counting: 'กำลังนับคะแนน…',
     counted: 'นับคะแนนแล้ว',
     total_cast: 'รวม {n} เสียง',
@@ -112,6 +115,7 @@ const UI = {
     threshold_open: 'ตรวจไม่ได้ (ไม่มีคะแนนแยกกลุ่ม)',
     part_whole: 'ทั้งที่ประชุม',
     earlier_votes: 'การลงมติก่อนหน้า',
+    this_sitting: 'การประชุมนี้',
     bill_ref: 'ร่าง {id}',
     more: 'และอีก {n} ร่าง',
     waiting_bill: 'รอข้อมูลของร่าง {id}…',
@@ -172,6 +176,8 @@ const UI = {
     sitting_date: 'sitting of {d}',
     sitting_updated: 'not opened yet · last news {d}',
     sitting_h: 'Sitting in progress',
+    sitting_h_closed: 'Latest sitting',
+    sitting_h_next: 'Next sitting',
     vote_h: 'Vote',
     follow_h: 'Follow a bill',
     follow_label: 'Bill id',
@@ -204,6 +210,7 @@ const UI = {
     quorum_unknown: 'Quorum not checked yet',
     in_camera: 'In camera — the proceedings of this part are not broadcast',
     no_vote: 'No vote yet',
+    no_vote_sitting: 'No vote yet in this sitting',
     counting: 'Counting…',
     counted: 'Counted',
     total_cast: '{n} votes in all',
@@ -216,6 +223,7 @@ const UI = {
     threshold_open: 'cannot be checked (no tally by group)',
     part_whole: 'all',
     earlier_votes: 'Earlier votes',
+    this_sitting: 'this sitting',
     bill_ref: 'bill {id}',
     more: 'and {n} more',
     waiting_bill: 'Waiting for events of {id}…',
@@ -1237,13 +1245,31 @@ function initials(person) {
   return name.trim().slice(0, lang === 'th' ? 1 : 2).toUpperCase();
 }
 
+/**
+ * Whether a sitting is in progress (open, suspended or in camera), over
+ * (closed or cancelled), or still to come (scheduled, agenda published):
+ * the sitting panel's heading says which.
+ */
+function sittingTense(s) {
+  if (!s || !s.phase || s.phase === 'scheduled' || s.phase === 'agenda_published') return 'next';
+  return s.phase === 'closed' || s.phase === 'cancelled' ? 'closed' : 'live';
+}
+const TENSE_HEADING = { live: 'sitting_h', closed: 'sitting_h_closed', next: 'sitting_h_next' };
+
 function renderSitting() {
   const body = document.getElementById('sitting-body');
+  const heading = document.getElementById('sitting-h');
   const s = S.current && S.sittings.get(S.current);
+  // With no sitting at all the panel keeps its "in progress" heading and says there is none.
+  const tense = s ? sittingTense(s) : 'live';
+  heading.textContent = t(TENSE_HEADING[tense]);
+  heading.dataset.tense = tense;
   if (!s) {
+    delete body.dataset.sitting;
     body.replaceChildren(h('p', { class: 'empty' }, t('no_sitting')));
     return;
   }
+  body.dataset.sitting = s.id;
   const phase = PHASES[s.phase] || [s.phase || '—', s.phase || '—', 'idle'];
   const dayMs = sittingDayMs(s);
   const head = h('div', { class: 'head' },
@@ -1374,13 +1400,18 @@ function checkThreshold(threshold, counts, casting) {
 
 let voteDom = null; // { key, root, bars } kept while the same vote is shown, so bars animate
 
+/**
+ * The vote card shows the newest vote of the sitting the sitting panel shows,
+ * never one of another sitting; the earlier votes, of any sitting, are listed
+ * below it with their sitting and date.
+ */
 function renderVote() {
   const body = document.getElementById('vote-body');
-  const key = S.voteOrder[S.voteOrder.length - 1];
+  const key = S.current && S.voteOrder.findLast((k) => S.votes.get(k)?.sittingId === S.current);
   const v = key && S.votes.get(key);
   if (!v) {
     voteDom = null;
-    body.replaceChildren(h('p', { class: 'empty' }, t('no_vote')));
+    body.replaceChildren(h('p', { class: 'empty', 'data-testid': 'no-vote' }, t(S.current ? 'no_vote_sitting' : 'no_vote')));
     renderEarlierVotes(null);
     return;
   }
@@ -1506,9 +1537,13 @@ function renderEarlierVotes(currentKey) {
   el.replaceChildren(h('h3', {}, t('earlier_votes')), h('ul', {}, earlier.map((v) => {
     const tl = tally(v.counts);
     const nums = ['aye', 'no', 'abstain'].map((o) => `${L(OPTIONS[o])} ${tl.byOption[o] || 0}`).join(' · ');
-    return h('li', {},
+    // Which sitting and when: the list mixes sittings (and years, in a replay).
+    const where = v.sittingId === S.current ? t('this_sitting') : L(CHAMBERS[v.chamber], v.chamber);
+    const when = v.openedAt != null ? ` · ${showDate(v.openedAt)} ${showTime(v.closedAt ?? v.openedAt)}` : '';
+    return h('li', { 'data-vote': v.key, 'data-sitting': v.sittingId },
       h('span', {}, v.result ? h('span', { class: `chip ${v.result === 'passed' ? 'ok' : 'bad'}` }, t(v.result)) : null, ' ', text(v.question) || `${L(CHAMBERS[v.chamber])} · ${v.voteId}`),
-      h('span', { class: 'mini' }, nums));
+      h('span', { class: 'mini' }, nums),
+      h('span', { class: 'mini where', 'data-testid': 'earlier-where' }, `${where}${when}`));
   })));
 }
 

@@ -146,7 +146,7 @@ page.on('console', (m) => {
 // An in-page recorder: every 25 ms it notes what the dashboard shows, so the
 // checks below read a history of the page instead of racing the player.
 await page.addInitScript(() => {
-  const rec = { votes: [], stages: {}, quorum: [], inOffice: [], thresholds: [], quorumTimes: [], voteTimes: [], speakers: [], agenda: [], today: [], sittingDates: [], billsTitles: [], states: [], inCamera: false };
+  const rec = { votes: [], stages: {}, quorum: [], inOffice: [], thresholds: [], quorumTimes: [], voteTimes: [], speakers: [], agenda: [], today: [], sittingDates: [], billsTitles: [], states: [], inCamera: false, foreignVotes: [], headings: [], noVote: [] };
   window.__rec = rec;
   const last = {};
   const note = (key, list, value) => {
@@ -192,6 +192,15 @@ await page.addInitScript(() => {
     const vt = card && card.querySelector('[data-testid="vote-time"]');
     note('voteTime', rec.voteTimes, vt ? `${card.dataset.vote}|${card.dataset.status}|${vt.textContent}` : null);
     note('state', rec.states, document.getElementById('conn')?.dataset.state);
+    // The vote card belongs to the sitting the sitting panel shows; the panel's
+    // heading says whether that sitting is in progress, over or to come.
+    const cur = document.getElementById('sitting-body')?.dataset.sitting;
+    const vk = card?.dataset.vote;
+    if (cur && vk && !vk.startsWith(`${cur}/`)) note('foreign', rec.foreignVotes, `${cur} shows ${vk}`);
+    const hd = document.getElementById('sitting-h');
+    const ph = document.querySelector('[data-testid="sitting-phase"]')?.dataset.phase;
+    note('heading', rec.headings, `${cur}|${ph}|${hd?.dataset.tense}|${hd?.textContent}`);
+    if (cur && document.querySelector('[data-testid="no-vote"]')) note('novote', rec.noVote, cur);
     if (document.querySelector('[data-testid="in-camera"]')) rec.inCamera = true;
   }, 25);
 });
@@ -378,6 +387,34 @@ await check('the player publishes the scenarios', async () => {
 });
 await shot;
 const phoneShotTaken = await phoneShot;
+
+await check("the vote card shows only the shown sitting's votes, under a heading that says whether it is in progress", async () => {
+  await page.waitForFunction(() => document.getElementById('sitting-h').dataset.tense === 'closed', null, { timeout: 5000 });
+  await page.waitForTimeout(100); // two samples of the recorder
+  const r = await rec();
+  assert(r.foreignVotes.length === 0, `the vote card showed another sitting's vote: ${r.foreignVotes.slice(0, 3)}`);
+  const wrong = r.headings.filter((x) => {
+    const [, phase, tense] = x.split('|');
+    const want = ['closed', 'cancelled'].includes(phase) ? 'closed' : ['scheduled', 'agenda_published', 'undefined', ''].includes(phase) ? 'next' : 'live';
+    return phase !== 'undefined' && tense !== want;
+  });
+  assert(wrong.length === 0, `the sitting heading did not match the sitting's phase: ${wrong.slice(0, 3)}`);
+  for (const want of ['senate-2566-2-28|opened|live|Sitting in progress', 'senate-2566-2-28|closed|closed|Latest sitting', 'joint-2564-1-10|opened|live|Sitting in progress']) {
+    assert(r.headings.includes(want), `never showed "${want}": ${r.headings.slice(-6)}`);
+  }
+  assert(r.noVote.includes('senate-2566-2-28'), `the Senate sitting, before its first vote, did not say it had none (it showed ${r.noVote})`);
+  // Now: the Senate sitting closed; its last vote on the card; the earlier ones name their sitting and date.
+  const now = await page.evaluate(() => ({
+    heading: document.getElementById('sitting-h').textContent,
+    vote: document.querySelector('[data-testid="vote-card"]')?.dataset.vote,
+    earlier: [...document.querySelectorAll('#vote-earlier li')].map((li) => ({ sitting: li.dataset.sitting, where: li.querySelector('[data-testid="earlier-where"]')?.textContent })),
+  }));
+  assert(now.heading === 'Latest sitting', `after the sitting closed the heading reads "${now.heading}"`);
+  assert(now.vote === SENATE_SECRET_VOTE, `the vote card shows ${now.vote}, not the Senate's last vote`);
+  const joint = now.earlier.find((e) => e.sitting === 'joint-2564-1-10');
+  assert(joint && /Joint sitting/.test(joint.where) && /10 Sept? 2564/.test(joint.where), `the joint vote among the earlier votes reads ${JSON.stringify(joint)}`);
+  assert(now.earlier.filter((e) => e.sitting === 'senate-2566-2-28').every((e) => /^this sitting · 28 Feb 2566/.test(e.where)), `the Senate's earlier votes read ${JSON.stringify(now.earlier)}`);
+});
 
 await check('the bill followed mid-sitting then moves live (JOINT_R3 and on, from its since)', async () => {
   assert(mid, 'no mid-sitting page');

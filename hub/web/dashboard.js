@@ -129,6 +129,8 @@ const UI = {
     conn_connecting: 'กำลังเชื่อมต่อ…',
     conn_catching_up: 'กำลังตามข้อมูลที่พลาด…',
     conn_live: 'สด',
+    conn_live_no_state: 'สด · แต่เรียกข้อมูลสถานะจาก hub ไม่ได้',
+    state_down: 'เรียกข้อมูลสถานะ ({url}) ไม่ได้: การค้นหา รายการการประชุม และประวัติของร่างที่ติดตามจะไม่แสดง ({e})',
     conn_reconnecting: 'หลุดการเชื่อมต่อ · ลองใหม่ใน {s} วินาที',
     conn_closed: 'ออฟไลน์',
     conn_meta: '{n} เหตุการณ์',
@@ -237,6 +239,8 @@ const UI = {
     conn_connecting: 'Connecting…',
     conn_catching_up: 'Catching up…',
     conn_live: 'Live',
+    conn_live_no_state: 'Live · but the state API cannot be reached',
+    state_down: 'The state API ({url}) cannot be reached: search, the list of sittings and followed bills’ histories are off ({e})',
     conn_reconnecting: 'Disconnected · retrying in {s} s',
     conn_closed: 'Offline',
     conn_meta: '{n} events',
@@ -468,13 +472,16 @@ const S = {
   browse: { q: '', preset: null, busy: false, answer: null, error: null },
   /** GET /v1/sittings, newest first. */
   sittingList: null,
+  /** Why the last state API request got no answer (null: it answered). */
+  apiDown: null,
   gap: null,
   connState: State.IDLE,
   reconnectAt: 0,
   flash: new Map(),
-  /** The bill opened by ?bill= or a notification click: highlighted and scrolled to once. */
+  /** The bill opened by ?bill= or a notification click: highlighted, and kept in view (see `keepOpenedInView`). */
   opened: null,
-  scrollTo: null,
+  /** The opened bill while it is kept at the top of the screen; null once the reader scrolls. */
+  pinned: null,
   /**
    * Web Push. `key`: the hub's VAPID key (undefined: not known yet; null: the
    * hub sends no notifications). `status`: checking | ready | on | denied |
@@ -723,7 +730,22 @@ function applySittingSnapshot(x, seq) {
 async function api(path, { signal } = {}) {
   const headers = { accept: 'application/json' };
   if (TOKEN) headers.authorization = `Bearer ${TOKEN}`;
-  const r = await fetch(`${API_BASE}${path}`, { signal, headers, cache: 'no-cache' });
+  let r;
+  try {
+    r = await fetch(`${API_BASE}${path}`, { signal, headers, cache: 'no-cache' });
+  } catch (err) {
+    // Not an answer at all: the hub is unreachable, or the browser refused
+    // (CORS, the Content-Security-Policy). The badge and a notice say so.
+    if (err.name !== 'AbortError') {
+      S.apiDown = err.message || String(err);
+      schedule();
+    }
+    throw err;
+  }
+  if (S.apiDown) {
+    S.apiDown = null;
+    schedule();
+  }
   if (!r.ok) {
     let body = null;
     try { body = await r.json(); } catch { /* not JSON */ }
@@ -934,7 +956,7 @@ function openBill(raw) {
   // a notification's bill is followed already, a shared link's is just shown.
   if (!S.followed.includes(id)) follow(id, { push: false });
   S.opened = id;
-  S.scrollTo = id;
+  S.pinned = id;
   S.flash.set(id, Date.now());
   schedule();
 }
@@ -1204,6 +1226,7 @@ function render() {
   renderBills();
   renderFeed();
   renderConn();
+  keepOpenedInView();
 }
 
 function renderStatic() {
@@ -1236,8 +1259,9 @@ function renderToday() {
   note.hidden = !replay;
   if (replay) note.textContent = t('replay', { d: fmt('full').format(new Date(now)) });
   const notice = document.getElementById('notice');
-  notice.hidden = !S.gap;
+  notice.hidden = !S.gap && !S.apiDown;
   if (S.gap) notice.textContent = t('gap', { s: S.gap.firstSeq });
+  else if (S.apiDown) notice.textContent = t('state_down', { url: API_BASE || location.origin, e: S.apiDown });
 }
 
 function initials(person) {
@@ -1638,13 +1662,26 @@ function renderFollowed() {
     if (S.opened === id) card.dataset.opened = 'true';
     return card;
   }));
-  // The bill opened by ?bill= or a notification: brought into view once.
-  if (S.scrollTo) {
-    const el = list.querySelector(`[data-bill="${S.scrollTo}"]`);
-    if (el) el.scrollIntoView({ block: 'center' });
-    S.scrollTo = null;
-  }
 }
+
+/**
+ * The bill opened by ?bill= or a notification stays at the top of the screen
+ * while the panels above it fill in (the live sitting, the bills, the list of
+ * sittings: on a phone they are a screen or two high). Scrolling once is not
+ * enough: the panels grow after it, and every render replaces their nodes, which
+ * defeats the browser's own scroll anchoring. It lets go as soon as the reader
+ * scrolls, touches, clicks or types.
+ */
+function keepOpenedInView() {
+  if (!S.pinned) return;
+  const el = document.querySelector(`#follow-list [data-bill="${S.pinned}"]`);
+  if (el && Math.abs(el.getBoundingClientRect().top) > 1) el.scrollIntoView({ block: 'start' });
+}
+for (const type of ['wheel', 'touchstart', 'pointerdown', 'keydown']) {
+  addEventListener(type, () => { S.pinned = null; }, { capture: true, passive: true });
+}
+// The layout also changes without a render (fonts, the bars' transitions).
+new ResizeObserver(() => keepOpenedInView()).observe(document.body);
 
 /** A title with the part the search matched marked (`match.start/end`, code points). */
 function markedTitle(item) {
@@ -1815,6 +1852,8 @@ function renderConn() {
   const state = S.connState;
   el.dataset.state = state;
   let label = t(`conn_${state}`);
+  el.dataset.api = S.apiDown ? 'down' : 'ok';
+  if (state === State.LIVE && S.apiDown) label = t('conn_live_no_state');
   if (state === State.RECONNECTING) label = t('conn_reconnecting', { s: Math.max(0, Math.ceil((S.reconnectAt - Date.now()) / 1000)) });
   el.querySelector('.text').textContent = label;
   document.getElementById('conn-meta').textContent = t('conn_meta', { n: client ? client.stats.delivered : 0 });
@@ -1870,4 +1909,4 @@ render();
 if (params.get('bill')) openBill(params.get('bill'));
 
 // For the browser test and for debugging from the console.
-window.sapha = { client, state: S, follow, unfollow, openBill, render, get followClient() { return followClient; } };
+window.sapha = { client, state: S, apiBase: API_BASE, follow, unfollow, openBill, render, get followClient() { return followClient; } };

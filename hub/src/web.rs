@@ -27,7 +27,8 @@ const SW_CACHE_CONTROL: &str = "no-cache";
 /// this hub or another one (`?hub=` in the dashboard's URL): the other hub's
 /// WebSocket and its state and follow APIs over HTTP(S), which the page calls
 /// with `fetch` (any host, as for WebSockets: `?hub=` may name any hub).
-const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; connect-src 'self' ws: wss: http: https:; \
+const CONTENT_SECURITY_POLICY: &str =
+    "default-src 'self'; connect-src 'self' ws: wss: http: https:; \
      img-src 'self' data:; style-src 'self'; script-src 'self'; base-uri 'none'; \
      form-action 'none'; frame-ancestors 'none'";
 

@@ -145,6 +145,7 @@ const UI = {
     searching: 'กำลังค้นหา…',
     found: 'พบ {n} ร่าง',
     found_some: 'พบ {n} ร่าง แสดง {k} ร่างแรก',
+    more_results: 'แสดงเพิ่มอีก {k} ร่าง (เหลือ {n})',
     found_none: 'ไม่พบร่างที่ตรงกับ “{q}”',
     list_none: 'ไม่มีร่างในรายการนี้ขณะนี้',
     browse_error: 'ค้นหาไม่ได้: {e}',
@@ -255,6 +256,7 @@ const UI = {
     searching: 'Searching…',
     found: '{n} bills',
     found_some: '{n} bills, the first {k} shown',
+    more_results: 'Show {k} more ({n} left)',
     found_none: 'No bill matches “{q}”',
     list_none: 'No bill is on this list now',
     browse_error: 'Could not search: {e}',
@@ -797,9 +799,11 @@ async function runBrowse() {
   browseAbort = ctl;
   S.browse.busy = true;
   schedule();
-  const path = q
-    ? `/v1/bills?q=${encodeURIComponent(q)}&limit=${BROWSE_LIMIT}`
-    : `/v1/bills?stage=${PRESETS[preset]}&sort=moved_desc&limit=${BROWSE_LIMIT}`;
+  // Read again (a bill moved), the list keeps as many results as were on show.
+  const prev = S.browse.answer;
+  const shown = prev && prev.q === q && prev.preset === preset ? (prev.items || []).length : 0;
+  const limit = Math.min(200, Math.max(BROWSE_LIMIT, shown));
+  const path = browsePath(q, preset, limit);
   try {
     const answer = await api(path, { signal: ctl.signal });
     if (browseAbort !== ctl) return;
@@ -807,6 +811,32 @@ async function runBrowse() {
   } catch (err) {
     if (err.name === 'AbortError' || browseAbort !== ctl) return;
     Object.assign(S.browse, { busy: false, answer: null, error: err.message });
+  }
+  schedule();
+}
+function browsePath(q, preset, limit) {
+  return q
+    ? `/v1/bills?q=${encodeURIComponent(q)}&limit=${limit}`
+    : `/v1/bills?stage=${PRESETS[preset]}&sort=moved_desc&limit=${limit}`;
+}
+/** The next page of the answer on show (its `next_cursor`), appended to it. */
+async function moreBrowse() {
+  const a = S.browse.answer;
+  if (!a || !a.next_cursor || S.browse.busy) return;
+  const ctl = new AbortController();
+  browseAbort = ctl;
+  S.browse.busy = true;
+  schedule();
+  try {
+    const page = await api(`${browsePath(a.q, a.preset, BROWSE_LIMIT)}&cursor=${encodeURIComponent(a.next_cursor)}`, { signal: ctl.signal });
+    if (browseAbort !== ctl) return;
+    // A bill that moved between the pages may be on both: keep it once.
+    const have = new Set(a.items.map((i) => i.bill_id));
+    const items = a.items.concat((page.items || []).filter((i) => !have.has(i.bill_id)));
+    Object.assign(S.browse, { busy: false, answer: { ...a, items, total: page.total, next_cursor: page.next_cursor, seq: page.seq }, error: null });
+  } catch (err) {
+    if (err.name === 'AbortError' || browseAbort !== ctl) return;
+    Object.assign(S.browse, { busy: false, error: err.message });
   }
   schedule();
 }
@@ -1704,6 +1734,8 @@ function renderBrowse() {
   const br = S.browse;
   for (const b of document.querySelectorAll('[data-preset]')) b.setAttribute('aria-pressed', String(br.preset === b.dataset.preset));
   list.setAttribute('aria-busy', String(br.busy));
+  const moreEl = document.getElementById('browse-more');
+  if (moreEl) moreEl.hidden = true;
   if (br.error) {
     status.textContent = t('browse_error', { e: br.error });
     list.replaceChildren();
@@ -1735,6 +1767,16 @@ function renderBrowse() {
       h('div', { class: 'small' }, h('strong', { 'data-testid': 'result-stage' }, L(STAGES[it.stage], text(it.stage_label) || it.stage)),
         it.since ? ` · ${t('since_d', { d: showDate(Date.parse(it.since)) })}` : ''));
   }));
+  // More pages: the state API's cursor.
+  let more = document.getElementById('browse-more');
+  if (!more) {
+    more = h('button', { type: 'button', id: 'browse-more', class: 'more', onclick: () => moreBrowse() });
+    list.after(more);
+  }
+  const left = Math.max(0, (a.total ?? items.length) - items.length);
+  more.hidden = !a.next_cursor || left === 0;
+  more.disabled = br.busy;
+  more.textContent = t('more_results', { k: Math.min(BROWSE_LIMIT, left), n: left });
 }
 
 function sessionText(x) {

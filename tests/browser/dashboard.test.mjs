@@ -747,6 +747,36 @@ await check('the committee list refreshes by itself as bills move (after the res
   log(`in committee now, after the restart: ${n} bills`);
 });
 
+await check('search: พ.ร.บ. typed key by key never says "no match", พรบ finds the same bills, and "more" shows the next page', async () => {
+  await page.fill('#bill-search', '');
+  await page.click('#bill-search');
+  const statuses = [];
+  for (const c of 'พ.ร.บ.') {
+    await page.keyboard.type(c);
+    const typed = await page.inputValue('#bill-search');
+    await page.waitForFunction((q) => {
+      const list = document.getElementById('browse-results');
+      return list.dataset.query === q && list.getAttribute('aria-busy') === 'false';
+    }, typed, { timeout: 5000 });
+    statuses.push(`${typed}: ${await page.textContent('#browse-status')}`);
+  }
+  assert(statuses.every((x) => !/No bill matches/.test(x)), `typing พ.ร.บ. said no match on the way: ${statuses.join(' | ')}`);
+  const api = async (q) => (await (await fetch(`${HUB_URL}/v1/bills?q=${encodeURIComponent(q)}&limit=1`)).json()).total;
+  const total = await api('พ.ร.บ.');
+  assert(total > 20 && (await api('พรบ')) === total && (await api('พ.ร.บ')) === total, `พ.ร.บ. finds ${total}, พรบ ${await api('พรบ')}, พ.ร.บ ${await api('พ.ร.บ')}`);
+  await page.fill('#bill-search', 'พรบ');
+  await page.waitForFunction(() => document.getElementById('browse-results').dataset.query === 'พรบ' && document.getElementById('browse-results').getAttribute('aria-busy') === 'false', null, { timeout: 5000 });
+  const ids = () => page.evaluate(() => [...document.querySelectorAll('#browse-results [data-result]')].map((li) => li.dataset.result));
+  assert((await ids()).length === 20, `the first page shows ${(await ids()).length}`);
+  assert(await page.isVisible('#browse-more'), 'no "more" button under 20 of more results');
+  await page.click('#browse-more');
+  const want = Math.min(total, 40);
+  await until(async () => (await ids()).length === want, `${want} results after "more"`, 5000);
+  const shown = await ids();
+  assert(new Set(shown).size === shown.length, `a result is shown twice: ${shown}`);
+  assert((total > 40) === (await page.isVisible('#browse-more')), `the "more" button with ${shown.length} of ${total} shown`);
+});
+
 await check('the Thai toggle switches the page, with Buddhist Era dates in Bangkok time', async () => {
   await page.click('.lang button[data-lang="th"]');
   await until(() => page.evaluate(() => document.documentElement.lang === 'th'), 'lang=th', 3000);

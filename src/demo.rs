@@ -368,23 +368,28 @@ fn span(text: &str) -> (String, String) {
     (first, last)
 }
 
-/// Merges lists of events into one by `occurred_at`, keeping each list's own
-/// order (a file may hold a day-precision event, at midnight UTC, right after
-/// an instant of the same day; it is not moved). At each step the list whose
-/// next event is earliest goes first; a tie goes to the list given first.
-/// `sapha play` merges its files the same way.
+/// Merges lists of events into one by `occurred_at` (see [`merge_by`]).
 pub(crate) fn merge_by_time(lists: Vec<Vec<Event>>) -> Vec<Event> {
-    let mut queues: Vec<std::collections::VecDeque<Event>> =
+    merge_by(lists, |e| e.occurred_at.timestamp_millis())
+}
+
+/// Merges lists into one by `key`, keeping each list's own order (a file may
+/// hold a day-precision event, at midnight UTC, right after an instant of the
+/// same day; it is not moved). At each step the list whose next item has the
+/// smallest key goes first; a tie goes to the list given first. `sapha play`
+/// merges its files the same way.
+pub(crate) fn merge_by<T, K: Ord>(lists: Vec<Vec<T>>, key: impl Fn(&T) -> K) -> Vec<T> {
+    let mut queues: Vec<std::collections::VecDeque<T>> =
         lists.into_iter().map(Into::into).collect();
-    let mut merged = Vec::new();
+    let mut merged = Vec::with_capacity(queues.iter().map(|q| q.len()).sum());
     loop {
         let next = queues
             .iter()
             .enumerate()
-            .filter_map(|(i, queue)| queue.front().map(|e| (e.occurred_at, i)))
+            .filter_map(|(i, queue)| queue.front().map(|item| (key(item), i)))
             .min();
         let Some((_, i)) = next else { break };
-        merged.push(queues[i].pop_front().expect("a front event"));
+        merged.push(queues[i].pop_front().expect("a front item"));
     }
     merged
 }

@@ -20,7 +20,8 @@
 # Web Push: the service worker (/sw.js) shows a push delivered through DevTools and
 # its click opens the bill; when the hub answers GET /v1/push/key, following a bill
 # registers the browser with the follow API too (skipped, with the reason, when it
-# answers 503 or 404). Screenshots land in tests/artifacts/.
+# answers 503 or 404). A second hub on another port is opened with ?hub=, and
+# `sapha demo` as a first visitor opens it. Screenshots land in tests/artifacts/.
 # Everything it starts is stopped on exit. Exit status: 0 when every check passed.
 #
 # Environment: CARGO_TARGET_DIR (default target/), CHROMIUM (default /usr/bin/chromium),
@@ -161,6 +162,12 @@ say "a second sapha hub on 127.0.0.1:$hub2_port (for ?hub=)"
 "$sapha" hub --listen "127.0.0.1:$hub2_port" --nats-url "$nats_url" >"$work/logs/hub2.log" 2>&1 &
 extra_pids+=($!)
 wait_for "the second hub" curl -fsS -o /dev/null "http://127.0.0.1:$hub2_port/readyz"
+# The README's `sapha demo` (its own hub, no NATS, no notifier), as a visitor opens it.
+demo_port="$(free_port)"
+say "sapha demo on 127.0.0.1:$demo_port"
+"$sapha" demo --listen "127.0.0.1:$demo_port" --ingest-listen 127.0.0.1:0 >"$work/logs/demo.log" 2>&1 &
+extra_pids+=($!)
+wait_for "the demo" curl -fsS -o /dev/null "http://127.0.0.1:$demo_port/readyz"
 
 # Web Push: a local RFC 8030 push service (in place of the browser vendor's,
 # which Chromium here cannot reach) and a real notifier with a fresh VAPID key.
@@ -194,6 +201,7 @@ json_argv() { python3 -c 'import json, sys; print(json.dumps(sys.argv[1:]))' "$@
 say "running the dashboard in headless Chromium"
 HUB_URL="http://127.0.0.1:$hub_port" \
   HUB2_URL="http://127.0.0.1:$hub2_port" \
+  DEMO_URL="http://127.0.0.1:$demo_port" \
   HUB_CMD="$(json_argv "${hub_cmd[@]}")" \
   HUB_PID_FILE="$work/hub.pid" \
   PLAY_LIVE="$(json_argv "$sapha" play --nats-url "$nats_url" --speed "$SPEED" --max-gap-secs "$MAX_GAP" \
@@ -211,4 +219,4 @@ HUB_URL="http://127.0.0.1:$hub_port" \
   timeout --kill-after=5 "$((RUN_DEADLINE - SECONDS + 10))" node tests/browser/dashboard.test.mjs \
   || fail "the dashboard checks failed (above)"
 
-say "done in ${SECONDS}s; screenshots: tests/artifacts/dashboard.png, dashboard-th.png, dashboard-phone.png, dashboard-browser.png, dashboard-browser-phone.png, dashboard-midsitting.png (and dashboard-push.png when the hub sends notifications)"
+say "done in ${SECONDS}s; screenshots: tests/artifacts/dashboard.png, dashboard-th.png, dashboard-phone.png, dashboard-browser.png, dashboard-browser-phone.png, dashboard-midsitting.png, dashboard-phone-bill.png, dashboard-demo.png (and dashboard-push.png when the hub sends notifications)"

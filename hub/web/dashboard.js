@@ -80,7 +80,7 @@ const UI = {
     bills_h: 'ร่างกฎหมายที่มีความคืบหน้า',
     bills_h_on: 'ร่างกฎหมายที่มีความคืบหน้าเมื่อ {d}',
     feed_h: 'ความเคลื่อนไหวล่าสุด',
-    foot: 'ข้อมูลจาก Sapha hub · เวลาเป็นเวลากรุงเทพฯ (UTC+7) · ปีเป็นพุทธศักราช',
+    foot: 'ข้อมูลจากระบบ Sapha · เวลาเป็นเวลากรุงเทพฯ (UTC+7) · ปีเป็นพุทธศักราช',
     no_sitting: 'ยังไม่มีการประชุม — รอข้อมูลจากรัฐสภา',
     agenda: 'ระเบียบวาระ',
     floor: 'ผู้อภิปราย',
@@ -124,12 +124,12 @@ const UI = {
     unfollow: 'เลิกติดตาม',
     feed_empty: 'รอเหตุการณ์…',
     replay: 'กำลังเล่นข้อมูลย้อนหลัง: แต่ละส่วนของหน้านี้ระบุวันที่ตามเหตุการณ์ของส่วนนั้นเอง ไม่ใช่วันนี้ ({d})',
-    gap: 'ข้อมูลบางส่วนหายไป: hub ไม่มีประวัติย้อนไปถึงจุดที่หน้านี้ได้รับล่าสุด (เริ่มใหม่จากลำดับที่ {s})',
+    gap: 'ข้อมูลบางส่วนหายไป: เซิร์ฟเวอร์ไม่มีประวัติย้อนไปถึงจุดที่หน้านี้ได้รับล่าสุด (เริ่มใหม่จากลำดับที่ {s})',
     conn_idle: 'ยังไม่เชื่อมต่อ',
     conn_connecting: 'กำลังเชื่อมต่อ…',
     conn_catching_up: 'กำลังตามข้อมูลที่พลาด…',
     conn_live: 'สด',
-    conn_live_no_state: 'สด · แต่เรียกข้อมูลสถานะจาก hub ไม่ได้',
+    conn_live_no_state: 'สด · แต่เรียกข้อมูลสถานะจากเซิร์ฟเวอร์ไม่ได้',
     state_down: 'เรียกข้อมูลสถานะ ({url}) ไม่ได้: การค้นหา รายการการประชุม และประวัติของร่างที่ติดตามจะไม่แสดง ({e})',
     conn_reconnecting: 'หลุดการเชื่อมต่อ · ลองใหม่ใน {s} วินาที',
     conn_closed: 'ออฟไลน์',
@@ -145,6 +145,7 @@ const UI = {
     searching: 'กำลังค้นหา…',
     found: 'พบ {n} ร่าง',
     found_some: 'พบ {n} ร่าง แสดง {k} ร่างแรก',
+    alike: 'ชื่อเดียวกับอีก {n} ร่างในรายการนี้: ร่างนี้คือ {id}',
     more_results: 'แสดงเพิ่มอีก {k} ร่าง (เหลือ {n})',
     found_none: 'ไม่พบร่างที่ตรงกับ “{q}”',
     list_none: 'ไม่มีร่างในรายการนี้ขณะนี้',
@@ -160,14 +161,14 @@ const UI = {
     sittings_h: 'การประชุม',
     sittings_none: 'ยังไม่มีการประชุม',
     sitting_no: 'ครั้งที่ {n}',
-    session_ordinary: 'สมัยสามัญ ครั้งที่ {n} ปีที่ {y}',
-    session_extraordinary: 'สมัยวิสามัญ ครั้งที่ {n} ปีที่ {y}',
+    session_ordinary: 'สมัยสามัญ | ครั้งที่ {n} | ปีที่ {y}',
+    session_extraordinary: 'สมัยวิสามัญ | ครั้งที่ {n} | ปีที่ {y}',
     push_on: 'แจ้งเตือนเปิดอยู่',
     push_working: 'กำลังเปิดการแจ้งเตือน…',
     push_denied: 'ไม่มีการแจ้งเตือน: เบราว์เซอร์ปิดกั้นการแจ้งเตือนของหน้านี้',
     push_dismissed: 'ยังไม่ได้อนุญาตให้แจ้งเตือน',
     push_unsupported: 'เบราว์เซอร์นี้แสดงการแจ้งเตือนไม่ได้',
-    push_off: 'hub นี้ไม่ได้เปิดบริการแจ้งเตือน',
+    push_off: 'เซิร์ฟเวอร์นี้ไม่ได้เปิดบริการแจ้งเตือน',
     push_error: 'เปิดการแจ้งเตือนไม่ได้: {e}',
     push_turn_on: 'เปิดการแจ้งเตือน',
   },
@@ -175,7 +176,7 @@ const UI = {
     app_title: 'Live from the Thai Parliament',
     app_sub: 'Sittings, votes and the progress of bills, as they happen',
     today: 'Today',
-    tz: 'Bangkok time · Buddhist Era',
+    tz: 'Bangkok time',
     sitting_date: 'sitting of {d}',
     sitting_updated: 'not opened yet · last news {d}',
     sitting_h: 'Sitting in progress',
@@ -191,7 +192,7 @@ const UI = {
     bills_h: 'Bills that moved',
     bills_h_on: 'Bills that moved on {d}',
     feed_h: 'Latest events',
-    foot: 'Data from the Sapha hub · times in Bangkok (UTC+7) · years in the Buddhist Era (B.E. = C.E. + 543)',
+    foot: 'Data from the Sapha hub · times in Bangkok (UTC+7) · years C.E. (the Thai page gives them B.E. = C.E. + 543)',
     no_sitting: 'No sitting yet — waiting for Parliament',
     agenda: 'Agenda item',
     floor: 'Has the floor',
@@ -216,7 +217,7 @@ const UI = {
     no_vote_sitting: 'No vote yet in this sitting',
     counting: 'Counting…',
     counted: 'Counted',
-    total_cast: '{n} votes in all',
+    total_cast: { one: '{n} vote in all', other: '{n} votes in all' },
     by_group: 'By House',
     method: 'Method: {m}',
     requirement: 'Needs: {r}',
@@ -244,7 +245,7 @@ const UI = {
     state_down: 'The state API ({url}) cannot be reached: search, the list of sittings and followed bills’ histories are off ({e})',
     conn_reconnecting: 'Disconnected · retrying in {s} s',
     conn_closed: 'Offline',
-    conn_meta: '{n} events',
+    conn_meta: { one: '{n} event', other: '{n} events' },
     moved: 'moved',
     passed: 'Passed',
     failed: 'Failed',
@@ -254,8 +255,9 @@ const UI = {
     preset_committee: 'In committee now',
     preset_assent: 'Awaiting royal assent',
     searching: 'Searching…',
-    found: '{n} bills',
+    found: { one: '{n} bill', other: '{n} bills' },
     found_some: '{n} bills, the first {k} shown',
+    alike: { one: 'same title as {n} other bill here: this one is {id}', other: 'same title as {n} other bills here: this one is {id}' },
     more_results: 'Show {k} more ({n} left)',
     found_none: 'No bill matches “{q}”',
     list_none: 'No bill is on this list now',
@@ -271,8 +273,8 @@ const UI = {
     sittings_h: 'Sittings',
     sittings_none: 'No sittings yet',
     sitting_no: 'no. {n}',
-    session_ordinary: 'ordinary session {n}, year {y}',
-    session_extraordinary: 'extraordinary session {n}, year {y}',
+    session_ordinary: 'ordinary session {n}, | year {y}',
+    session_extraordinary: 'extraordinary session {n}, | year {y}',
     push_on: 'notifications on',
     push_working: 'turning notifications on…',
     push_denied: 'no notifications: this browser blocks them for this page',
@@ -345,6 +347,15 @@ const BILL_TYPES = {
   emergency_decree: ['พ.ร.ก.', 'Emergency decree'],
   constitutional_amendment: ['แก้ไขรัฐธรรมนูญ', 'Const. amendment'],
 };
+/** Who introduced a bill (`proposer`): what tells bills of the same title apart. */
+const PROPOSERS = {
+  cabinet: ['คณะรัฐมนตรีเสนอ', 'introduced by the Cabinet'],
+  mps: ['ส.ส. เสนอ', 'introduced by MPs'],
+  mps_and_senators: ['ส.ส. และ ส.ว. เสนอ', 'introduced by MPs and senators'],
+  voters: ['ประชาชนผู้มีสิทธิเลือกตั้งเสนอ', 'introduced by voters'],
+  court: ['ศาลเสนอ', 'introduced by a court'],
+  independent_organ: ['องค์กรอิสระเสนอ', 'introduced by an independent organ'],
+};
 const CHAMBERS = { senate: ['วุฒิสภา', 'Senate'], house: ['สภาผู้แทนราษฎร', 'House'], joint: ['ประชุมร่วมกันของรัฐสภา', 'Joint sitting'] };
 const PHASES = {
   scheduled: ['นัดประชุม', 'scheduled', 'idle'],
@@ -411,8 +422,16 @@ function pickLang() {
   return 'th';
 }
 
+/**
+ * A UI string with `{var}`s filled in. A string with plural forms is an object
+ * `{one, other}`, chosen by `vars.n` (Intl.PluralRules: "1 bill", "2 bills").
+ */
 function t(key, vars = {}) {
-  const s = (UI[lang] && UI[lang][key]) || UI.en[key] || key;
+  let s = (UI[lang] && UI[lang][key]) || UI.en[key] || key;
+  if (typeof s === 'object') {
+    const n = typeof vars.n === 'number' ? vars.n : Number(String(vars.n).replace(/[^0-9.]/g, ''));
+    s = s[new Intl.PluralRules(lang === 'th' ? 'th' : 'en').select(n)] || s.other;
+  }
   return s.replace(/\{(\w+)\}/g, (_, k) => (vars[k] === undefined ? '' : String(vars[k])));
 }
 /** One side of a `[th, en]` pair. */
@@ -425,14 +444,17 @@ const fmtCache = new Map();
 function fmt(kind) {
   const key = `${lang}:${kind}`;
   if (!fmtCache.has(key)) {
-    const locale = lang === 'th' ? 'th-TH-u-ca-buddhist' : 'en-GB-u-ca-buddhist';
+    // Thai in the Buddhist Era; English in the Common Era, the era of the
+    // English titles themselves ("Friday 10 September 2021"), so that a card
+    // never shows 2564 next to 2021.
+    const [locale, calendar] = lang === 'th' ? ['th-TH-u-ca-buddhist', 'buddhist'] : ['en-GB', 'gregory'];
     const opts = {
       full: { dateStyle: 'full' },
       date: { day: 'numeric', month: 'short', year: 'numeric' },
       time: { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' },
       datetime: { day: 'numeric', month: 'short', year: 'numeric', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' },
     }[kind];
-    fmtCache.set(key, new Intl.DateTimeFormat(locale, { timeZone: TZ, calendar: 'buddhist', ...opts }));
+    fmtCache.set(key, new Intl.DateTimeFormat(locale, { timeZone: TZ, calendar, ...opts }));
   }
   return fmtCache.get(key);
 }
@@ -1106,6 +1128,14 @@ function enablePush(id) {
     P.status = 'denied';
     return;
   }
+  if (P.key === undefined && !pushStarted && Notification.permission !== 'granted') {
+    // The hub's key is not known yet (not asked on load: see `initPush`). Asking
+    // for the permission now could be for a hub that sends nothing: find out
+    // first; the bill's card then offers a button when the hub does.
+    initPush();
+    return;
+  }
+  initPush();
   // Asked now, inside the click.
   const asked = Notification.permission === 'granted' ? Promise.resolve('granted') : Notification.requestPermission();
   P.pending.add(id);
@@ -1174,7 +1204,10 @@ function pushLanguage() {
  * while the page was closed: the language, or the push subscription (a browser
  * may drop one; with the permission granted, a new one needs no click).
  */
+let pushStarted = false;
 function initPush() {
+  if (pushStarted) return;
+  pushStarted = true;
   const P = S.push;
   if (!pushSupported()) {
     P.status = 'unsupported';
@@ -1187,7 +1220,8 @@ function initPush() {
   navigator.serviceWorker.startMessages();
   pushKeyReady = followApi('GET', '/v1/push/key')
     .then((ans) => (ans && typeof ans.vapid_public_key === 'string' && ans.vapid_public_key) || null)
-    // 503 notifications_off, or a hub without the follow API (404): no notifications.
+    // 503 notifications_off, or a hub without the follow API (404): no
+    // notifications, and the cards say so; nothing to log.
     .catch(() => null);
   queuePush(async () => {
     P.key = await pushKeyReady;
@@ -1214,7 +1248,11 @@ function initPush() {
     }
   });
 }
-initPush();
+// The hub's push key is asked for on load only when this browser may use it:
+// it follows bills, is a follower, or allowed notifications before. A first
+// visit (the demo) asks nothing: a hub without a notifier answers 503, which
+// the browser would log as an error on every load. A first follow asks then.
+if (S.followed.length || loadFollower() || (pushSupported() && Notification.permission === 'granted')) initPush();
 
 // ---- rendering ---------------------------------------------------------------------
 
@@ -1753,6 +1791,9 @@ function renderBrowse() {
       : a.total > items.length ? t('found_some', { n: a.total, k: items.length }) : t('found', { n: a.total ?? items.length });
   list.dataset.query = a.q || '';
   list.dataset.preset = a.preset || '';
+  // Titles shown more than once (the same law amended by several bills).
+  const alike = new Map();
+  for (const it of items) alike.set(text(it.title), (alike.get(text(it.title)) || 0) + 1);
   list.replaceChildren(...items.map((it) => {
     const followed = S.followed.includes(it.bill_id);
     return h('li', { class: 'result', 'data-result': it.bill_id, 'data-stage': it.stage },
@@ -1765,7 +1806,9 @@ function renderBrowse() {
         }, followed ? `✓ ${t('following')}` : `+ ${t('follow_one')}`)),
       h('div', { class: 'btitle', 'data-testid': 'result-title' }, markedTitle(it)),
       h('div', { class: 'small' }, h('strong', { 'data-testid': 'result-stage' }, L(STAGES[it.stage], text(it.stage_label) || it.stage)),
-        it.since ? ` · ${t('since_d', { d: showDate(Date.parse(it.since)) })}` : ''));
+        it.since ? ` · ${t('since_d', { d: showDate(Date.parse(it.since)) })}` : '',
+        it.proposer ? h('span', { 'data-testid': 'result-proposer' }, ` · ${L(PROPOSERS[it.proposer], it.proposer)}`) : null),
+      alike.get(text(it.title)) > 1 ? h('div', { class: 'small alike', 'data-testid': 'result-alike' }, t('alike', { n: alike.get(text(it.title)) - 1, id: it.bill_id })) : null);
   }));
   // More pages: the state API's cursor.
   let more = document.getElementById('browse-more');
@@ -1779,11 +1822,23 @@ function renderBrowse() {
   more.textContent = t('more_results', { k: Math.min(BROWSE_LIMIT, left), n: left });
 }
 
+/**
+ * "ครั้งที่ 28 · สมัยสามัญ ครั้งที่ 2 ปีที่ 4": each phrase in a span that does
+ * not wrap (Thai line breaking put "ปี" and "ที่ 4" on two lines at 390 px).
+ */
 function sessionText(x) {
-  const parts = [];
-  if (x.number) parts.push(t('sitting_no', { n: x.number }));
-  if (x.session) parts.push(t(x.session.kind === 'extraordinary' ? 'session_extraordinary' : 'session_ordinary', { n: x.session.number, y: x.session.year }));
-  return parts.join(' · ');
+  const phrases = [];
+  if (x.number) phrases.push([t('sitting_no', { n: x.number })]);
+  if (x.session) phrases.push(t(x.session.kind === 'extraordinary' ? 'session_extraordinary' : 'session_ordinary', { n: x.session.number, y: x.session.year }).split(' | '));
+  const out = [];
+  phrases.forEach((parts, i) => {
+    if (i) out.push(' · ');
+    parts.forEach((p, k) => {
+      if (k) out.push(' ');
+      out.push(h('span', { class: 'nowrap' }, p));
+    });
+  });
+  return out;
 }
 
 /** GET /v1/sittings: newest first, each with its day, chamber, number and session, and status. */
@@ -1831,6 +1886,22 @@ function renderBills() {
 }
 
 /** One line of the feed, in the current language. */
+/**
+ * A bill's title, short: "ร่าง พ.ร.บ. ..." for "ร่างพระราชบัญญัติ...", and at
+ * most 60 characters (the feed names the bill, it does not quote it).
+ */
+function shortTitle(title) {
+  let s = text(title).replace(/^ร่างพระราชบัญญัติ/, 'ร่าง พ.ร.บ. ').replace(/\s*\(ฉบับที่ \.\.\)|\s*\(No\. \.\.\)|\s*(พ\.ศ\.|B\.E\.) \.\.\.\./g, '').trim();
+  if ([...s].length > 60) s = `${[...s].slice(0, 59).join('')}…`;
+  return s;
+}
+/** The question of the vote an event is about, when this page knows it. */
+function voteQuestion(ev) {
+  const d = ev.data || {};
+  const v = d.sitting && S.votes.get(`${d.sitting.sitting_id}/${d.vote_id}`);
+  return v && v.question ? text(v.question) : '';
+}
+
 function describe(ev) {
   const d = ev.data || {};
   const who = (p) => text(p && p.name);
@@ -1863,12 +1934,15 @@ function describe(ev) {
       return `${lang === 'th' ? 'เริ่มลงมติ' : 'vote opened'}${d.question ? `: ${text(d.question)}` : ''}`;
     case 'vote.closed': {
       const tl = tally(d.counts);
-      return `${lang === 'th' ? 'ปิดการลงมติ' : 'vote closed'}: ${['aye', 'no', 'abstain'].map((o) => `${L(OPTIONS[o])} ${tl.byOption[o] || 0}`).join(', ')}`;
+      const q = voteQuestion(ev);
+      return `${lang === 'th' ? 'ปิดการลงมติ' : 'vote closed'}${q ? ` (${q})` : ''}: ${['aye', 'no', 'abstain'].map((o) => `${L(OPTIONS[o])} ${tl.byOption[o] || 0}`).join(', ')}`;
     }
-    case 'vote.result':
-      return `${lang === 'th' ? 'ผลการลงมติ' : 'result'}: ${t(d.result)}`;
+    case 'vote.result': {
+      const q = voteQuestion(ev);
+      return `${lang === 'th' ? 'ผลการลงมติ' : 'result'}: ${t(d.result)}${q ? ` — ${q}` : ''}`;
+    }
     case 'bill.stage_changed':
-      return `${d.bill_id}: ${L(STAGES[d.to_stage], d.to_stage)}`;
+      return `${shortTitle(d.title) || d.bill_id}: ${L(STAGES[d.to_stage], d.to_stage)}`;
     default:
       return ev.kind;
   }

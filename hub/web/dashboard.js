@@ -1855,7 +1855,9 @@ function renderSittingList() {
       h('time', { class: 'day', datetime: x.day }, showDate(Date.parse(`${x.day}T00:00:00+07:00`))),
       h('span', { class: 'what' },
         h('span', { class: `chip ${x.chamber}` }, L(CHAMBERS[x.chamber], x.chamber)), ' ',
-        h('span', { class: 'small' }, sessionText(x))),
+        h('span', { class: 'small' }, sessionText(x)), ' ',
+        // Two sittings of one day (or a replay of one, in the demo) differ by id.
+        h('span', { class: 'small id', 'data-testid': 'sitting-id' }, x.sitting_id)),
       h('span', { class: `chip ${st[2]}`, 'data-testid': 'sitting-status' }, L(st)));
   }));
 }

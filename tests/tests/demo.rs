@@ -128,9 +128,11 @@ fn scenario_bills() -> HashSet<String> {
 
 #[tokio::test]
 async fn the_demo_shows_every_bill_and_a_live_vote_at_start_and_keeps_a_sitting_live() {
-    let demo = start_demo(&["--max-gap-secs", "0.3"]);
+    // Waits of at most 0.5 s: the first vote is on for about 4 s before its
+    // sitting closes, the loop comes round within a minute.
+    let demo = start_demo(&["--max-gap-secs", "0.5"]);
     let hub = demo.hub;
-    let wait = Duration::from_secs(60);
+    let wait = Duration::from_secs(90);
 
     // At start: the first live sitting, with its vote being counted.
     let first = poll(wait, || live_with_vote(hub, "joint-2564-1-10")).await;
@@ -170,7 +172,20 @@ async fn the_demo_shows_every_bill_and_a_live_vote_at_start_and_keeps_a_sitting_
         "{}",
         replay["title"]
     );
-    // A replay adds no vote to the real bill it voted on.
+    // Still every bill, still found.
+    let bills = get(hub, "/v1/bills", &[("limit", "1")]).await.unwrap();
+    assert_eq!(bills["total"].as_u64(), Some(scenario_bills().len() as u64));
+    let tax = get(hub, "/v1/bills", &[("q", "ภาษี")]).await.unwrap();
+    assert!(tax["total"].as_u64() > Some(0), "q=ภาษี matches: {tax}");
+    // A replay adds no vote to the real bill it voted on (checked once its
+    // vote's result is out: its sitting closed).
+    let replayed = poll(wait, || async {
+        let s = get(hub, "/v1/sittings/joint-2564-1-10-r2", &[]).await?;
+        (s["sitting"]["status"] == "closed").then_some(s)
+    })
+    .await
+    .expect("the replayed sitting closes");
+    assert_eq!(replayed["sitting"]["votes"][0]["result"], "passed");
     let amendment = get(hub, "/v1/bills/b-2564-ca-0001", &[]).await.unwrap();
     let votes = amendment["bill"]["votes"].as_array().unwrap();
     assert_eq!(votes.len(), 1, "{votes:?}");

@@ -20,8 +20,7 @@
 # Web Push: the service worker (/sw.js) shows a push delivered through DevTools and
 # its click opens the bill; when the hub answers GET /v1/push/key, following a bill
 # registers the browser with the follow API too (skipped, with the reason, when it
-# answers 503 or 404). A second hub on another port is opened with ?hub=, and
-# `sapha demo` as a first visitor opens it. Screenshots land in tests/artifacts/.
+# answers 503 or 404). Screenshots land in tests/artifacts/.
 # Everything it starts is stopped on exit. Exit status: 0 when every check passed.
 #
 # Environment: CARGO_TARGET_DIR (default target/), CHROMIUM (default /usr/bin/chromium),
@@ -156,7 +155,8 @@ say "sapha hub on 127.0.0.1:$hub_port"
 echo $! >"$work/hub.pid"
 wait_for "the hub" hub_ready
 # A second hub on the same stream, on another port (another origin): the page of
-# the first opens it with ?hub= (its stream, state API and follow API).
+# the first opens it with ?hub= (its stream, state API and follow API). Further
+# screenshots: dashboard-phone-bill.png (/?bill= on a phone) and dashboard-demo.png.
 hub2_port="$(free_port)"
 say "a second sapha hub on 127.0.0.1:$hub2_port (for ?hub=)"
 "$sapha" hub --listen "127.0.0.1:$hub2_port" --nats-url "$nats_url" >"$work/logs/hub2.log" 2>&1 &
@@ -219,4 +219,4 @@ HUB_URL="http://127.0.0.1:$hub_port" \
   timeout --kill-after=5 "$((RUN_DEADLINE - SECONDS + 10))" node tests/browser/dashboard.test.mjs \
   || fail "the dashboard checks failed (above)"
 
-say "done in ${SECONDS}s; screenshots: tests/artifacts/dashboard.png, dashboard-th.png, dashboard-phone.png, dashboard-browser.png, dashboard-browser-phone.png, dashboard-midsitting.png, dashboard-phone-bill.png, dashboard-demo.png (and dashboard-push.png when the hub sends notifications)"
+say "done in ${SECONDS}s; screenshots: tests/artifacts/dashboard.png, dashboard-th.png, dashboard-phone.png, dashboard-browser.png, dashboard-browser-phone.png, dashboard-midsitting.png (and dashboard-push.png when the hub sends notifications)"

@@ -1743,7 +1743,8 @@ function renderFollowed() {
 function keepOpenedInView() {
   if (!S.pinned) return;
   const el = document.querySelector(`#follow-list [data-bill="${S.pinned}"]`);
-  if (el && Math.abs(el.getBoundingClientRect().top) > 1) el.scrollIntoView({ block: 'start' });
+  // 8 px: the card's `scroll-margin-top` (dashboard.css), a little air above it.
+  if (el && Math.abs(el.getBoundingClientRect().top - 8) > 1) el.scrollIntoView({ block: 'start' });
 }
 for (const type of ['wheel', 'touchstart', 'pointerdown', 'keydown']) {
   addEventListener(type, () => { S.pinned = null; }, { capture: true, passive: true });

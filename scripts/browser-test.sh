@@ -157,6 +157,20 @@ say "sapha hub on 127.0.0.1:$hub_port"
 "${hub_cmd[@]}" >"$work/logs/hub.log" 2>&1 &
 echo $! >"$work/hub.pid"
 wait_for "the hub" hub_ready
+# A second hub on the same stream, on another port (another origin): the page of
+# the first opens it with ?hub= (its stream, state API and follow API). Further
+# screenshots: dashboard-phone-bill.png (/?bill= on a phone) and dashboard-demo.png.
+hub2_port="$(free_port)"
+say "a second sapha hub on 127.0.0.1:$hub2_port (for ?hub=)"
+"$sapha" hub --listen "127.0.0.1:$hub2_port" --nats-url "$nats_url" >"$work/logs/hub2.log" 2>&1 &
+extra_pids+=($!)
+wait_for "the second hub" curl -fsS -o /dev/null "http://127.0.0.1:$hub2_port/readyz"
+# The README's `sapha demo` (its own hub, no NATS, no notifier), as a visitor opens it.
+demo_port="$(free_port)"
+say "sapha demo on 127.0.0.1:$demo_port"
+"$sapha" demo --listen "127.0.0.1:$demo_port" --ingest-listen 127.0.0.1:0 >"$work/logs/demo.log" 2>&1 &
+extra_pids+=($!)
+wait_for "the demo" curl -fsS -o /dev/null "http://127.0.0.1:$demo_port/readyz"
 
 # Web Push: a local RFC 8030 push service (in place of the browser vendor's,
 # which Chromium here cannot reach) and a real notifier with a fresh VAPID key.
@@ -192,6 +206,8 @@ json_argv() { python3 -c 'import json, sys; print(json.dumps(sys.argv[1:]))' "$@
 
 say "running the dashboard in headless Chromium"
 HUB_URL="http://127.0.0.1:$hub_port" \
+  HUB2_URL="http://127.0.0.1:$hub2_port" \
+  DEMO_URL="http://127.0.0.1:$demo_port" \
   HUB_CMD="$(json_argv "${hub_cmd[@]}")" \
   HUB_PID_FILE="$work/hub.pid" \
   PLAY_LIVE="$(json_argv "$sapha" play --nats-url "$nats_url" --speed "$SPEED" --max-gap-secs "$MAX_GAP" \

@@ -142,7 +142,9 @@ pub struct IngestArgs {
 
 #[derive(Args, Debug)]
 pub struct PlayArgs {
-    /// Scenario NDJSON files (see scenarios/), played one after another.
+    /// Scenario NDJSON files (see scenarios/), merged into one feed in the
+    /// order the events happened (by `occurred_at`, each file keeping its own
+    /// order), as `sapha demo` does.
     #[arg(required = true)]
     files: Vec<PathBuf>,
     /// Speed-up over real time: 1 is real time with each wait capped at
@@ -173,9 +175,15 @@ pub(crate) fn parse_speed(s: &str) -> Result<f64, String> {
 }
 
 fn finish(report: &Report) -> anyhow::Result<()> {
+    finish_with(report, |line| line.to_string())
+}
+
+/// [`finish`], saying where each rejected line is with `place` (a line number
+/// of the feed, for `play`: the file and its line).
+fn finish_with(report: &Report, place: impl Fn(usize) -> String) -> anyhow::Result<()> {
     if crate::log_is_json() {
         for r in &report.rejected {
-            tracing::warn!(line = r.line, event_id = r.event_id.as_deref().unwrap_or("-"), code = %r.code, error = %r.message, "event rejected");
+            tracing::warn!(line = %place(r.line), event_id = r.event_id.as_deref().unwrap_or("-"), code = %r.code, error = %r.message, "event rejected");
         }
         tracing::info!(
             stored = report.stored,
@@ -191,7 +199,7 @@ fn finish(report: &Report) -> anyhow::Result<()> {
     for r in &report.rejected {
         eprintln!(
             "line {}: {} {}: {}",
-            r.line,
+            place(r.line),
             r.event_id.as_deref().unwrap_or("-"),
             r.code,
             r.message
@@ -246,27 +254,65 @@ pub async fn play(args: PlayArgs) -> anyhow::Result<()> {
         speed: args.speed,
         max_gap: Duration::from_secs_f64(args.max_gap_secs),
     };
-    let mut total = Report::default();
-    for path in &args.files {
-        let file = tokio::fs::File::open(path)
+    // Each file's lines with where they came from, merged by `occurred_at`.
+    let mut files = Vec::new();
+    for (f, path) in args.files.iter().enumerate() {
+        let text = tokio::fs::read_to_string(path)
             .await
-            .with_context(|| format!("opening {}", path.display()))?;
-        let lines = count_lines(path).await;
-        tracing::info!(file = %path.display(), speed = args.speed, "playing scenario");
-        let report = publish_ndjson(
-            &pipeline,
-            BufReader::new(file),
-            lines,
-            Some(Pacer::new(pacing)),
-            "scenario",
-            crate::shutdown_signal(),
-        )
-        .await?;
-        total.stored += report.stored;
-        total.duplicates += report.duplicates;
-        total.rejected.extend(report.rejected);
+            .with_context(|| format!("reading {}", path.display()))?;
+        files.push(feed_lines(f, &text));
     }
-    finish(&total)
+    let feed = crate::demo::merge_by(files, |l| l.at);
+    tracing::info!(
+        files = args.files.len(),
+        events = feed.len(),
+        speed = args.speed,
+        "playing scenarios in the order the events happened"
+    );
+    let mut text = String::new();
+    for line in &feed {
+        text.push_str(&line.text);
+        text.push('\n');
+    }
+    let report = publish_ndjson(
+        &pipeline,
+        text.as_bytes(),
+        Some(feed.len() as u64),
+        Some(Pacer::new(pacing)),
+        "scenario",
+        crate::shutdown_signal(),
+    )
+    .await?;
+    finish_with(&report, |n| match feed.get(n.wrapping_sub(1)) {
+        Some(l) => format!("{}:{}", args.files[l.file].display(), l.line),
+        None => n.to_string(),
+    })
+}
+
+/// One non-blank line of a scenario file, for merging files by time.
+struct FeedLine {
+    /// The file's index in the arguments, and the line's 1-based number in it.
+    file: usize,
+    line: usize,
+    /// `occurred_at` in milliseconds; `None` when the line does not parse (it
+    /// then goes as soon as it is next in its file, and the pipeline says why).
+    at: Option<i64>,
+    text: String,
+}
+
+fn feed_lines(file: usize, text: &str) -> Vec<FeedLine> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| FeedLine {
+            file,
+            line: i + 1,
+            at: sapha_proto::Event::from_json(l)
+                .ok()
+                .map(|e| e.occurred_at.timestamp_millis()),
+            text: l.to_owned(),
+        })
+        .collect()
 }
 
 pub async fn ingest(args: IngestArgs) -> anyhow::Result<()> {

@@ -91,9 +91,22 @@ pub struct TailArgs {
     from_start: bool,
     /// Print this bill's current stage and timeline from the hub's state API,
     /// then follow the bill from there (no gap, no duplicate). Replaces TOPICS.
+    /// A bill the hub does not know yet is waited for (said on stderr), and
+    /// shown when it first appears.
     #[arg(long, value_name = "BILL_ID", conflicts_with_all = ["since", "from_start"])]
     bill: Option<String>,
+    /// Print what is true now from the hub's state API (the sittings in
+    /// progress in full, the bills that moved last), then follow TOPICS live
+    /// from that answer's stream position (no gap).
+    #[arg(long, conflicts_with_all = ["since", "from_start", "bill"])]
+    state: bool,
 }
+
+/// How often `tail --bill` asks again for a bill the hub does not know yet.
+const BILL_WAIT: Duration = Duration::from_secs(1);
+
+/// How many of the bills that moved last `tail --state` prints.
+const STATE_BILLS: usize = 20;
 
 pub async fn tail(args: TailArgs) -> anyhow::Result<()> {
     let start = match (args.since, args.from_start) {
@@ -110,10 +123,9 @@ pub async fn tail(args: TailArgs) -> anyhow::Result<()> {
     };
     let mut items = match &args.bill {
         Some(bill_id) => {
-            let client = args.hub.client(&[format!("bill.{bill_id}")], start);
-            let (bill, items) = sapha_subscribers::snapshot_then_subscribe(client, bill_id)
-                .await
-                .context("reading the bill from the hub's state API")?;
+            let Some((bill, items)) = wait_for_bill(&args, bill_id, start).await? else {
+                return Ok(());
+            };
             if args.json {
                 println!("{}", serde_json::to_string(&bill)?);
             } else {
@@ -122,6 +134,13 @@ pub async fn tail(args: TailArgs) -> anyhow::Result<()> {
                 }
             }
             items
+        }
+        None if args.state => {
+            let seq = print_state(&args, opts).await?;
+            args.hub
+                .client(&args.topics, Start::After(seq))
+                .subscribe()
+                .context("starting the client")?
         }
         None => args
             .hub
@@ -162,6 +181,76 @@ pub async fn tail(args: TailArgs) -> anyhow::Result<()> {
             return Ok(());
         }
     }
+}
+
+/// Snapshot, then subscribe for `tail --bill`; while the hub answers 404 (no
+/// such bill yet) it says so once on stderr and asks again every [`BILL_WAIT`].
+/// `None` when stopped (Ctrl-C) while waiting.
+async fn wait_for_bill(
+    args: &TailArgs,
+    bill_id: &str,
+    start: Start,
+) -> anyhow::Result<
+    Option<(
+        sapha_proto::projection::BillState,
+        sapha_subscribers::EventStream,
+    )>,
+> {
+    let mut said = false;
+    let mut shutdown = std::pin::pin!(crate::shutdown_signal());
+    loop {
+        let client = args.hub.client(&[format!("bill.{bill_id}")], start);
+        match sapha_subscribers::snapshot_then_subscribe(client, bill_id).await {
+            Ok(found) => return Ok(Some(found)),
+            Err(e) if e.is_not_found() => {
+                if !said {
+                    eprintln!(
+                        "! the hub does not know bill {bill_id} yet: waiting for it (asking every {} s; Ctrl-C stops)",
+                        BILL_WAIT.as_secs()
+                    );
+                    said = true;
+                }
+            }
+            Err(e) => return Err(e).context("reading the bill from the hub's state API"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(BILL_WAIT) => {}
+            _ = &mut shutdown => return Ok(None),
+        }
+    }
+}
+
+/// `tail --state`: prints the sittings in progress and the bills that moved
+/// last, and returns the stream position to follow from: the earlier of the
+/// two answers' (so nothing after either is missed).
+async fn print_state(args: &TailArgs, opts: FormatOptions) -> anyhow::Result<u64> {
+    let url = args.hub.hubs.first().context("no hub url given")?;
+    let live = sapha_subscribers::fetch_state(url, "/v1/sittings/live")
+        .await
+        .context("reading the sittings in progress from the hub's state API")?;
+    let bills = sapha_subscribers::fetch_state(url, &format!("/v1/bills?limit={STATE_BILLS}"))
+        .await
+        .context("reading the bills from the hub's state API")?;
+    let seq = |v: &serde_json::Value| v["seq"].as_u64().context("an answer without `seq`");
+    let at = seq(&live)?.min(seq(&bills)?);
+    if args.json {
+        let line = serde_json::json!({
+            "type": "state", "seq": at, "sittings": live["items"], "bills": bills["items"],
+            "bills_total": bills["total"],
+        });
+        println!("{line}");
+        return Ok(at);
+    }
+    let sittings: Vec<sapha_proto::projection::SittingState> =
+        serde_json::from_value(live["items"].clone())
+            .context("reading the sittings in progress")?;
+    let summaries: Vec<sapha_subscribers::tail::BillSummary> =
+        serde_json::from_value(bills["items"].clone()).context("reading the bills")?;
+    let total = bills["total"].as_u64().unwrap_or(summaries.len() as u64);
+    for line in sapha_subscribers::tail::format_state(at, &sittings, &summaries, total, opts) {
+        println!("{line}");
+    }
+    Ok(at)
 }
 
 #[derive(Args, Debug)]

@@ -90,7 +90,7 @@ type Queued = (u64, u64, Option<Event>);
 
 /// A bill's titles as search compares them.
 fn search_titles(title: &sapha_proto::event::Text) -> [String; 2] {
-    [search::normalized(&title.th), search::normalized(&title.en)]
+    [search::title_key(&title.th), search::title_key(&title.en)]
 }
 
 impl StateStore {

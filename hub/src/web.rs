@@ -23,9 +23,12 @@ const CACHE_CONTROL: &str = "public, max-age=60";
 /// version replaces the installed one as soon as a page registers it again.
 const SW_CACHE_CONTROL: &str = "no-cache";
 
-/// What the page may load and where it may connect: its own files, and
-/// WebSockets to this hub or another one (`?hub=` in the dashboard's URL).
-const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; connect-src 'self' ws: wss:; \
+/// What the page may load and where it may connect: its own files only, and
+/// this hub or another one (`?hub=` in the dashboard's URL): the other hub's
+/// WebSocket and its state and follow APIs over HTTP(S), which the page calls
+/// with `fetch` (any host, as for WebSockets: `?hub=` may name any hub).
+const CONTENT_SECURITY_POLICY: &str =
+    "default-src 'self'; connect-src 'self' ws: wss: http: https:; \
      img-src 'self' data:; style-src 'self'; script-src 'self'; base-uri 'none'; \
      form-action 'none'; frame-ancestors 'none'";
 

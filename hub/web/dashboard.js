@@ -68,6 +68,8 @@ const UI = {
     sitting_date: 'วันที่ประชุม {d}',
     sitting_updated: 'ยังไม่เปิดประชุม · ข้อมูลล่าสุดเมื่อ {d}',
     sitting_h: 'การประชุมขณะนี้',
+    sitting_h_closed: 'การประชุมครั้งล่าสุด',
+    sitting_h_next: 'การประชุมครั้งถัดไป',
     vote_h: 'การลงมติ',
     follow_h: 'ติดตามร่างกฎหมาย',
     follow_label: 'รหัสร่างกฎหมาย',
@@ -78,7 +80,7 @@ const UI = {
     bills_h: 'ร่างกฎหมายที่มีความคืบหน้า',
     bills_h_on: 'ร่างกฎหมายที่มีความคืบหน้าเมื่อ {d}',
     feed_h: 'ความเคลื่อนไหวล่าสุด',
-    foot: 'ข้อมูลจาก Sapha hub · เวลาเป็นเวลากรุงเทพฯ (UTC+7) · ปีเป็นพุทธศักราช',
+    foot: 'ข้อมูลจากระบบ Sapha · เวลาเป็นเวลากรุงเทพฯ (UTC+7) · ปีเป็นพุทธศักราช',
     no_sitting: 'ยังไม่มีการประชุม — รอข้อมูลจากรัฐสภา',
     agenda: 'ระเบียบวาระ',
     floor: 'ผู้อภิปราย',
@@ -100,6 +102,7 @@ const UI = {
     quorum_unknown: 'ยังไม่ได้ตรวจสอบองค์ประชุม',
     in_camera: 'ประชุมลับ — ไม่มีการเผยแพร่เนื้อหาการประชุมส่วนนี้',
     no_vote: 'ยังไม่มีการลงมติ',
+    no_vote_sitting: 'ยังไม่มีการลงมติในการประชุมนี้',
     counting: 'กำลังนับคะแนน…',
     counted: 'นับคะแนนแล้ว',
     total_cast: 'รวม {n} เสียง',
@@ -112,6 +115,7 @@ const UI = {
     threshold_open: 'ตรวจไม่ได้ (ไม่มีคะแนนแยกกลุ่ม)',
     part_whole: 'ทั้งที่ประชุม',
     earlier_votes: 'การลงมติก่อนหน้า',
+    this_sitting: 'การประชุมนี้',
     bill_ref: 'ร่าง {id}',
     more: 'และอีก {n} ร่าง',
     waiting_bill: 'รอข้อมูลของร่าง {id}…',
@@ -120,11 +124,13 @@ const UI = {
     unfollow: 'เลิกติดตาม',
     feed_empty: 'รอเหตุการณ์…',
     replay: 'กำลังเล่นข้อมูลย้อนหลัง: แต่ละส่วนของหน้านี้ระบุวันที่ตามเหตุการณ์ของส่วนนั้นเอง ไม่ใช่วันนี้ ({d})',
-    gap: 'ข้อมูลบางส่วนหายไป: hub ไม่มีประวัติย้อนไปถึงจุดที่หน้านี้ได้รับล่าสุด (เริ่มใหม่จากลำดับที่ {s})',
+    gap: 'ข้อมูลบางส่วนหายไป: เซิร์ฟเวอร์ไม่มีประวัติย้อนไปถึงจุดที่หน้านี้ได้รับล่าสุด (เริ่มใหม่จากลำดับที่ {s})',
     conn_idle: 'ยังไม่เชื่อมต่อ',
     conn_connecting: 'กำลังเชื่อมต่อ…',
     conn_catching_up: 'กำลังตามข้อมูลที่พลาด…',
     conn_live: 'สด',
+    conn_live_no_state: 'สด · แต่เรียกข้อมูลสถานะจากเซิร์ฟเวอร์ไม่ได้',
+    state_down: 'เรียกข้อมูลสถานะ ({url}) ไม่ได้: การค้นหา รายการการประชุม และประวัติของร่างที่ติดตามจะไม่แสดง ({e})',
     conn_reconnecting: 'หลุดการเชื่อมต่อ · ลองใหม่ใน {s} วินาที',
     conn_closed: 'ออฟไลน์',
     conn_meta: '{n} เหตุการณ์',
@@ -139,6 +145,8 @@ const UI = {
     searching: 'กำลังค้นหา…',
     found: 'พบ {n} ร่าง',
     found_some: 'พบ {n} ร่าง แสดง {k} ร่างแรก',
+    alike: 'ชื่อเดียวกับอีก {n} ร่างในรายการนี้: ร่างนี้คือ {id}',
+    more_results: 'แสดงเพิ่มอีก {k} ร่าง (เหลือ {n})',
     found_none: 'ไม่พบร่างที่ตรงกับ “{q}”',
     list_none: 'ไม่มีร่างในรายการนี้ขณะนี้',
     browse_error: 'ค้นหาไม่ได้: {e}',
@@ -153,14 +161,14 @@ const UI = {
     sittings_h: 'การประชุม',
     sittings_none: 'ยังไม่มีการประชุม',
     sitting_no: 'ครั้งที่ {n}',
-    session_ordinary: 'สมัยสามัญ ครั้งที่ {n} ปีที่ {y}',
-    session_extraordinary: 'สมัยวิสามัญ ครั้งที่ {n} ปีที่ {y}',
+    session_ordinary: 'สมัยสามัญ | ครั้งที่ {n} | ปีที่ {y}',
+    session_extraordinary: 'สมัยวิสามัญ | ครั้งที่ {n} | ปีที่ {y}',
     push_on: 'แจ้งเตือนเปิดอยู่',
     push_working: 'กำลังเปิดการแจ้งเตือน…',
     push_denied: 'ไม่มีการแจ้งเตือน: เบราว์เซอร์ปิดกั้นการแจ้งเตือนของหน้านี้',
     push_dismissed: 'ยังไม่ได้อนุญาตให้แจ้งเตือน',
     push_unsupported: 'เบราว์เซอร์นี้แสดงการแจ้งเตือนไม่ได้',
-    push_off: 'hub นี้ไม่ได้เปิดบริการแจ้งเตือน',
+    push_off: 'เซิร์ฟเวอร์นี้ไม่ได้เปิดบริการแจ้งเตือน',
     push_error: 'เปิดการแจ้งเตือนไม่ได้: {e}',
     push_turn_on: 'เปิดการแจ้งเตือน',
   },
@@ -168,10 +176,12 @@ const UI = {
     app_title: 'Live from the Thai Parliament',
     app_sub: 'Sittings, votes and the progress of bills, as they happen',
     today: 'Today',
-    tz: 'Bangkok time · Buddhist Era',
+    tz: 'Bangkok time',
     sitting_date: 'sitting of {d}',
     sitting_updated: 'not opened yet · last news {d}',
     sitting_h: 'Sitting in progress',
+    sitting_h_closed: 'Latest sitting',
+    sitting_h_next: 'Next sitting',
     vote_h: 'Vote',
     follow_h: 'Follow a bill',
     follow_label: 'Bill id',
@@ -182,7 +192,7 @@ const UI = {
     bills_h: 'Bills that moved',
     bills_h_on: 'Bills that moved on {d}',
     feed_h: 'Latest events',
-    foot: 'Data from the Sapha hub · times in Bangkok (UTC+7) · years in the Buddhist Era (B.E. = C.E. + 543)',
+    foot: 'Data from the Sapha hub · times in Bangkok (UTC+7) · years C.E. (the Thai page gives them B.E. = C.E. + 543)',
     no_sitting: 'No sitting yet — waiting for Parliament',
     agenda: 'Agenda item',
     floor: 'Has the floor',
@@ -204,9 +214,10 @@ const UI = {
     quorum_unknown: 'Quorum not checked yet',
     in_camera: 'In camera — the proceedings of this part are not broadcast',
     no_vote: 'No vote yet',
+    no_vote_sitting: 'No vote yet in this sitting',
     counting: 'Counting…',
     counted: 'Counted',
-    total_cast: '{n} votes in all',
+    total_cast: { one: '{n} vote in all', other: '{n} votes in all' },
     by_group: 'By House',
     method: 'Method: {m}',
     requirement: 'Needs: {r}',
@@ -216,6 +227,7 @@ const UI = {
     threshold_open: 'cannot be checked (no tally by group)',
     part_whole: 'all',
     earlier_votes: 'Earlier votes',
+    this_sitting: 'this sitting',
     bill_ref: 'bill {id}',
     more: 'and {n} more',
     waiting_bill: 'Waiting for events of {id}…',
@@ -229,9 +241,11 @@ const UI = {
     conn_connecting: 'Connecting…',
     conn_catching_up: 'Catching up…',
     conn_live: 'Live',
+    conn_live_no_state: 'Live · but the state API cannot be reached',
+    state_down: 'The state API ({url}) cannot be reached: search, the list of sittings and followed bills’ histories are off ({e})',
     conn_reconnecting: 'Disconnected · retrying in {s} s',
     conn_closed: 'Offline',
-    conn_meta: '{n} events',
+    conn_meta: { one: '{n} event', other: '{n} events' },
     moved: 'moved',
     passed: 'Passed',
     failed: 'Failed',
@@ -241,8 +255,10 @@ const UI = {
     preset_committee: 'In committee now',
     preset_assent: 'Awaiting royal assent',
     searching: 'Searching…',
-    found: '{n} bills',
+    found: { one: '{n} bill', other: '{n} bills' },
     found_some: '{n} bills, the first {k} shown',
+    alike: { one: 'same title as {n} other bill here: this one is {id}', other: 'same title as {n} other bills here: this one is {id}' },
+    more_results: 'Show {k} more ({n} left)',
     found_none: 'No bill matches “{q}”',
     list_none: 'No bill is on this list now',
     browse_error: 'Could not search: {e}',
@@ -257,8 +273,8 @@ const UI = {
     sittings_h: 'Sittings',
     sittings_none: 'No sittings yet',
     sitting_no: 'no. {n}',
-    session_ordinary: 'ordinary session {n}, year {y}',
-    session_extraordinary: 'extraordinary session {n}, year {y}',
+    session_ordinary: 'ordinary session {n}, | year {y}',
+    session_extraordinary: 'extraordinary session {n}, | year {y}',
     push_on: 'notifications on',
     push_working: 'turning notifications on…',
     push_denied: 'no notifications: this browser blocks them for this page',
@@ -331,6 +347,15 @@ const BILL_TYPES = {
   emergency_decree: ['พ.ร.ก.', 'Emergency decree'],
   constitutional_amendment: ['แก้ไขรัฐธรรมนูญ', 'Const. amendment'],
 };
+/** Who introduced a bill (`proposer`): what tells bills of the same title apart. */
+const PROPOSERS = {
+  cabinet: ['คณะรัฐมนตรีเสนอ', 'introduced by the Cabinet'],
+  mps: ['ส.ส. เสนอ', 'introduced by MPs'],
+  mps_and_senators: ['ส.ส. และ ส.ว. เสนอ', 'introduced by MPs and senators'],
+  voters: ['ประชาชนผู้มีสิทธิเลือกตั้งเสนอ', 'introduced by voters'],
+  court: ['ศาลเสนอ', 'introduced by a court'],
+  independent_organ: ['องค์กรอิสระเสนอ', 'introduced by an independent organ'],
+};
 const CHAMBERS = { senate: ['วุฒิสภา', 'Senate'], house: ['สภาผู้แทนราษฎร', 'House'], joint: ['ประชุมร่วมกันของรัฐสภา', 'Joint sitting'] };
 const PHASES = {
   scheduled: ['นัดประชุม', 'scheduled', 'idle'],
@@ -397,8 +422,16 @@ function pickLang() {
   return 'th';
 }
 
+/**
+ * A UI string with `{var}`s filled in. A string with plural forms is an object
+ * `{one, other}`, chosen by `vars.n` (Intl.PluralRules: "1 bill", "2 bills").
+ */
 function t(key, vars = {}) {
-  const s = (UI[lang] && UI[lang][key]) || UI.en[key] || key;
+  let s = (UI[lang] && UI[lang][key]) || UI.en[key] || key;
+  if (typeof s === 'object') {
+    const n = typeof vars.n === 'number' ? vars.n : Number(String(vars.n).replace(/[^0-9.]/g, ''));
+    s = s[new Intl.PluralRules(lang === 'th' ? 'th' : 'en').select(n)] || s.other;
+  }
   return s.replace(/\{(\w+)\}/g, (_, k) => (vars[k] === undefined ? '' : String(vars[k])));
 }
 /** One side of a `[th, en]` pair. */
@@ -411,14 +444,17 @@ const fmtCache = new Map();
 function fmt(kind) {
   const key = `${lang}:${kind}`;
   if (!fmtCache.has(key)) {
-    const locale = lang === 'th' ? 'th-TH-u-ca-buddhist' : 'en-GB-u-ca-buddhist';
+    // Thai in the Buddhist Era; English in the Common Era, the era of the
+    // English titles themselves ("Friday 10 September 2021"), so that a card
+    // never shows 2564 next to 2021.
+    const [locale, calendar] = lang === 'th' ? ['th-TH-u-ca-buddhist', 'buddhist'] : ['en-GB', 'gregory'];
     const opts = {
       full: { dateStyle: 'full' },
       date: { day: 'numeric', month: 'short', year: 'numeric' },
       time: { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' },
       datetime: { day: 'numeric', month: 'short', year: 'numeric', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' },
     }[kind];
-    fmtCache.set(key, new Intl.DateTimeFormat(locale, { timeZone: TZ, calendar: 'buddhist', ...opts }));
+    fmtCache.set(key, new Intl.DateTimeFormat(locale, { timeZone: TZ, calendar, ...opts }));
   }
   return fmtCache.get(key);
 }
@@ -460,13 +496,16 @@ const S = {
   browse: { q: '', preset: null, busy: false, answer: null, error: null },
   /** GET /v1/sittings, newest first. */
   sittingList: null,
+  /** Why the last state API request got no answer (null: it answered). */
+  apiDown: null,
   gap: null,
   connState: State.IDLE,
   reconnectAt: 0,
   flash: new Map(),
-  /** The bill opened by ?bill= or a notification click: highlighted and scrolled to once. */
+  /** The bill opened by ?bill= or a notification click: highlighted, and kept in view (see `keepOpenedInView`). */
   opened: null,
-  scrollTo: null,
+  /** The opened bill while it is kept at the top of the screen; null once the reader scrolls. */
+  pinned: null,
   /**
    * Web Push. `key`: the hub's VAPID key (undefined: not known yet; null: the
    * hub sends no notifications). `status`: checking | ready | on | denied |
@@ -715,7 +754,22 @@ function applySittingSnapshot(x, seq) {
 async function api(path, { signal } = {}) {
   const headers = { accept: 'application/json' };
   if (TOKEN) headers.authorization = `Bearer ${TOKEN}`;
-  const r = await fetch(`${API_BASE}${path}`, { signal, headers, cache: 'no-cache' });
+  let r;
+  try {
+    r = await fetch(`${API_BASE}${path}`, { signal, headers, cache: 'no-cache' });
+  } catch (err) {
+    // Not an answer at all: the hub is unreachable, or the browser refused
+    // (CORS, the Content-Security-Policy). The badge and a notice say so.
+    if (err.name !== 'AbortError') {
+      S.apiDown = err.message || String(err);
+      schedule();
+    }
+    throw err;
+  }
+  if (S.apiDown) {
+    S.apiDown = null;
+    schedule();
+  }
   if (!r.ok) {
     let body = null;
     try { body = await r.json(); } catch { /* not JSON */ }
@@ -767,9 +821,11 @@ async function runBrowse() {
   browseAbort = ctl;
   S.browse.busy = true;
   schedule();
-  const path = q
-    ? `/v1/bills?q=${encodeURIComponent(q)}&limit=${BROWSE_LIMIT}`
-    : `/v1/bills?stage=${PRESETS[preset]}&sort=moved_desc&limit=${BROWSE_LIMIT}`;
+  // Read again (a bill moved), the list keeps as many results as were on show.
+  const prev = S.browse.answer;
+  const shown = prev && prev.q === q && prev.preset === preset ? (prev.items || []).length : 0;
+  const limit = Math.min(200, Math.max(BROWSE_LIMIT, shown));
+  const path = browsePath(q, preset, limit);
   try {
     const answer = await api(path, { signal: ctl.signal });
     if (browseAbort !== ctl) return;
@@ -777,6 +833,32 @@ async function runBrowse() {
   } catch (err) {
     if (err.name === 'AbortError' || browseAbort !== ctl) return;
     Object.assign(S.browse, { busy: false, answer: null, error: err.message });
+  }
+  schedule();
+}
+function browsePath(q, preset, limit) {
+  return q
+    ? `/v1/bills?q=${encodeURIComponent(q)}&limit=${limit}`
+    : `/v1/bills?stage=${PRESETS[preset]}&sort=moved_desc&limit=${limit}`;
+}
+/** The next page of the answer on show (its `next_cursor`), appended to it. */
+async function moreBrowse() {
+  const a = S.browse.answer;
+  if (!a || !a.next_cursor || S.browse.busy) return;
+  const ctl = new AbortController();
+  browseAbort = ctl;
+  S.browse.busy = true;
+  schedule();
+  try {
+    const page = await api(`${browsePath(a.q, a.preset, BROWSE_LIMIT)}&cursor=${encodeURIComponent(a.next_cursor)}`, { signal: ctl.signal });
+    if (browseAbort !== ctl) return;
+    // A bill that moved between the pages may be on both: keep it once.
+    const have = new Set(a.items.map((i) => i.bill_id));
+    const items = a.items.concat((page.items || []).filter((i) => !have.has(i.bill_id)));
+    Object.assign(S.browse, { busy: false, answer: { ...a, items, total: page.total, next_cursor: page.next_cursor, seq: page.seq }, error: null });
+  } catch (err) {
+    if (err.name === 'AbortError' || browseAbort !== ctl) return;
+    Object.assign(S.browse, { busy: false, error: err.message });
   }
   schedule();
 }
@@ -926,7 +1008,7 @@ function openBill(raw) {
   // a notification's bill is followed already, a shared link's is just shown.
   if (!S.followed.includes(id)) follow(id, { push: false });
   S.opened = id;
-  S.scrollTo = id;
+  S.pinned = id;
   S.flash.set(id, Date.now());
   schedule();
 }
@@ -1046,6 +1128,14 @@ function enablePush(id) {
     P.status = 'denied';
     return;
   }
+  if (P.key === undefined && !pushStarted && Notification.permission !== 'granted') {
+    // The hub's key is not known yet (not asked on load: see `initPush`). Asking
+    // for the permission now could be for a hub that sends nothing: find out
+    // first; the bill's card then offers a button when the hub does.
+    initPush();
+    return;
+  }
+  initPush();
   // Asked now, inside the click.
   const asked = Notification.permission === 'granted' ? Promise.resolve('granted') : Notification.requestPermission();
   P.pending.add(id);
@@ -1114,7 +1204,10 @@ function pushLanguage() {
  * while the page was closed: the language, or the push subscription (a browser
  * may drop one; with the permission granted, a new one needs no click).
  */
+let pushStarted = false;
 function initPush() {
+  if (pushStarted) return;
+  pushStarted = true;
   const P = S.push;
   if (!pushSupported()) {
     P.status = 'unsupported';
@@ -1127,7 +1220,8 @@ function initPush() {
   navigator.serviceWorker.startMessages();
   pushKeyReady = followApi('GET', '/v1/push/key')
     .then((ans) => (ans && typeof ans.vapid_public_key === 'string' && ans.vapid_public_key) || null)
-    // 503 notifications_off, or a hub without the follow API (404): no notifications.
+    // 503 notifications_off, or a hub without the follow API (404): no
+    // notifications, and the cards say so; nothing to log.
     .catch(() => null);
   queuePush(async () => {
     P.key = await pushKeyReady;
@@ -1154,7 +1248,11 @@ function initPush() {
     }
   });
 }
-initPush();
+// The hub's push key is asked for on load only when this browser may use it:
+// it follows bills, is a follower, or allowed notifications before. A first
+// visit (the demo) asks nothing: a hub without a notifier answers 503, which
+// the browser would log as an error on every load. A first follow asks then.
+if (S.followed.length || loadFollower() || (pushSupported() && Notification.permission === 'granted')) initPush();
 
 // ---- rendering ---------------------------------------------------------------------
 
@@ -1196,6 +1294,7 @@ function render() {
   renderBills();
   renderFeed();
   renderConn();
+  keepOpenedInView();
 }
 
 function renderStatic() {
@@ -1228,8 +1327,9 @@ function renderToday() {
   note.hidden = !replay;
   if (replay) note.textContent = t('replay', { d: fmt('full').format(new Date(now)) });
   const notice = document.getElementById('notice');
-  notice.hidden = !S.gap;
+  notice.hidden = !S.gap && !S.apiDown;
   if (S.gap) notice.textContent = t('gap', { s: S.gap.firstSeq });
+  else if (S.apiDown) notice.textContent = t('state_down', { url: API_BASE || location.origin, e: S.apiDown });
 }
 
 function initials(person) {
@@ -1237,13 +1337,31 @@ function initials(person) {
   return name.trim().slice(0, lang === 'th' ? 1 : 2).toUpperCase();
 }
 
+/**
+ * Whether a sitting is in progress (open, suspended or in camera), over
+ * (closed or cancelled), or still to come (scheduled, agenda published):
+ * the sitting panel's heading says which.
+ */
+function sittingTense(s) {
+  if (!s || !s.phase || s.phase === 'scheduled' || s.phase === 'agenda_published') return 'next';
+  return s.phase === 'closed' || s.phase === 'cancelled' ? 'closed' : 'live';
+}
+const TENSE_HEADING = { live: 'sitting_h', closed: 'sitting_h_closed', next: 'sitting_h_next' };
+
 function renderSitting() {
   const body = document.getElementById('sitting-body');
+  const heading = document.getElementById('sitting-h');
   const s = S.current && S.sittings.get(S.current);
+  // With no sitting at all the panel keeps its "in progress" heading and says there is none.
+  const tense = s ? sittingTense(s) : 'live';
+  heading.textContent = t(TENSE_HEADING[tense]);
+  heading.dataset.tense = tense;
   if (!s) {
+    delete body.dataset.sitting;
     body.replaceChildren(h('p', { class: 'empty' }, t('no_sitting')));
     return;
   }
+  body.dataset.sitting = s.id;
   const phase = PHASES[s.phase] || [s.phase || '—', s.phase || '—', 'idle'];
   const dayMs = sittingDayMs(s);
   const head = h('div', { class: 'head' },
@@ -1374,13 +1492,18 @@ function checkThreshold(threshold, counts, casting) {
 
 let voteDom = null; // { key, root, bars } kept while the same vote is shown, so bars animate
 
+/**
+ * The vote card shows the newest vote of the sitting the sitting panel shows,
+ * never one of another sitting; the earlier votes, of any sitting, are listed
+ * below it with their sitting and date.
+ */
 function renderVote() {
   const body = document.getElementById('vote-body');
-  const key = S.voteOrder[S.voteOrder.length - 1];
+  const key = S.current && S.voteOrder.findLast((k) => S.votes.get(k)?.sittingId === S.current);
   const v = key && S.votes.get(key);
   if (!v) {
     voteDom = null;
-    body.replaceChildren(h('p', { class: 'empty' }, t('no_vote')));
+    body.replaceChildren(h('p', { class: 'empty', 'data-testid': 'no-vote' }, t(S.current ? 'no_vote_sitting' : 'no_vote')));
     renderEarlierVotes(null);
     return;
   }
@@ -1506,9 +1629,13 @@ function renderEarlierVotes(currentKey) {
   el.replaceChildren(h('h3', {}, t('earlier_votes')), h('ul', {}, earlier.map((v) => {
     const tl = tally(v.counts);
     const nums = ['aye', 'no', 'abstain'].map((o) => `${L(OPTIONS[o])} ${tl.byOption[o] || 0}`).join(' · ');
-    return h('li', {},
+    // Which sitting and when: the list mixes sittings (and years, in a replay).
+    const where = v.sittingId === S.current ? t('this_sitting') : L(CHAMBERS[v.chamber], v.chamber);
+    const when = v.openedAt != null ? ` · ${showDate(v.openedAt)} ${showTime(v.closedAt ?? v.openedAt)}` : '';
+    return h('li', { 'data-vote': v.key, 'data-sitting': v.sittingId },
       h('span', {}, v.result ? h('span', { class: `chip ${v.result === 'passed' ? 'ok' : 'bad'}` }, t(v.result)) : null, ' ', text(v.question) || `${L(CHAMBERS[v.chamber])} · ${v.voteId}`),
-      h('span', { class: 'mini' }, nums));
+      h('span', { class: 'mini' }, nums),
+      h('span', { class: 'mini where', 'data-testid': 'earlier-where' }, `${where}${when}`));
   })));
 }
 
@@ -1603,13 +1730,27 @@ function renderFollowed() {
     if (S.opened === id) card.dataset.opened = 'true';
     return card;
   }));
-  // The bill opened by ?bill= or a notification: brought into view once.
-  if (S.scrollTo) {
-    const el = list.querySelector(`[data-bill="${S.scrollTo}"]`);
-    if (el) el.scrollIntoView({ block: 'center' });
-    S.scrollTo = null;
-  }
 }
+
+/**
+ * The bill opened by ?bill= or a notification stays at the top of the screen
+ * while the panels above it fill in (the live sitting, the bills, the list of
+ * sittings: on a phone they are a screen or two high). Scrolling once is not
+ * enough: the panels grow after it, and every render replaces their nodes, which
+ * defeats the browser's own scroll anchoring. It lets go as soon as the reader
+ * scrolls, touches, clicks or types.
+ */
+function keepOpenedInView() {
+  if (!S.pinned) return;
+  const el = document.querySelector(`#follow-list [data-bill="${S.pinned}"]`);
+  // 8 px: the card's `scroll-margin-top` (dashboard.css), a little air above it.
+  if (el && Math.abs(el.getBoundingClientRect().top - 8) > 1) el.scrollIntoView({ block: 'start' });
+}
+for (const type of ['wheel', 'touchstart', 'pointerdown', 'keydown']) {
+  addEventListener(type, () => { S.pinned = null; }, { capture: true, passive: true });
+}
+// The layout also changes without a render (fonts, the bars' transitions).
+new ResizeObserver(() => keepOpenedInView()).observe(document.body);
 
 /** A title with the part the search matched marked (`match.start/end`, code points). */
 function markedTitle(item) {
@@ -1632,6 +1773,8 @@ function renderBrowse() {
   const br = S.browse;
   for (const b of document.querySelectorAll('[data-preset]')) b.setAttribute('aria-pressed', String(br.preset === b.dataset.preset));
   list.setAttribute('aria-busy', String(br.busy));
+  const moreEl = document.getElementById('browse-more');
+  if (moreEl) moreEl.hidden = true;
   if (br.error) {
     status.textContent = t('browse_error', { e: br.error });
     list.replaceChildren();
@@ -1649,6 +1792,9 @@ function renderBrowse() {
       : a.total > items.length ? t('found_some', { n: a.total, k: items.length }) : t('found', { n: a.total ?? items.length });
   list.dataset.query = a.q || '';
   list.dataset.preset = a.preset || '';
+  // Titles shown more than once (the same law amended by several bills).
+  const alike = new Map();
+  for (const it of items) alike.set(text(it.title), (alike.get(text(it.title)) || 0) + 1);
   list.replaceChildren(...items.map((it) => {
     const followed = S.followed.includes(it.bill_id);
     return h('li', { class: 'result', 'data-result': it.bill_id, 'data-stage': it.stage },
@@ -1661,15 +1807,39 @@ function renderBrowse() {
         }, followed ? `✓ ${t('following')}` : `+ ${t('follow_one')}`)),
       h('div', { class: 'btitle', 'data-testid': 'result-title' }, markedTitle(it)),
       h('div', { class: 'small' }, h('strong', { 'data-testid': 'result-stage' }, L(STAGES[it.stage], text(it.stage_label) || it.stage)),
-        it.since ? ` · ${t('since_d', { d: showDate(Date.parse(it.since)) })}` : ''));
+        it.since ? ` · ${t('since_d', { d: showDate(Date.parse(it.since)) })}` : '',
+        it.proposer ? h('span', { 'data-testid': 'result-proposer' }, ` · ${L(PROPOSERS[it.proposer], it.proposer)}`) : null),
+      alike.get(text(it.title)) > 1 ? h('div', { class: 'small alike', 'data-testid': 'result-alike' }, t('alike', { n: alike.get(text(it.title)) - 1, id: it.bill_id })) : null);
   }));
+  // More pages: the state API's cursor.
+  let more = document.getElementById('browse-more');
+  if (!more) {
+    more = h('button', { type: 'button', id: 'browse-more', class: 'more', onclick: () => moreBrowse() });
+    list.after(more);
+  }
+  const left = Math.max(0, (a.total ?? items.length) - items.length);
+  more.hidden = !a.next_cursor || left === 0;
+  more.disabled = br.busy;
+  more.textContent = t('more_results', { k: Math.min(BROWSE_LIMIT, left), n: left });
 }
 
+/**
+ * "ครั้งที่ 28 · สมัยสามัญ ครั้งที่ 2 ปีที่ 4": each phrase in a span that does
+ * not wrap (Thai line breaking put "ปี" and "ที่ 4" on two lines at 390 px).
+ */
 function sessionText(x) {
-  const parts = [];
-  if (x.number) parts.push(t('sitting_no', { n: x.number }));
-  if (x.session) parts.push(t(x.session.kind === 'extraordinary' ? 'session_extraordinary' : 'session_ordinary', { n: x.session.number, y: x.session.year }));
-  return parts.join(' · ');
+  const phrases = [];
+  if (x.number) phrases.push([t('sitting_no', { n: x.number })]);
+  if (x.session) phrases.push(t(x.session.kind === 'extraordinary' ? 'session_extraordinary' : 'session_ordinary', { n: x.session.number, y: x.session.year }).split(' | '));
+  const out = [];
+  phrases.forEach((parts, i) => {
+    if (i) out.push(' · ');
+    parts.forEach((p, k) => {
+      if (k) out.push(' ');
+      out.push(h('span', { class: 'nowrap' }, p));
+    });
+  });
+  return out;
 }
 
 /** GET /v1/sittings: newest first, each with its day, chamber, number and session, and status. */
@@ -1686,7 +1856,9 @@ function renderSittingList() {
       h('time', { class: 'day', datetime: x.day }, showDate(Date.parse(`${x.day}T00:00:00+07:00`))),
       h('span', { class: 'what' },
         h('span', { class: `chip ${x.chamber}` }, L(CHAMBERS[x.chamber], x.chamber)), ' ',
-        h('span', { class: 'small' }, sessionText(x))),
+        h('span', { class: 'small' }, sessionText(x)), ' ',
+        // Two sittings of one day (or a replay of one, in the demo) differ by id.
+        h('span', { class: 'small id', 'data-testid': 'sitting-id' }, x.sitting_id)),
       h('span', { class: `chip ${st[2]}`, 'data-testid': 'sitting-status' }, L(st)));
   }));
 }
@@ -1717,6 +1889,22 @@ function renderBills() {
 }
 
 /** One line of the feed, in the current language. */
+/**
+ * A bill's title, short: "ร่าง พ.ร.บ. ..." for "ร่างพระราชบัญญัติ...", and at
+ * most 60 characters (the feed names the bill, it does not quote it).
+ */
+function shortTitle(title) {
+  let s = text(title).replace(/^ร่างพระราชบัญญัติ/, 'ร่าง พ.ร.บ. ').replace(/\s*\(ฉบับที่ \.\.\)|\s*\(No\. \.\.\)|\s*(พ\.ศ\.|B\.E\.) \.\.\.\./g, '').trim();
+  if ([...s].length > 60) s = `${[...s].slice(0, 59).join('')}…`;
+  return s;
+}
+/** The question of the vote an event is about, when this page knows it. */
+function voteQuestion(ev) {
+  const d = ev.data || {};
+  const v = d.sitting && S.votes.get(`${d.sitting.sitting_id}/${d.vote_id}`);
+  return v && v.question ? text(v.question) : '';
+}
+
 function describe(ev) {
   const d = ev.data || {};
   const who = (p) => text(p && p.name);
@@ -1749,12 +1937,15 @@ function describe(ev) {
       return `${lang === 'th' ? 'เริ่มลงมติ' : 'vote opened'}${d.question ? `: ${text(d.question)}` : ''}`;
     case 'vote.closed': {
       const tl = tally(d.counts);
-      return `${lang === 'th' ? 'ปิดการลงมติ' : 'vote closed'}: ${['aye', 'no', 'abstain'].map((o) => `${L(OPTIONS[o])} ${tl.byOption[o] || 0}`).join(', ')}`;
+      const q = voteQuestion(ev);
+      return `${lang === 'th' ? 'ปิดการลงมติ' : 'vote closed'}${q ? ` (${q})` : ''}: ${['aye', 'no', 'abstain'].map((o) => `${L(OPTIONS[o])} ${tl.byOption[o] || 0}`).join(', ')}`;
     }
-    case 'vote.result':
-      return `${lang === 'th' ? 'ผลการลงมติ' : 'result'}: ${t(d.result)}`;
+    case 'vote.result': {
+      const q = voteQuestion(ev);
+      return `${lang === 'th' ? 'ผลการลงมติ' : 'result'}: ${t(d.result)}${q ? ` — ${q}` : ''}`;
+    }
     case 'bill.stage_changed':
-      return `${d.bill_id}: ${L(STAGES[d.to_stage], d.to_stage)}`;
+      return `${shortTitle(d.title) || d.bill_id}: ${L(STAGES[d.to_stage], d.to_stage)}`;
     default:
       return ev.kind;
   }
@@ -1780,6 +1971,8 @@ function renderConn() {
   const state = S.connState;
   el.dataset.state = state;
   let label = t(`conn_${state}`);
+  el.dataset.api = S.apiDown ? 'down' : 'ok';
+  if (state === State.LIVE && S.apiDown) label = t('conn_live_no_state');
   if (state === State.RECONNECTING) label = t('conn_reconnecting', { s: Math.max(0, Math.ceil((S.reconnectAt - Date.now()) / 1000)) });
   el.querySelector('.text').textContent = label;
   document.getElementById('conn-meta').textContent = t('conn_meta', { n: client ? client.stats.delivered : 0 });
@@ -1835,4 +2028,4 @@ render();
 if (params.get('bill')) openBill(params.get('bill'));
 
 // For the browser test and for debugging from the console.
-window.sapha = { client, state: S, follow, unfollow, openBill, render, get followClient() { return followClient; } };
+window.sapha = { client, state: S, apiBase: API_BASE, follow, unfollow, openBill, render, get followClient() { return followClient; } };

@@ -31,6 +31,6 @@ pub mod sink;
 pub mod tail;
 
 pub use client::{
-    fetch_bill, snapshot_then_subscribe, ClientBuilder, ClientError, Delivery, EventStream, Item,
-    Start,
+    fetch_bill, fetch_state, snapshot_then_subscribe, ClientBuilder, ClientError, Delivery,
+    EventStream, Item, Start,
 };

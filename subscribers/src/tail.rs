@@ -473,6 +473,10 @@ pub fn format_bill(bill: &sapha_proto::projection::BillState, opts: FormatOption
                 f.say("ถือว่าให้ความเห็นชอบ", "deemed approved")
             ));
         }
+        // The move's note, as the live line of the same event shows it.
+        if let Some(note) = &entry.note {
+            line.push_str(&format!(" ({})", f.text(note)));
+        }
         if let Some(v) = &entry.decided_by {
             let result = match v.result {
                 VoteOutcome::Passed => f.say("ผ่าน", "passed"),
@@ -487,6 +491,146 @@ pub fn format_bill(bill: &sapha_proto::projection::BillState, opts: FormatOption
         }
         lines.push(line);
     }
+    lines
+}
+
+/// A bill as `GET /v1/bills` lists it (docs/STATE.md): what `sapha tail
+/// --state` prints of it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct BillSummary {
+    pub bill_id: String,
+    pub title: Text,
+    pub stage: sapha_proto::stage::Stage,
+    pub since: DateTime<Utc>,
+}
+
+/// What is true now, as the state API answered at stream position `seq`
+/// (`sapha tail --state`): the sittings in progress in full, then the bills
+/// that moved last (`bills` of `total`). The live lines follow it.
+pub fn format_state(
+    seq: u64,
+    sittings: &[sapha_proto::projection::SittingState],
+    bills: &[BillSummary],
+    total: u64,
+    opts: FormatOptions,
+) -> Vec<String> {
+    use sapha_proto::projection::SittingStatus;
+    let f = Fmt { opts };
+    let time = |t: DateTime<Utc>| bangkok_time(t, DatePrecision::Instant, opts);
+    let mut lines = vec![format!(
+        "== {} {} ==",
+        f.say("ขณะนี้ ณ ลำดับที่", "now, at stream position"),
+        f.num(seq)
+    )];
+    if sittings.is_empty() {
+        lines.push(
+            f.say("ไม่มีการประชุมที่กำลังดำเนินอยู่", "no sitting in progress")
+                .to_owned(),
+        );
+    }
+    for s in sittings {
+        let status = match s.status {
+            SittingStatus::Open => f.say("กำลังประชุม", "in session"),
+            SittingStatus::Suspended => f.say("พักการประชุม", "suspended"),
+            SittingStatus::InCamera => f.say("ประชุมลับ", "in camera"),
+            SittingStatus::Scheduled => f.say("นัดประชุม", "scheduled"),
+            SittingStatus::Closed => f.say("ปิดประชุมแล้ว", "closed"),
+            SittingStatus::Cancelled => f.say("งดประชุม", "cancelled"),
+        };
+        let mut head = format!("{} {} · {status}", chamber(&f, s.chamber), s.sitting_id);
+        if let Some(at) = s.opened_at {
+            head.push_str(&format!(" · {} {}", f.say("เปิดประชุม", "opened"), time(at)));
+        }
+        lines.push(head);
+        if let Some(title) = &s.title {
+            lines.push(format!("  {}", f.text(title)));
+        }
+        let item = s
+            .current_item
+            .as_ref()
+            .and_then(|id| s.agenda.iter().find(|a| &a.item_id == id));
+        if let Some(a) = item {
+            let mut line = format!("  {}: {}", f.say("ระเบียบวาระ", "agenda"), f.text(&a.title));
+            if let Some(section) = a.sections.last() {
+                line.push_str(&format!(" · {} {section}", f.say("มาตรา", "section")));
+            }
+            lines.push(line);
+        }
+        if let Some(chair) = &s.chair {
+            lines.push(format!(
+                "  {}: {}",
+                f.say("ประธาน", "in the chair"),
+                f.text(&chair.person.name)
+            ));
+        }
+        if let Some(floor) = &s.floor {
+            lines.push(format!(
+                "  {}: {}",
+                f.say("ผู้อภิปราย", "has the floor"),
+                f.text(&floor.person.name)
+            ));
+        }
+        if let Some(q) = &s.quorum {
+            let met = if q.met {
+                f.say("ครบองค์ประชุม", "quorum met")
+            } else {
+                f.say("ไม่ครบองค์ประชุม", "no quorum")
+            };
+            lines.push(format!(
+                "  {}: {} {} · {} {} ({met}, {})",
+                f.say("องค์ประชุม", "quorum"),
+                f.say("แสดงตน", "present"),
+                f.num(q.present),
+                f.say("ต้องมี", "required"),
+                f.num(q.required),
+                time(q.at)
+            ));
+        }
+        for v in &s.votes {
+            let question = v
+                .question
+                .as_ref()
+                .map_or(v.vote_id.as_str(), |q| f.text(q));
+            let state = match (&v.result, &v.counts) {
+                (Some(VoteOutcome::Passed), _) => f.say("ผ่าน", "passed").to_owned(),
+                (Some(VoteOutcome::Failed), _) => f.say("ไม่ผ่าน", "failed").to_owned(),
+                (None, Some(_)) => f.say("นับคะแนนแล้ว", "counted").to_owned(),
+                (None, None) => f.say("กำลังนับคะแนน", "being counted").to_owned(),
+            };
+            let mut line = format!(
+                "  {} {}: {question} · {state}",
+                f.say("มติ", "vote"),
+                v.vote_id
+            );
+            if let Some(counts) = &v.counts {
+                line.push_str(&format!(" · {}", tally(&f, counts)));
+            }
+            lines.push(line);
+        }
+    }
+    lines.push(format!(
+        "{} ({} {} {}):",
+        f.say("ร่างกฎหมายที่มีความเคลื่อนไหวล่าสุด", "bills that moved last"),
+        f.num(bills.len()),
+        f.say("จาก", "of"),
+        f.num(total)
+    ));
+    for b in bills {
+        let (th, en) = b.stage.label();
+        lines.push(format!(
+            "  {} {} · {} {} ({} {})",
+            b.bill_id,
+            short_title(&b.title, opts.lang),
+            f.say("ขั้นตอนปัจจุบัน", "now at"),
+            f.say(th, en),
+            f.say("ตั้งแต่", "since"),
+            bangkok_time(b.since, DatePrecision::Day, opts)
+        ));
+    }
+    lines.push(format!(
+        "== {} ==",
+        f.say("ต่อจากนี้ สด", "from here on, live")
+    ));
     lines
 }
 
@@ -542,7 +686,70 @@ mod tests {
             "{lines:?}"
         );
         assert_eq!(lines.len(), 2);
-        assert_eq!(lines[1], "  10 Sep B.E. 2564 · joint sitting third reading");
+        assert_eq!(
+            lines[1],
+            "  10 Sep B.E. 2564 · joint sitting third reading (passed its third reading)"
+        );
+    }
+
+    /// `tail --bill` shows each move's note, as the live line of that move does.
+    #[test]
+    fn a_bills_timeline_keeps_each_moves_note() {
+        let mut e = example("bill.stage_changed");
+        let Body::BillStageChanged(b) = &mut e.body else {
+            unreachable!()
+        };
+        b.note = Some(Text::new("เสนอโดยคณะรัฐมนตรี", "introduced by the Cabinet"));
+        let mut p = sapha_proto::projection::Projection::default();
+        p.apply(1, &e);
+        let lines = format_bill(&p.bills[&e.aggregate_id], EN);
+        assert!(
+            lines[1].ends_with(" (introduced by the Cabinet)"),
+            "{lines:?}"
+        );
+        assert!(format_line(&e, EN).contains("(introduced by the Cabinet)"));
+        let th = format_bill(&p.bills[&e.aggregate_id], FormatOptions::default());
+        assert!(th[1].ends_with(" (เสนอโดยคณะรัฐมนตรี)"), "{th:?}");
+    }
+
+    /// `tail --state`: a sitting in progress in full (agenda, floor, quorum,
+    /// the vote being counted), then the bills that moved last.
+    #[test]
+    fn the_state_now_shows_the_sitting_in_progress_and_the_bills() {
+        let mut p = sapha_proto::projection::Projection::default();
+        for (i, e) in one_of_each_kind().iter().enumerate() {
+            p.apply(i as u64 + 1, e);
+        }
+        let live: Vec<_> = p.live_sittings().cloned().collect();
+        assert_eq!(live.len(), 1);
+        let bill = &p.bills["b-2564-ca-0001"];
+        let summary = BillSummary {
+            bill_id: bill.bill_id.clone(),
+            title: bill.title.clone(),
+            stage: bill.stage,
+            since: bill.since,
+        };
+        let lines = format_state(p.seq, &live, &[summary], 1, EN);
+        let text = lines.join("\n");
+        assert_eq!(lines[0], format!("== now, at stream position {} ==", p.seq));
+        assert!(
+            text.contains("Joint sitting joint-2564-1-10 · in session · opened "),
+            "{text}"
+        );
+        assert!(
+            text.contains("  quorum: present 692 · required 367 (quorum met, "),
+            "{text}"
+        );
+        assert!(text.contains("  vote vote-1: "), "{text}");
+        assert!(
+            text.contains("passed · aye 472 (MPs 323, senators 149)"),
+            "{text}"
+        );
+        assert!(text.contains("bills that moved last (1 of 1):"), "{text}");
+        assert!(text.contains("  b-2564-ca-0001 "), "{text}");
+        assert_eq!(lines.last().unwrap(), "== from here on, live ==");
+        let none = format_state(7, &[], &[], 0, FormatOptions::default());
+        assert_eq!(none[1], "ไม่มีการประชุมที่กำลังดำเนินอยู่");
     }
 
     #[test]

@@ -42,14 +42,17 @@ fn scenario(name: &str) -> String {
         .into_owned()
 }
 
+/// `sapha play` merges its files by `occurred_at`, as the demo does: given in
+/// any order, the scenarios are stored in the order the events happened, each
+/// file keeping its own order.
 #[tokio::test]
 async fn play_speed_max_stores_every_scenario_event_at_once_in_order() {
     let server = NatsServer::start();
     let url = server.url();
-    let files: Vec<String> = sapha_publisher::scenario::all_scenarios()
-        .iter()
-        .map(|(name, _)| scenario(name))
-        .collect();
+    // Newest file first: file order is not time order.
+    let mut scenarios = sapha_publisher::scenario::all_scenarios();
+    scenarios.reverse();
+    let files: Vec<String> = scenarios.iter().map(|(name, _)| scenario(name)).collect();
     let mut args = vec!["play", "--speed", "max", "--nats-url", &url];
     args.extend(files.iter().map(String::as_str));
     // At real speed (1, with --max-gap-secs 10) these files take about an hour.
@@ -59,15 +62,36 @@ async fn play_speed_max_stores_every_scenario_event_at_once_in_order() {
         "sapha play --speed max: {status}\n{stderr}"
     );
 
-    let sent: Vec<_> = sapha_publisher::scenario::all_scenarios()
+    // The expected feed: at each step the file whose next event is earliest.
+    let mut queues: Vec<std::collections::VecDeque<_>> = scenarios
         .into_iter()
-        .flat_map(|(_, events)| events)
+        .map(|(_, events)| events.into())
         .collect();
+    let mut sent = Vec::new();
+    while let Some((_, i)) = queues
+        .iter()
+        .enumerate()
+        .filter_map(|(i, q)| q.front().map(|e: &sapha_proto::Event| (e.occurred_at, i)))
+        .min()
+    {
+        sent.push(queues[i].pop_front().unwrap());
+    }
     let stored = read_stream(&url, STREAM).await;
     assert_eq!(stored.len(), sent.len(), "every event stored once");
     for (s, e) in stored.iter().zip(&sent) {
-        assert_eq!(s.event.event_id, e.event_id, "in file order");
+        assert_eq!(s.event.event_id, e.event_id, "in time order");
         assert_eq!(s.subject, e.subject());
+    }
+    // By Bangkok day, time never goes back (a day-precision event at midnight
+    // UTC may follow an instant of the same day).
+    let day = |e: &sapha_proto::Event| (e.occurred_at + Duration::from_secs(7 * 3600)).date_naive();
+    for pair in stored.windows(2) {
+        assert!(
+            day(&pair[1].event) >= day(&pair[0].event),
+            "{} goes back in time after {}",
+            pair[1].event.event_id,
+            pair[0].event.event_id
+        );
     }
 }
 

@@ -15,7 +15,7 @@ mod session;
 mod state;
 
 pub use sapha_proto::backoff::Backoff;
-pub use state::{fetch_bill, snapshot_then_subscribe};
+pub use state::{fetch_bill, fetch_state, snapshot_then_subscribe};
 
 use futures::Stream;
 use sapha_proto::topic::TopicError;
@@ -127,9 +127,27 @@ pub enum ClientError {
     Rejected { code: String, message: String },
     #[error("gave up after {attempts} failed connection attempts; last: {last}")]
     GaveUp { attempts: u32, last: String },
-    /// The hub's state API did not answer (docs/STATE.md).
+    /// The hub's state API did not answer, or answered an error (docs/STATE.md).
     #[error("reading the state at {url}: {message}")]
-    State { url: String, message: String },
+    State {
+        url: String,
+        /// The HTTP status of an error answer; `None` when there was no answer.
+        status: Option<u16>,
+        message: String,
+    },
+}
+
+impl ClientError {
+    /// Whether the state API answered 404: no such bill or sitting (yet).
+    pub fn is_not_found(&self) -> bool {
+        matches!(
+            self,
+            ClientError::State {
+                status: Some(404),
+                ..
+            }
+        )
+    }
 }
 
 /// The settings of one client, fixed when it starts.

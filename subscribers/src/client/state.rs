@@ -24,22 +24,37 @@ struct BillAnswer {
 }
 
 /// Reads `GET /v1/bills/{bill_id}` from the hub at `url`: the bill and the
-/// stream position it reflects.
+/// stream position it reflects. A bill the hub does not know is an error for
+/// which [`ClientError::is_not_found`] holds.
 pub async fn fetch_bill(url: &str, bill_id: &str) -> Result<(BillState, u64), ClientError> {
+    let answer = fetch_state(url, &format!("/v1/bills/{bill_id}")).await?;
     let at = format!("{}/v1/bills/{bill_id}", http_base(url));
-    let failed = |e: &dyn std::fmt::Display| ClientError::State {
+    let mut answer: BillAnswer =
+        serde_json::from_value(answer).map_err(|e| ClientError::State {
+            url: at,
+            status: None,
+            message: e.to_string(),
+        })?;
+    answer.bill.restore();
+    Ok((answer.bill, answer.seq))
+}
+
+/// Reads one state API path (`/v1/sittings/live`, `/v1/bills?limit=20`) from
+/// the hub at `url`, as JSON. Every answer carries its stream position, `seq`.
+pub async fn fetch_state(url: &str, path: &str) -> Result<serde_json::Value, ClientError> {
+    let at = format!("{}{path}", http_base(url));
+    let failed = |status: Option<u16>, e: &dyn std::fmt::Display| ClientError::State {
         url: at.clone(),
+        status,
         message: e.to_string(),
     };
-    let response = reqwest::get(&at).await.map_err(|e| failed(&e))?;
+    let response = reqwest::get(&at).await.map_err(|e| failed(None, &e))?;
     let status = response.status();
     if !status.is_success() {
         let body = response.text().await.unwrap_or_default();
-        return Err(failed(&format!("{status}: {body}")));
+        return Err(failed(Some(status.as_u16()), &format!("{status}: {body}")));
     }
-    let mut answer: BillAnswer = response.json().await.map_err(|e| failed(&e))?;
-    answer.bill.restore();
-    Ok((answer.bill, answer.seq))
+    response.json().await.map_err(|e| failed(None, &e))
 }
 
 /// The bill now, and a stream of every event on `bill.<id>` after it: apply

@@ -341,3 +341,13 @@ where
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
+
+/// The events of one shipped scenario file (`scenarios/<file>`), in file order.
+pub fn scenario(file: &str) -> Vec<sapha_proto::Event> {
+    std::fs::read_to_string(repo_root().join("scenarios").join(file))
+        .unwrap_or_else(|e| panic!("reading scenarios/{file}: {e}"))
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| sapha_proto::Event::from_json(l).expect("a shipped scenario event parses"))
+        .collect()
+}

@@ -7,8 +7,7 @@ mod hub_support;
 use hub_support::*;
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use sapha_hub::config::{AuthMode, Secret};
-use sapha_proto::Event;
-use sapha_tests::{repo_root, NatsServer};
+use sapha_tests::{repo_root, scenario, NatsServer};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 
@@ -127,14 +126,6 @@ fn the_document_is_openapi_31_and_every_ref_resolves() {
     assert!(error.is_valid(&json!({"type": "error", "code": "not_found", "message": "m"})));
     assert!(!error.is_valid(&json!({"type": "error", "code": "not_found"})));
     assert!(!error.is_valid(&json!({"type": "error", "code": "not_found", "message": "m", "x": 1})));
-}
-
-fn scenario(file: &str) -> Vec<Event> {
-    std::fs::read_to_string(repo_root().join("scenarios").join(file))
-        .unwrap()
-        .lines()
-        .map(|l| Event::from_json(l).unwrap())
-        .collect()
 }
 
 fn hs256(topics: &[&str]) -> String {

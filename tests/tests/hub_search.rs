@@ -5,18 +5,9 @@
 mod hub_support;
 
 use hub_support::*;
-use sapha_proto::Event;
-use sapha_tests::{repo_root, NatsServer};
+use sapha_tests::{scenario, NatsServer};
 use serde_json::Value;
 use std::collections::HashSet;
-
-fn scenario(file: &str) -> Vec<Event> {
-    std::fs::read_to_string(repo_root().join("scenarios").join(file))
-        .unwrap()
-        .lines()
-        .map(|l| Event::from_json(l).unwrap())
-        .collect()
-}
 
 /// `GET /v1/bills` with `q` (and more), as a client would send it (percent-encoded).
 async fn search(hub: &TestHub, query: &[(&str, &str)]) -> Value {

@@ -7,17 +7,9 @@ mod hub_support;
 use hub_support::*;
 use sapha_proto::projection::Projection;
 use sapha_proto::Event;
-use sapha_tests::{repo_root, NatsServer};
+use sapha_tests::{scenario, NatsServer};
 use serde_json::Value;
 use std::time::Duration;
-
-fn scenario(file: &str) -> Vec<Event> {
-    std::fs::read_to_string(repo_root().join("scenarios").join(file))
-        .unwrap()
-        .lines()
-        .map(|l| Event::from_json(l).unwrap())
-        .collect()
-}
 
 fn sittings() -> Vec<Event> {
     let mut events = scenario("joint-2564-09-10.ndjson");

@@ -7,19 +7,11 @@ mod hub_support;
 
 use hub_support::*;
 use sapha_proto::Event;
-use sapha_tests::{repo_root, sapha_bin, NatsServer};
+use sapha_tests::{sapha_bin, scenario, NatsServer};
 use std::process::Stdio;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{Child, ChildStderr, ChildStdout, Command};
-
-fn scenario(file: &str) -> Vec<Event> {
-    std::fs::read_to_string(repo_root().join("scenarios").join(file))
-        .unwrap()
-        .lines()
-        .map(|l| Event::from_json(l).unwrap())
-        .collect()
-}
 
 /// A running `sapha tail`, killed on drop, and its output as lines.
 struct Tail {

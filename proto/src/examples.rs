@@ -288,7 +288,8 @@ pub fn real_tally_10_sep_2021() -> Vec<VoteCount> {
 /// full Senate of 250; 483 + 250 = 733, whose half rounded up is 367.
 pub const JOINT_IN_OFFICE_2021_09_10: (u32, u32) = (483, 250);
 
-/// The threshold of an amendment's third reading before 2024, s.256 (6): more
+/// The threshold of an amendment's third reading, s.256 (6) (a permanent rule, not a
+/// transitory one): more
 /// than half of the members in office of both Houses, among them at least 1/3
 /// of the senators in office. (Its third condition, 20% of the MPs of parties
 /// with no minister or presiding officer, is left out: no tally of 10 Sep 2021

@@ -369,7 +369,7 @@ pub const RULES: &[TypeRules] = &[
                 Rule { from: HouseSenateAmendments, to: &[PresentedForAssent, ConstCourt, JointCommittee] },
                 // s.137 (3): both Houses approve the joint committee's bill, or it is withheld.
                 Rule { from: JointCommittee, to: &[PresentedForAssent, ConstCourt, Withheld] },
-                // s.138: after 180 days (at once for a money bill).
+                // s.138: after 180 days (10 for a money bill, "ให้ลดเหลือสิบวัน").
                 Rule { from: Withheld, to: &[HouseReaffirm] },
                 Rule { from: HouseReaffirm, to: &[PresentedForAssent, ConstCourt, Rejected] },
                 // s.148: the Court rules; a bill whose essence is unconstitutional falls.

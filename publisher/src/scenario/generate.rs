@@ -5,7 +5,7 @@
 //! construction and stays legal when a rule in `sapha_proto::stage::RULES` changes.
 //! Dates advance with the deadlines: the Senate has 60 days (30 for a money bill, each
 //! extendable by 30) or the bill is deemed approved; a budget bill 20 days; a withheld
-//! bill waits 180 days (a money bill may be taken up again at once); royal assent is
+//! bill waits 180 days (10 for a money bill, s.138; only a rejected budget may be taken up again at once, s.143); royal assent is
 //! sought 5 to 20 days after approval, and 15 days after an amendment's third reading.
 //! Readings fall on sitting days (House Wednesday and Thursday, Senate Monday and
 //! Tuesday, joint sittings Tuesday to Thursday). Bills still in progress at the

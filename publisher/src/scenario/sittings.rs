@@ -439,8 +439,8 @@ pub fn joint_2021_09_10() -> Vec<Event> {
 ///
 /// Real: the date, the third reading by roll call, the requirement and the tally.
 /// Illustrative: the times, who spoke (by role), the motions and the quorum count.
-/// The quorum required is half of the 750 seats (500 MPs + 250 senators); the
-/// members actually in office were somewhat fewer because of vacancies.
+/// The quorum required is half of the members in office (s.120, "เท่าที่มีอยู่"),
+/// not of the 750 seats: see `JOINT_IN_OFFICE_2021_09_10`.
 pub fn joint_2021_09_10_feed() -> Vec<Event> {
     let day = date(2021, 9, 10);
     let bill_id = Some(AMENDMENT_2021_BILL_ID);

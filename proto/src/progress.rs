@@ -4,8 +4,8 @@
 //! The rules that need only the event itself are [`crate::stage::check_transition`].
 
 use crate::event::BillStageChanged;
-use crate::stage::{resume_stage, rules_for, BillType, Stage, TransitionError};
-use chrono::{DateTime, Days, FixedOffset, NaiveDate, Utc};
+use crate::stage::{resume_stage, rules_for, BillType, Stage, TransitionError, Wait};
+use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 
 /// The calendar day of `at` in Bangkok (UTC+7, no daylight saving), the day the
 /// Constitution's periods are counted in.
@@ -85,9 +85,8 @@ impl BillProgress {
             let Some(after) = self.entered(wait.after) else {
                 continue;
             };
-            let earliest = after
-                .checked_add_days(Days::new(days.into()))
-                .unwrap_or(NaiveDate::MAX);
+            // CCC s.193/3: the day of `after` is not counted.
+            let earliest = Wait::earliest(after, days);
             if day < earliest {
                 return Err(TransitionError::TooEarly {
                     after: wait.after,
@@ -168,27 +167,28 @@ mod tests {
 
     #[test]
     fn an_amendment_waits_15_days_before_its_third_reading_and_before_presentation() {
-        // s.256 (5) and (7), on the dates of 2021.
+        // s.256 (5) and (7), on the dates of 2021: the second reading ended on
+        // 25 Aug and the third was held on 10 Sep, D+16 (CCC s.193/3).
         let ok = [
             ("2021-06-24", Proposed),
             ("2021-06-24", JointR1),
             ("2021-06-25", ParliamentCommittee),
-            ("2021-08-24", JointR2),
+            ("2021-08-25", JointR2),
             ("2021-09-10", JointR3),
-            ("2021-09-27", PresentedForAssent),
+            ("2021-09-26", PresentedForAssent),
         ];
         assert!(walk(BillType::ConstitutionalAmendment, &ok).is_ok());
         let mut early = ok;
-        early[4].0 = "2021-09-07"; // 14 days after the second reading
+        early[4].0 = "2021-09-09"; // D+15: the 15th day of the wait, not yet over
         let (stage, err) = walk(BillType::ConstitutionalAmendment, &early).unwrap_err();
         assert_eq!((stage, err.code()), (JointR3, "wait_not_over"));
         let mut early = ok;
-        early[5].0 = "2021-09-24"; // 14 days after the third reading
+        early[5].0 = "2021-09-25"; // D+15 after the third reading
         let (stage, err) = walk(BillType::ConstitutionalAmendment, &early).unwrap_err();
         assert_eq!((stage, err.code()), (PresentedForAssent, "wait_not_over"));
         assert_eq!(
             err.to_string(),
-            "PRESENTED_FOR_ASSENT may come only 15 days after JOINT_R3 (s.256 (7)); the earliest day is 2021-09-25"
+            "PRESENTED_FOR_ASSENT may come only once 15 days have passed after JOINT_R3 (s.256 (7); the first day is not counted, CCC s.193/3); the earliest day is 2021-09-26"
         );
     }
 
@@ -208,7 +208,12 @@ mod tests {
         let (stage, err) = walk(BillType::Act, &path).unwrap_err();
         assert_eq!((stage, err.code()), (HouseReaffirm, "wait_not_over"));
         let mut later = path;
-        later[7].0 = "2023-11-28"; // 180 days after 1 Jun
+        later[7].0 = "2023-11-28"; // D+180: the wait's last day (CCC s.193/3)
+        assert_eq!(
+            walk(BillType::Act, &later).unwrap_err().1.code(),
+            "wait_not_over"
+        );
+        later[7].0 = "2023-11-29"; // D+181
         assert!(walk(BillType::Act, &later).is_ok());
         // A money bill: 10 days.
         let money = |day: &str| {
@@ -225,8 +230,9 @@ mod tests {
             Ok::<_, TransitionError>(())
         };
         assert_eq!(money("2023-06-05").unwrap_err().code(), "wait_not_over");
-        assert_eq!(money("2023-06-11"), Ok(()));
-        // A budget bill: at once (s.143).
+        assert_eq!(money("2023-06-11").unwrap_err().code(), "wait_not_over"); // D+10
+        assert_eq!(money("2023-06-12"), Ok(())); // D+11
+                                                 // A budget bill: at once (s.143).
         let budget = [
             ("2023-05-31", Proposed),
             ("2023-06-01", HouseR1),

@@ -216,8 +216,14 @@ pub struct Rule {
     pub to: &'static [Stage],
 }
 
-/// A minimum wait: a bill may enter `before` only `days` days (Bangkok calendar
-/// days) after it entered `after`.
+/// A minimum wait: a bill may enter `before` only once `days` whole days (Bangkok
+/// calendar days) have passed after the day it entered `after`.
+///
+/// Counted as the Civil and Commercial Code s.193/3 counts a period in days: "มิให้นับวันแรก
+/// แห่งระยะเวลานั้นรวมเข้าด้วยกัน" (the first day is not counted). A wait of 15 days from day D
+/// ends at the close of D+15, so the earliest lawful day is D+16 (s.256 (5), (7): "ให้รอไว้
+/// สิบห้าวัน"); 180 days gives D+181 and 10 days D+11 (s.138: "เมื่อพ้นหนึ่งร้อยแปดสิบวัน").
+/// Deadlines are counted the same way: the last day of "ภายในยี่สิบวัน" from D is D+20.
 pub struct Wait {
     pub after: Stage,
     pub before: Stage,
@@ -225,6 +231,16 @@ pub struct Wait {
     /// The wait for a money bill, where the law shortens it (s.138: 10 days).
     pub money_bill_days: Option<u32>,
     pub section: &'static str,
+}
+
+impl Wait {
+    /// The earliest day a bill that entered `after` on `day` may enter `before`,
+    /// for a wait of `days` (CCC s.193/3: `day` itself is not counted, so
+    /// `day + days` is the wait's last day and the next one the first free day).
+    pub fn earliest(day: chrono::NaiveDate, days: u32) -> chrono::NaiveDate {
+        day.checked_add_days(chrono::Days::new(u64::from(days) + 1))
+            .unwrap_or(chrono::NaiveDate::MAX)
+    }
 }
 
 /// A deadline the law sets when a bill enters `stage`: the event may carry a
@@ -616,7 +632,7 @@ pub enum TransitionError {
         section: &'static str,
     },
     #[error(
-        "{to} may come only {days} days after {after} ({section}); the earliest day is {earliest}"
+        "{to} may come only once {days} days have passed after {after} ({section}; the first day is not counted, CCC s.193/3); the earliest day is {earliest}"
     )]
     TooEarly {
         after: Stage,
@@ -902,12 +918,12 @@ pub fn moves_markdown() -> String {
         for w in rules.waits {
             let money = w
                 .money_bill_days
-                .map(|d| format!("; {d} for a money bill"))
+                .map(|d| format!("; {d} for a money bill, D+{}", d + 1))
                 .unwrap_or_default();
             let _ = writeln!(
                 out,
-                "- `{}` at least {} days after `{}` ({}{money}).",
-                w.before, w.days, w.after, w.section
+                "- `{}` once {} days have passed after `{}`, the first not counted (CCC s.193/3): day D+{} at the earliest ({}{money}).",
+                w.before, w.days, w.after, w.days + 1, w.section
             );
         }
         for c in rules.clocks {

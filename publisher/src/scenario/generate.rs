@@ -761,8 +761,9 @@ impl Walk {
             (ParliamentCommittee, JointR2) if t == OrganicAct => day + rng.days(30, 90),
             (ParliamentCommittee, JointR2) => day + rng.days(45, 120),
             (HouseR2, HouseR3) | (SenateR2, SenateR3) => day,
-            // An amendment waits 15 days between its second and third readings.
-            (JointR2, JointR3) if t == ConstitutionalAmendment => day + rng.days(15, 20),
+            // An amendment waits 15 days between its second and third readings,
+            // the first not counted (CCC s.193/3): D+16 at the earliest.
+            (JointR2, JointR3) if t == ConstitutionalAmendment => day + rng.days(16, 21),
             (JointR2, JointR3) => day,
             (HouseR3, SenateR1) => {
                 let wait = if t == Budget { (1, 7) } else { (5, 21) };
@@ -814,8 +815,9 @@ impl Walk {
             // A withheld budget bill may be taken up again at once (s.143), another
             // money bill after 10 days (s.138).
             (Withheld, _) if t == Budget => day + rng.days(1, 7),
-            (Withheld, _) if self.money => day + rng.days(10, 30),
-            (Withheld, _) => day + rng.days(180, 240),
+            // The first day is not counted (CCC s.193/3): D+11 and D+181 at the earliest.
+            (Withheld, _) if self.money => day + rng.days(11, 31),
+            (Withheld, _) => day + rng.days(181, 241),
             (HouseSenateAmendments | HouseReaffirm, PresentedForAssent) => day + rng.days(10, 40),
             (HouseReaffirm, _) if t == EmergencyDecree => day + rng.days(0, 7),
             (HouseSenateAmendments | HouseReaffirm, _) => day + rng.days(7, 30),

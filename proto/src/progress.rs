@@ -97,6 +97,16 @@ impl BillProgress {
                 });
             }
         }
+        // s.146 ¶2: "as if signed" only after the 2/3 reaffirmation and a second
+        // presentation ("มิได้ทรงลงพระปรมาภิไธยพระราชทานคืนมาภายในสามสิบวัน"); a first
+        // presentation not returned in 90 days goes back to Parliament (¶1).
+        if b.deemed
+            && self.stage == Stage::PresentedForAssent
+            && to == Stage::Published
+            && self.previous != Some(Stage::VetoReconsider)
+        {
+            return Err(TransitionError::DeemedWithoutReaffirmation);
+        }
         if b.deemed {
             if let Some(deadline) = self.deadline {
                 if day <= deadline {
@@ -352,6 +362,94 @@ mod tests {
             "deemed_before_deadline"
         );
         assert_eq!(p.check(&deemed, at("2024-05-01")), Ok(()));
+    }
+
+    /// An act up to its first presentation for royal assent, on `presented`.
+    fn presented_act(presented: &str) -> Vec<(&str, Stage)> {
+        vec![
+            ("2023-01-10", Proposed),
+            ("2023-02-01", HouseR1),
+            ("2023-03-01", HouseCommittee),
+            ("2023-03-20", HouseR2),
+            ("2023-03-20", HouseR3),
+            ("2023-04-03", SenateR1),
+            ("2023-04-03", SenateCommittee),
+            ("2023-05-01", SenateR2),
+            ("2023-05-01", SenateR3),
+            (presented, PresentedForAssent),
+        ]
+    }
+
+    #[test]
+    fn a_bill_is_published_as_if_signed_only_after_a_reaffirmation_and_a_second_presentation() {
+        // s.146: a first presentation is never deemed signed, however long it waits.
+        let mut p = walk(BillType::Act, &presented_act("2023-05-20")).unwrap();
+        let mut deemed = event(BillType::Act, Some(PresentedForAssent), Published);
+        deemed.deemed = true;
+        let err = p.check(&deemed, at("2023-09-01")).unwrap_err();
+        assert_eq!(err, TransitionError::DeemedWithoutReaffirmation);
+        assert_eq!((err.code(), err.field()), ("not_deemable", "data.deemed"));
+        // Past 90 days it goes back to Parliament, which reaffirms it by 2/3; re-presented
+        // and not returned within 30 days, it is published as if signed.
+        let back = event(BillType::Act, Some(PresentedForAssent), VetoReconsider);
+        p.check(&back, at("2023-08-19")).unwrap();
+        p.apply(&back, at("2023-08-19"));
+        let mut again = event(BillType::Act, Some(VetoReconsider), PresentedForAssent);
+        again.deadline = "2023-10-01".parse().ok();
+        p.check(&again, at("2023-09-01")).unwrap();
+        p.apply(&again, at("2023-09-01"));
+        assert_eq!(
+            p.check(&deemed, at("2023-10-01")).unwrap_err().code(),
+            "deemed_before_deadline"
+        );
+        assert_eq!(p.check(&deemed, at("2023-10-02")), Ok(()));
+    }
+
+    #[test]
+    fn an_amendment_has_no_veto_override_and_no_deemed_publication() {
+        // s.256 (7): only s.81 applies; s.147 ¶1 lapses an unsigned draft.
+        let path = [
+            ("2021-06-24", Proposed),
+            ("2021-06-24", JointR1),
+            ("2021-06-25", ParliamentCommittee),
+            ("2021-08-25", JointR2),
+            ("2021-09-10", JointR3),
+            ("2021-09-30", PresentedForAssent),
+        ];
+        let p = walk(BillType::ConstitutionalAmendment, &path).unwrap();
+        let mut deemed = event(
+            BillType::ConstitutionalAmendment,
+            Some(PresentedForAssent),
+            Published,
+        );
+        deemed.deemed = true;
+        let check = |e: &BillStageChanged| {
+            crate::stage::check_transition(e.bill_type, e.from_stage, e.to_stage, e.deemed)
+        };
+        assert_eq!(check(&deemed).unwrap_err().code(), "not_deemable");
+        let veto = event(
+            BillType::ConstitutionalAmendment,
+            Some(PresentedForAssent),
+            VetoReconsider,
+        );
+        assert_eq!(check(&veto).unwrap_err().code(), "illegal_transition");
+        let lapse = event(
+            BillType::ConstitutionalAmendment,
+            Some(PresentedForAssent),
+            Lapsed,
+        );
+        assert_eq!(check(&lapse), Ok(()));
+        let mut lapsed = p.clone();
+        lapsed.apply(&lapse, at("2022-01-10"));
+        let revive = event(
+            BillType::ConstitutionalAmendment,
+            Some(Lapsed),
+            PresentedForAssent,
+        );
+        assert_eq!(
+            lapsed.check(&revive, at("2022-06-01")).unwrap_err().code(),
+            "not_revivable"
+        );
     }
 
     #[test]

@@ -250,6 +250,9 @@ impl Wait {
 /// and only "after the move" is checked.
 pub struct Clock {
     pub stage: Stage,
+    /// Only on a move from this stage (`None`: from any). A clock with a `from`
+    /// takes precedence over one without for the same `stage`.
+    pub from: Option<Stage>,
     pub max_days: Option<u32>,
     pub money_bill_max_days: Option<u32>,
     pub section: &'static str,
@@ -318,10 +321,23 @@ macro_rules! assent_tail {
     };
 }
 
+/// s.146 ¶1: a first presentation the King does not return within 90 days goes
+/// back to Parliament ("เมื่อพ้นเก้าสิบวันแล้วมิได้พระราชทานคืนมา รัฐสภาจะต้องปรึกษา…ใหม่").
 const PRESENTED_WITHIN_90_DAYS: Clock = Clock {
     stage: PresentedForAssent,
+    from: None,
     max_days: Some(90),
     money_bill_max_days: Some(90),
+    section: "s.146",
+};
+
+/// s.146 ¶2: re-presented after the 2/3 reaffirmation, the bill is published as if
+/// signed if not returned within 30 days ("มิได้ทรงลงพระปรมาภิไธยพระราชทานคืนมาภายในสามสิบวัน").
+const PRESENTED_AGAIN_WITHIN_30_DAYS: Clock = Clock {
+    stage: PresentedForAssent,
+    from: Some(VetoReconsider),
+    max_days: Some(30),
+    money_bill_max_days: Some(30),
     section: "s.146",
 };
 
@@ -329,6 +345,7 @@ const PRESENTED_WITHIN_90_DAYS: Clock = Clock {
 const fn clock(stage: Stage, days: u32, section: &'static str) -> Clock {
     Clock {
         stage,
+        from: None,
         max_days: Some(days),
         money_bill_max_days: Some(days),
         section,
@@ -409,8 +426,9 @@ pub const RULES: &[TypeRules] = &[
         waits: &[Wait { after: Withheld, before: HouseReaffirm, days: 180, money_bill_days: Some(10), section: "s.138" }],
         // s.136: 60 days of session (30 for a money bill), +30 by the Senate's resolution.
         clocks: &[
-            Clock { stage: SenateR1, max_days: None, money_bill_max_days: None, section: "s.136" },
+            Clock { stage: SenateR1, from: None, max_days: None, money_bill_max_days: None, section: "s.136" },
             PRESENTED_WITHIN_90_DAYS,
+            PRESENTED_AGAIN_WITHIN_30_DAYS,
         ],
     },
     // พ.ร.ป. (ss.131–132): the three readings in a joint sitting within 180 days
@@ -460,6 +478,7 @@ pub const RULES: &[TypeRules] = &[
             clock(OrganOpinions, 10, "s.132 (2)"),
             clock(ObjectionReconsider, 30, "s.132 (3)"),
             PRESENTED_WITHIN_90_DAYS,
+            PRESENTED_AGAIN_WITHIN_30_DAYS,
         ],
     },
     // Budget bill (s.143): the House has 105 days, the Senate 20 and cannot amend.
@@ -503,6 +522,7 @@ pub const RULES: &[TypeRules] = &[
             clock(Proposed, 105, "s.143"),
             clock(SenateR1, 20, "s.143"),
             PRESENTED_WITHIN_90_DAYS,
+            PRESENTED_AGAIN_WITHIN_30_DAYS,
         ],
     },
     // พ.ร.ก. (ss.172–173): in force at once, then approved or rejected by each
@@ -541,7 +561,6 @@ pub const RULES: &[TypeRules] = &[
         terminal: ENDED,
         main_path: &[Proposed, JointR1, ParliamentCommittee, JointR2, JointR3, PresentedForAssent, RoyalAssent, Published, Enacted],
         rules: &{
-            const TAIL: [Rule; 4] = assent_tail!();
             [
                 Rule { from: Proposed, to: &[JointR1, Rejected] },
                 Rule { from: JointR1, to: &[ParliamentCommittee, Rejected] },
@@ -551,19 +570,27 @@ pub const RULES: &[TypeRules] = &[
                 Rule { from: Referendum, to: &[PresentedForAssent, Rejected] },
                 // s.256 (9): the Court rules whether a referendum is needed.
                 Rule { from: ConstCourt, to: &[PresentedForAssent, Referendum, Rejected] },
-                TAIL[0], TAIL[1], TAIL[2], TAIL[3],
+                // s.256 (7): "ให้นำความในมาตรา ๘๑ มาใช้บังคับโดยอนุโลม", s.81 only: no s.146 veto
+                // override (no VETO_RECONSIDER) and no deemed publication. A draft the King does
+                // not sign stays at PRESENTED_FOR_ASSENT until a dissolution lapses it (s.147 ¶1).
+                Rule { from: PresentedForAssent, to: &[RoyalAssent] },
+                Rule { from: RoyalAssent, to: &[Published] },
+                Rule { from: Published, to: &[Enacted] },
             ]
         },
-        deemed: &[Rule { from: PresentedForAssent, to: &[Published] }],
+        deemed: &[],
         withdraw_from: &[Proposed, JointR1, ParliamentCommittee, JointR2, JointR3],
-        lapse_from: &[Proposed, JointR1, ParliamentCommittee, JointR2, JointR3, VetoReconsider],
+        // s.147 ¶1: "ที่รัฐสภาให้ความเห็นชอบแล้วแต่พระมหากษัตริย์ไม่ทรงเห็นชอบด้วย หรือเมื่อพ้นเก้าสิบวัน
+        // แล้วมิได้พระราชทานคืนมา": an unsigned draft lapses (never revived).
+        lapse_from: &[Proposed, JointR1, ParliamentCommittee, JointR2, JointR3, PresentedForAssent],
         revivable: &[Proposed, JointR1, ParliamentCommittee, JointR2, JointR3],
         resumes: &[Lapsed],
         waits: &[
             Wait { after: JointR2, before: JointR3, days: 15, money_bill_days: None, section: "s.256 (5)" },
             Wait { after: JointR3, before: PresentedForAssent, days: 15, money_bill_days: None, section: "s.256 (7)" },
         ],
-        clocks: &[clock(ConstCourt, 30, "s.256 (9)"), PRESENTED_WITHIN_90_DAYS],
+        // s.147 ¶1 counts 90 days from presentation for an amendment too.
+        clocks: &[clock(ConstCourt, 30, "s.256 (9)"), clock(PresentedForAssent, 90, "s.147")],
     },
 ];
 
@@ -649,6 +676,8 @@ pub enum TransitionError {
         expected: Stage,
         got: Stage,
     },
+    #[error("a bill is published as if signed (s.146) only after Parliament reaffirmed it and re-presented it (from VETO_RECONSIDER), not after a first presentation; one not returned within 90 days goes to VETO_RECONSIDER")]
+    DeemedWithoutReaffirmation,
     #[error("deemed approved on {on}, before its deadline of {deadline} has passed")]
     DeemedBeforeDeadline {
         on: chrono::NaiveDate,
@@ -662,7 +691,9 @@ impl TransitionError {
             TransitionError::BadInitialStage { .. } => "bad_initial_stage",
             TransitionError::FromTerminal { .. } => "from_terminal_stage",
             TransitionError::Illegal { .. } => "illegal_transition",
-            TransitionError::NotDeemable { .. } => "not_deemable",
+            TransitionError::NotDeemable { .. } | TransitionError::DeemedWithoutReaffirmation => {
+                "not_deemable"
+            }
             TransitionError::DeadlineNotSet { .. } => "deadline_not_set",
             TransitionError::DeadlineOutOfRange { .. } => "deadline_out_of_range",
             TransitionError::TooEarly { .. } => "wait_not_over",
@@ -675,9 +706,9 @@ impl TransitionError {
     /// The failing field of a stage event.
     pub fn field(&self) -> &'static str {
         match self {
-            TransitionError::NotDeemable { .. } | TransitionError::DeemedBeforeDeadline { .. } => {
-                "data.deemed"
-            }
+            TransitionError::NotDeemable { .. }
+            | TransitionError::DeemedWithoutReaffirmation
+            | TransitionError::DeemedBeforeDeadline { .. } => "data.deemed",
             TransitionError::DeadlineNotSet { .. } | TransitionError::DeadlineOutOfRange { .. } => {
                 "data.deadline"
             }
@@ -731,20 +762,37 @@ impl TypeRules {
         rows(self.deemed, from).collect()
     }
 
-    /// The deadline rule of a move into `to`, if the law sets one.
+    /// The deadline rule of a move into `to`, if the law sets one (from any
+    /// stage; see [`TypeRules::clock_from`] for the one a given move uses).
     pub fn clock(&self, to: Stage) -> Option<&Clock> {
         self.clocks.iter().find(|c| c.stage == to)
     }
 
-    /// Checks a move's `deadline` (a Bangkok date) against the clock of `to`.
+    /// The deadline rule of a move from `from` into `to`: the clock for that
+    /// `from` if there is one (s.146: 30 days on a second presentation), else
+    /// the clock of `to` from any stage.
+    pub fn clock_from(&self, from: Option<Stage>, to: Stage) -> Option<&Clock> {
+        self.clocks
+            .iter()
+            .find(|c| c.stage == to && c.from.is_some() && c.from == from)
+            .or_else(|| {
+                self.clocks
+                    .iter()
+                    .find(|c| c.stage == to && c.from.is_none())
+            })
+    }
+
+    /// Checks a move's `deadline` (a Bangkok date) against the clock of the
+    /// move from `from` into `to`.
     pub fn check_deadline(
         &self,
+        from: Option<Stage>,
         to: Stage,
         on: chrono::NaiveDate,
         deadline: chrono::NaiveDate,
         money_bill: bool,
     ) -> Result<(), TransitionError> {
-        let Some(clock) = self.clock(to) else {
+        let Some(clock) = self.clock_from(from, to) else {
             return Err(TransitionError::DeadlineNotSet {
                 bill_type: self.bill_type,
                 to,
@@ -934,9 +982,10 @@ pub fn moves_markdown() -> String {
                 }
                 _ => "any later day (the period counts days of session)".to_string(),
             };
+            let from = c.from.map(|f| format!(" from `{f}`")).unwrap_or_default();
             let _ = writeln!(
                 out,
-                "- `deadline` on entering `{}`: {limit} ({}).",
+                "- `deadline` on entering `{}`{from}: {limit} ({}).",
                 c.stage, c.section
             );
         }
@@ -1111,7 +1160,15 @@ mod tests {
                 ConstCourt,
                 Referendum,
             ] {
-                assert!(!legal(t, approved, Lapsed), "{t} {approved} lapsed");
+                // s.147 ¶1: an amendment has no VETO_RECONSIDER, so its unsigned
+                // draft lapses from PRESENTED_FOR_ASSENT (and is not revivable).
+                let unsigned_amendment =
+                    t == BillType::ConstitutionalAmendment && approved == PresentedForAssent;
+                assert_eq!(
+                    legal(t, approved, Lapsed),
+                    unsigned_amendment,
+                    "{t} {approved} lapsed"
+                );
                 assert!(!legal(t, approved, Withdrawn), "{t} {approved} withdrawn");
             }
         }
@@ -1289,47 +1346,71 @@ mod tests {
         let day = chrono::NaiveDate::from_ymd_opt(2024, 1, 10).unwrap();
         let plus = |n: u64| day.checked_add_days(chrono::Days::new(n)).unwrap();
         let act = rules_for(BillType::Act);
+        // s.146: 90 days on a first presentation, 30 on the second, after a reaffirmation.
+        let again = Some(VetoReconsider);
+        assert_eq!(
+            act.check_deadline(Some(SenateR3), PresentedForAssent, day, plus(90), false),
+            Ok(())
+        );
+        assert_eq!(
+            act.check_deadline(again, PresentedForAssent, day, plus(30), false),
+            Ok(())
+        );
+        assert_eq!(
+            act.check_deadline(again, PresentedForAssent, day, plus(31), false)
+                .unwrap_err()
+                .code(),
+            "deadline_out_of_range"
+        );
         // s.136: 60 days of session (30 for a money bill, +30): a recess can
         // push the calendar day out by any amount, but never before the move.
-        assert_eq!(act.check_deadline(SenateR1, day, plus(60), false), Ok(()));
-        assert_eq!(act.check_deadline(SenateR1, day, plus(150), true), Ok(()));
         assert_eq!(
-            act.check_deadline(SenateR1, day, day, false)
+            act.check_deadline(None, SenateR1, day, plus(60), false),
+            Ok(())
+        );
+        assert_eq!(
+            act.check_deadline(None, SenateR1, day, plus(150), true),
+            Ok(())
+        );
+        assert_eq!(
+            act.check_deadline(None, SenateR1, day, day, false)
                 .unwrap_err()
                 .code(),
             "deadline_out_of_range"
         );
         assert_eq!(
-            act.check_deadline(HouseR1, day, plus(10), false)
+            act.check_deadline(None, HouseR1, day, plus(10), false)
                 .unwrap_err()
                 .code(),
             "deadline_not_set"
         );
         // s.143: the Senate has 20 days for the budget; s.146: the King 90.
         let budget = rules_for(BillType::Budget);
-        assert!(budget.check_deadline(SenateR1, day, plus(20), true).is_ok());
         assert!(budget
-            .check_deadline(SenateR1, day, plus(21), true)
+            .check_deadline(None, SenateR1, day, plus(20), true)
+            .is_ok());
+        assert!(budget
+            .check_deadline(None, SenateR1, day, plus(21), true)
             .is_err());
         assert!(budget
-            .check_deadline(Proposed, day, plus(105), true)
+            .check_deadline(None, Proposed, day, plus(105), true)
             .is_ok());
         assert!(act
-            .check_deadline(PresentedForAssent, day, plus(90), false)
+            .check_deadline(None, PresentedForAssent, day, plus(90), false)
             .is_ok());
         assert!(act
-            .check_deadline(PresentedForAssent, day, plus(91), false)
+            .check_deadline(None, PresentedForAssent, day, plus(91), false)
             .is_err());
         // s.132: 180 days for the joint sitting, 10 to object, 30 to reconsider.
         let organic = rules_for(BillType::OrganicAct);
         assert!(organic
-            .check_deadline(Proposed, day, plus(180), false)
+            .check_deadline(None, Proposed, day, plus(180), false)
             .is_ok());
         assert!(organic
-            .check_deadline(OrganOpinions, day, plus(11), false)
+            .check_deadline(None, OrganOpinions, day, plus(11), false)
             .is_err());
         assert!(organic
-            .check_deadline(ObjectionReconsider, day, plus(30), false)
+            .check_deadline(None, ObjectionReconsider, day, plus(30), false)
             .is_ok());
     }
 

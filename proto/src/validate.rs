@@ -235,6 +235,7 @@ fn validate_body(event: &Event) -> Result<(), ValidationError> {
                 let money_bill = b.money_bill || b.bill_type == BillType::Budget;
                 rules_for(b.bill_type)
                     .check_deadline(
+                        b.from_stage,
                         b.to_stage,
                         bangkok_day(event.occurred_at),
                         deadline,

@@ -593,9 +593,11 @@ fn weight(bill_type: BillType, from: Stage, to: Stage, deemed: bool) -> f64 {
 /// The `deadline` of a move into `to` on `day`, where the Constitution sets one:
 /// the Senate's clock (s.136, with its extension), the budget's 105 and 20 days
 /// (s.143), the organs' 10 days to object (s.132), the Court's 60 days on a decree
-/// (s.173) and 30 on an amendment (s.256 (9)), and the King's 90 days (s.146).
+/// (s.173) and 30 on an amendment (s.256 (9)), and the King's 90 days (s.146; 30
+/// on a second presentation after a reaffirmation, s.146 ¶2).
 fn deadline(
     bill_type: BillType,
+    from: Option<Stage>,
     to: Stage,
     day: NaiveDate,
     senate: Option<SenateClock>,
@@ -609,6 +611,7 @@ fn deadline(
         (_, ObjectionReconsider) => 30,
         (BillType::EmergencyDecree, ConstCourt) => 60,
         (BillType::ConstitutionalAmendment, ConstCourt) => 30,
+        (_, PresentedForAssent) if from == Some(VetoReconsider) => 30,
         (_, PresentedForAssent) => 90,
         _ => return None,
     };
@@ -650,7 +653,7 @@ impl Walk {
         let first = bill.step(day, rules.initial, Some(note), None);
         first.proposer = Some(proposer);
         first.money_bill = self.money && self.bill_type != BillType::Budget;
-        first.deadline = deadline(self.bill_type, rules.initial, day, None);
+        first.deadline = deadline(self.bill_type, None, rules.initial, day, None);
         let mut senate: Option<SenateClock> = None;
         let mut first_reading: Option<NaiveDate> = None;
         let mut previous: Option<Stage> = None;
@@ -723,7 +726,13 @@ impl Walk {
             let step = bill.step(day, to, note, None);
             step.deemed = deemed;
             step.money_bill = self.money && self.bill_type != BillType::Budget;
-            step.deadline = deadline(self.bill_type, to, day, senate.filter(|_| to == SenateR1));
+            step.deadline = deadline(
+                self.bill_type,
+                Some(stage),
+                to,
+                day,
+                senate.filter(|_| to == SenateR1),
+            );
             previous = Some(stage);
         }
         bill.into_events()
@@ -847,5 +856,46 @@ impl Walk {
             _ => day + rng.days(7, 60),
         };
         (sitting_day(to, next), note)
+    }
+}
+
+#[cfg(test)]
+mod deadline_tests {
+    use super::*;
+    use sapha_proto::stage::{BillType, RULES};
+
+    #[test]
+    fn every_generated_deadline_is_one_the_rules_accept() {
+        // The generator's deadlines against the clocks of `sapha_proto::stage`, on
+        // every decided move: a second presentation has 30 days (s.146 ¶2), not 90.
+        let day = NaiveDate::from_ymd_opt(2024, 1, 10).unwrap();
+        let mut checked = 0;
+        for rules in RULES {
+            for rule in rules.rules {
+                for &to in rule.to {
+                    let Some(on) = deadline(rules.bill_type, Some(rule.from), to, day, None) else {
+                        continue;
+                    };
+                    let money = rules.bill_type == BillType::Budget;
+                    assert_eq!(
+                        rules.check_deadline(Some(rule.from), to, day, on, money),
+                        Ok(()),
+                        "{} {} -> {to}",
+                        rules.bill_type,
+                        rule.from
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 0);
+        let again = deadline(
+            BillType::Act,
+            Some(Stage::VetoReconsider),
+            Stage::PresentedForAssent,
+            day,
+            None,
+        );
+        assert_eq!(again, Some(day + Duration::days(30)));
     }
 }

@@ -403,7 +403,7 @@ const ROLES = { member: ['สมาชิก', 'member'], minister: ['รัฐ�
 const METHODS = { electronic: ['เครื่องออกเสียงลงคะแนน', 'electronic'], roll_call: ['ขานชื่อเป็นรายบุคคล', 'roll call'], secret_ballot: ['ลงคะแนนลับ', 'secret ballot'], show_of_hands: ['ยกมือ', 'show of hands'] };
 const OPTIONS = { aye: ['เห็นด้วย', 'Aye'], no: ['ไม่เห็นด้วย', 'No'], abstain: ['งดออกเสียง', 'Abstain'], not_voting: ['ไม่ลงคะแนนเสียง', 'Not voting'], absent: ['ขาดประชุม', 'Absent'] };
 const OPTION_ORDER = ['aye', 'no', 'abstain', 'not_voting', 'absent'];
-const GROUPS = { house: ['ส.ส.', 'MPs'], senate: ['ส.ว.', 'Senators'], government: ['ส.ส. ฝ่ายรัฐบาล', 'government MPs'], opposition: ['ส.ส. ฝ่ายค้าน', 'opposition MPs'] };
+const GROUPS = { house: ['ส.ส.', 'MPs'], senate: ['ส.ว.', 'Senators'], government: ['ส.ส. ฝ่ายรัฐบาล', 'government MPs'], opposition: ['ส.ส. ฝ่ายค้าน', 'opposition MPs'], no_office_parties: ['ส.ส. พรรคที่ไม่มีรัฐมนตรีหรือประธาน/รองประธานสภา', 'MPs of parties with no minister or presiding officer'] };
 // The blocs split the MPs a second way: they never add to the totals.
 const CHAMBER_GROUPS = new Set(['', 'house', 'senate']);
 const DECISIONS = { adopted: ['ที่ประชุมเห็นชอบ', 'adopted'], rejected: ['ที่ประชุมไม่เห็นชอบ', 'rejected'] };

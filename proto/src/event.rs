@@ -146,14 +146,20 @@ code_enum! {
 
 code_enum! {
     /// A group of members in a tally: MPs or senators (the chamber groups,
-    /// which split a joint sitting's tally), or the MPs of the government or
-    /// the opposition parties (a second breakdown of the MPs' votes, for
-    /// thresholds such as s.256 (6)'s 20% of opposition MPs).
+    /// which split a joint sitting's tally); the MPs of the government or the
+    /// opposition parties (a political breakdown of the MPs' votes, for display:
+    /// no threshold counts them); or `no_office_parties`, the s.256 (6) base:
+    /// the MPs of the parties none of whose members is a minister, the Speaker
+    /// or a Deputy Speaker ("พรรคการเมืองที่สมาชิกมิได้ดำรงตำแหน่งรัฐมนตรี
+    /// ประธานสภาผู้แทนราษฎรหรือรองประธานสภาผู้แทนราษฎร"). It is not "the
+    /// opposition": it takes in government parties with no minister and leaves
+    /// out an opposition party holding a Deputy Speaker post.
     Group {
         House => "house",
         Senate => "senate",
         Government => "government",
         Opposition => "opposition",
+        NoOfficeParties => "no_office_parties",
     }
 }
 
@@ -161,6 +167,12 @@ impl Group {
     /// Whether the group is a House (`house`, `senate`) rather than a bloc of MPs.
     pub fn is_chamber(self) -> bool {
         matches!(self, Group::House | Group::Senate)
+    }
+
+    /// Whether a threshold may count the group: the Houses, and the s.256 (6)
+    /// base; `government` and `opposition` are no base the Constitution names.
+    pub fn is_constitutional_base(self) -> bool {
+        !matches!(self, Group::Government | Group::Opposition)
     }
 }
 

@@ -119,7 +119,7 @@ fn senate_of_200_since() -> DateTime<Utc> {
 /// How many members a group has on a given day.
 pub fn membership(group: Group, on: DateTime<Utc>) -> u32 {
     match group {
-        Group::House | Group::Government | Group::Opposition => 500,
+        Group::House | Group::Government | Group::Opposition | Group::NoOfficeParties => 500,
         Group::Senate if on < senate_of_200_since() => 250,
         Group::Senate => 200,
     }
@@ -380,9 +380,10 @@ fn group_problem(chamber: Chamber, group: Option<Group>) -> Option<&'static str>
     match (chamber, group) {
         (Chamber::Joint, None) => Some("a joint sitting counts house and senate separately"),
         (Chamber::House, Some(Group::Senate))
-        | (Chamber::Senate, Some(Group::House | Group::Government | Group::Opposition)) => {
-            Some("the group is not a member of this chamber")
-        }
+        | (
+            Chamber::Senate,
+            Some(Group::House | Group::Government | Group::Opposition | Group::NoOfficeParties),
+        ) => Some("the group is not a member of this chamber"),
         _ => None,
     }
 }
@@ -410,6 +411,14 @@ fn validate_threshold(
             if let Some(reason) = group_problem(chamber, part.group) {
                 return Err(bad(format!("{at}.group"), reason));
             }
+        }
+        // s.256 (6) counts the MPs of the parties holding no minister, Speaker or
+        // Deputy Speaker post, not "the opposition": see `Group`.
+        if part.group.is_some_and(|g| !g.is_constitutional_base()) {
+            return Err(bad(
+                format!("{at}.group"),
+                "no threshold counts government or opposition MPs; s.256 (6) counts no_office_parties",
+            ));
         }
         let seats = part
             .group
@@ -457,7 +466,12 @@ fn validate_tally(
     // The blocs split the MPs a second way, so together they are counted
     // against the House like the `house` group.
     let blocs: &[Group] = &[Group::Government, Group::Opposition];
-    for groups in [&[Group::House][..], &[Group::Senate], blocs] {
+    for groups in [
+        &[Group::House][..],
+        &[Group::Senate],
+        blocs,
+        &[Group::NoOfficeParties],
+    ] {
         let members = membership(groups[0], on);
         let sum: u64 = counts
             .iter()

@@ -233,19 +233,19 @@ mod tests {
         let tally = tally_2021_09_10();
         assert_eq!(count(&tally, None, VoteOption::Aye), Some(472));
         assert_eq!(threshold.evaluate(&tally, None), Verdict::Passed);
-        // The 20% of opposition MPs cannot be checked: the tally has no such line.
-        let mut with_opposition = threshold.clone();
-        with_opposition.parts.push(in_office(
-            Some(Group::Opposition),
+        // s.256 (6): 20% of the MPs of the parties holding no minister, Speaker or
+        // Deputy Speaker post, 242 on 10 Sep 2021, so 49 (Daily News 256036); the
+        // tally has no such line, so it cannot be checked.
+        let mut with_base = threshold.clone();
+        with_base.parts.push(in_office(
+            Some(Group::NoOfficeParties),
             Compare::AtLeast,
             1,
             5,
-            212,
+            242,
         ));
-        assert_eq!(
-            with_opposition.evaluate(&tally, None),
-            Verdict::Undetermined
-        );
+        assert_eq!(with_base.parts[2].ayes_needed(242), Some(49));
+        assert_eq!(with_base.evaluate(&tally, None), Verdict::Undetermined);
     }
 
     #[test]

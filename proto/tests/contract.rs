@@ -241,6 +241,34 @@ fn a_threshold_must_be_complete_and_of_the_sittings_groups() {
 }
 
 #[test]
+fn the_s256_6_group_is_the_no_office_parties_not_the_opposition() {
+    // s.256 (6): 20% of the MPs of parties with no minister, Speaker or Deputy
+    // Speaker, 49 of 242 on 10 Sep 2021. A part on `opposition` counts no base
+    // the Constitution names.
+    let part = |group: &str| {
+        serde_json::json!({"group": group, "base": "members_in_office", "compare": "at_least",
+            "numerator": 1, "denominator": 5, "members_in_office": 242})
+    };
+    let mut v = example_json("vote.opened");
+    v["data"]["threshold"]["parts"]
+        .as_array_mut()
+        .unwrap()
+        .push(part("no_office_parties"));
+    let event = Event::from_value(v).expect("parses");
+    assert_eq!(validate(&event), Ok(()));
+    let (code, field) = invalid("vote.opened", |v| {
+        v["data"]["threshold"]["parts"]
+            .as_array_mut()
+            .unwrap()
+            .push(part("opposition"));
+    });
+    assert_eq!(
+        (code, field),
+        pair("bad_threshold", "data.threshold.parts[2].group")
+    );
+}
+
+#[test]
 fn the_real_tally_of_10_sep_2021_passes_its_threshold() {
     use sapha_proto::vote::Verdict;
     let events = one_of_each_kind();

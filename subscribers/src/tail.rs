@@ -173,6 +173,10 @@ fn group(f: &Fmt, g: Group) -> &'static str {
         Group::Senate => f.say("ส.ว.", "senators"),
         Group::Government => f.say("ส.ส. ฝ่ายรัฐบาล", "government MPs"),
         Group::Opposition => f.say("ส.ส. ฝ่ายค้าน", "opposition MPs"),
+        Group::NoOfficeParties => f.say(
+            "ส.ส. พรรคที่ไม่มีรัฐมนตรีหรือประธาน/รองประธานสภา",
+            "MPs of parties with no minister or presiding officer",
+        ),
     }
 }
 

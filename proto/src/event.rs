@@ -5,7 +5,7 @@
 //! the top level of the envelope. Unknown fields are rejected everywhere, and a
 //! parse error names the path of the failing field (`data.counts[0].value`).
 
-use crate::stage::{code_enum, BillType, Proposer, Stage};
+use crate::stage::{code_enum, BillType, Proposer, Recommender, Stage};
 use crate::vote::Threshold;
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
@@ -249,6 +249,10 @@ pub struct BillStageChanged {
     /// Who introduced the bill; on its first event only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proposer: Option<Proposer>,
+    /// Whose recommendation the Cabinet's organic bill carries (s.131 (1)); on the
+    /// first event only, with `proposer: cabinet`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recommended_by: Option<Recommender>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

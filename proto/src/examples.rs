@@ -67,6 +67,7 @@ pub fn one_of_each_kind() -> Vec<Event> {
             deadline: None,
             money_bill: false,
             proposer: None,
+            recommended_by: None,
         }),
     );
     bill.precision = DatePrecision::Day;

@@ -156,6 +156,7 @@ mod tests {
             deadline: None,
             money_bill: false,
             proposer: None,
+            recommended_by: None,
         }
     }
 

@@ -183,6 +183,7 @@ impl BillState {
                 deadline: entry.deadline,
                 money_bill: self.money_bill,
                 proposer: None,
+                recommended_by: None,
             };
             match &mut progress {
                 Some(p) => p.apply(&b, entry.at),

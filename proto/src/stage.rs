@@ -185,7 +185,19 @@ code_enum! {
         Mps => "mps",
         MpsAndSenators => "mps_and_senators",
         Voters => "voters",
+        // Kept so that old feeds still parse; no bill type allows them under
+        // 2560 (they were the 2550 rule, 2550 s.139 (3)): see `Recommender`.
         Court => "court",
+        IndependentOrgan => "independent_organ",
+    }
+}
+
+code_enum! {
+    /// On whose recommendation the Cabinet introduces an organic bill (s.131 (1):
+    /// "คณะรัฐมนตรี โดยข้อเสนอแนะของศาลฎีกา ศาลรัฐธรรมนูญ หรือองค์กรอิสระที่เกี่ยวข้อง").
+    Recommender {
+        SupremeCourt => "supreme_court",
+        ConstitutionalCourt => "constitutional_court",
         IndependentOrgan => "independent_organ",
     }
 }
@@ -194,15 +206,15 @@ impl Proposer {
     /// Who may introduce a bill of `bill_type`: an act, the Cabinet, 20 MPs or
     /// 10,000 voters (s.133); an organic act, the Cabinet (on the
     /// recommendation of the Supreme Court, the Constitutional Court or the
-    /// independent organ concerned, recorded as `court` or
-    /// `independent_organ`) or 1/10 of the MPs (s.131); a budget bill or an
+    /// independent organ concerned, recorded in `recommended_by`, never as the
+    /// proposer: s.131 (1)) or 1/10 of the MPs (s.131 (2)); a budget bill or an
     /// emergency decree, the Cabinet (ss.143, 172); an amendment, the Cabinet,
     /// 1/5 of the MPs, 1/5 of both Houses together, or 50,000 voters (s.256 (1)).
     pub fn allowed(bill_type: BillType) -> &'static [Proposer] {
         use Proposer::*;
         match bill_type {
             BillType::Act => &[Cabinet, Mps, Voters],
-            BillType::OrganicAct => &[Cabinet, Mps, Court, IndependentOrgan],
+            BillType::OrganicAct => &[Cabinet, Mps],
             BillType::Budget | BillType::EmergencyDecree => &[Cabinet],
             BillType::ConstitutionalAmendment => &[Cabinet, Mps, MpsAndSenators, Voters],
         }

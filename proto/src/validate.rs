@@ -38,6 +38,8 @@ pub enum ValidationError {
     Transition(TransitionError),
     #[error("data.proposer: {0}")]
     Proposer(&'static str),
+    #[error("data.recommended_by: only the Cabinet's organic bill carries a recommendation (s.131 (1)), on its first event with proposer cabinet")]
+    RecommendedBy,
     #[error("data.session: {0}")]
     Session(&'static str),
     #[error("data.in_office: {0}")]
@@ -84,7 +86,7 @@ impl ValidationError {
             AggregateMismatch { .. } => "aggregate_mismatch",
             ZeroSeq => "bad_seq",
             Transition(e) => e.code(),
-            Proposer(_) => "bad_proposer",
+            Proposer(_) | RecommendedBy => "bad_proposer",
             Session(_) => "bad_session",
             QuorumInOffice(_) => "quorum_in_office",
             Threshold { .. } => "bad_threshold",
@@ -228,6 +230,12 @@ fn validate_body(event: &Event) -> Result<(), ValidationError> {
                         "cannot introduce a bill of this type (ss.131, 133, 256)",
                     ));
                 }
+            }
+            // s.131 (1): a court or organ only recommends; the Cabinet introduces.
+            if b.recommended_by.is_some()
+                && (b.proposer != Some(Proposer::Cabinet) || b.bill_type != BillType::OrganicAct)
+            {
+                return Err(ValidationError::RecommendedBy);
             }
             check_transition(b.bill_type, b.from_stage, b.to_stage, b.deemed)
                 .map_err(ValidationError::Transition)?;

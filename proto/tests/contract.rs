@@ -318,6 +318,36 @@ fn deemed_deadline_and_proposer_follow_the_constitution() {
         v["data"]["proposer"] = "court".into();
     });
     assert_eq!(code, "bad_proposer", "a court cannot propose an amendment");
+    // s.131 (1): an organic bill is the Cabinet's, on a court's or organ's
+    // recommendation; a court or organ never introduces one itself (the 2550 rule).
+    let organic = |proposer: &str, recommended_by: Option<&str>| {
+        let mut v = example_json("bill.stage_changed");
+        let data = v["data"].as_object_mut().unwrap();
+        data.remove("from_stage");
+        data.remove("deadline");
+        data.insert("to_stage".into(), "PROPOSED".into());
+        data.insert("bill_type".into(), "organic_act".into());
+        data.insert("proposer".into(), proposer.into());
+        if let Some(r) = recommended_by {
+            data.insert("recommended_by".into(), r.into());
+        }
+        let event = Event::from_value(v).expect("parses");
+        validate(&event).map_err(|e| (e.code().to_owned(), e.field()))
+    };
+    assert_eq!(organic("cabinet", Some("constitutional_court")), Ok(()));
+    assert_eq!(organic("cabinet", None), Ok(()));
+    assert_eq!(organic("mps", None), Ok(()));
+    for proposer in ["court", "independent_organ"] {
+        assert_eq!(
+            organic(proposer, None),
+            Err(pair("bad_proposer", "data.proposer")),
+            "{proposer}"
+        );
+    }
+    assert_eq!(
+        organic("mps", Some("supreme_court")),
+        Err(pair("bad_proposer", "data.recommended_by"))
+    );
     let mut v = example_json("bill.stage_changed");
     v["data"]["deadline"] = "30 Sep".into();
     assert_eq!(Event::from_value(v).unwrap_err().path, "data.deadline");

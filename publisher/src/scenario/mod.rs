@@ -149,6 +149,7 @@ impl BillHistory {
                 deadline: None,
                 money_bill: false,
                 proposer: None,
+                recommended_by: None,
             }),
         });
         self.stage = Some(to);

@@ -81,6 +81,7 @@ mod tests {
             deadline: None,
             money_bill: false,
             proposer: None,
+            recommended_by: None,
         }
     }
 

@@ -1562,7 +1562,7 @@ function buildVote(v, options, groups, shape) {
   return { shape, root, status, question, meta, rows, groupRows };
 }
 
-/** "Threshold check: met · all 472 ≥ 367 · Senators 149 ≥ 84". */
+/** "Threshold check: met · all 472 ≥ 366 · Senators 149 ≥ 84". */
 function thresholdEl(check) {
   const parts = check.parts.map((p) => {
     const who = p.group ? L(GROUPS[p.group], p.group) : t('part_whole');

@@ -104,7 +104,7 @@ pub fn one_of_each_kind() -> Vec<Event> {
             Body::QuorumChecked(QuorumChecked {
                 sitting: s(),
                 present: 692,
-                required: 367,
+                required: 365,
                 met: true,
                 in_office: Some(JOINT_IN_OFFICE_2021_09_10.0 + JOINT_IN_OFFICE_2021_09_10.1),
             }),
@@ -167,8 +167,8 @@ pub fn one_of_each_kind() -> Vec<Event> {
                 vote_id: "vote-1".into(),
                 method: VoteMethod::RollCall,
                 requirement: Text::new(
-                    "มากกว่ากึ่งหนึ่งของสมาชิกทั้งหมดของทั้งสองสภา",
-                    "more than half of all members of both Houses",
+                    "มากกว่ากึ่งหนึ่งของจำนวนสมาชิกทั้งหมดเท่าที่มีอยู่ของทั้งสองสภา",
+                    "more than half of the members in office of both Houses",
                 ),
                 question: Text::new(
                     "เห็นชอบร่างรัฐธรรมนูญแก้ไขเพิ่มเติมในวาระที่ 3",
@@ -282,12 +282,12 @@ pub fn real_tally_10_sep_2021() -> Vec<VoteCount> {
     ]
 }
 
-/// Members in office (MPs, senators) at the joint sitting of 10 Sep 2021. An
-/// **estimate**: no figure for that day was found. The nearest sourced one is
-/// of the joint sitting of 17 Mar 2021 ("half of the current joint parliament
-/// is 367", with by-elections pending: Pattaya Mail, 18 Mar 2021), with the
-/// full Senate of 250; 483 + 250 = 733, whose half rounded up is 367.
-pub const JOINT_IN_OFFICE_2021_09_10: (u32, u32) = (483, 250);
+/// Members in office (MPs, senators) at the joint sitting of 10 Sep 2021: 480 MPs
+/// and 250 senators, 730 in all, so a quorum of 365 and a third-reading threshold of
+/// 366 (Daily News, 10 Sep 2021, dailynews.co.th/news/256036: "สมาชิกรัฐสภาที่สามารถ
+/// ปฏิบัติหน้าที่ได้ … 730 คน … ส.ว. 250 คน ส.ส. 480 คน"; iLaw node/5972 also gives 730).
+/// 733 (483 + 250) was the figure of 24 Jun 2021.
+pub const JOINT_IN_OFFICE_2021_09_10: (u32, u32) = (480, 250);
 
 /// The threshold of an amendment's third reading, s.256 (6) (a permanent rule, not a
 /// transitory one): more

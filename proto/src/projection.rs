@@ -648,7 +648,7 @@ mod tests {
         assert_eq!(bill.timeline.len(), 1);
         let sitting = &p.sittings["joint-2564-1-10"];
         assert_eq!(sitting.status, SittingStatus::Open);
-        assert_eq!(sitting.quorum.as_ref().unwrap().required, 367);
+        assert_eq!(sitting.quorum.as_ref().unwrap().required, 365);
         let vote = sitting.vote("vote-1").unwrap();
         assert_eq!(vote.result, Some(VoteOutcome::Passed));
         assert_eq!(vote.verdict(), Some(Verdict::Passed));

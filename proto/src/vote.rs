@@ -220,15 +220,15 @@ mod tests {
     #[test]
     fn the_third_reading_of_10_sep_2021_passed_its_threshold() {
         // s.256 (6): more than half of the members in office of both Houses, and
-        // at least 1/3 of the senators in office. Members in office: 733, an
-        // estimate (see scenarios/README.md); senators: 250.
+        // at least 1/3 of the senators in office. Members in office: 730 (480 MPs,
+        // 250 senators; Daily News 256036), so more than 365.
         let threshold = Threshold {
             parts: vec![
-                in_office(None, Compare::MoreThan, 1, 2, 733),
+                in_office(None, Compare::MoreThan, 1, 2, 730),
                 in_office(Some(Group::Senate), Compare::AtLeast, 1, 3, 250),
             ],
         };
-        assert_eq!(threshold.parts[0].ayes_needed(733), Some(367));
+        assert_eq!(threshold.parts[0].ayes_needed(730), Some(366));
         assert_eq!(threshold.parts[1].ayes_needed(250), Some(84));
         let tally = tally_2021_09_10();
         assert_eq!(count(&tally, None, VoteOption::Aye), Some(472));
@@ -249,7 +249,9 @@ mod tests {
     }
 
     #[test]
-    fn the_third_reading_of_18_mar_2021_failed_on_both_counts() {
+    fn the_third_reading_of_17_mar_2021_failed_on_both_counts() {
+        // Voted late on 17 Mar 2021: 208 (206 + 2), 4, 94, 136, with 487 MPs and
+        // 250 senators in office, 737 (siambusinessnews 30845).
         use Group::*;
         use VoteOption::*;
         let tally = vec![
@@ -267,7 +269,7 @@ mod tests {
         };
         assert_eq!(senators.evaluate(&tally, None), Verdict::Failed);
         let half = Threshold {
-            parts: vec![in_office(None, Compare::MoreThan, 1, 2, 733)],
+            parts: vec![in_office(None, Compare::MoreThan, 1, 2, 737)],
         };
         assert_eq!(half.evaluate(&tally, None), Verdict::Failed);
     }

@@ -188,7 +188,7 @@ fn pair(code: &str, field: &str) -> (String, String) {
 
 #[test]
 fn the_quorum_is_half_of_the_members_in_office() {
-    // s.120: 733 members in office need 367, not 375 (half of the 750 seats).
+    // s.120: 730 members in office need 365, not 375 (half of the 750 seats).
     let (code, field) = invalid("sitting.quorum_checked", |v| {
         v["data"]["required"] = 375.into();
     });

@@ -741,7 +741,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("  quorum: present 692 · required 367 (quorum met, "),
+            text.contains("  quorum: present 692 · required 365 (quorum met, "),
             "{text}"
         );
         assert!(text.contains("  vote vote-1: "), "{text}");
@@ -846,7 +846,7 @@ mod tests {
         }
         let q = format_line(&example("sitting.quorum_checked"), TH);
         assert!(
-            q.ends_with("ตรวจองค์ประชุม: แสดงตน 692 ต้องการ 367 จากสมาชิกเท่าที่มีอยู่ 733 — ครบองค์ประชุม"),
+            q.ends_with("ตรวจองค์ประชุม: แสดงตน 692 ต้องการ 365 จากสมาชิกเท่าที่มีอยู่ 730 — ครบองค์ประชุม"),
             "{q}"
         );
     }

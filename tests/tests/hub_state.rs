@@ -104,8 +104,8 @@ async fn the_state_answers_what_is_true_now() {
     let (_, body, _) = get(&hub, "/v1/sittings/joint-2564-1-10").await;
     let s = &body["sitting"];
     assert_eq!(s["status"], "closed");
-    assert_eq!(s["quorum"]["required"], 367);
-    assert_eq!(s["quorum"]["in_office"], 733);
+    assert_eq!(s["quorum"]["required"], 365);
+    assert_eq!(s["quorum"]["in_office"], 730);
     assert_eq!(s["votes"][0]["result"], "passed");
     assert_eq!(s["votes"][0]["counts"].as_array().unwrap().len(), 6);
     let (_, body, _) = get(&hub, "/v1/sittings/live").await;

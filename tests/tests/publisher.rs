@@ -475,7 +475,7 @@ async fn the_rules_that_need_a_bills_history_hold_across_a_restart() {
 #[tokio::test]
 async fn a_vote_result_that_contradicts_its_threshold_is_refused() {
     // The joint sitting of 10 Sep 2021: 472 ayes pass "more than half of the
-    // 733 members in office, with at least 1/3 of the senators".
+    // 730 members in office, with at least 1/3 of the senators".
     let server = NatsServer::start();
     let p = pipeline(&server).await;
     let sitting: Vec<_> = one_of_each_kind()

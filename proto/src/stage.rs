@@ -103,6 +103,9 @@ code_enum! {
 impl Stage {
     /// The chamber that has a bill at this stage, if one does (the joint
     /// sitting for the readings and reconsiderations of the National Assembly).
+    /// `JOINT_COMMITTEE` has none: it is a committee of both Houses, not a joint
+    /// sitting, and each House votes on its draft separately (s.137 (3): "ถ้าสภา
+    /// ทั้งสองต่างเห็นชอบ").
     pub fn chamber(self) -> Option<crate::event::Chamber> {
         use crate::event::Chamber;
         use Stage::*;
@@ -117,8 +120,8 @@ impl Stage {
             SenateR1 | SenateCommittee | SenateR2 | SenateR3 | SenateApproval => {
                 Some(Chamber::Senate)
             }
-            JointR1 | ParliamentCommittee | JointR2 | JointR3 | JointCommittee
-            | ObjectionReconsider | VetoReconsider => Some(Chamber::Joint),
+            JointR1 | ParliamentCommittee | JointR2 | JointR3 | ObjectionReconsider
+            | VetoReconsider => Some(Chamber::Joint),
             _ => None,
         }
     }
@@ -1200,6 +1203,15 @@ mod tests {
         assert!(legal(BillType::ConstitutionalAmendment, Lapsed, JointR2));
         assert!(!legal(BillType::Act, Lapsed, PresentedForAssent));
         assert!(!legal(BillType::Act, Lapsed, Enacted));
+    }
+
+    #[test]
+    fn the_joint_committee_is_no_joint_sitting() {
+        // s.137 (3): a committee of both Houses; each House votes on its draft.
+        use crate::event::Chamber;
+        assert_eq!(JointCommittee.chamber(), None);
+        assert_eq!(JointR3.chamber(), Some(Chamber::Joint));
+        assert_eq!(VetoReconsider.chamber(), Some(Chamber::Joint));
     }
 
     #[test]

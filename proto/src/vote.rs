@@ -71,7 +71,9 @@ pub enum Verdict {
     Passed,
     Failed,
     /// The tally does not break the votes down by a group a part needs (for
-    /// example the opposition's MPs), so the threshold cannot be checked.
+    /// example `no_office_parties`), or a majority vote is tied and no casting
+    /// vote is recorded (s.120 says the chair *shall* cast one), so the
+    /// threshold cannot be checked.
     Undetermined,
 }
 
@@ -156,6 +158,12 @@ impl Threshold {
                 verdict = Verdict::Undetermined;
                 continue;
             };
+            // s.120: on a tie "ให้ประธานในที่ประชุมออกเสียงเพิ่มขึ้นอีกเสียงหนึ่งเป็นเสียงชี้ขาด"; a
+            // recorded tie without that vote does not say the outcome.
+            if part.base == Base::Majority && aye == no && casting_vote.is_none() {
+                verdict = Verdict::Undetermined;
+                continue;
+            }
             let holds = match part.base {
                 Base::Majority => aye > no || (aye == no && casting_vote == Some(VoteOption::Aye)),
                 Base::VotesCast => part
@@ -313,7 +321,12 @@ mod tests {
             ]
         };
         assert_eq!(majority.evaluate(&tally(101, 100), None), Verdict::Passed);
-        assert_eq!(majority.evaluate(&tally(100, 100), None), Verdict::Failed);
+        // s.120: the chair shall cast a deciding vote; a tie without one says nothing.
+        assert_eq!(majority.evaluate(&tally(100, 100), None), Verdict::Undetermined);
+        assert_eq!(
+            majority.evaluate(&tally(100, 100), Some(VoteOption::No)),
+            Verdict::Failed
+        );
         assert_eq!(
             majority.evaluate(&tally(100, 100), Some(VoteOption::Aye)),
             Verdict::Passed

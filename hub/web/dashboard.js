@@ -322,7 +322,7 @@ const STAGES = {
   REJECTED: ["ตกไป", "rejected"],
   MERGED: ["รวมร่าง", "merged into a main bill"],
   WITHDRAWN: ["ถอน", "withdrawn"],
-  LAPSED: ["ตกไปเพราะยุบสภา", "lapsed on dissolution"],
+  LAPSED: ["ตกไปเพราะสภาผู้แทนราษฎรสิ้นอายุหรือถูกยุบ", "lapsed at the end of the House's term or on dissolution"],
 };
 
 /**

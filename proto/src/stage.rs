@@ -175,7 +175,11 @@ impl Stage {
             Rejected => ("ตกไป", "rejected"),
             Merged => ("รวมร่าง", "merged into a main bill"),
             Withdrawn => ("ถอน", "withdrawn"),
-            Lapsed => ("ตกไปเพราะยุบสภา", "lapsed on dissolution"),
+            // s.147 ¶1: "อายุของสภาผู้แทนราษฎรสิ้นสุดลงหรือมีการยุบสภาผู้แทนราษฎร".
+            Lapsed => (
+                "ตกไปเพราะสภาผู้แทนราษฎรสิ้นอายุหรือถูกยุบ",
+                "lapsed at the end of the House's term or on dissolution",
+            ),
         }
     }
 }
@@ -582,7 +586,9 @@ pub const RULES: &[TypeRules] = &[
                 Rule { from: ParliamentCommittee, to: &[JointR2] },
                 Rule { from: JointR2, to: &[JointR3] },
                 Rule { from: JointR3, to: &[PresentedForAssent, Referendum, ConstCourt, Rejected] },
-                Rule { from: Referendum, to: &[PresentedForAssent, Rejected] },
+                // s.256 (9): a referral is open "ก่อนนายกรัฐมนตรีนำความกราบบังคมทูล", so after a
+                // referendum too.
+                Rule { from: Referendum, to: &[PresentedForAssent, ConstCourt, Rejected] },
                 // s.256 (9): the Court rules whether a referendum is needed.
                 Rule { from: ConstCourt, to: &[PresentedForAssent, Referendum, Rejected] },
                 // s.256 (7): "ให้นำความในมาตรา ๘๑ มาใช้บังคับโดยอนุโลม", s.81 only: no s.146 veto
@@ -1203,6 +1209,28 @@ mod tests {
         assert!(legal(BillType::ConstitutionalAmendment, Lapsed, JointR2));
         assert!(!legal(BillType::Act, Lapsed, PresentedForAssent));
         assert!(!legal(BillType::Act, Lapsed, Enacted));
+    }
+
+    #[test]
+    fn an_amendment_may_go_to_the_court_after_its_referendum() {
+        // s.256 (9): any time before the Prime Minister presents it.
+        assert!(legal(
+            BillType::ConstitutionalAmendment,
+            Referendum,
+            ConstCourt
+        ));
+        assert!(legal(
+            BillType::ConstitutionalAmendment,
+            JointR3,
+            ConstCourt
+        ));
+    }
+
+    #[test]
+    fn lapsing_says_both_causes_of_s147() {
+        let (th, en) = Lapsed.label();
+        assert!(th.contains("สิ้นอายุ") && th.contains("ยุบ"), "{th}");
+        assert!(en.contains("end of the House's term") && en.contains("dissolution"));
     }
 
     #[test]

@@ -322,7 +322,10 @@ mod tests {
         };
         assert_eq!(majority.evaluate(&tally(101, 100), None), Verdict::Passed);
         // s.120: the chair shall cast a deciding vote; a tie without one says nothing.
-        assert_eq!(majority.evaluate(&tally(100, 100), None), Verdict::Undetermined);
+        assert_eq!(
+            majority.evaluate(&tally(100, 100), None),
+            Verdict::Undetermined
+        );
         assert_eq!(
             majority.evaluate(&tally(100, 100), Some(VoteOption::No)),
             Verdict::Failed

@@ -76,6 +76,14 @@ impl BillProgress {
                 }
             }
         }
+        // s.136 ¶4: the Speaker's notice to the Senate is final ("ให้ถือเป็นเด็ดขาด หากมิได้
+        // แจ้ง ให้ถือว่า…ไม่เป็นร่าง…เกี่ยวด้วยการเงิน"): a bill that entered the Senate as a
+        // non-money bill never becomes one (which would shorten its s.138 wait to 10 days).
+        if b.money_bill && !self.money_bill {
+            if let Some(senate) = self.entered(Stage::SenateR1) {
+                return Err(TransitionError::MoneyBillTooLate { senate });
+            }
+        }
         let money_bill = self.money_bill || b.money_bill;
         for wait in rules.waits.iter().filter(|w| w.before == to) {
             let days = match wait.money_bill_days {
@@ -255,6 +263,35 @@ mod tests {
             ("2023-09-02", HouseReaffirm),
         ];
         assert!(walk(BillType::Budget, &budget).is_ok());
+    }
+
+    #[test]
+    fn the_money_bill_status_is_fixed_when_the_bill_enters_the_senate() {
+        // s.136 ¶4: certified on the move into SENATE_R1 or before, never after.
+        let path = [
+            ("2023-01-10", Proposed),
+            ("2023-02-01", HouseR1),
+            ("2023-03-01", HouseCommittee),
+            ("2023-05-01", HouseR2),
+            ("2023-05-01", HouseR3),
+        ];
+        let mut p = walk(BillType::Act, &path).unwrap();
+        let mut to_senate = event(BillType::Act, Some(HouseR3), SenateR1);
+        p.check(&to_senate, at("2023-05-20")).unwrap();
+        let mut certified = p.clone();
+        to_senate.money_bill = true;
+        assert_eq!(certified.check(&to_senate, at("2023-05-20")), Ok(()));
+        certified.apply(&to_senate, at("2023-05-20"));
+        assert!(certified.money_bill);
+        to_senate.money_bill = false;
+        p.apply(&to_senate, at("2023-05-20"));
+        let mut withheld = event(BillType::Act, Some(SenateR1), Withheld);
+        withheld.money_bill = true;
+        let err = p.check(&withheld, at("2023-06-01")).unwrap_err();
+        assert_eq!(
+            (err.code(), err.field()),
+            ("money_bill_too_late", "data.money_bill")
+        );
     }
 
     #[test]

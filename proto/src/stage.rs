@@ -699,6 +699,8 @@ pub enum TransitionError {
     },
     #[error("a bill is published as if signed (s.146) only after Parliament reaffirmed it and re-presented it (from VETO_RECONSIDER), not after a first presentation; one not returned within 90 days goes to VETO_RECONSIDER")]
     DeemedWithoutReaffirmation,
+    #[error("a bill becomes a money bill only by the Speaker's notice when it is sent to the Senate (s.136: \"ให้ถือเป็นเด็ดขาด\"), on the move into SENATE_R1 or before; this one entered SENATE_R1 on {senate} as a bill that is not")]
+    MoneyBillTooLate { senate: chrono::NaiveDate },
     #[error("deemed approved on {on}, before its deadline of {deadline} has passed")]
     DeemedBeforeDeadline {
         on: chrono::NaiveDate,
@@ -718,6 +720,7 @@ impl TransitionError {
             TransitionError::DeadlineNotSet { .. } => "deadline_not_set",
             TransitionError::DeadlineOutOfRange { .. } => "deadline_out_of_range",
             TransitionError::TooEarly { .. } => "wait_not_over",
+            TransitionError::MoneyBillTooLate { .. } => "money_bill_too_late",
             TransitionError::WrongReturn { .. } => "wrong_return_stage",
             TransitionError::NotRevivable { .. } => "not_revivable",
             TransitionError::DeemedBeforeDeadline { .. } => "deemed_before_deadline",
@@ -733,6 +736,7 @@ impl TransitionError {
             TransitionError::DeadlineNotSet { .. } | TransitionError::DeadlineOutOfRange { .. } => {
                 "data.deadline"
             }
+            TransitionError::MoneyBillTooLate { .. } => "data.money_bill",
             _ => "data.to_stage",
         }
     }

@@ -313,6 +313,7 @@ const STAGES = {
   HOUSE_APPROVAL: ["สภาผู้แทนราษฎรพิจารณาอนุมัติ", "House approval"],
   SENATE_APPROVAL: ["วุฒิสภาพิจารณาอนุมัติ", "Senate approval"],
   CONST_COURT: ["ศาลรัฐธรรมนูญวินิจฉัย", "Constitutional Court review"],
+  APPROVED: ["ผ่านความเห็นชอบแล้ว รอนำขึ้นทูลเกล้าฯ", "approved, awaiting presentation for royal assent"],
   PRESENTED_FOR_ASSENT: ["นำขึ้นทูลเกล้าฯ", "presented for royal assent"],
   ROYAL_ASSENT: ["ทรงลงพระปรมาภิไธย", "royal assent given"],
   VETO_RECONSIDER: ["รัฐสภาปรึกษาใหม่", "reconsidered after royal veto"],
@@ -331,11 +332,11 @@ const STAGES = {
  * furthest path stage the bill reached; an ending off the path (REJECTED...) too.
  */
 const PATHS = {
-  act: ['PROPOSED', 'HEARING', 'HOUSE_R1', 'HOUSE_COMMITTEE', 'HOUSE_R2', 'HOUSE_R3', 'SENATE_R1', 'SENATE_COMMITTEE', 'SENATE_R2', 'SENATE_R3', 'PRESENTED_FOR_ASSENT', 'ROYAL_ASSENT', 'PUBLISHED', 'ENACTED'],
+  act: ['PROPOSED', 'HEARING', 'HOUSE_R1', 'HOUSE_COMMITTEE', 'HOUSE_R2', 'HOUSE_R3', 'SENATE_R1', 'SENATE_COMMITTEE', 'SENATE_R2', 'SENATE_R3', 'APPROVED', 'PRESENTED_FOR_ASSENT', 'ROYAL_ASSENT', 'PUBLISHED', 'ENACTED'],
   organic_act: ['PROPOSED', 'JOINT_R1', 'PARLIAMENT_COMMITTEE', 'JOINT_R2', 'JOINT_R3', 'ORGAN_OPINIONS', 'PRESENTED_FOR_ASSENT', 'ROYAL_ASSENT', 'PUBLISHED', 'ENACTED'],
-  budget: ['PROPOSED', 'HOUSE_R1', 'HOUSE_COMMITTEE', 'HOUSE_R2', 'HOUSE_R3', 'SENATE_R1', 'PRESENTED_FOR_ASSENT', 'ROYAL_ASSENT', 'PUBLISHED', 'ENACTED'],
+  budget: ['PROPOSED', 'HOUSE_R1', 'HOUSE_COMMITTEE', 'HOUSE_R2', 'HOUSE_R3', 'SENATE_R1', 'APPROVED', 'PRESENTED_FOR_ASSENT', 'ROYAL_ASSENT', 'PUBLISHED', 'ENACTED'],
   emergency_decree: ['ENACTED', 'HOUSE_APPROVAL', 'SENATE_APPROVAL', 'CONFIRMED'],
-  constitutional_amendment: ['PROPOSED', 'JOINT_R1', 'PARLIAMENT_COMMITTEE', 'JOINT_R2', 'JOINT_R3', 'PRESENTED_FOR_ASSENT', 'ROYAL_ASSENT', 'PUBLISHED', 'ENACTED'],
+  constitutional_amendment: ['PROPOSED', 'JOINT_R1', 'PARLIAMENT_COMMITTEE', 'JOINT_R2', 'JOINT_R3', 'APPROVED', 'PRESENTED_FOR_ASSENT', 'ROYAL_ASSENT', 'PUBLISHED', 'ENACTED'],
 };
 const ENDED_BAD = new Set(['REJECTED', 'MERGED', 'WITHDRAWN', 'LAPSED']);
 const ENDED_OK = { act: 'ENACTED', organic_act: 'ENACTED', budget: 'ENACTED', constitutional_amendment: 'ENACTED', emergency_decree: 'CONFIRMED' };

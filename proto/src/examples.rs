@@ -48,9 +48,9 @@ pub fn one_of_each_kind() -> Vec<Event> {
     let s = joint;
     let amendment = Some("b-2564-ca-0001".to_string());
     let mut bill = envelope(
-        "e-b-2564-ca-0001-5",
+        "e-b-2564-ca-0001-6",
         "b-2564-ca-0001",
-        5,
+        6,
         "2021-09-10T00:00:00Z",
         Body::BillStageChanged(BillStageChanged {
             bill_id: "b-2564-ca-0001".into(),
@@ -59,8 +59,8 @@ pub fn one_of_each_kind() -> Vec<Event> {
                 "ร่างรัฐธรรมนูญแก้ไขเพิ่มเติม (ฉบับที่ ..) พ.ศ. .... (มาตรา 83 และมาตรา 91)",
                 "Draft Constitutional Amendment (No. ..) B.E. .... (sections 83 and 91)",
             ),
-            from_stage: Some(Stage::JointR2),
-            to_stage: Stage::JointR3,
+            from_stage: Some(Stage::JointR3),
+            to_stage: Stage::Approved,
             note: Some(Text::new("ผ่านวาระที่ 3", "passed its third reading")),
             merged_into: None,
             deemed: false,

@@ -186,28 +186,35 @@ mod tests {
 
     #[test]
     fn an_amendment_waits_15_days_before_its_third_reading_and_before_presentation() {
-        // s.256 (5) and (7), on the dates of 2021: the second reading ended on
-        // 25 Aug and the third was held on 10 Sep, D+16 (CCC s.193/3).
+        // s.256 (5) and (7), on the dates of 2021. The stage convention: the second
+        // reading (JOINT_R2) began on 24 Aug and ended on 25 Aug, when the bill entered
+        // JOINT_R3; the third reading's vote (into APPROVED) was on 10 Sep, D+16 after
+        // the end of the second reading (CCC s.193/3), not after its start.
         let ok = [
             ("2021-06-24", Proposed),
             ("2021-06-24", JointR1),
             ("2021-06-25", ParliamentCommittee),
-            ("2021-08-25", JointR2),
-            ("2021-09-10", JointR3),
+            ("2021-08-24", JointR2),
+            ("2021-08-25", JointR3),
+            ("2021-09-10", Approved),
             ("2021-09-26", PresentedForAssent),
         ];
         assert!(walk(BillType::ConstitutionalAmendment, &ok).is_ok());
         let mut early = ok;
-        early[4].0 = "2021-09-09"; // D+15: the 15th day of the wait, not yet over
+        early[5].0 = "2021-09-09"; // D+15 after the end of the second reading
         let (stage, err) = walk(BillType::ConstitutionalAmendment, &early).unwrap_err();
-        assert_eq!((stage, err.code()), (JointR3, "wait_not_over"));
+        assert_eq!((stage, err.code()), (Approved, "wait_not_over"));
+        let mut rejected = early;
+        rejected[5].1 = Rejected; // the vote itself waits, whatever its result
+        let (stage, err) = walk(BillType::ConstitutionalAmendment, &rejected).unwrap_err();
+        assert_eq!((stage, err.code()), (Rejected, "wait_not_over"));
         let mut early = ok;
-        early[5].0 = "2021-09-25"; // D+15 after the third reading
+        early[6].0 = "2021-09-25"; // D+15 after the third reading
         let (stage, err) = walk(BillType::ConstitutionalAmendment, &early).unwrap_err();
         assert_eq!((stage, err.code()), (PresentedForAssent, "wait_not_over"));
         assert_eq!(
             err.to_string(),
-            "PRESENTED_FOR_ASSENT may come only once 15 days have passed after JOINT_R3 (s.256 (7); the first day is not counted, CCC s.193/3); the earliest day is 2021-09-26"
+            "PRESENTED_FOR_ASSENT may come only once 15 days have passed after APPROVED (s.256 (7); the first day is not counted, CCC s.193/3); the earliest day is 2021-09-26"
         );
     }
 
@@ -450,8 +457,9 @@ mod tests {
             ("2021-06-24", Proposed),
             ("2021-06-24", JointR1),
             ("2021-06-25", ParliamentCommittee),
-            ("2021-08-25", JointR2),
-            ("2021-09-10", JointR3),
+            ("2021-08-24", JointR2),
+            ("2021-08-25", JointR3),
+            ("2021-09-10", Approved),
             ("2021-09-30", PresentedForAssent),
         ];
         let p = walk(BillType::ConstitutionalAmendment, &path).unwrap();

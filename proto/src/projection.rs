@@ -644,7 +644,7 @@ mod tests {
         }
         assert_eq!(p.seq, 15);
         let bill = &p.bills["b-2564-ca-0001"];
-        assert_eq!(bill.stage, Stage::JointR3);
+        assert_eq!(bill.stage, Stage::Approved);
         assert_eq!(bill.timeline.len(), 1);
         let sitting = &p.sittings["joint-2564-1-10"];
         assert_eq!(sitting.status, SittingStatus::Open);

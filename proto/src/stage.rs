@@ -87,6 +87,7 @@ code_enum! {
         HouseApproval => "HOUSE_APPROVAL",
         SenateApproval => "SENATE_APPROVAL",
         ConstCourt => "CONST_COURT",
+        Approved => "APPROVED",
         PresentedForAssent => "PRESENTED_FOR_ASSENT",
         RoyalAssent => "ROYAL_ASSENT",
         VetoReconsider => "VETO_RECONSIDER",
@@ -166,6 +167,10 @@ impl Stage {
             HouseApproval => ("สภาผู้แทนราษฎรพิจารณาอนุมัติ", "House approval"),
             SenateApproval => ("วุฒิสภาพิจารณาอนุมัติ", "Senate approval"),
             ConstCourt => ("ศาลรัฐธรรมนูญวินิจฉัย", "Constitutional Court review"),
+            Approved => (
+                "ผ่านความเห็นชอบแล้ว รอนำขึ้นทูลเกล้าฯ",
+                "approved, awaiting presentation for royal assent",
+            ),
             PresentedForAssent => ("นำขึ้นทูลเกล้าฯ", "presented for royal assent"),
             RoyalAssent => ("ทรงลงพระปรมาภิไธย", "royal assent given"),
             VetoReconsider => ("รัฐสภาปรึกษาใหม่", "reconsidered after royal veto"),
@@ -401,7 +406,7 @@ pub const RULES: &[TypeRules] = &[
         bill_type: BillType::Act,
         initial: Proposed,
         terminal: ENDED,
-        main_path: &[Proposed, Hearing, HouseR1, HouseCommittee, HouseR2, HouseR3, SenateR1, SenateCommittee, SenateR2, SenateR3, PresentedForAssent, RoyalAssent, Published, Enacted],
+        main_path: &[Proposed, Hearing, HouseR1, HouseCommittee, HouseR2, HouseR3, SenateR1, SenateCommittee, SenateR2, SenateR3, Approved, PresentedForAssent, RoyalAssent, Published, Enacted],
         rules: &{
             const TAIL: [Rule; 4] = assent_tail!();
             [
@@ -415,15 +420,18 @@ pub const RULES: &[TypeRules] = &[
                 Rule { from: SenateR1, to: &[SenateCommittee, Withheld] },
                 Rule { from: SenateCommittee, to: &[SenateR2] },
                 Rule { from: SenateR2, to: &[SenateR3, Withheld] },
-                // s.137: approve (s.148 referral or presentation) / withhold / amend.
-                Rule { from: SenateR3, to: &[PresentedForAssent, ConstCourt, Withheld, HouseSenateAmendments] },
+                // s.137: approve / withhold / amend. The vote moves the bill on: an approved
+                // bill waits at APPROVED (s.145), where s.147 cannot lapse it.
+                Rule { from: SenateR3, to: &[Approved, Withheld, HouseSenateAmendments] },
                 // s.137 (3): the House agrees with the amendments, or a joint committee.
-                Rule { from: HouseSenateAmendments, to: &[PresentedForAssent, ConstCourt, JointCommittee] },
+                Rule { from: HouseSenateAmendments, to: &[Approved, JointCommittee] },
                 // s.137 (3): both Houses approve the joint committee's bill, or it is withheld.
-                Rule { from: JointCommittee, to: &[PresentedForAssent, ConstCourt, Withheld] },
+                Rule { from: JointCommittee, to: &[Approved, Withheld] },
                 // s.138: after 180 days (10 for a money bill, "ให้ลดเหลือสิบวัน").
                 Rule { from: Withheld, to: &[HouseReaffirm] },
-                Rule { from: HouseReaffirm, to: &[PresentedForAssent, ConstCourt, Rejected] },
+                Rule { from: HouseReaffirm, to: &[Approved, Rejected] },
+                // s.145: presented by the Prime Minister, or first referred (s.148).
+                Rule { from: Approved, to: &[PresentedForAssent, ConstCourt] },
                 // s.148: the Court rules; a bill whose essence is unconstitutional falls.
                 Rule { from: ConstCourt, to: &[PresentedForAssent, Rejected] },
                 TAIL[0], TAIL[1], TAIL[2], TAIL[3],
@@ -431,10 +439,10 @@ pub const RULES: &[TypeRules] = &[
         },
         // s.137 paragraph three: the Senate's 60 (money bill 30) days pass.
         deemed: &[
-            Rule { from: SenateR1, to: &[PresentedForAssent, ConstCourt] },
-            Rule { from: SenateCommittee, to: &[PresentedForAssent, ConstCourt] },
-            Rule { from: SenateR2, to: &[PresentedForAssent, ConstCourt] },
-            Rule { from: SenateR3, to: &[PresentedForAssent, ConstCourt] },
+            Rule { from: SenateR1, to: &[Approved] },
+            Rule { from: SenateCommittee, to: &[Approved] },
+            Rule { from: SenateR2, to: &[Approved] },
+            Rule { from: SenateR3, to: &[Approved] },
             Rule { from: PresentedForAssent, to: &[Published] },
         ],
         withdraw_from: HOUSE_AND_SENATE,
@@ -505,7 +513,7 @@ pub const RULES: &[TypeRules] = &[
         bill_type: BillType::Budget,
         initial: Proposed,
         terminal: ENDED,
-        main_path: &[Proposed, HouseR1, HouseCommittee, HouseR2, HouseR3, SenateR1, PresentedForAssent, RoyalAssent, Published, Enacted],
+        main_path: &[Proposed, HouseR1, HouseCommittee, HouseR2, HouseR3, SenateR1, Approved, PresentedForAssent, RoyalAssent, Published, Enacted],
         rules: &{
             const TAIL: [Rule; 4] = assent_tail!();
             [
@@ -514,10 +522,11 @@ pub const RULES: &[TypeRules] = &[
                 Rule { from: HouseCommittee, to: &[HouseR2] },
                 Rule { from: HouseR2, to: &[HouseR3] },
                 Rule { from: HouseR3, to: &[SenateR1, Rejected] },
-                Rule { from: SenateR1, to: &[PresentedForAssent, ConstCourt, Withheld] },
+                Rule { from: SenateR1, to: &[Approved, Withheld] },
                 // s.143: the House may reaffirm it at once.
                 Rule { from: Withheld, to: &[HouseReaffirm] },
-                Rule { from: HouseReaffirm, to: &[PresentedForAssent, ConstCourt, Rejected] },
+                Rule { from: HouseReaffirm, to: &[Approved, Rejected] },
+                Rule { from: Approved, to: &[PresentedForAssent, ConstCourt] },
                 Rule { from: ConstCourt, to: &[PresentedForAssent, Rejected] },
                 TAIL[0], TAIL[1], TAIL[2], TAIL[3],
             ]
@@ -529,7 +538,7 @@ pub const RULES: &[TypeRules] = &[
             Rule { from: HouseCommittee, to: &[SenateR1] },
             Rule { from: HouseR2, to: &[SenateR1] },
             Rule { from: HouseR3, to: &[SenateR1] },
-            Rule { from: SenateR1, to: &[PresentedForAssent, ConstCourt] },
+            Rule { from: SenateR1, to: &[Approved] },
             Rule { from: PresentedForAssent, to: &[Published] },
         ],
         withdraw_from: &[Proposed, HouseR1, HouseCommittee, HouseR2, HouseR3],
@@ -578,14 +587,16 @@ pub const RULES: &[TypeRules] = &[
         bill_type: BillType::ConstitutionalAmendment,
         initial: Proposed,
         terminal: ENDED,
-        main_path: &[Proposed, JointR1, ParliamentCommittee, JointR2, JointR3, PresentedForAssent, RoyalAssent, Published, Enacted],
+        main_path: &[Proposed, JointR1, ParliamentCommittee, JointR2, JointR3, Approved, PresentedForAssent, RoyalAssent, Published, Enacted],
         rules: &{
             [
                 Rule { from: Proposed, to: &[JointR1, Rejected] },
                 Rule { from: JointR1, to: &[ParliamentCommittee, Rejected] },
                 Rule { from: ParliamentCommittee, to: &[JointR2] },
                 Rule { from: JointR2, to: &[JointR3] },
-                Rule { from: JointR3, to: &[PresentedForAssent, Referendum, ConstCourt, Rejected] },
+                // The third reading's vote: approved (waiting 15 days, s.256 (7)) or rejected.
+                Rule { from: JointR3, to: &[Approved, Rejected] },
+                Rule { from: Approved, to: &[PresentedForAssent, Referendum, ConstCourt] },
                 // s.256 (9): a referral is open "ก่อนนายกรัฐมนตรีนำความกราบบังคมทูล", so after a
                 // referendum too.
                 Rule { from: Referendum, to: &[PresentedForAssent, ConstCourt, Rejected] },
@@ -607,8 +618,11 @@ pub const RULES: &[TypeRules] = &[
         revivable: &[Proposed, JointR1, ParliamentCommittee, JointR2, JointR3],
         resumes: &[Lapsed],
         waits: &[
-            Wait { after: JointR2, before: JointR3, days: 15, money_bill_days: None, section: "s.256 (5)" },
-            Wait { after: JointR3, before: PresentedForAssent, days: 15, money_bill_days: None, section: "s.256 (7)" },
+            // s.256 (5): the third reading's vote only 15 days after the second reading
+            // ended, which is when the bill entered JOINT_R3 (the stage convention).
+            Wait { after: JointR3, before: Approved, days: 15, money_bill_days: None, section: "s.256 (5)" },
+            Wait { after: JointR3, before: Rejected, days: 15, money_bill_days: None, section: "s.256 (5)" },
+            Wait { after: Approved, before: PresentedForAssent, days: 15, money_bill_days: None, section: "s.256 (7)" },
         ],
         // s.147 ¶1 counts 90 days from presentation for an amendment too.
         clocks: &[clock(ConstCourt, 30, "s.256 (9)"), clock(PresentedForAssent, 90, "s.147")],
@@ -1073,14 +1087,11 @@ mod tests {
             SenateR3,
             HouseSenateAmendments,
             JointCommittee,
+            Approved,
             PresentedForAssent,
         ];
         assert_eq!(walk(BillType::Act, &path), Ok(()));
-        assert!(legal(
-            BillType::Act,
-            HouseSenateAmendments,
-            PresentedForAssent
-        ));
+        assert!(legal(BillType::Act, HouseSenateAmendments, Approved));
         assert!(!legal(BillType::Act, HouseSenateAmendments, Rejected));
         assert!(!legal(BillType::Act, Withheld, HouseSenateAmendments));
     }
@@ -1097,6 +1108,7 @@ mod tests {
             SenateR1,
             Withheld,
             HouseReaffirm,
+            Approved,
             PresentedForAssent,
         ];
         assert_eq!(walk(BillType::Act, &path), Ok(()));
@@ -1216,6 +1228,34 @@ mod tests {
     }
 
     #[test]
+    fn an_approved_bill_waits_where_it_can_neither_lapse_nor_be_revived() {
+        // s.147: only drafts "ที่รัฐสภายังมิได้ให้ความเห็นชอบ" lapse. The vote moves a bill
+        // out of its reading stage, so an approved bill waiting for presentation
+        // (s.145, s.256 (7)) is at APPROVED, never at a reading stage.
+        for rules in RULES {
+            assert!(!rules.lapse_from.contains(&Approved), "{}", rules.bill_type);
+            assert!(!rules.revivable.contains(&Approved), "{}", rules.bill_type);
+            for from in [
+                SenateR3,
+                JointR3,
+                HouseSenateAmendments,
+                JointCommittee,
+                HouseReaffirm,
+            ] {
+                assert!(
+                    !rules.next(from).contains(&PresentedForAssent),
+                    "{} {from} -> PRESENTED_FOR_ASSENT skips APPROVED",
+                    rules.bill_type
+                );
+            }
+        }
+        assert!(legal(BillType::Act, SenateR3, Approved));
+        assert!(legal(BillType::Act, SenateR3, Lapsed));
+        assert!(!legal(BillType::Act, Approved, Lapsed));
+        assert!(!legal(BillType::ConstitutionalAmendment, Approved, Lapsed));
+    }
+
+    #[test]
     fn an_amendment_may_go_to_the_court_after_its_referendum() {
         // s.256 (9): any time before the Prime Minister presents it.
         assert!(legal(
@@ -1225,7 +1265,7 @@ mod tests {
         ));
         assert!(legal(
             BillType::ConstitutionalAmendment,
-            JointR3,
+            Approved,
             ConstCourt
         ));
     }
@@ -1249,8 +1289,9 @@ mod tests {
     #[test]
     fn deemed_approvals_are_only_where_a_deadline_makes_them() {
         // s.137: the Senate's deadline passes.
-        assert!(deemable(BillType::Act, SenateR1, PresentedForAssent));
-        assert!(!legal(BillType::Act, SenateR1, PresentedForAssent));
+        assert!(deemable(BillType::Act, SenateR1, Approved));
+        assert!(!legal(BillType::Act, SenateR1, Approved));
+        assert!(!deemable(BillType::Act, SenateR1, PresentedForAssent));
         assert_eq!(
             check_transition(BillType::Act, Some(HouseR3), SenateR1, true)
                 .unwrap_err()
@@ -1260,7 +1301,7 @@ mod tests {
         // s.143: the House's 105 days, then the Senate's 20 days.
         assert!(deemable(BillType::Budget, HouseCommittee, SenateR1));
         assert!(!legal(BillType::Budget, HouseCommittee, SenateR1));
-        assert!(deemable(BillType::Budget, SenateR1, PresentedForAssent));
+        assert!(deemable(BillType::Budget, SenateR1, Approved));
         // s.132 (1): the joint sitting's 180 days pass; the organs' 10 days and
         // the reconsideration's 30 deem nothing.
         assert!(deemable(BillType::OrganicAct, JointR2, OrganOpinions));
@@ -1289,7 +1330,7 @@ mod tests {
     fn budget_senate_cannot_amend() {
         assert!(!legal(BillType::Budget, SenateR1, SenateCommittee));
         assert!(!legal(BillType::Budget, SenateR1, HouseSenateAmendments));
-        assert!(legal(BillType::Budget, SenateR1, PresentedForAssent));
+        assert!(legal(BillType::Budget, SenateR1, Approved));
         assert!(!legal(BillType::Budget, Proposed, Hearing));
     }
 
@@ -1362,6 +1403,7 @@ mod tests {
             ParliamentCommittee,
             JointR2,
             JointR3,
+            Approved,
             PresentedForAssent,
             RoyalAssent,
             Published,
@@ -1372,7 +1414,7 @@ mod tests {
         // s.256 (8), (9): a referendum, possibly after a Court ruling.
         assert!(legal(
             BillType::ConstitutionalAmendment,
-            JointR3,
+            Approved,
             Referendum
         ));
         assert!(legal(

@@ -430,7 +430,7 @@ await check("the vote card shows only the shown sitting's votes, under a heading
   assert(now.earlier.filter((e) => e.sitting === 'senate-2566-2-28').every((e) => /^this sitting · 28 Feb 2023/.test(e.where)), `the Senate's earlier votes read ${JSON.stringify(now.earlier)}`);
 });
 
-await check('the bill followed mid-sitting then moves live (JOINT_R3 and on, from its since)', async () => {
+await check('the bill followed mid-sitting then moves live (APPROVED and on, from its since)', async () => {
   assert(mid, 'no mid-sitting page');
   await mid.page.waitForFunction((id) => document.querySelector(`#follow-list [data-bill="${id}"]`)?.dataset.stage === 'ENACTED', AMENDMENT, { timeout: 10000 });
   const r = await mid.page.evaluate((id) => ({
@@ -438,7 +438,7 @@ await check('the bill followed mid-sitting then moves live (JOINT_R3 and on, fro
     delivered: window.sapha.followClient.stats.delivered,
     duplicates: window.sapha.followClient.stats.duplicates,
   }), AMENDMENT);
-  assert(r.steps.includes('JOINT_R3') && new Set(r.steps).size === r.steps.length, `the timeline is ${r.steps}`);
+  assert(r.steps.includes('APPROVED') && new Set(r.steps).size === r.steps.length, `the timeline is ${r.steps}`);
   assert(r.delivered >= 4, `the follow connection delivered ${r.delivered} events`);
   await mid.ctx.close();
 });
@@ -574,11 +574,11 @@ await check("a bill's stage advances (followed, and among the bills that moved o
   const order = (list) => list.map((s) => Number(s.split('@')[1]));
   const followed = r.stages[`follow:${FOLLOWED}`] || [];
   assert(followed.length >= 2, `the followed bill's stage never changed: ${followed}`);
-  assert(followed.at(-1).startsWith('SENATE_R3@'), `the followed bill ended at ${followed.at(-1)}, not SENATE_R3`);
+  assert(followed.at(-1).startsWith('HOUSE_SENATE_AMENDMENTS@'), `the followed bill ended at ${followed.at(-1)}, not HOUSE_SENATE_AMENDMENTS`);
   const p = order(followed);
   assert(p.every((x, i) => i === 0 || x >= p[i - 1]) && p.at(-1) > p[0], `progress did not advance: ${followed}`);
   const today = r.stages[`today:${AMENDMENT}`] || [];
-  assert(today.some((s) => s.startsWith('JOINT_R3@')), `the amendment never showed at JOINT_R3 among the bills that moved on the day: ${today}`);
+  assert(today.some((s) => s.startsWith('APPROVED@')), `the amendment never showed at APPROVED among the bills that moved on the day: ${today}`);
 });
 
 // ---- the bill browser and the list of sittings -------------------------------------------

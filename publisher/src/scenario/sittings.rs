@@ -384,7 +384,7 @@ pub fn amendment_2021_history() -> Vec<Event> {
         BillType::ConstitutionalAmendment,
         amendment_2021_title(),
     );
-    let steps: [(NaiveDate, Stage, Option<Text>); 9] = [
+    let steps: [(NaiveDate, Stage, Option<Text>); 10] = [
         (
             date(2021, 6, 1),
             Stage::Proposed,
@@ -412,9 +412,12 @@ pub fn amendment_2021_history() -> Vec<Event> {
                 "second reading, 24-25 Aug 2021",
             )),
         ),
+        // The stage convention: the second reading ended on 25 Aug, the bill waits for
+        // its third reading (s.256 (5): 15 days from here).
+        (date(2021, 8, 25), Stage::JointR3, None),
         (
             date(2021, 9, 10),
-            Stage::JointR3,
+            Stage::Approved,
             Some(Text::new(
                 "ผ่านวาระที่ 3: เห็นด้วย 472 ไม่เห็นด้วย 33 งดออกเสียง 187",
                 "passed its third reading: aye 472, no 33, abstain 187",
@@ -445,7 +448,7 @@ pub fn joint_2021_09_10() -> Vec<Event> {
 }
 
 /// The sitting of 10 Sep 2021 with the amendment's history, in feed order: the
-/// history up to the second reading, the sitting, `JOINT_R3` right after the vote
+/// history up to the second reading, the sitting, `APPROVED` right after the vote
 /// result, then royal assent, publication and entry into force.
 ///
 /// Real: the date, the third reading by roll call, the requirement and the tally.
@@ -495,8 +498,9 @@ pub fn joint_2021_09_10_feed() -> Vec<Event> {
         )
     };
 
-    // The history before the sitting: introduced, first reading, committee, second reading.
-    f.bill(&mut history, 4);
+    // The history before the sitting: introduced, first reading, committee, second
+    // and third readings entered.
+    f.bill(&mut history, 5);
 
     f.lifecycle(
         bangkok(date(2021, 9, 7), 15, 0),
@@ -635,7 +639,7 @@ fn senate_2023_bill_title() -> Text {
 /// its Senate third reading that day. Entirely illustrative.
 pub fn senate_2023_bill_history() -> Vec<Event> {
     let mut bill = BillHistory::new(SENATE_2023_BILL_ID, BillType::Act, senate_2023_bill_title());
-    let steps: [(NaiveDate, Stage, Option<Text>); 10] = [
+    let steps: [(NaiveDate, Stage, Option<Text>); 11] = [
         (
             date(2022, 3, 15),
             Stage::Proposed,
@@ -650,9 +654,12 @@ pub fn senate_2023_bill_history() -> Vec<Event> {
         (date(2023, 1, 10), Stage::SenateR1, None),
         (date(2023, 1, 10), Stage::SenateCommittee, None),
         (date(2023, 2, 28), Stage::SenateR2, None),
+        // The stage convention: the second reading ends, the third is under way.
+        (date(2023, 2, 28), Stage::SenateR3, None),
+        // The third reading's vote moves the bill on (s.137 (3)).
         (
             date(2023, 2, 28),
-            Stage::SenateR3,
+            Stage::HouseSenateAmendments,
             Some(Text::new(
                 "วุฒิสภาเห็นชอบโดยมีการแก้ไขมาตรา 4 ส่งคืนสภาผู้แทนราษฎร",
                 "approved by the Senate with an amendment to section 4; returned to the House",
@@ -872,6 +879,8 @@ pub fn senate_2023_02_28_feed() -> Vec<Event> {
     for (minute, section) in [(5, "5"), (8, "6"), (10, "7")] {
         f.section(f.at(13, minute), "item-5", section);
     }
+    // SENATE_R2 -> SENATE_R3: the second reading is over, the third begins.
+    f.bill(&mut history, 1);
     f.vote_opened(
         f.at(13, 15),
         "vote-2",
@@ -890,7 +899,7 @@ pub fn senate_2023_02_28_feed() -> Vec<Event> {
         VoteOutcome::Passed,
         bill_id,
     );
-    // SENATE_R2 -> SENATE_R3, published as soon as the result is announced.
+    // SENATE_R3 -> HOUSE_SENATE_AMENDMENTS, published as soon as the result is announced.
     f.bill(&mut history, 1);
     f.item_ended(f.at(13, 20), "item-5", Disposition::Completed);
 

@@ -208,9 +208,10 @@ fn the_joint_sitting_of_10_sep_2021_counts_the_730_members_in_office() {
 #[test]
 fn the_amendment_reaches_its_third_reading_on_10_sep_2021() {
     let history = amendment_2021_history();
+    // The stage convention: the third reading's vote moves the bill to APPROVED.
     let r3 = history
         .iter()
-        .find(|e| stage_change(e).map(|b| b.to_stage) == Some(Stage::JointR3))
+        .find(|e| stage_change(e).map(|b| b.to_stage) == Some(Stage::Approved))
         .expect("a third reading");
     assert_eq!(r3.occurred_at.to_rfc3339(), "2021-09-10T00:00:00+00:00");
     let stages: Vec<Stage> = history
@@ -226,14 +227,20 @@ fn the_amendment_reaches_its_third_reading_on_10_sep_2021() {
             Stage::ParliamentCommittee,
             Stage::JointR2,
             Stage::JointR3,
+            Stage::Approved,
             Stage::PresentedForAssent,
             Stage::RoyalAssent,
             Stage::Published,
             Stage::Enacted
         ]
     );
-    // The 15-day wait between the second and third readings.
-    assert!(history[4].occurred_at - history[3].occurred_at >= chrono::Duration::days(15));
+    // The 15-day wait between the end of the second reading (entering JOINT_R3)
+    // and the third reading's vote (entering APPROVED), D+16 (s.256 (5)).
+    assert_eq!(
+        history[4].occurred_at.date_naive().to_string(),
+        "2021-08-25"
+    );
+    assert!(history[5].occurred_at - history[4].occurred_at >= chrono::Duration::days(16));
     // The sourced dates (scenarios/README.md): the second reading began on
     // 24 Aug 2021 (it took two days), royal assent was given on 7 Nov 2021.
     let day = |stage: Stage| {
@@ -428,10 +435,11 @@ fn generated_dates_respect_the_deadlines() {
             // 60 days, extendable by 30.
             assert!(r3 - r1 <= chrono::Duration::days(90), "{bill_id}");
         }
-        if let (Some(r2), Some(r3)) = (day(Stage::JointR2), day(Stage::JointR3)) {
+        if let (Some(r3), Some(vote)) = (day(Stage::JointR3), day(Stage::Approved)) {
             if bill_type == BillType::ConstitutionalAmendment {
-                // 15 days, the first not counted (CCC s.193/3).
-                assert!(r3 - r2 >= chrono::Duration::days(16), "{bill_id}");
+                // 15 days from the end of the second reading, the first not counted
+                // (s.256 (5), CCC s.193/3).
+                assert!(vote - r3 >= chrono::Duration::days(16), "{bill_id}");
             }
         }
         if bill_type == BillType::Budget {

@@ -253,6 +253,12 @@ pub struct BillStageChanged {
     /// first event only, with `proposer: cabinet`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recommended_by: Option<Recommender>,
+    /// On the move `WITHHELD -> HOUSE_REAFFIRM` only: the Bangkok day the Senate sent
+    /// the withheld bill back to the House, from which s.138 (1) counts the 180 (10)
+    /// days ("นับแต่วันที่วุฒิสภาส่งร่างพระราชบัญญัตินั้นคืนไปยังสภาผู้แทนราษฎร").
+    /// Absent: counted from the day the bill entered `WITHHELD`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub returned_on: Option<chrono::NaiveDate>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

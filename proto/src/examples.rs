@@ -68,6 +68,7 @@ pub fn one_of_each_kind() -> Vec<Event> {
             money_bill: false,
             proposer: None,
             recommended_by: None,
+            returned_on: None,
         }),
     );
     bill.precision = DatePrecision::Day;

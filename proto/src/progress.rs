@@ -90,8 +90,17 @@ impl BillProgress {
                 Some(days) if money_bill => days,
                 _ => wait.days,
             };
-            let Some(after) = self.entered(wait.after) else {
+            let Some(entered) = self.entered(wait.after) else {
                 continue;
+            };
+            // s.138 (1) counts from the day the Senate sent the bill back, when the
+            // feed says it; it cannot be before the bill was withheld.
+            let after = match b.returned_on {
+                Some(returned) if wait.after == Stage::Withheld && returned >= entered => returned,
+                Some(_) if wait.after == Stage::Withheld => {
+                    return Err(TransitionError::ReturnedBeforeWithheld { withheld: entered })
+                }
+                _ => entered,
             };
             // CCC s.193/3: the day of `after` is not counted.
             let earliest = Wait::earliest(after, days);
@@ -165,6 +174,7 @@ mod tests {
             money_bill: false,
             proposer: None,
             recommended_by: None,
+            returned_on: None,
         }
     }
 
@@ -270,6 +280,39 @@ mod tests {
             ("2023-09-02", HouseReaffirm),
         ];
         assert!(walk(BillType::Budget, &budget).is_ok());
+    }
+
+    #[test]
+    fn the_s138_wait_runs_from_the_day_the_senate_sent_the_bill_back() {
+        // s.138 (1): "นับแต่วันที่วุฒิสภาส่งร่างพระราชบัญญัตินั้นคืนไปยังสภาผู้แทนราษฎร".
+        let path = [
+            ("2023-01-10", Proposed),
+            ("2023-02-01", HouseR1),
+            ("2023-03-01", HouseCommittee),
+            ("2023-05-01", HouseR2),
+            ("2023-05-01", HouseR3),
+            ("2023-05-20", SenateR1),
+            ("2023-06-01", Withheld), // the Senate's vote
+        ];
+        let p = walk(BillType::Act, &path).unwrap();
+        let mut reaffirm = event(BillType::Act, Some(Withheld), HouseReaffirm);
+        // Without the day of return: counted from the vote, D+181 is 29 Nov.
+        assert_eq!(p.check(&reaffirm, at("2023-11-29")), Ok(()));
+        // Sent back on 10 Jun: the earliest day is 8 Dec.
+        reaffirm.returned_on = "2023-06-10".parse().ok();
+        let err = p.check(&reaffirm, at("2023-11-29")).unwrap_err();
+        assert_eq!(err.code(), "wait_not_over");
+        assert!(
+            err.to_string().ends_with("the earliest day is 2023-12-08"),
+            "{err}"
+        );
+        assert_eq!(p.check(&reaffirm, at("2023-12-08")), Ok(()));
+        reaffirm.returned_on = "2023-05-30".parse().ok();
+        let err = p.check(&reaffirm, at("2023-12-08")).unwrap_err();
+        assert_eq!(
+            (err.code(), err.field()),
+            ("bad_returned_on", "data.returned_on")
+        );
     }
 
     #[test]

@@ -184,6 +184,7 @@ impl BillState {
                 money_bill: self.money_bill,
                 proposer: None,
                 recommended_by: None,
+                returned_on: None,
             };
             match &mut progress {
                 Some(p) => p.apply(&b, entry.at),

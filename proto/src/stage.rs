@@ -715,6 +715,8 @@ pub enum TransitionError {
     DeemedWithoutReaffirmation,
     #[error("a bill becomes a money bill only by the Speaker's notice when it is sent to the Senate (s.136: \"ให้ถือเป็นเด็ดขาด\"), on the move into SENATE_R1 or before; this one entered SENATE_R1 on {senate} as a bill that is not")]
     MoneyBillTooLate { senate: chrono::NaiveDate },
+    #[error("returned_on is before the bill was withheld ({withheld}); the Senate sends back a bill it has withheld (s.138 (1))")]
+    ReturnedBeforeWithheld { withheld: chrono::NaiveDate },
     #[error("deemed approved on {on}, before its deadline of {deadline} has passed")]
     DeemedBeforeDeadline {
         on: chrono::NaiveDate,
@@ -735,6 +737,7 @@ impl TransitionError {
             TransitionError::DeadlineOutOfRange { .. } => "deadline_out_of_range",
             TransitionError::TooEarly { .. } => "wait_not_over",
             TransitionError::MoneyBillTooLate { .. } => "money_bill_too_late",
+            TransitionError::ReturnedBeforeWithheld { .. } => "bad_returned_on",
             TransitionError::WrongReturn { .. } => "wrong_return_stage",
             TransitionError::NotRevivable { .. } => "not_revivable",
             TransitionError::DeemedBeforeDeadline { .. } => "deemed_before_deadline",
@@ -751,6 +754,7 @@ impl TransitionError {
                 "data.deadline"
             }
             TransitionError::MoneyBillTooLate { .. } => "data.money_bill",
+            TransitionError::ReturnedBeforeWithheld { .. } => "data.returned_on",
             _ => "data.to_stage",
         }
     }

@@ -40,6 +40,8 @@ pub enum ValidationError {
     Proposer(&'static str),
     #[error("data.recommended_by: only the Cabinet's organic bill carries a recommendation (s.131 (1)), on its first event with proposer cabinet")]
     RecommendedBy,
+    #[error("data.returned_on: {0}")]
+    ReturnedOn(&'static str),
     #[error("data.session: {0}")]
     Session(&'static str),
     #[error("data.in_office: {0}")]
@@ -87,6 +89,7 @@ impl ValidationError {
             ZeroSeq => "bad_seq",
             Transition(e) => e.code(),
             Proposer(_) | RecommendedBy => "bad_proposer",
+            ReturnedOn(_) => "bad_returned_on",
             Session(_) => "bad_session",
             QuorumInOffice(_) => "quorum_in_office",
             Threshold { .. } => "bad_threshold",
@@ -229,6 +232,17 @@ fn validate_body(event: &Event) -> Result<(), ValidationError> {
                     return Err(ValidationError::Proposer(
                         "cannot introduce a bill of this type (ss.131, 133, 256)",
                     ));
+                }
+            }
+            // s.138 (1): the day the Senate sent the bill back, on the reaffirmation only.
+            if let Some(returned) = b.returned_on {
+                if b.from_stage != Some(Stage::Withheld) || b.to_stage != Stage::HouseReaffirm {
+                    return Err(ValidationError::ReturnedOn(
+                        "only on the move WITHHELD -> HOUSE_REAFFIRM (s.138 (1))",
+                    ));
+                }
+                if returned > bangkok_day(event.occurred_at) {
+                    return Err(ValidationError::ReturnedOn("must not be after the move"));
                 }
             }
             // s.131 (1): a court or organ only recommends; the Cabinet introduces.

@@ -241,6 +241,15 @@ fn a_threshold_must_be_complete_and_of_the_sittings_groups() {
 }
 
 #[test]
+fn returned_on_is_only_on_the_reaffirmation_of_a_withheld_bill() {
+    // s.138 (1): the day the Senate sent the bill back; no other move carries it.
+    let (code, field) = invalid("bill.stage_changed", |v| {
+        v["data"]["returned_on"] = "2021-09-01".into();
+    });
+    assert_eq!((code, field), pair("bad_returned_on", "data.returned_on"));
+}
+
+#[test]
 fn the_s256_6_group_is_the_no_office_parties_not_the_opposition() {
     // s.256 (6): 20% of the MPs of parties with no minister, Speaker or Deputy
     // Speaker, 49 of 242 on 10 Sep 2021. A part on `opposition` counts no base

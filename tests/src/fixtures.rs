@@ -35,6 +35,7 @@ pub fn bill_event(bill_id: &str, seq: u64, from: Option<Stage>, to: Stage) -> Ev
             money_bill: false,
             proposer: None,
             recommended_by: None,
+            returned_on: None,
         }),
     }
 }

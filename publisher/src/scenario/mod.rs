@@ -150,6 +150,7 @@ impl BillHistory {
                 money_bill: false,
                 proposer: None,
                 recommended_by: None,
+                returned_on: None,
             }),
         });
         self.stage = Some(to);

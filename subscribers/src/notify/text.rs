@@ -82,6 +82,7 @@ mod tests {
             money_bill: false,
             proposer: None,
             recommended_by: None,
+            returned_on: None,
         }
     }
 

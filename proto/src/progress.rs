@@ -316,6 +316,17 @@ mod tests {
     }
 
     #[test]
+    fn the_prime_minister_waits_5_days_before_presenting_an_approved_bill() {
+        // s.145: five days from receipt, which is on or after approval: D+6.
+        let mut path = presented_act("2023-05-06").to_vec();
+        path.insert(9, ("2023-05-01", Approved));
+        let (stage, err) = walk(BillType::Act, &path).unwrap_err();
+        assert_eq!((stage, err.code()), (PresentedForAssent, "wait_not_over"));
+        path[10].0 = "2023-05-07";
+        assert!(walk(BillType::Act, &path).is_ok());
+    }
+
+    #[test]
     fn the_money_bill_status_is_fixed_when_the_bill_enters_the_senate() {
         // s.136 ¶4: certified on the move into SENATE_R1 or before, never after.
         let path = [

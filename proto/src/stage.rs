@@ -365,6 +365,18 @@ const PRESENTED_AGAIN_WITHIN_30_DAYS: Clock = Clock {
     section: "s.146",
 };
 
+/// s.145: "ให้นายกรัฐมนตรีรอไว้ห้าวันนับแต่วันที่ได้รับร่างพระราชบัญญัตินั้นจากรัฐสภา". The Prime
+/// Minister receives the bill on or after the day of approval, so five days from
+/// entering `APPROVED` is the earliest the text allows (D+6); the stream does not
+/// carry the day of receipt, so the 20 days that follow are not checked.
+const PM_WAITS_5_DAYS: Wait = Wait {
+    after: Approved,
+    before: PresentedForAssent,
+    days: 5,
+    money_bill_days: None,
+    section: "s.145",
+};
+
 /// A clock of the same length for every bill.
 const fn clock(stage: Stage, days: u32, section: &'static str) -> Clock {
     Clock {
@@ -450,7 +462,10 @@ pub const RULES: &[TypeRules] = &[
         revivable: &[Proposed, Hearing, HouseR1, HouseCommittee, HouseR2, HouseR3, SenateR1, SenateCommittee, SenateR2, SenateR3, HouseSenateAmendments, JointCommittee, Withheld, HouseReaffirm],
         resumes: &[Lapsed],
         // s.138: 180 days, 10 for a money bill.
-        waits: &[Wait { after: Withheld, before: HouseReaffirm, days: 180, money_bill_days: Some(10), section: "s.138" }],
+        waits: &[
+            Wait { after: Withheld, before: HouseReaffirm, days: 180, money_bill_days: Some(10), section: "s.138" },
+            PM_WAITS_5_DAYS,
+        ],
         // s.136: 60 days of session (30 for a money bill), +30 by the Senate's resolution.
         clocks: &[
             Clock { stage: SenateR1, from: None, max_days: None, money_bill_max_days: None, section: "s.136" },
@@ -545,7 +560,7 @@ pub const RULES: &[TypeRules] = &[
         lapse_from: &[Proposed, HouseR1, HouseCommittee, HouseR2, HouseR3, SenateR1, Withheld, HouseReaffirm, VetoReconsider],
         revivable: &[Proposed, HouseR1, HouseCommittee, HouseR2, HouseR3, SenateR1, Withheld, HouseReaffirm],
         resumes: &[Lapsed],
-        waits: &[],
+        waits: &[PM_WAITS_5_DAYS],
         clocks: &[
             clock(Proposed, 105, "s.143"),
             clock(SenateR1, 20, "s.143"),

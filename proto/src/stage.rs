@@ -517,7 +517,9 @@ pub const RULES: &[TypeRules] = &[
         waits: &[],
         clocks: &[
             clock(Proposed, 180, "s.132 (1)"),
-            clock(OrganOpinions, 10, "s.132 (2)"),
+            // s.132 (2): sent "ภายในสิบห้าวันนับแต่วันที่รัฐสภาให้ความเห็นชอบ", then 10 days "นับแต่วันที่
+            // ได้รับร่าง": from the approval (the move), at most 15 + 10 days.
+            clock(OrganOpinions, 25, "s.132 (2)"),
             clock(ObjectionReconsider, 30, "s.132 (3)"),
             PRESENTED_WITHIN_90_DAYS,
             PRESENTED_AGAIN_WITHIN_30_DAYS,
@@ -593,7 +595,9 @@ pub const RULES: &[TypeRules] = &[
         revivable: &[],
         resumes: &[ConstCourt],
         waits: &[],
-        clocks: &[clock(ConstCourt, 60, "s.173")],
+        // s.173: the Speaker forwards "ภายในสามวัน", the Court has 60 days "นับแต่วันที่ได้รับเรื่อง":
+        // from the referral (the move), at most 3 + 60 days.
+        clocks: &[clock(ConstCourt, 63, "s.173")],
     },
     // Constitutional amendment (s.256): joint sitting, special thresholds, waits
     // of 15 days before the third reading and before presentation, and a
@@ -640,7 +644,12 @@ pub const RULES: &[TypeRules] = &[
             Wait { after: Approved, before: PresentedForAssent, days: 15, money_bill_days: None, section: "s.256 (7)" },
         ],
         // s.147 ¶1 counts 90 days from presentation for an amendment too.
-        clocks: &[clock(ConstCourt, 30, "s.256 (9)"), clock(PresentedForAssent, 90, "s.147")],
+        // s.256 (9): 30 days "นับแต่วันที่ได้รับเรื่อง", but the text sets no time for forwarding
+        // the petition, so no calendar bound from the move holds: only "after the move".
+        clocks: &[
+            Clock { stage: ConstCourt, from: None, max_days: None, money_bill_max_days: None, section: "s.256 (9)" },
+            clock(PresentedForAssent, 90, "s.147"),
+        ],
     },
 ];
 
@@ -1524,7 +1533,18 @@ mod tests {
             .check_deadline(None, Proposed, day, plus(180), false)
             .is_ok());
         assert!(organic
-            .check_deadline(None, OrganOpinions, day, plus(11), false)
+            .check_deadline(None, OrganOpinions, day, plus(26), false)
+            .is_err());
+        // s.132 (2): 15 days to send, then 10 from receipt (I5).
+        assert!(organic
+            .check_deadline(None, OrganOpinions, day, plus(25), false)
+            .is_ok());
+        let decree = rules_for(BillType::EmergencyDecree);
+        assert!(decree
+            .check_deadline(None, ConstCourt, day, plus(63), false)
+            .is_ok());
+        assert!(decree
+            .check_deadline(None, ConstCourt, day, plus(64), false)
             .is_err());
         assert!(organic
             .check_deadline(None, ObjectionReconsider, day, plus(30), false)

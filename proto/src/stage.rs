@@ -551,6 +551,8 @@ pub const RULES: &[TypeRules] = &[
         // s.143: the House's 105 days pass (the bill goes to the Senate as the
         // House sent it), or the Senate's 20 days.
         deemed: &[
+            // s.143 ¶2: also a House that never took the bill up ("พิจารณา…ไม่แล้วเสร็จภายในกำหนดเวลา").
+            Rule { from: Proposed, to: &[SenateR1] },
             Rule { from: HouseR1, to: &[SenateR1] },
             Rule { from: HouseCommittee, to: &[SenateR1] },
             Rule { from: HouseR2, to: &[SenateR1] },
@@ -1328,6 +1330,8 @@ mod tests {
         );
         // s.143: the House's 105 days, then the Senate's 20 days.
         assert!(deemable(BillType::Budget, HouseCommittee, SenateR1));
+        // s.143: the 105 days pass before the House even reads the bill (I4).
+        assert!(deemable(BillType::Budget, Proposed, SenateR1));
         assert!(!legal(BillType::Budget, HouseCommittee, SenateR1));
         assert!(deemable(BillType::Budget, SenateR1, Approved));
         // s.132 (1): the joint sitting's 180 days pass; the organs' 10 days and

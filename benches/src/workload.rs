@@ -59,6 +59,8 @@ pub fn event(run: &str, index: u64, topic: usize, sent_ns: u64) -> Event {
             deadline: None,
             money_bill: false,
             proposer: None,
+            recommended_by: None,
+            returned_on: None,
         }),
     }
 }

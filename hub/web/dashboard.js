@@ -313,6 +313,7 @@ const STAGES = {
   HOUSE_APPROVAL: ["สภาผู้แทนราษฎรพิจารณาอนุมัติ", "House approval"],
   SENATE_APPROVAL: ["วุฒิสภาพิจารณาอนุมัติ", "Senate approval"],
   CONST_COURT: ["ศาลรัฐธรรมนูญวินิจฉัย", "Constitutional Court review"],
+  APPROVED: ["ผ่านความเห็นชอบแล้ว รอนำขึ้นทูลเกล้าฯ", "approved, awaiting presentation for royal assent"],
   PRESENTED_FOR_ASSENT: ["นำขึ้นทูลเกล้าฯ", "presented for royal assent"],
   ROYAL_ASSENT: ["ทรงลงพระปรมาภิไธย", "royal assent given"],
   VETO_RECONSIDER: ["รัฐสภาปรึกษาใหม่", "reconsidered after royal veto"],
@@ -322,7 +323,7 @@ const STAGES = {
   REJECTED: ["ตกไป", "rejected"],
   MERGED: ["รวมร่าง", "merged into a main bill"],
   WITHDRAWN: ["ถอน", "withdrawn"],
-  LAPSED: ["ตกไปเพราะยุบสภา", "lapsed on dissolution"],
+  LAPSED: ["ตกไปเพราะสภาผู้แทนราษฎรสิ้นอายุหรือถูกยุบ", "lapsed at the end of the House's term or on dissolution"],
 };
 
 /**
@@ -331,11 +332,11 @@ const STAGES = {
  * furthest path stage the bill reached; an ending off the path (REJECTED...) too.
  */
 const PATHS = {
-  act: ['PROPOSED', 'HEARING', 'HOUSE_R1', 'HOUSE_COMMITTEE', 'HOUSE_R2', 'HOUSE_R3', 'SENATE_R1', 'SENATE_COMMITTEE', 'SENATE_R2', 'SENATE_R3', 'PRESENTED_FOR_ASSENT', 'ROYAL_ASSENT', 'PUBLISHED', 'ENACTED'],
+  act: ['PROPOSED', 'HEARING', 'HOUSE_R1', 'HOUSE_COMMITTEE', 'HOUSE_R2', 'HOUSE_R3', 'SENATE_R1', 'SENATE_COMMITTEE', 'SENATE_R2', 'SENATE_R3', 'APPROVED', 'PRESENTED_FOR_ASSENT', 'ROYAL_ASSENT', 'PUBLISHED', 'ENACTED'],
   organic_act: ['PROPOSED', 'JOINT_R1', 'PARLIAMENT_COMMITTEE', 'JOINT_R2', 'JOINT_R3', 'ORGAN_OPINIONS', 'PRESENTED_FOR_ASSENT', 'ROYAL_ASSENT', 'PUBLISHED', 'ENACTED'],
-  budget: ['PROPOSED', 'HOUSE_R1', 'HOUSE_COMMITTEE', 'HOUSE_R2', 'HOUSE_R3', 'SENATE_R1', 'PRESENTED_FOR_ASSENT', 'ROYAL_ASSENT', 'PUBLISHED', 'ENACTED'],
+  budget: ['PROPOSED', 'HOUSE_R1', 'HOUSE_COMMITTEE', 'HOUSE_R2', 'HOUSE_R3', 'SENATE_R1', 'APPROVED', 'PRESENTED_FOR_ASSENT', 'ROYAL_ASSENT', 'PUBLISHED', 'ENACTED'],
   emergency_decree: ['ENACTED', 'HOUSE_APPROVAL', 'SENATE_APPROVAL', 'CONFIRMED'],
-  constitutional_amendment: ['PROPOSED', 'JOINT_R1', 'PARLIAMENT_COMMITTEE', 'JOINT_R2', 'JOINT_R3', 'PRESENTED_FOR_ASSENT', 'ROYAL_ASSENT', 'PUBLISHED', 'ENACTED'],
+  constitutional_amendment: ['PROPOSED', 'JOINT_R1', 'PARLIAMENT_COMMITTEE', 'JOINT_R2', 'JOINT_R3', 'APPROVED', 'PRESENTED_FOR_ASSENT', 'ROYAL_ASSENT', 'PUBLISHED', 'ENACTED'],
 };
 const ENDED_BAD = new Set(['REJECTED', 'MERGED', 'WITHDRAWN', 'LAPSED']);
 const ENDED_OK = { act: 'ENACTED', organic_act: 'ENACTED', budget: 'ENACTED', constitutional_amendment: 'ENACTED', emergency_decree: 'CONFIRMED' };
@@ -403,7 +404,7 @@ const ROLES = { member: ['สมาชิก', 'member'], minister: ['รัฐ�
 const METHODS = { electronic: ['เครื่องออกเสียงลงคะแนน', 'electronic'], roll_call: ['ขานชื่อเป็นรายบุคคล', 'roll call'], secret_ballot: ['ลงคะแนนลับ', 'secret ballot'], show_of_hands: ['ยกมือ', 'show of hands'] };
 const OPTIONS = { aye: ['เห็นด้วย', 'Aye'], no: ['ไม่เห็นด้วย', 'No'], abstain: ['งดออกเสียง', 'Abstain'], not_voting: ['ไม่ลงคะแนนเสียง', 'Not voting'], absent: ['ขาดประชุม', 'Absent'] };
 const OPTION_ORDER = ['aye', 'no', 'abstain', 'not_voting', 'absent'];
-const GROUPS = { house: ['ส.ส.', 'MPs'], senate: ['ส.ว.', 'Senators'], government: ['ส.ส. ฝ่ายรัฐบาล', 'government MPs'], opposition: ['ส.ส. ฝ่ายค้าน', 'opposition MPs'] };
+const GROUPS = { house: ['ส.ส.', 'MPs'], senate: ['ส.ว.', 'Senators'], government: ['ส.ส. ฝ่ายรัฐบาล', 'government MPs'], opposition: ['ส.ส. ฝ่ายค้าน', 'opposition MPs'], no_office_parties: ['ส.ส. พรรคที่ไม่มีรัฐมนตรีหรือประธาน/รองประธานสภา', 'MPs of parties with no minister or presiding officer'] };
 // The blocs split the MPs a second way: they never add to the totals.
 const CHAMBER_GROUPS = new Set(['', 'house', 'senate']);
 const DECISIONS = { adopted: ['ที่ประชุมเห็นชอบ', 'adopted'], rejected: ['ที่ประชุมไม่เห็นชอบ', 'rejected'] };
@@ -1562,7 +1563,7 @@ function buildVote(v, options, groups, shape) {
   return { shape, root, status, question, meta, rows, groupRows };
 }
 
-/** "Threshold check: met · all 472 ≥ 367 · Senators 149 ≥ 84". */
+/** "Threshold check: met · all 472 ≥ 366 · Senators 149 ≥ 84". */
 function thresholdEl(check) {
   const parts = check.parts.map((p) => {
     const who = p.group ? L(GROUPS[p.group], p.group) : t('part_whole');

@@ -5,7 +5,7 @@
 //! the top level of the envelope. Unknown fields are rejected everywhere, and a
 //! parse error names the path of the failing field (`data.counts[0].value`).
 
-use crate::stage::{code_enum, BillType, Proposer, Stage};
+use crate::stage::{code_enum, BillType, Proposer, Recommender, Stage};
 use crate::vote::Threshold;
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
@@ -146,14 +146,20 @@ code_enum! {
 
 code_enum! {
     /// A group of members in a tally: MPs or senators (the chamber groups,
-    /// which split a joint sitting's tally), or the MPs of the government or
-    /// the opposition parties (a second breakdown of the MPs' votes, for
-    /// thresholds such as s.256 (6)'s 20% of opposition MPs).
+    /// which split a joint sitting's tally); the MPs of the government or the
+    /// opposition parties (a political breakdown of the MPs' votes, for display:
+    /// no threshold counts them); or `no_office_parties`, the s.256 (6) base:
+    /// the MPs of the parties none of whose members is a minister, the Speaker
+    /// or a Deputy Speaker ("พรรคการเมืองที่สมาชิกมิได้ดำรงตำแหน่งรัฐมนตรี
+    /// ประธานสภาผู้แทนราษฎรหรือรองประธานสภาผู้แทนราษฎร"). It is not "the
+    /// opposition": it takes in government parties with no minister and leaves
+    /// out an opposition party holding a Deputy Speaker post.
     Group {
         House => "house",
         Senate => "senate",
         Government => "government",
         Opposition => "opposition",
+        NoOfficeParties => "no_office_parties",
     }
 }
 
@@ -161,6 +167,12 @@ impl Group {
     /// Whether the group is a House (`house`, `senate`) rather than a bloc of MPs.
     pub fn is_chamber(self) -> bool {
         matches!(self, Group::House | Group::Senate)
+    }
+
+    /// Whether a threshold may count the group: the Houses, and the s.256 (6)
+    /// base; `government` and `opposition` are no base the Constitution names.
+    pub fn is_constitutional_base(self) -> bool {
+        !matches!(self, Group::Government | Group::Opposition)
     }
 }
 
@@ -237,6 +249,16 @@ pub struct BillStageChanged {
     /// Who introduced the bill; on its first event only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proposer: Option<Proposer>,
+    /// Whose recommendation the Cabinet's organic bill carries (s.131 (1)); on the
+    /// first event only, with `proposer: cabinet`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recommended_by: Option<Recommender>,
+    /// On the move `WITHHELD -> HOUSE_REAFFIRM` only: the Bangkok day the Senate sent
+    /// the withheld bill back to the House, from which s.138 (1) counts the 180 (10)
+    /// days ("นับแต่วันที่วุฒิสภาส่งร่างพระราชบัญญัตินั้นคืนไปยังสภาผู้แทนราษฎร").
+    /// Absent: counted from the day the bill entered `WITHHELD`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub returned_on: Option<chrono::NaiveDate>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -48,9 +48,9 @@ pub fn one_of_each_kind() -> Vec<Event> {
     let s = joint;
     let amendment = Some("b-2564-ca-0001".to_string());
     let mut bill = envelope(
-        "e-b-2564-ca-0001-5",
+        "e-b-2564-ca-0001-6",
         "b-2564-ca-0001",
-        5,
+        6,
         "2021-09-10T00:00:00Z",
         Body::BillStageChanged(BillStageChanged {
             bill_id: "b-2564-ca-0001".into(),
@@ -59,14 +59,16 @@ pub fn one_of_each_kind() -> Vec<Event> {
                 "ร่างรัฐธรรมนูญแก้ไขเพิ่มเติม (ฉบับที่ ..) พ.ศ. .... (มาตรา 83 และมาตรา 91)",
                 "Draft Constitutional Amendment (No. ..) B.E. .... (sections 83 and 91)",
             ),
-            from_stage: Some(Stage::JointR2),
-            to_stage: Stage::JointR3,
+            from_stage: Some(Stage::JointR3),
+            to_stage: Stage::Approved,
             note: Some(Text::new("ผ่านวาระที่ 3", "passed its third reading")),
             merged_into: None,
             deemed: false,
             deadline: None,
             money_bill: false,
             proposer: None,
+            recommended_by: None,
+            returned_on: None,
         }),
     );
     bill.precision = DatePrecision::Day;
@@ -103,7 +105,7 @@ pub fn one_of_each_kind() -> Vec<Event> {
             Body::QuorumChecked(QuorumChecked {
                 sitting: s(),
                 present: 692,
-                required: 367,
+                required: 365,
                 met: true,
                 in_office: Some(JOINT_IN_OFFICE_2021_09_10.0 + JOINT_IN_OFFICE_2021_09_10.1),
             }),
@@ -166,8 +168,8 @@ pub fn one_of_each_kind() -> Vec<Event> {
                 vote_id: "vote-1".into(),
                 method: VoteMethod::RollCall,
                 requirement: Text::new(
-                    "มากกว่ากึ่งหนึ่งของสมาชิกทั้งหมดของทั้งสองสภา",
-                    "more than half of all members of both Houses",
+                    "มากกว่ากึ่งหนึ่งของจำนวนสมาชิกทั้งหมดเท่าที่มีอยู่ของทั้งสองสภา",
+                    "more than half of the members in office of both Houses",
                 ),
                 question: Text::new(
                     "เห็นชอบร่างรัฐธรรมนูญแก้ไขเพิ่มเติมในวาระที่ 3",
@@ -281,14 +283,15 @@ pub fn real_tally_10_sep_2021() -> Vec<VoteCount> {
     ]
 }
 
-/// Members in office (MPs, senators) at the joint sitting of 10 Sep 2021. An
-/// **estimate**: no figure for that day was found. The nearest sourced one is
-/// of the joint sitting of 17 Mar 2021 ("half of the current joint parliament
-/// is 367", with by-elections pending: Pattaya Mail, 18 Mar 2021), with the
-/// full Senate of 250; 483 + 250 = 733, whose half rounded up is 367.
-pub const JOINT_IN_OFFICE_2021_09_10: (u32, u32) = (483, 250);
+/// Members in office (MPs, senators) at the joint sitting of 10 Sep 2021: 480 MPs
+/// and 250 senators, 730 in all, so a quorum of 365 and a third-reading threshold of
+/// 366 (Daily News, 10 Sep 2021, dailynews.co.th/news/256036: "สมาชิกรัฐสภาที่สามารถ
+/// ปฏิบัติหน้าที่ได้ … 730 คน … ส.ว. 250 คน ส.ส. 480 คน"; iLaw node/5972 also gives 730).
+/// 733 (483 + 250) was the figure of 24 Jun 2021.
+pub const JOINT_IN_OFFICE_2021_09_10: (u32, u32) = (480, 250);
 
-/// The threshold of an amendment's third reading before 2024, s.256 (6): more
+/// The threshold of an amendment's third reading, s.256 (6) (a permanent rule, not a
+/// transitory one): more
 /// than half of the members in office of both Houses, among them at least 1/3
 /// of the senators in office. (Its third condition, 20% of the MPs of parties
 /// with no minister or presiding officer, is left out: no tally of 10 Sep 2021

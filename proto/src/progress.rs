@@ -4,8 +4,8 @@
 //! The rules that need only the event itself are [`crate::stage::check_transition`].
 
 use crate::event::BillStageChanged;
-use crate::stage::{resume_stage, rules_for, BillType, Stage, TransitionError};
-use chrono::{DateTime, Days, FixedOffset, NaiveDate, Utc};
+use crate::stage::{resume_stage, rules_for, BillType, Stage, TransitionError, Wait};
+use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 
 /// The calendar day of `at` in Bangkok (UTC+7, no daylight saving), the day the
 /// Constitution's periods are counted in.
@@ -76,18 +76,34 @@ impl BillProgress {
                 }
             }
         }
+        // s.136 ¶4: the Speaker's notice to the Senate is final ("ให้ถือเป็นเด็ดขาด หากมิได้
+        // แจ้ง ให้ถือว่า…ไม่เป็นร่าง…เกี่ยวด้วยการเงิน"): a bill that entered the Senate as a
+        // non-money bill never becomes one (which would shorten its s.138 wait to 10 days).
+        if b.money_bill && !self.money_bill {
+            if let Some(senate) = self.entered(Stage::SenateR1) {
+                return Err(TransitionError::MoneyBillTooLate { senate });
+            }
+        }
         let money_bill = self.money_bill || b.money_bill;
         for wait in rules.waits.iter().filter(|w| w.before == to) {
             let days = match wait.money_bill_days {
                 Some(days) if money_bill => days,
                 _ => wait.days,
             };
-            let Some(after) = self.entered(wait.after) else {
+            let Some(entered) = self.entered(wait.after) else {
                 continue;
             };
-            let earliest = after
-                .checked_add_days(Days::new(days.into()))
-                .unwrap_or(NaiveDate::MAX);
+            // s.138 (1) counts from the day the Senate sent the bill back, when the
+            // feed says it; it cannot be before the bill was withheld.
+            let after = match b.returned_on {
+                Some(returned) if wait.after == Stage::Withheld && returned >= entered => returned,
+                Some(_) if wait.after == Stage::Withheld => {
+                    return Err(TransitionError::ReturnedBeforeWithheld { withheld: entered })
+                }
+                _ => entered,
+            };
+            // CCC s.193/3: the day of `after` is not counted.
+            let earliest = Wait::earliest(after, days);
             if day < earliest {
                 return Err(TransitionError::TooEarly {
                     after: wait.after,
@@ -97,6 +113,16 @@ impl BillProgress {
                     earliest,
                 });
             }
+        }
+        // s.146 ¶2: "as if signed" only after the 2/3 reaffirmation and a second
+        // presentation ("มิได้ทรงลงพระปรมาภิไธยพระราชทานคืนมาภายในสามสิบวัน"); a first
+        // presentation not returned in 90 days goes back to Parliament (¶1).
+        if b.deemed
+            && self.stage == Stage::PresentedForAssent
+            && to == Stage::Published
+            && self.previous != Some(Stage::VetoReconsider)
+        {
+            return Err(TransitionError::DeemedWithoutReaffirmation);
         }
         if b.deemed {
             if let Some(deadline) = self.deadline {
@@ -147,6 +173,8 @@ mod tests {
             deadline: None,
             money_bill: false,
             proposer: None,
+            recommended_by: None,
+            returned_on: None,
         }
     }
 
@@ -168,27 +196,35 @@ mod tests {
 
     #[test]
     fn an_amendment_waits_15_days_before_its_third_reading_and_before_presentation() {
-        // s.256 (5) and (7), on the dates of 2021.
+        // s.256 (5) and (7), on the dates of 2021. The stage convention: the second
+        // reading (JOINT_R2) began on 24 Aug and ended on 25 Aug, when the bill entered
+        // JOINT_R3; the third reading's vote (into APPROVED) was on 10 Sep, D+16 after
+        // the end of the second reading (CCC s.193/3), not after its start.
         let ok = [
             ("2021-06-24", Proposed),
             ("2021-06-24", JointR1),
             ("2021-06-25", ParliamentCommittee),
             ("2021-08-24", JointR2),
-            ("2021-09-10", JointR3),
-            ("2021-09-27", PresentedForAssent),
+            ("2021-08-25", JointR3),
+            ("2021-09-10", Approved),
+            ("2021-09-26", PresentedForAssent),
         ];
         assert!(walk(BillType::ConstitutionalAmendment, &ok).is_ok());
         let mut early = ok;
-        early[4].0 = "2021-09-07"; // 14 days after the second reading
+        early[5].0 = "2021-09-09"; // D+15 after the end of the second reading
         let (stage, err) = walk(BillType::ConstitutionalAmendment, &early).unwrap_err();
-        assert_eq!((stage, err.code()), (JointR3, "wait_not_over"));
+        assert_eq!((stage, err.code()), (Approved, "wait_not_over"));
+        let mut rejected = early;
+        rejected[5].1 = Rejected; // the vote itself waits, whatever its result
+        let (stage, err) = walk(BillType::ConstitutionalAmendment, &rejected).unwrap_err();
+        assert_eq!((stage, err.code()), (Rejected, "wait_not_over"));
         let mut early = ok;
-        early[5].0 = "2021-09-24"; // 14 days after the third reading
+        early[6].0 = "2021-09-25"; // D+15 after the third reading
         let (stage, err) = walk(BillType::ConstitutionalAmendment, &early).unwrap_err();
         assert_eq!((stage, err.code()), (PresentedForAssent, "wait_not_over"));
         assert_eq!(
             err.to_string(),
-            "PRESENTED_FOR_ASSENT may come only 15 days after JOINT_R3 (s.256 (7)); the earliest day is 2021-09-25"
+            "PRESENTED_FOR_ASSENT may come only once 15 days have passed after APPROVED (s.256 (7); the first day is not counted, CCC s.193/3); the earliest day is 2021-09-26"
         );
     }
 
@@ -208,7 +244,12 @@ mod tests {
         let (stage, err) = walk(BillType::Act, &path).unwrap_err();
         assert_eq!((stage, err.code()), (HouseReaffirm, "wait_not_over"));
         let mut later = path;
-        later[7].0 = "2023-11-28"; // 180 days after 1 Jun
+        later[7].0 = "2023-11-28"; // D+180: the wait's last day (CCC s.193/3)
+        assert_eq!(
+            walk(BillType::Act, &later).unwrap_err().1.code(),
+            "wait_not_over"
+        );
+        later[7].0 = "2023-11-29"; // D+181
         assert!(walk(BillType::Act, &later).is_ok());
         // A money bill: 10 days.
         let money = |day: &str| {
@@ -225,8 +266,9 @@ mod tests {
             Ok::<_, TransitionError>(())
         };
         assert_eq!(money("2023-06-05").unwrap_err().code(), "wait_not_over");
-        assert_eq!(money("2023-06-11"), Ok(()));
-        // A budget bill: at once (s.143).
+        assert_eq!(money("2023-06-11").unwrap_err().code(), "wait_not_over"); // D+10
+        assert_eq!(money("2023-06-12"), Ok(())); // D+11
+                                                 // A budget bill: at once (s.143).
         let budget = [
             ("2023-05-31", Proposed),
             ("2023-06-01", HouseR1),
@@ -238,6 +280,79 @@ mod tests {
             ("2023-09-02", HouseReaffirm),
         ];
         assert!(walk(BillType::Budget, &budget).is_ok());
+    }
+
+    #[test]
+    fn the_s138_wait_runs_from_the_day_the_senate_sent_the_bill_back() {
+        // s.138 (1): "นับแต่วันที่วุฒิสภาส่งร่างพระราชบัญญัตินั้นคืนไปยังสภาผู้แทนราษฎร".
+        let path = [
+            ("2023-01-10", Proposed),
+            ("2023-02-01", HouseR1),
+            ("2023-03-01", HouseCommittee),
+            ("2023-05-01", HouseR2),
+            ("2023-05-01", HouseR3),
+            ("2023-05-20", SenateR1),
+            ("2023-06-01", Withheld), // the Senate's vote
+        ];
+        let p = walk(BillType::Act, &path).unwrap();
+        let mut reaffirm = event(BillType::Act, Some(Withheld), HouseReaffirm);
+        // Without the day of return: counted from the vote, D+181 is 29 Nov.
+        assert_eq!(p.check(&reaffirm, at("2023-11-29")), Ok(()));
+        // Sent back on 10 Jun: the earliest day is 8 Dec.
+        reaffirm.returned_on = "2023-06-10".parse().ok();
+        let err = p.check(&reaffirm, at("2023-11-29")).unwrap_err();
+        assert_eq!(err.code(), "wait_not_over");
+        assert!(
+            err.to_string().ends_with("the earliest day is 2023-12-08"),
+            "{err}"
+        );
+        assert_eq!(p.check(&reaffirm, at("2023-12-08")), Ok(()));
+        reaffirm.returned_on = "2023-05-30".parse().ok();
+        let err = p.check(&reaffirm, at("2023-12-08")).unwrap_err();
+        assert_eq!(
+            (err.code(), err.field()),
+            ("bad_returned_on", "data.returned_on")
+        );
+    }
+
+    #[test]
+    fn the_prime_minister_waits_5_days_before_presenting_an_approved_bill() {
+        // s.145: five days from receipt, which is on or after approval: D+6.
+        let mut path = presented_act("2023-05-06").to_vec();
+        path.insert(9, ("2023-05-01", Approved));
+        let (stage, err) = walk(BillType::Act, &path).unwrap_err();
+        assert_eq!((stage, err.code()), (PresentedForAssent, "wait_not_over"));
+        path[10].0 = "2023-05-07";
+        assert!(walk(BillType::Act, &path).is_ok());
+    }
+
+    #[test]
+    fn the_money_bill_status_is_fixed_when_the_bill_enters_the_senate() {
+        // s.136 ¶4: certified on the move into SENATE_R1 or before, never after.
+        let path = [
+            ("2023-01-10", Proposed),
+            ("2023-02-01", HouseR1),
+            ("2023-03-01", HouseCommittee),
+            ("2023-05-01", HouseR2),
+            ("2023-05-01", HouseR3),
+        ];
+        let mut p = walk(BillType::Act, &path).unwrap();
+        let mut to_senate = event(BillType::Act, Some(HouseR3), SenateR1);
+        p.check(&to_senate, at("2023-05-20")).unwrap();
+        let mut certified = p.clone();
+        to_senate.money_bill = true;
+        assert_eq!(certified.check(&to_senate, at("2023-05-20")), Ok(()));
+        certified.apply(&to_senate, at("2023-05-20"));
+        assert!(certified.money_bill);
+        to_senate.money_bill = false;
+        p.apply(&to_senate, at("2023-05-20"));
+        let mut withheld = event(BillType::Act, Some(SenateR1), Withheld);
+        withheld.money_bill = true;
+        let err = p.check(&withheld, at("2023-06-01")).unwrap_err();
+        assert_eq!(
+            (err.code(), err.field()),
+            ("money_bill_too_late", "data.money_bill")
+        );
     }
 
     #[test]
@@ -346,6 +461,95 @@ mod tests {
             "deemed_before_deadline"
         );
         assert_eq!(p.check(&deemed, at("2024-05-01")), Ok(()));
+    }
+
+    /// An act up to its first presentation for royal assent, on `presented`.
+    fn presented_act(presented: &str) -> Vec<(&str, Stage)> {
+        vec![
+            ("2023-01-10", Proposed),
+            ("2023-02-01", HouseR1),
+            ("2023-03-01", HouseCommittee),
+            ("2023-03-20", HouseR2),
+            ("2023-03-20", HouseR3),
+            ("2023-04-03", SenateR1),
+            ("2023-04-03", SenateCommittee),
+            ("2023-05-01", SenateR2),
+            ("2023-05-01", SenateR3),
+            (presented, PresentedForAssent),
+        ]
+    }
+
+    #[test]
+    fn a_bill_is_published_as_if_signed_only_after_a_reaffirmation_and_a_second_presentation() {
+        // s.146: a first presentation is never deemed signed, however long it waits.
+        let mut p = walk(BillType::Act, &presented_act("2023-05-20")).unwrap();
+        let mut deemed = event(BillType::Act, Some(PresentedForAssent), Published);
+        deemed.deemed = true;
+        let err = p.check(&deemed, at("2023-09-01")).unwrap_err();
+        assert_eq!(err, TransitionError::DeemedWithoutReaffirmation);
+        assert_eq!((err.code(), err.field()), ("not_deemable", "data.deemed"));
+        // Past 90 days it goes back to Parliament, which reaffirms it by 2/3; re-presented
+        // and not returned within 30 days, it is published as if signed.
+        let back = event(BillType::Act, Some(PresentedForAssent), VetoReconsider);
+        p.check(&back, at("2023-08-19")).unwrap();
+        p.apply(&back, at("2023-08-19"));
+        let mut again = event(BillType::Act, Some(VetoReconsider), PresentedForAssent);
+        again.deadline = "2023-10-01".parse().ok();
+        p.check(&again, at("2023-09-01")).unwrap();
+        p.apply(&again, at("2023-09-01"));
+        assert_eq!(
+            p.check(&deemed, at("2023-10-01")).unwrap_err().code(),
+            "deemed_before_deadline"
+        );
+        assert_eq!(p.check(&deemed, at("2023-10-02")), Ok(()));
+    }
+
+    #[test]
+    fn an_amendment_has_no_veto_override_and_no_deemed_publication() {
+        // s.256 (7): only s.81 applies; s.147 ¶1 lapses an unsigned draft.
+        let path = [
+            ("2021-06-24", Proposed),
+            ("2021-06-24", JointR1),
+            ("2021-06-25", ParliamentCommittee),
+            ("2021-08-24", JointR2),
+            ("2021-08-25", JointR3),
+            ("2021-09-10", Approved),
+            ("2021-09-30", PresentedForAssent),
+        ];
+        let p = walk(BillType::ConstitutionalAmendment, &path).unwrap();
+        let mut deemed = event(
+            BillType::ConstitutionalAmendment,
+            Some(PresentedForAssent),
+            Published,
+        );
+        deemed.deemed = true;
+        let check = |e: &BillStageChanged| {
+            crate::stage::check_transition(e.bill_type, e.from_stage, e.to_stage, e.deemed)
+        };
+        assert_eq!(check(&deemed).unwrap_err().code(), "not_deemable");
+        let veto = event(
+            BillType::ConstitutionalAmendment,
+            Some(PresentedForAssent),
+            VetoReconsider,
+        );
+        assert_eq!(check(&veto).unwrap_err().code(), "illegal_transition");
+        let lapse = event(
+            BillType::ConstitutionalAmendment,
+            Some(PresentedForAssent),
+            Lapsed,
+        );
+        assert_eq!(check(&lapse), Ok(()));
+        let mut lapsed = p.clone();
+        lapsed.apply(&lapse, at("2022-01-10"));
+        let revive = event(
+            BillType::ConstitutionalAmendment,
+            Some(Lapsed),
+            PresentedForAssent,
+        );
+        assert_eq!(
+            lapsed.check(&revive, at("2022-06-01")).unwrap_err().code(),
+            "not_revivable"
+        );
     }
 
     #[test]

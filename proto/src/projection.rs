@@ -183,6 +183,8 @@ impl BillState {
                 deadline: entry.deadline,
                 money_bill: self.money_bill,
                 proposer: None,
+                recommended_by: None,
+                returned_on: None,
             };
             match &mut progress {
                 Some(p) => p.apply(&b, entry.at),
@@ -643,11 +645,11 @@ mod tests {
         }
         assert_eq!(p.seq, 15);
         let bill = &p.bills["b-2564-ca-0001"];
-        assert_eq!(bill.stage, Stage::JointR3);
+        assert_eq!(bill.stage, Stage::Approved);
         assert_eq!(bill.timeline.len(), 1);
         let sitting = &p.sittings["joint-2564-1-10"];
         assert_eq!(sitting.status, SittingStatus::Open);
-        assert_eq!(sitting.quorum.as_ref().unwrap().required, 367);
+        assert_eq!(sitting.quorum.as_ref().unwrap().required, 365);
         let vote = sitting.vote("vote-1").unwrap();
         assert_eq!(vote.result, Some(VoteOutcome::Passed));
         assert_eq!(vote.verdict(), Some(Verdict::Passed));

@@ -87,6 +87,7 @@ code_enum! {
         HouseApproval => "HOUSE_APPROVAL",
         SenateApproval => "SENATE_APPROVAL",
         ConstCourt => "CONST_COURT",
+        Approved => "APPROVED",
         PresentedForAssent => "PRESENTED_FOR_ASSENT",
         RoyalAssent => "ROYAL_ASSENT",
         VetoReconsider => "VETO_RECONSIDER",
@@ -103,6 +104,9 @@ code_enum! {
 impl Stage {
     /// The chamber that has a bill at this stage, if one does (the joint
     /// sitting for the readings and reconsiderations of the National Assembly).
+    /// `JOINT_COMMITTEE` has none: it is a committee of both Houses, not a joint
+    /// sitting, and each House votes on its draft separately (s.137 (3): "ถ้าสภา
+    /// ทั้งสองต่างเห็นชอบ").
     pub fn chamber(self) -> Option<crate::event::Chamber> {
         use crate::event::Chamber;
         use Stage::*;
@@ -117,8 +121,8 @@ impl Stage {
             SenateR1 | SenateCommittee | SenateR2 | SenateR3 | SenateApproval => {
                 Some(Chamber::Senate)
             }
-            JointR1 | ParliamentCommittee | JointR2 | JointR3 | JointCommittee
-            | ObjectionReconsider | VetoReconsider => Some(Chamber::Joint),
+            JointR1 | ParliamentCommittee | JointR2 | JointR3 | ObjectionReconsider
+            | VetoReconsider => Some(Chamber::Joint),
             _ => None,
         }
     }
@@ -163,6 +167,10 @@ impl Stage {
             HouseApproval => ("สภาผู้แทนราษฎรพิจารณาอนุมัติ", "House approval"),
             SenateApproval => ("วุฒิสภาพิจารณาอนุมัติ", "Senate approval"),
             ConstCourt => ("ศาลรัฐธรรมนูญวินิจฉัย", "Constitutional Court review"),
+            Approved => (
+                "ผ่านความเห็นชอบแล้ว รอนำขึ้นทูลเกล้าฯ",
+                "approved, awaiting presentation for royal assent",
+            ),
             PresentedForAssent => ("นำขึ้นทูลเกล้าฯ", "presented for royal assent"),
             RoyalAssent => ("ทรงลงพระปรมาภิไธย", "royal assent given"),
             VetoReconsider => ("รัฐสภาปรึกษาใหม่", "reconsidered after royal veto"),
@@ -172,7 +180,11 @@ impl Stage {
             Rejected => ("ตกไป", "rejected"),
             Merged => ("รวมร่าง", "merged into a main bill"),
             Withdrawn => ("ถอน", "withdrawn"),
-            Lapsed => ("ตกไปเพราะยุบสภา", "lapsed on dissolution"),
+            // s.147 ¶1: "อายุของสภาผู้แทนราษฎรสิ้นสุดลงหรือมีการยุบสภาผู้แทนราษฎร".
+            Lapsed => (
+                "ตกไปเพราะสภาผู้แทนราษฎรสิ้นอายุหรือถูกยุบ",
+                "lapsed at the end of the House's term or on dissolution",
+            ),
         }
     }
 }
@@ -185,7 +197,19 @@ code_enum! {
         Mps => "mps",
         MpsAndSenators => "mps_and_senators",
         Voters => "voters",
+        // Kept so that old feeds still parse; no bill type allows them under
+        // 2560 (they were the 2550 rule, 2550 s.139 (3)): see `Recommender`.
         Court => "court",
+        IndependentOrgan => "independent_organ",
+    }
+}
+
+code_enum! {
+    /// On whose recommendation the Cabinet introduces an organic bill (s.131 (1):
+    /// "คณะรัฐมนตรี โดยข้อเสนอแนะของศาลฎีกา ศาลรัฐธรรมนูญ หรือองค์กรอิสระที่เกี่ยวข้อง").
+    Recommender {
+        SupremeCourt => "supreme_court",
+        ConstitutionalCourt => "constitutional_court",
         IndependentOrgan => "independent_organ",
     }
 }
@@ -194,15 +218,15 @@ impl Proposer {
     /// Who may introduce a bill of `bill_type`: an act, the Cabinet, 20 MPs or
     /// 10,000 voters (s.133); an organic act, the Cabinet (on the
     /// recommendation of the Supreme Court, the Constitutional Court or the
-    /// independent organ concerned, recorded as `court` or
-    /// `independent_organ`) or 1/10 of the MPs (s.131); a budget bill or an
+    /// independent organ concerned, recorded in `recommended_by`, never as the
+    /// proposer: s.131 (1)) or 1/10 of the MPs (s.131 (2)); a budget bill or an
     /// emergency decree, the Cabinet (ss.143, 172); an amendment, the Cabinet,
     /// 1/5 of the MPs, 1/5 of both Houses together, or 50,000 voters (s.256 (1)).
     pub fn allowed(bill_type: BillType) -> &'static [Proposer] {
         use Proposer::*;
         match bill_type {
             BillType::Act => &[Cabinet, Mps, Voters],
-            BillType::OrganicAct => &[Cabinet, Mps, Court, IndependentOrgan],
+            BillType::OrganicAct => &[Cabinet, Mps],
             BillType::Budget | BillType::EmergencyDecree => &[Cabinet],
             BillType::ConstitutionalAmendment => &[Cabinet, Mps, MpsAndSenators, Voters],
         }
@@ -216,8 +240,14 @@ pub struct Rule {
     pub to: &'static [Stage],
 }
 
-/// A minimum wait: a bill may enter `before` only `days` days (Bangkok calendar
-/// days) after it entered `after`.
+/// A minimum wait: a bill may enter `before` only once `days` whole days (Bangkok
+/// calendar days) have passed after the day it entered `after`.
+///
+/// Counted as the Civil and Commercial Code s.193/3 counts a period in days: "มิให้นับวันแรก
+/// แห่งระยะเวลานั้นรวมเข้าด้วยกัน" (the first day is not counted). A wait of 15 days from day D
+/// ends at the close of D+15, so the earliest lawful day is D+16 (s.256 (5), (7): "ให้รอไว้
+/// สิบห้าวัน"); 180 days gives D+181 and 10 days D+11 (s.138: "เมื่อพ้นหนึ่งร้อยแปดสิบวัน").
+/// Deadlines are counted the same way: the last day of "ภายในยี่สิบวัน" from D is D+20.
 pub struct Wait {
     pub after: Stage,
     pub before: Stage,
@@ -227,6 +257,16 @@ pub struct Wait {
     pub section: &'static str,
 }
 
+impl Wait {
+    /// The earliest day a bill that entered `after` on `day` may enter `before`,
+    /// for a wait of `days` (CCC s.193/3: `day` itself is not counted, so
+    /// `day + days` is the wait's last day and the next one the first free day).
+    pub fn earliest(day: chrono::NaiveDate, days: u32) -> chrono::NaiveDate {
+        day.checked_add_days(chrono::Days::new(u64::from(days) + 1))
+            .unwrap_or(chrono::NaiveDate::MAX)
+    }
+}
+
 /// A deadline the law sets when a bill enters `stage`: the event may carry a
 /// `deadline` at most `max_days` after its day (`money_bill_max_days` for a
 /// money bill), extensions included. `None`: the period is counted in days of
@@ -234,6 +274,9 @@ pub struct Wait {
 /// and only "after the move" is checked.
 pub struct Clock {
     pub stage: Stage,
+    /// Only on a move from this stage (`None`: from any). A clock with a `from`
+    /// takes precedence over one without for the same `stage`.
+    pub from: Option<Stage>,
     pub max_days: Option<u32>,
     pub money_bill_max_days: Option<u32>,
     pub section: &'static str,
@@ -302,17 +345,43 @@ macro_rules! assent_tail {
     };
 }
 
+/// s.146 ¶1: a first presentation the King does not return within 90 days goes
+/// back to Parliament ("เมื่อพ้นเก้าสิบวันแล้วมิได้พระราชทานคืนมา รัฐสภาจะต้องปรึกษา…ใหม่").
 const PRESENTED_WITHIN_90_DAYS: Clock = Clock {
     stage: PresentedForAssent,
+    from: None,
     max_days: Some(90),
     money_bill_max_days: Some(90),
     section: "s.146",
+};
+
+/// s.146 ¶2: re-presented after the 2/3 reaffirmation, the bill is published as if
+/// signed if not returned within 30 days ("มิได้ทรงลงพระปรมาภิไธยพระราชทานคืนมาภายในสามสิบวัน").
+const PRESENTED_AGAIN_WITHIN_30_DAYS: Clock = Clock {
+    stage: PresentedForAssent,
+    from: Some(VetoReconsider),
+    max_days: Some(30),
+    money_bill_max_days: Some(30),
+    section: "s.146",
+};
+
+/// s.145: "ให้นายกรัฐมนตรีรอไว้ห้าวันนับแต่วันที่ได้รับร่างพระราชบัญญัตินั้นจากรัฐสภา". The Prime
+/// Minister receives the bill on or after the day of approval, so five days from
+/// entering `APPROVED` is the earliest the text allows (D+6); the stream does not
+/// carry the day of receipt, so the 20 days that follow are not checked.
+const PM_WAITS_5_DAYS: Wait = Wait {
+    after: Approved,
+    before: PresentedForAssent,
+    days: 5,
+    money_bill_days: None,
+    section: "s.145",
 };
 
 /// A clock of the same length for every bill.
 const fn clock(stage: Stage, days: u32, section: &'static str) -> Clock {
     Clock {
         stage,
+        from: None,
         max_days: Some(days),
         money_bill_max_days: Some(days),
         section,
@@ -349,7 +418,7 @@ pub const RULES: &[TypeRules] = &[
         bill_type: BillType::Act,
         initial: Proposed,
         terminal: ENDED,
-        main_path: &[Proposed, Hearing, HouseR1, HouseCommittee, HouseR2, HouseR3, SenateR1, SenateCommittee, SenateR2, SenateR3, PresentedForAssent, RoyalAssent, Published, Enacted],
+        main_path: &[Proposed, Hearing, HouseR1, HouseCommittee, HouseR2, HouseR3, SenateR1, SenateCommittee, SenateR2, SenateR3, Approved, PresentedForAssent, RoyalAssent, Published, Enacted],
         rules: &{
             const TAIL: [Rule; 4] = assent_tail!();
             [
@@ -363,15 +432,18 @@ pub const RULES: &[TypeRules] = &[
                 Rule { from: SenateR1, to: &[SenateCommittee, Withheld] },
                 Rule { from: SenateCommittee, to: &[SenateR2] },
                 Rule { from: SenateR2, to: &[SenateR3, Withheld] },
-                // s.137: approve (s.148 referral or presentation) / withhold / amend.
-                Rule { from: SenateR3, to: &[PresentedForAssent, ConstCourt, Withheld, HouseSenateAmendments] },
+                // s.137: approve / withhold / amend. The vote moves the bill on: an approved
+                // bill waits at APPROVED (s.145), where s.147 cannot lapse it.
+                Rule { from: SenateR3, to: &[Approved, Withheld, HouseSenateAmendments] },
                 // s.137 (3): the House agrees with the amendments, or a joint committee.
-                Rule { from: HouseSenateAmendments, to: &[PresentedForAssent, ConstCourt, JointCommittee] },
+                Rule { from: HouseSenateAmendments, to: &[Approved, JointCommittee] },
                 // s.137 (3): both Houses approve the joint committee's bill, or it is withheld.
-                Rule { from: JointCommittee, to: &[PresentedForAssent, ConstCourt, Withheld] },
-                // s.138: after 180 days (at once for a money bill).
+                Rule { from: JointCommittee, to: &[Approved, Withheld] },
+                // s.138: after 180 days (10 for a money bill, "ให้ลดเหลือสิบวัน").
                 Rule { from: Withheld, to: &[HouseReaffirm] },
-                Rule { from: HouseReaffirm, to: &[PresentedForAssent, ConstCourt, Rejected] },
+                Rule { from: HouseReaffirm, to: &[Approved, Rejected] },
+                // s.145: presented by the Prime Minister, or first referred (s.148).
+                Rule { from: Approved, to: &[PresentedForAssent, ConstCourt] },
                 // s.148: the Court rules; a bill whose essence is unconstitutional falls.
                 Rule { from: ConstCourt, to: &[PresentedForAssent, Rejected] },
                 TAIL[0], TAIL[1], TAIL[2], TAIL[3],
@@ -379,10 +451,10 @@ pub const RULES: &[TypeRules] = &[
         },
         // s.137 paragraph three: the Senate's 60 (money bill 30) days pass.
         deemed: &[
-            Rule { from: SenateR1, to: &[PresentedForAssent, ConstCourt] },
-            Rule { from: SenateCommittee, to: &[PresentedForAssent, ConstCourt] },
-            Rule { from: SenateR2, to: &[PresentedForAssent, ConstCourt] },
-            Rule { from: SenateR3, to: &[PresentedForAssent, ConstCourt] },
+            Rule { from: SenateR1, to: &[Approved] },
+            Rule { from: SenateCommittee, to: &[Approved] },
+            Rule { from: SenateR2, to: &[Approved] },
+            Rule { from: SenateR3, to: &[Approved] },
             Rule { from: PresentedForAssent, to: &[Published] },
         ],
         withdraw_from: HOUSE_AND_SENATE,
@@ -390,11 +462,15 @@ pub const RULES: &[TypeRules] = &[
         revivable: &[Proposed, Hearing, HouseR1, HouseCommittee, HouseR2, HouseR3, SenateR1, SenateCommittee, SenateR2, SenateR3, HouseSenateAmendments, JointCommittee, Withheld, HouseReaffirm],
         resumes: &[Lapsed],
         // s.138: 180 days, 10 for a money bill.
-        waits: &[Wait { after: Withheld, before: HouseReaffirm, days: 180, money_bill_days: Some(10), section: "s.138" }],
+        waits: &[
+            Wait { after: Withheld, before: HouseReaffirm, days: 180, money_bill_days: Some(10), section: "s.138" },
+            PM_WAITS_5_DAYS,
+        ],
         // s.136: 60 days of session (30 for a money bill), +30 by the Senate's resolution.
         clocks: &[
-            Clock { stage: SenateR1, max_days: None, money_bill_max_days: None, section: "s.136" },
+            Clock { stage: SenateR1, from: None, max_days: None, money_bill_max_days: None, section: "s.136" },
             PRESENTED_WITHIN_90_DAYS,
+            PRESENTED_AGAIN_WITHIN_30_DAYS,
         ],
     },
     // พ.ร.ป. (ss.131–132): the three readings in a joint sitting within 180 days
@@ -441,9 +517,12 @@ pub const RULES: &[TypeRules] = &[
         waits: &[],
         clocks: &[
             clock(Proposed, 180, "s.132 (1)"),
-            clock(OrganOpinions, 10, "s.132 (2)"),
+            // s.132 (2): sent "ภายในสิบห้าวันนับแต่วันที่รัฐสภาให้ความเห็นชอบ", then 10 days "นับแต่วันที่
+            // ได้รับร่าง": from the approval (the move), at most 15 + 10 days.
+            clock(OrganOpinions, 25, "s.132 (2)"),
             clock(ObjectionReconsider, 30, "s.132 (3)"),
             PRESENTED_WITHIN_90_DAYS,
+            PRESENTED_AGAIN_WITHIN_30_DAYS,
         ],
     },
     // Budget bill (s.143): the House has 105 days, the Senate 20 and cannot amend.
@@ -451,7 +530,7 @@ pub const RULES: &[TypeRules] = &[
         bill_type: BillType::Budget,
         initial: Proposed,
         terminal: ENDED,
-        main_path: &[Proposed, HouseR1, HouseCommittee, HouseR2, HouseR3, SenateR1, PresentedForAssent, RoyalAssent, Published, Enacted],
+        main_path: &[Proposed, HouseR1, HouseCommittee, HouseR2, HouseR3, SenateR1, Approved, PresentedForAssent, RoyalAssent, Published, Enacted],
         rules: &{
             const TAIL: [Rule; 4] = assent_tail!();
             [
@@ -460,10 +539,11 @@ pub const RULES: &[TypeRules] = &[
                 Rule { from: HouseCommittee, to: &[HouseR2] },
                 Rule { from: HouseR2, to: &[HouseR3] },
                 Rule { from: HouseR3, to: &[SenateR1, Rejected] },
-                Rule { from: SenateR1, to: &[PresentedForAssent, ConstCourt, Withheld] },
+                Rule { from: SenateR1, to: &[Approved, Withheld] },
                 // s.143: the House may reaffirm it at once.
                 Rule { from: Withheld, to: &[HouseReaffirm] },
-                Rule { from: HouseReaffirm, to: &[PresentedForAssent, ConstCourt, Rejected] },
+                Rule { from: HouseReaffirm, to: &[Approved, Rejected] },
+                Rule { from: Approved, to: &[PresentedForAssent, ConstCourt] },
                 Rule { from: ConstCourt, to: &[PresentedForAssent, Rejected] },
                 TAIL[0], TAIL[1], TAIL[2], TAIL[3],
             ]
@@ -471,22 +551,25 @@ pub const RULES: &[TypeRules] = &[
         // s.143: the House's 105 days pass (the bill goes to the Senate as the
         // House sent it), or the Senate's 20 days.
         deemed: &[
+            // s.143 ¶2: also a House that never took the bill up ("พิจารณา…ไม่แล้วเสร็จภายในกำหนดเวลา").
+            Rule { from: Proposed, to: &[SenateR1] },
             Rule { from: HouseR1, to: &[SenateR1] },
             Rule { from: HouseCommittee, to: &[SenateR1] },
             Rule { from: HouseR2, to: &[SenateR1] },
             Rule { from: HouseR3, to: &[SenateR1] },
-            Rule { from: SenateR1, to: &[PresentedForAssent, ConstCourt] },
+            Rule { from: SenateR1, to: &[Approved] },
             Rule { from: PresentedForAssent, to: &[Published] },
         ],
         withdraw_from: &[Proposed, HouseR1, HouseCommittee, HouseR2, HouseR3],
         lapse_from: &[Proposed, HouseR1, HouseCommittee, HouseR2, HouseR3, SenateR1, Withheld, HouseReaffirm, VetoReconsider],
         revivable: &[Proposed, HouseR1, HouseCommittee, HouseR2, HouseR3, SenateR1, Withheld, HouseReaffirm],
         resumes: &[Lapsed],
-        waits: &[],
+        waits: &[PM_WAITS_5_DAYS],
         clocks: &[
             clock(Proposed, 105, "s.143"),
             clock(SenateR1, 20, "s.143"),
             PRESENTED_WITHIN_90_DAYS,
+            PRESENTED_AGAIN_WITHIN_30_DAYS,
         ],
     },
     // พ.ร.ก. (ss.172–173): in force at once, then approved or rejected by each
@@ -514,7 +597,9 @@ pub const RULES: &[TypeRules] = &[
         revivable: &[],
         resumes: &[ConstCourt],
         waits: &[],
-        clocks: &[clock(ConstCourt, 60, "s.173")],
+        // s.173: the Speaker forwards "ภายในสามวัน", the Court has 60 days "นับแต่วันที่ได้รับเรื่อง":
+        // from the referral (the move), at most 3 + 60 days.
+        clocks: &[clock(ConstCourt, 63, "s.173")],
     },
     // Constitutional amendment (s.256): joint sitting, special thresholds, waits
     // of 15 days before the third reading and before presentation, and a
@@ -523,31 +608,50 @@ pub const RULES: &[TypeRules] = &[
         bill_type: BillType::ConstitutionalAmendment,
         initial: Proposed,
         terminal: ENDED,
-        main_path: &[Proposed, JointR1, ParliamentCommittee, JointR2, JointR3, PresentedForAssent, RoyalAssent, Published, Enacted],
+        main_path: &[Proposed, JointR1, ParliamentCommittee, JointR2, JointR3, Approved, PresentedForAssent, RoyalAssent, Published, Enacted],
         rules: &{
-            const TAIL: [Rule; 4] = assent_tail!();
             [
                 Rule { from: Proposed, to: &[JointR1, Rejected] },
                 Rule { from: JointR1, to: &[ParliamentCommittee, Rejected] },
                 Rule { from: ParliamentCommittee, to: &[JointR2] },
                 Rule { from: JointR2, to: &[JointR3] },
-                Rule { from: JointR3, to: &[PresentedForAssent, Referendum, ConstCourt, Rejected] },
-                Rule { from: Referendum, to: &[PresentedForAssent, Rejected] },
+                // The third reading's vote: approved (waiting 15 days, s.256 (7)) or rejected.
+                Rule { from: JointR3, to: &[Approved, Rejected] },
+                Rule { from: Approved, to: &[PresentedForAssent, Referendum, ConstCourt] },
+                // s.256 (9): a referral is open "ก่อนนายกรัฐมนตรีนำความกราบบังคมทูล", so after a
+                // referendum too.
+                Rule { from: Referendum, to: &[PresentedForAssent, ConstCourt, Rejected] },
                 // s.256 (9): the Court rules whether a referendum is needed.
                 Rule { from: ConstCourt, to: &[PresentedForAssent, Referendum, Rejected] },
-                TAIL[0], TAIL[1], TAIL[2], TAIL[3],
+                // s.256 (7): "ให้นำความในมาตรา ๘๑ มาใช้บังคับโดยอนุโลม", s.81 only: no s.146 veto
+                // override (no VETO_RECONSIDER) and no deemed publication. A draft the King does
+                // not sign stays at PRESENTED_FOR_ASSENT until a dissolution lapses it (s.147 ¶1).
+                Rule { from: PresentedForAssent, to: &[RoyalAssent] },
+                Rule { from: RoyalAssent, to: &[Published] },
+                Rule { from: Published, to: &[Enacted] },
             ]
         },
-        deemed: &[Rule { from: PresentedForAssent, to: &[Published] }],
+        deemed: &[],
         withdraw_from: &[Proposed, JointR1, ParliamentCommittee, JointR2, JointR3],
-        lapse_from: &[Proposed, JointR1, ParliamentCommittee, JointR2, JointR3, VetoReconsider],
+        // s.147 ¶1: "ที่รัฐสภาให้ความเห็นชอบแล้วแต่พระมหากษัตริย์ไม่ทรงเห็นชอบด้วย หรือเมื่อพ้นเก้าสิบวัน
+        // แล้วมิได้พระราชทานคืนมา": an unsigned draft lapses (never revived).
+        lapse_from: &[Proposed, JointR1, ParliamentCommittee, JointR2, JointR3, PresentedForAssent],
         revivable: &[Proposed, JointR1, ParliamentCommittee, JointR2, JointR3],
         resumes: &[Lapsed],
         waits: &[
-            Wait { after: JointR2, before: JointR3, days: 15, money_bill_days: None, section: "s.256 (5)" },
-            Wait { after: JointR3, before: PresentedForAssent, days: 15, money_bill_days: None, section: "s.256 (7)" },
+            // s.256 (5): the third reading's vote only 15 days after the second reading
+            // ended, which is when the bill entered JOINT_R3 (the stage convention).
+            Wait { after: JointR3, before: Approved, days: 15, money_bill_days: None, section: "s.256 (5)" },
+            Wait { after: JointR3, before: Rejected, days: 15, money_bill_days: None, section: "s.256 (5)" },
+            Wait { after: Approved, before: PresentedForAssent, days: 15, money_bill_days: None, section: "s.256 (7)" },
         ],
-        clocks: &[clock(ConstCourt, 30, "s.256 (9)"), PRESENTED_WITHIN_90_DAYS],
+        // s.147 ¶1 counts 90 days from presentation for an amendment too.
+        // s.256 (9): 30 days "นับแต่วันที่ได้รับเรื่อง", but the text sets no time for forwarding
+        // the petition, so no calendar bound from the move holds: only "after the move".
+        clocks: &[
+            Clock { stage: ConstCourt, from: None, max_days: None, money_bill_max_days: None, section: "s.256 (9)" },
+            clock(PresentedForAssent, 90, "s.147"),
+        ],
     },
 ];
 
@@ -616,7 +720,7 @@ pub enum TransitionError {
         section: &'static str,
     },
     #[error(
-        "{to} may come only {days} days after {after} ({section}); the earliest day is {earliest}"
+        "{to} may come only once {days} days have passed after {after} ({section}; the first day is not counted, CCC s.193/3); the earliest day is {earliest}"
     )]
     TooEarly {
         after: Stage,
@@ -633,6 +737,12 @@ pub enum TransitionError {
         expected: Stage,
         got: Stage,
     },
+    #[error("a bill is published as if signed (s.146) only after Parliament reaffirmed it and re-presented it (from VETO_RECONSIDER), not after a first presentation; one not returned within 90 days goes to VETO_RECONSIDER")]
+    DeemedWithoutReaffirmation,
+    #[error("a bill becomes a money bill only by the Speaker's notice when it is sent to the Senate (s.136: \"ให้ถือเป็นเด็ดขาด\"), on the move into SENATE_R1 or before; this one entered SENATE_R1 on {senate} as a bill that is not")]
+    MoneyBillTooLate { senate: chrono::NaiveDate },
+    #[error("returned_on is before the bill was withheld ({withheld}); the Senate sends back a bill it has withheld (s.138 (1))")]
+    ReturnedBeforeWithheld { withheld: chrono::NaiveDate },
     #[error("deemed approved on {on}, before its deadline of {deadline} has passed")]
     DeemedBeforeDeadline {
         on: chrono::NaiveDate,
@@ -646,10 +756,14 @@ impl TransitionError {
             TransitionError::BadInitialStage { .. } => "bad_initial_stage",
             TransitionError::FromTerminal { .. } => "from_terminal_stage",
             TransitionError::Illegal { .. } => "illegal_transition",
-            TransitionError::NotDeemable { .. } => "not_deemable",
+            TransitionError::NotDeemable { .. } | TransitionError::DeemedWithoutReaffirmation => {
+                "not_deemable"
+            }
             TransitionError::DeadlineNotSet { .. } => "deadline_not_set",
             TransitionError::DeadlineOutOfRange { .. } => "deadline_out_of_range",
             TransitionError::TooEarly { .. } => "wait_not_over",
+            TransitionError::MoneyBillTooLate { .. } => "money_bill_too_late",
+            TransitionError::ReturnedBeforeWithheld { .. } => "bad_returned_on",
             TransitionError::WrongReturn { .. } => "wrong_return_stage",
             TransitionError::NotRevivable { .. } => "not_revivable",
             TransitionError::DeemedBeforeDeadline { .. } => "deemed_before_deadline",
@@ -659,12 +773,14 @@ impl TransitionError {
     /// The failing field of a stage event.
     pub fn field(&self) -> &'static str {
         match self {
-            TransitionError::NotDeemable { .. } | TransitionError::DeemedBeforeDeadline { .. } => {
-                "data.deemed"
-            }
+            TransitionError::NotDeemable { .. }
+            | TransitionError::DeemedWithoutReaffirmation
+            | TransitionError::DeemedBeforeDeadline { .. } => "data.deemed",
             TransitionError::DeadlineNotSet { .. } | TransitionError::DeadlineOutOfRange { .. } => {
                 "data.deadline"
             }
+            TransitionError::MoneyBillTooLate { .. } => "data.money_bill",
+            TransitionError::ReturnedBeforeWithheld { .. } => "data.returned_on",
             _ => "data.to_stage",
         }
     }
@@ -715,20 +831,37 @@ impl TypeRules {
         rows(self.deemed, from).collect()
     }
 
-    /// The deadline rule of a move into `to`, if the law sets one.
+    /// The deadline rule of a move into `to`, if the law sets one (from any
+    /// stage; see [`TypeRules::clock_from`] for the one a given move uses).
     pub fn clock(&self, to: Stage) -> Option<&Clock> {
         self.clocks.iter().find(|c| c.stage == to)
     }
 
-    /// Checks a move's `deadline` (a Bangkok date) against the clock of `to`.
+    /// The deadline rule of a move from `from` into `to`: the clock for that
+    /// `from` if there is one (s.146: 30 days on a second presentation), else
+    /// the clock of `to` from any stage.
+    pub fn clock_from(&self, from: Option<Stage>, to: Stage) -> Option<&Clock> {
+        self.clocks
+            .iter()
+            .find(|c| c.stage == to && c.from.is_some() && c.from == from)
+            .or_else(|| {
+                self.clocks
+                    .iter()
+                    .find(|c| c.stage == to && c.from.is_none())
+            })
+    }
+
+    /// Checks a move's `deadline` (a Bangkok date) against the clock of the
+    /// move from `from` into `to`.
     pub fn check_deadline(
         &self,
+        from: Option<Stage>,
         to: Stage,
         on: chrono::NaiveDate,
         deadline: chrono::NaiveDate,
         money_bill: bool,
     ) -> Result<(), TransitionError> {
-        let Some(clock) = self.clock(to) else {
+        let Some(clock) = self.clock_from(from, to) else {
             return Err(TransitionError::DeadlineNotSet {
                 bill_type: self.bill_type,
                 to,
@@ -902,12 +1035,12 @@ pub fn moves_markdown() -> String {
         for w in rules.waits {
             let money = w
                 .money_bill_days
-                .map(|d| format!("; {d} for a money bill"))
+                .map(|d| format!("; {d} for a money bill, D+{}", d + 1))
                 .unwrap_or_default();
             let _ = writeln!(
                 out,
-                "- `{}` at least {} days after `{}` ({}{money}).",
-                w.before, w.days, w.after, w.section
+                "- `{}` once {} days have passed after `{}`, the first not counted (CCC s.193/3): day D+{} at the earliest ({}{money}).",
+                w.before, w.days, w.after, w.days + 1, w.section
             );
         }
         for c in rules.clocks {
@@ -918,9 +1051,10 @@ pub fn moves_markdown() -> String {
                 }
                 _ => "any later day (the period counts days of session)".to_string(),
             };
+            let from = c.from.map(|f| format!(" from `{f}`")).unwrap_or_default();
             let _ = writeln!(
                 out,
-                "- `deadline` on entering `{}`: {limit} ({}).",
+                "- `deadline` on entering `{}`{from}: {limit} ({}).",
                 c.stage, c.section
             );
         }
@@ -983,14 +1117,11 @@ mod tests {
             SenateR3,
             HouseSenateAmendments,
             JointCommittee,
+            Approved,
             PresentedForAssent,
         ];
         assert_eq!(walk(BillType::Act, &path), Ok(()));
-        assert!(legal(
-            BillType::Act,
-            HouseSenateAmendments,
-            PresentedForAssent
-        ));
+        assert!(legal(BillType::Act, HouseSenateAmendments, Approved));
         assert!(!legal(BillType::Act, HouseSenateAmendments, Rejected));
         assert!(!legal(BillType::Act, Withheld, HouseSenateAmendments));
     }
@@ -1007,6 +1138,7 @@ mod tests {
             SenateR1,
             Withheld,
             HouseReaffirm,
+            Approved,
             PresentedForAssent,
         ];
         assert_eq!(walk(BillType::Act, &path), Ok(()));
@@ -1095,7 +1227,15 @@ mod tests {
                 ConstCourt,
                 Referendum,
             ] {
-                assert!(!legal(t, approved, Lapsed), "{t} {approved} lapsed");
+                // s.147 ¶1: an amendment has no VETO_RECONSIDER, so its unsigned
+                // draft lapses from PRESENTED_FOR_ASSENT (and is not revivable).
+                let unsigned_amendment =
+                    t == BillType::ConstitutionalAmendment && approved == PresentedForAssent;
+                assert_eq!(
+                    legal(t, approved, Lapsed),
+                    unsigned_amendment,
+                    "{t} {approved} lapsed"
+                );
                 assert!(!legal(t, approved, Withdrawn), "{t} {approved} withdrawn");
             }
         }
@@ -1118,10 +1258,70 @@ mod tests {
     }
 
     #[test]
+    fn an_approved_bill_waits_where_it_can_neither_lapse_nor_be_revived() {
+        // s.147: only drafts "ที่รัฐสภายังมิได้ให้ความเห็นชอบ" lapse. The vote moves a bill
+        // out of its reading stage, so an approved bill waiting for presentation
+        // (s.145, s.256 (7)) is at APPROVED, never at a reading stage.
+        for rules in RULES {
+            assert!(!rules.lapse_from.contains(&Approved), "{}", rules.bill_type);
+            assert!(!rules.revivable.contains(&Approved), "{}", rules.bill_type);
+            for from in [
+                SenateR3,
+                JointR3,
+                HouseSenateAmendments,
+                JointCommittee,
+                HouseReaffirm,
+            ] {
+                assert!(
+                    !rules.next(from).contains(&PresentedForAssent),
+                    "{} {from} -> PRESENTED_FOR_ASSENT skips APPROVED",
+                    rules.bill_type
+                );
+            }
+        }
+        assert!(legal(BillType::Act, SenateR3, Approved));
+        assert!(legal(BillType::Act, SenateR3, Lapsed));
+        assert!(!legal(BillType::Act, Approved, Lapsed));
+        assert!(!legal(BillType::ConstitutionalAmendment, Approved, Lapsed));
+    }
+
+    #[test]
+    fn an_amendment_may_go_to_the_court_after_its_referendum() {
+        // s.256 (9): any time before the Prime Minister presents it.
+        assert!(legal(
+            BillType::ConstitutionalAmendment,
+            Referendum,
+            ConstCourt
+        ));
+        assert!(legal(
+            BillType::ConstitutionalAmendment,
+            Approved,
+            ConstCourt
+        ));
+    }
+
+    #[test]
+    fn lapsing_says_both_causes_of_s147() {
+        let (th, en) = Lapsed.label();
+        assert!(th.contains("สิ้นอายุ") && th.contains("ยุบ"), "{th}");
+        assert!(en.contains("end of the House's term") && en.contains("dissolution"));
+    }
+
+    #[test]
+    fn the_joint_committee_is_no_joint_sitting() {
+        // s.137 (3): a committee of both Houses; each House votes on its draft.
+        use crate::event::Chamber;
+        assert_eq!(JointCommittee.chamber(), None);
+        assert_eq!(JointR3.chamber(), Some(Chamber::Joint));
+        assert_eq!(VetoReconsider.chamber(), Some(Chamber::Joint));
+    }
+
+    #[test]
     fn deemed_approvals_are_only_where_a_deadline_makes_them() {
         // s.137: the Senate's deadline passes.
-        assert!(deemable(BillType::Act, SenateR1, PresentedForAssent));
-        assert!(!legal(BillType::Act, SenateR1, PresentedForAssent));
+        assert!(deemable(BillType::Act, SenateR1, Approved));
+        assert!(!legal(BillType::Act, SenateR1, Approved));
+        assert!(!deemable(BillType::Act, SenateR1, PresentedForAssent));
         assert_eq!(
             check_transition(BillType::Act, Some(HouseR3), SenateR1, true)
                 .unwrap_err()
@@ -1130,8 +1330,10 @@ mod tests {
         );
         // s.143: the House's 105 days, then the Senate's 20 days.
         assert!(deemable(BillType::Budget, HouseCommittee, SenateR1));
+        // s.143: the 105 days pass before the House even reads the bill (I4).
+        assert!(deemable(BillType::Budget, Proposed, SenateR1));
         assert!(!legal(BillType::Budget, HouseCommittee, SenateR1));
-        assert!(deemable(BillType::Budget, SenateR1, PresentedForAssent));
+        assert!(deemable(BillType::Budget, SenateR1, Approved));
         // s.132 (1): the joint sitting's 180 days pass; the organs' 10 days and
         // the reconsideration's 30 deem nothing.
         assert!(deemable(BillType::OrganicAct, JointR2, OrganOpinions));
@@ -1160,7 +1362,7 @@ mod tests {
     fn budget_senate_cannot_amend() {
         assert!(!legal(BillType::Budget, SenateR1, SenateCommittee));
         assert!(!legal(BillType::Budget, SenateR1, HouseSenateAmendments));
-        assert!(legal(BillType::Budget, SenateR1, PresentedForAssent));
+        assert!(legal(BillType::Budget, SenateR1, Approved));
         assert!(!legal(BillType::Budget, Proposed, Hearing));
     }
 
@@ -1233,6 +1435,7 @@ mod tests {
             ParliamentCommittee,
             JointR2,
             JointR3,
+            Approved,
             PresentedForAssent,
             RoyalAssent,
             Published,
@@ -1243,7 +1446,7 @@ mod tests {
         // s.256 (8), (9): a referendum, possibly after a Court ruling.
         assert!(legal(
             BillType::ConstitutionalAmendment,
-            JointR3,
+            Approved,
             Referendum
         ));
         assert!(legal(
@@ -1273,47 +1476,82 @@ mod tests {
         let day = chrono::NaiveDate::from_ymd_opt(2024, 1, 10).unwrap();
         let plus = |n: u64| day.checked_add_days(chrono::Days::new(n)).unwrap();
         let act = rules_for(BillType::Act);
+        // s.146: 90 days on a first presentation, 30 on the second, after a reaffirmation.
+        let again = Some(VetoReconsider);
+        assert_eq!(
+            act.check_deadline(Some(SenateR3), PresentedForAssent, day, plus(90), false),
+            Ok(())
+        );
+        assert_eq!(
+            act.check_deadline(again, PresentedForAssent, day, plus(30), false),
+            Ok(())
+        );
+        assert_eq!(
+            act.check_deadline(again, PresentedForAssent, day, plus(31), false)
+                .unwrap_err()
+                .code(),
+            "deadline_out_of_range"
+        );
         // s.136: 60 days of session (30 for a money bill, +30): a recess can
         // push the calendar day out by any amount, but never before the move.
-        assert_eq!(act.check_deadline(SenateR1, day, plus(60), false), Ok(()));
-        assert_eq!(act.check_deadline(SenateR1, day, plus(150), true), Ok(()));
         assert_eq!(
-            act.check_deadline(SenateR1, day, day, false)
+            act.check_deadline(None, SenateR1, day, plus(60), false),
+            Ok(())
+        );
+        assert_eq!(
+            act.check_deadline(None, SenateR1, day, plus(150), true),
+            Ok(())
+        );
+        assert_eq!(
+            act.check_deadline(None, SenateR1, day, day, false)
                 .unwrap_err()
                 .code(),
             "deadline_out_of_range"
         );
         assert_eq!(
-            act.check_deadline(HouseR1, day, plus(10), false)
+            act.check_deadline(None, HouseR1, day, plus(10), false)
                 .unwrap_err()
                 .code(),
             "deadline_not_set"
         );
         // s.143: the Senate has 20 days for the budget; s.146: the King 90.
         let budget = rules_for(BillType::Budget);
-        assert!(budget.check_deadline(SenateR1, day, plus(20), true).is_ok());
         assert!(budget
-            .check_deadline(SenateR1, day, plus(21), true)
+            .check_deadline(None, SenateR1, day, plus(20), true)
+            .is_ok());
+        assert!(budget
+            .check_deadline(None, SenateR1, day, plus(21), true)
             .is_err());
         assert!(budget
-            .check_deadline(Proposed, day, plus(105), true)
+            .check_deadline(None, Proposed, day, plus(105), true)
             .is_ok());
         assert!(act
-            .check_deadline(PresentedForAssent, day, plus(90), false)
+            .check_deadline(None, PresentedForAssent, day, plus(90), false)
             .is_ok());
         assert!(act
-            .check_deadline(PresentedForAssent, day, plus(91), false)
+            .check_deadline(None, PresentedForAssent, day, plus(91), false)
             .is_err());
         // s.132: 180 days for the joint sitting, 10 to object, 30 to reconsider.
         let organic = rules_for(BillType::OrganicAct);
         assert!(organic
-            .check_deadline(Proposed, day, plus(180), false)
+            .check_deadline(None, Proposed, day, plus(180), false)
             .is_ok());
         assert!(organic
-            .check_deadline(OrganOpinions, day, plus(11), false)
+            .check_deadline(None, OrganOpinions, day, plus(26), false)
+            .is_err());
+        // s.132 (2): 15 days to send, then 10 from receipt (I5).
+        assert!(organic
+            .check_deadline(None, OrganOpinions, day, plus(25), false)
+            .is_ok());
+        let decree = rules_for(BillType::EmergencyDecree);
+        assert!(decree
+            .check_deadline(None, ConstCourt, day, plus(63), false)
+            .is_ok());
+        assert!(decree
+            .check_deadline(None, ConstCourt, day, plus(64), false)
             .is_err());
         assert!(organic
-            .check_deadline(ObjectionReconsider, day, plus(30), false)
+            .check_deadline(None, ObjectionReconsider, day, plus(30), false)
             .is_ok());
     }
 

@@ -38,6 +38,10 @@ pub enum ValidationError {
     Transition(TransitionError),
     #[error("data.proposer: {0}")]
     Proposer(&'static str),
+    #[error("data.recommended_by: only the Cabinet's organic bill carries a recommendation (s.131 (1)), on its first event with proposer cabinet")]
+    RecommendedBy,
+    #[error("data.returned_on: {0}")]
+    ReturnedOn(&'static str),
     #[error("data.session: {0}")]
     Session(&'static str),
     #[error("data.in_office: {0}")]
@@ -84,7 +88,8 @@ impl ValidationError {
             AggregateMismatch { .. } => "aggregate_mismatch",
             ZeroSeq => "bad_seq",
             Transition(e) => e.code(),
-            Proposer(_) => "bad_proposer",
+            Proposer(_) | RecommendedBy => "bad_proposer",
+            ReturnedOn(_) => "bad_returned_on",
             Session(_) => "bad_session",
             QuorumInOffice(_) => "quorum_in_office",
             Threshold { .. } => "bad_threshold",
@@ -119,7 +124,7 @@ fn senate_of_200_since() -> DateTime<Utc> {
 /// How many members a group has on a given day.
 pub fn membership(group: Group, on: DateTime<Utc>) -> u32 {
     match group {
-        Group::House | Group::Government | Group::Opposition => 500,
+        Group::House | Group::Government | Group::Opposition | Group::NoOfficeParties => 500,
         Group::Senate if on < senate_of_200_since() => 250,
         Group::Senate => 200,
     }
@@ -229,12 +234,30 @@ fn validate_body(event: &Event) -> Result<(), ValidationError> {
                     ));
                 }
             }
+            // s.138 (1): the day the Senate sent the bill back, on the reaffirmation only.
+            if let Some(returned) = b.returned_on {
+                if b.from_stage != Some(Stage::Withheld) || b.to_stage != Stage::HouseReaffirm {
+                    return Err(ValidationError::ReturnedOn(
+                        "only on the move WITHHELD -> HOUSE_REAFFIRM (s.138 (1))",
+                    ));
+                }
+                if returned > bangkok_day(event.occurred_at) {
+                    return Err(ValidationError::ReturnedOn("must not be after the move"));
+                }
+            }
+            // s.131 (1): a court or organ only recommends; the Cabinet introduces.
+            if b.recommended_by.is_some()
+                && (b.proposer != Some(Proposer::Cabinet) || b.bill_type != BillType::OrganicAct)
+            {
+                return Err(ValidationError::RecommendedBy);
+            }
             check_transition(b.bill_type, b.from_stage, b.to_stage, b.deemed)
                 .map_err(ValidationError::Transition)?;
             if let Some(deadline) = b.deadline {
                 let money_bill = b.money_bill || b.bill_type == BillType::Budget;
                 rules_for(b.bill_type)
                     .check_deadline(
+                        b.from_stage,
                         b.to_stage,
                         bangkok_day(event.occurred_at),
                         deadline,
@@ -379,9 +402,10 @@ fn group_problem(chamber: Chamber, group: Option<Group>) -> Option<&'static str>
     match (chamber, group) {
         (Chamber::Joint, None) => Some("a joint sitting counts house and senate separately"),
         (Chamber::House, Some(Group::Senate))
-        | (Chamber::Senate, Some(Group::House | Group::Government | Group::Opposition)) => {
-            Some("the group is not a member of this chamber")
-        }
+        | (
+            Chamber::Senate,
+            Some(Group::House | Group::Government | Group::Opposition | Group::NoOfficeParties),
+        ) => Some("the group is not a member of this chamber"),
         _ => None,
     }
 }
@@ -409,6 +433,14 @@ fn validate_threshold(
             if let Some(reason) = group_problem(chamber, part.group) {
                 return Err(bad(format!("{at}.group"), reason));
             }
+        }
+        // s.256 (6) counts the MPs of the parties holding no minister, Speaker or
+        // Deputy Speaker post, not "the opposition": see `Group`.
+        if part.group.is_some_and(|g| !g.is_constitutional_base()) {
+            return Err(bad(
+                format!("{at}.group"),
+                "no threshold counts government or opposition MPs; s.256 (6) counts no_office_parties",
+            ));
         }
         let seats = part
             .group
@@ -456,7 +488,12 @@ fn validate_tally(
     // The blocs split the MPs a second way, so together they are counted
     // against the House like the `house` group.
     let blocs: &[Group] = &[Group::Government, Group::Opposition];
-    for groups in [&[Group::House][..], &[Group::Senate], blocs] {
+    for groups in [
+        &[Group::House][..],
+        &[Group::Senate],
+        blocs,
+        &[Group::NoOfficeParties],
+    ] {
         let members = membership(groups[0], on);
         let sum: u64 = counts
             .iter()

@@ -71,7 +71,9 @@ pub enum Verdict {
     Passed,
     Failed,
     /// The tally does not break the votes down by a group a part needs (for
-    /// example the opposition's MPs), so the threshold cannot be checked.
+    /// example `no_office_parties`), or a majority vote is tied and no casting
+    /// vote is recorded (s.120 says the chair *shall* cast one), so the
+    /// threshold cannot be checked.
     Undetermined,
 }
 
@@ -156,6 +158,12 @@ impl Threshold {
                 verdict = Verdict::Undetermined;
                 continue;
             };
+            // s.120: on a tie "ให้ประธานในที่ประชุมออกเสียงเพิ่มขึ้นอีกเสียงหนึ่งเป็นเสียงชี้ขาด"; a
+            // recorded tie without that vote does not say the outcome.
+            if part.base == Base::Majority && aye == no && casting_vote.is_none() {
+                verdict = Verdict::Undetermined;
+                continue;
+            }
             let holds = match part.base {
                 Base::Majority => aye > no || (aye == no && casting_vote == Some(VoteOption::Aye)),
                 Base::VotesCast => part
@@ -220,36 +228,38 @@ mod tests {
     #[test]
     fn the_third_reading_of_10_sep_2021_passed_its_threshold() {
         // s.256 (6): more than half of the members in office of both Houses, and
-        // at least 1/3 of the senators in office. Members in office: 733, an
-        // estimate (see scenarios/README.md); senators: 250.
+        // at least 1/3 of the senators in office. Members in office: 730 (480 MPs,
+        // 250 senators; Daily News 256036), so more than 365.
         let threshold = Threshold {
             parts: vec![
-                in_office(None, Compare::MoreThan, 1, 2, 733),
+                in_office(None, Compare::MoreThan, 1, 2, 730),
                 in_office(Some(Group::Senate), Compare::AtLeast, 1, 3, 250),
             ],
         };
-        assert_eq!(threshold.parts[0].ayes_needed(733), Some(367));
+        assert_eq!(threshold.parts[0].ayes_needed(730), Some(366));
         assert_eq!(threshold.parts[1].ayes_needed(250), Some(84));
         let tally = tally_2021_09_10();
         assert_eq!(count(&tally, None, VoteOption::Aye), Some(472));
         assert_eq!(threshold.evaluate(&tally, None), Verdict::Passed);
-        // The 20% of opposition MPs cannot be checked: the tally has no such line.
-        let mut with_opposition = threshold.clone();
-        with_opposition.parts.push(in_office(
-            Some(Group::Opposition),
+        // s.256 (6): 20% of the MPs of the parties holding no minister, Speaker or
+        // Deputy Speaker post, 242 on 10 Sep 2021, so 49 (Daily News 256036); the
+        // tally has no such line, so it cannot be checked.
+        let mut with_base = threshold.clone();
+        with_base.parts.push(in_office(
+            Some(Group::NoOfficeParties),
             Compare::AtLeast,
             1,
             5,
-            212,
+            242,
         ));
-        assert_eq!(
-            with_opposition.evaluate(&tally, None),
-            Verdict::Undetermined
-        );
+        assert_eq!(with_base.parts[2].ayes_needed(242), Some(49));
+        assert_eq!(with_base.evaluate(&tally, None), Verdict::Undetermined);
     }
 
     #[test]
-    fn the_third_reading_of_18_mar_2021_failed_on_both_counts() {
+    fn the_third_reading_of_17_mar_2021_failed_on_both_counts() {
+        // Voted late on 17 Mar 2021: 208 (206 + 2), 4, 94, 136, with 487 MPs and
+        // 250 senators in office, 737 (siambusinessnews 30845).
         use Group::*;
         use VoteOption::*;
         let tally = vec![
@@ -267,7 +277,7 @@ mod tests {
         };
         assert_eq!(senators.evaluate(&tally, None), Verdict::Failed);
         let half = Threshold {
-            parts: vec![in_office(None, Compare::MoreThan, 1, 2, 733)],
+            parts: vec![in_office(None, Compare::MoreThan, 1, 2, 737)],
         };
         assert_eq!(half.evaluate(&tally, None), Verdict::Failed);
     }
@@ -311,7 +321,15 @@ mod tests {
             ]
         };
         assert_eq!(majority.evaluate(&tally(101, 100), None), Verdict::Passed);
-        assert_eq!(majority.evaluate(&tally(100, 100), None), Verdict::Failed);
+        // s.120: the chair shall cast a deciding vote; a tie without one says nothing.
+        assert_eq!(
+            majority.evaluate(&tally(100, 100), None),
+            Verdict::Undetermined
+        );
+        assert_eq!(
+            majority.evaluate(&tally(100, 100), Some(VoteOption::No)),
+            Verdict::Failed
+        );
         assert_eq!(
             majority.evaluate(&tally(100, 100), Some(VoteOption::Aye)),
             Verdict::Passed

@@ -124,6 +124,8 @@ impl From<&Event> for pb::Envelope {
                 deadline: b.deadline.map(|d| d.to_string()),
                 money_bill: b.money_bill,
                 proposer: b.proposer.map(|p| p.code().into()),
+                recommended_by: b.recommended_by.map(|r| r.code().into()),
+                returned_on: b.returned_on.map(|d| d.to_string()),
             }),
             Body::SittingLifecycle(b) => B::SittingLifecycle(pb::SittingLifecycle {
                 sitting: s(&b.sitting),
@@ -279,6 +281,16 @@ impl TryFrom<pb::Envelope> for Event {
                     .transpose()?,
                 money_bill: b.money_bill,
                 proposer: opt_code(b.proposer)?,
+                recommended_by: opt_code(b.recommended_by)?,
+                returned_on: b
+                    .returned_on
+                    .map(|d| {
+                        d.parse::<chrono::NaiveDate>().map_err(|_| UnknownCode {
+                            what: "date",
+                            code: d,
+                        })
+                    })
+                    .transpose()?,
             }),
             B::SittingLifecycle(b) => Body::SittingLifecycle(SittingLifecycle {
                 sitting: sitting(b.sitting)?,

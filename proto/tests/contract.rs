@@ -188,7 +188,7 @@ fn pair(code: &str, field: &str) -> (String, String) {
 
 #[test]
 fn the_quorum_is_half_of_the_members_in_office() {
-    // s.120: 733 members in office need 367, not 375 (half of the 750 seats).
+    // s.120: 730 members in office need 365, not 375 (half of the 750 seats).
     let (code, field) = invalid("sitting.quorum_checked", |v| {
         v["data"]["required"] = 375.into();
     });
@@ -241,6 +241,43 @@ fn a_threshold_must_be_complete_and_of_the_sittings_groups() {
 }
 
 #[test]
+fn returned_on_is_only_on_the_reaffirmation_of_a_withheld_bill() {
+    // s.138 (1): the day the Senate sent the bill back; no other move carries it.
+    let (code, field) = invalid("bill.stage_changed", |v| {
+        v["data"]["returned_on"] = "2021-09-01".into();
+    });
+    assert_eq!((code, field), pair("bad_returned_on", "data.returned_on"));
+}
+
+#[test]
+fn the_s256_6_group_is_the_no_office_parties_not_the_opposition() {
+    // s.256 (6): 20% of the MPs of parties with no minister, Speaker or Deputy
+    // Speaker, 49 of 242 on 10 Sep 2021. A part on `opposition` counts no base
+    // the Constitution names.
+    let part = |group: &str| {
+        serde_json::json!({"group": group, "base": "members_in_office", "compare": "at_least",
+            "numerator": 1, "denominator": 5, "members_in_office": 242})
+    };
+    let mut v = example_json("vote.opened");
+    v["data"]["threshold"]["parts"]
+        .as_array_mut()
+        .unwrap()
+        .push(part("no_office_parties"));
+    let event = Event::from_value(v).expect("parses");
+    assert_eq!(validate(&event), Ok(()));
+    let (code, field) = invalid("vote.opened", |v| {
+        v["data"]["threshold"]["parts"]
+            .as_array_mut()
+            .unwrap()
+            .push(part("opposition"));
+    });
+    assert_eq!(
+        (code, field),
+        pair("bad_threshold", "data.threshold.parts[2].group")
+    );
+}
+
+#[test]
 fn the_real_tally_of_10_sep_2021_passes_its_threshold() {
     use sapha_proto::vote::Verdict;
     let events = one_of_each_kind();
@@ -290,6 +327,36 @@ fn deemed_deadline_and_proposer_follow_the_constitution() {
         v["data"]["proposer"] = "court".into();
     });
     assert_eq!(code, "bad_proposer", "a court cannot propose an amendment");
+    // s.131 (1): an organic bill is the Cabinet's, on a court's or organ's
+    // recommendation; a court or organ never introduces one itself (the 2550 rule).
+    let organic = |proposer: &str, recommended_by: Option<&str>| {
+        let mut v = example_json("bill.stage_changed");
+        let data = v["data"].as_object_mut().unwrap();
+        data.remove("from_stage");
+        data.remove("deadline");
+        data.insert("to_stage".into(), "PROPOSED".into());
+        data.insert("bill_type".into(), "organic_act".into());
+        data.insert("proposer".into(), proposer.into());
+        if let Some(r) = recommended_by {
+            data.insert("recommended_by".into(), r.into());
+        }
+        let event = Event::from_value(v).expect("parses");
+        validate(&event).map_err(|e| (e.code().to_owned(), e.field()))
+    };
+    assert_eq!(organic("cabinet", Some("constitutional_court")), Ok(()));
+    assert_eq!(organic("cabinet", None), Ok(()));
+    assert_eq!(organic("mps", None), Ok(()));
+    for proposer in ["court", "independent_organ"] {
+        assert_eq!(
+            organic(proposer, None),
+            Err(pair("bad_proposer", "data.proposer")),
+            "{proposer}"
+        );
+    }
+    assert_eq!(
+        organic("mps", Some("supreme_court")),
+        Err(pair("bad_proposer", "data.recommended_by"))
+    );
     let mut v = example_json("bill.stage_changed");
     v["data"]["deadline"] = "30 Sep".into();
     assert_eq!(Event::from_value(v).unwrap_err().path, "data.deadline");

@@ -173,6 +173,10 @@ fn group(f: &Fmt, g: Group) -> &'static str {
         Group::Senate => f.say("ส.ว.", "senators"),
         Group::Government => f.say("ส.ส. ฝ่ายรัฐบาล", "government MPs"),
         Group::Opposition => f.say("ส.ส. ฝ่ายค้าน", "opposition MPs"),
+        Group::NoOfficeParties => f.say(
+            "ส.ส. พรรคที่ไม่มีรัฐมนตรีหรือประธาน/รองประธานสภา",
+            "MPs of parties with no minister or presiding officer",
+        ),
     }
 }
 
@@ -682,13 +686,13 @@ mod tests {
         assert!(
             lines[0].starts_with("b-2564-ca-0001 ")
                 && lines[0]
-                    .contains("now at: joint sitting third reading (since 10 Sep B.E. 2564)"),
+                    .contains("now at: approved, awaiting presentation for royal assent (since 10 Sep B.E. 2564)"),
             "{lines:?}"
         );
         assert_eq!(lines.len(), 2);
         assert_eq!(
             lines[1],
-            "  10 Sep B.E. 2564 · joint sitting third reading (passed its third reading)"
+            "  10 Sep B.E. 2564 · approved, awaiting presentation for royal assent (passed its third reading)"
         );
     }
 
@@ -737,7 +741,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("  quorum: present 692 · required 367 (quorum met, "),
+            text.contains("  quorum: present 692 · required 365 (quorum met, "),
             "{text}"
         );
         assert!(text.contains("  vote vote-1: "), "{text}");
@@ -821,12 +825,12 @@ mod tests {
         assert_eq!(
             format_line(&e, EN),
             "10 Sep B.E. 2564 b-2564-ca-0001 · Draft Constitutional Amendment (No. ..) B.E. .... \
-             (sections 83 and 91): joint sitting second reading → joint sitting third reading \
-             (passed its third reading)"
+             (sections 83 and 91): joint sitting third reading → approved, awaiting presentation \
+             for royal assent (passed its third reading)"
         );
         let th = format_line(&e, TH);
         assert!(
-            th.contains("รัฐสภา วาระที่ 2 → รัฐสภา วาระที่ 3 (ผ่านวาระที่ 3)"),
+            th.contains("รัฐสภา วาระที่ 3 → ผ่านความเห็นชอบแล้ว รอนำขึ้นทูลเกล้าฯ (ผ่านวาระที่ 3)"),
             "{th}"
         );
     }
@@ -842,7 +846,7 @@ mod tests {
         }
         let q = format_line(&example("sitting.quorum_checked"), TH);
         assert!(
-            q.ends_with("ตรวจองค์ประชุม: แสดงตน 692 ต้องการ 367 จากสมาชิกเท่าที่มีอยู่ 733 — ครบองค์ประชุม"),
+            q.ends_with("ตรวจองค์ประชุม: แสดงตน 692 ต้องการ 365 จากสมาชิกเท่าที่มีอยู่ 730 — ครบองค์ประชุม"),
             "{q}"
         );
     }

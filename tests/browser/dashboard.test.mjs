@@ -349,7 +349,7 @@ await check('a page opened mid-sitting shows the agenda item, quorum and vote at
     assert(got.seen === 0, `the second page got ${got.seen} events: it should need none`);
     assert(/third reading/i.test(got.agenda || ''), `the agenda item is not the third reading: ${got.agenda}`);
     assert(got.agenda === want.agenda, `agenda "${got.agenda}" differs from the live page's "${want.agenda}"`);
-    assert(got.quorum === '692/367' && got.quorum === want.quorum, `quorum ${got.quorum}, the live page ${want.quorum}`);
+    assert(got.quorum === '692/365' && got.quorum === want.quorum, `quorum ${got.quorum}, the live page ${want.quorum}`);
     assert(got.vote === JOINT_VOTE && got.status === 'counting', `the vote being counted did not show: ${got.vote} ${got.status}`);
     assert(got.phase === 'opened' && got.chair, `the sitting's phase or chair did not show: ${JSON.stringify(got)}`);
     await p2.screenshot({ path: join(ARTIFACTS, 'dashboard-midsitting.png'), fullPage: true });
@@ -430,7 +430,7 @@ await check("the vote card shows only the shown sitting's votes, under a heading
   assert(now.earlier.filter((e) => e.sitting === 'senate-2566-2-28').every((e) => /^this sitting · 28 Feb 2023/.test(e.where)), `the Senate's earlier votes read ${JSON.stringify(now.earlier)}`);
 });
 
-await check('the bill followed mid-sitting then moves live (JOINT_R3 and on, from its since)', async () => {
+await check('the bill followed mid-sitting then moves live (APPROVED and on, from its since)', async () => {
   assert(mid, 'no mid-sitting page');
   await mid.page.waitForFunction((id) => document.querySelector(`#follow-list [data-bill="${id}"]`)?.dataset.stage === 'ENACTED', AMENDMENT, { timeout: 10000 });
   const r = await mid.page.evaluate((id) => ({
@@ -438,7 +438,7 @@ await check('the bill followed mid-sitting then moves live (JOINT_R3 and on, fro
     delivered: window.sapha.followClient.stats.delivered,
     duplicates: window.sapha.followClient.stats.duplicates,
   }), AMENDMENT);
-  assert(r.steps.includes('JOINT_R3') && new Set(r.steps).size === r.steps.length, `the timeline is ${r.steps}`);
+  assert(r.steps.includes('APPROVED') && new Set(r.steps).size === r.steps.length, `the timeline is ${r.steps}`);
   assert(r.delivered >= 4, `the follow connection delivered ${r.delivered} events`);
   await mid.ctx.close();
 });
@@ -493,10 +493,10 @@ await phoneContext.close();
 
 await check('the sitting panel shows the agenda item, who has the floor, the quorum and in camera', async () => {
   const r = await rec();
-  assert(r.quorum.includes('692/367'), `the joint sitting's quorum 692/367 never showed: ${r.quorum}`);
+  assert(r.quorum.includes('692/365'), `the joint sitting's quorum 692/365 never showed: ${r.quorum}`);
   assert(r.quorum.includes('203/125'), `the Senate's quorum 203/125 never showed: ${r.quorum}`);
-  // s.120: the quorum is half of the members in office (733 estimated on 10 Sep 2021).
-  assert(r.inOffice.some((s) => /of 733 members in office/.test(s)), `the members in office never showed: ${r.inOffice}`);
+  // s.120: the quorum is half of the members in office (730 on 10 Sep 2021: Daily News 256036).
+  assert(r.inOffice.some((s) => /of 730 members in office/.test(s)), `the members in office never showed: ${r.inOffice}`);
   assert(r.speakers.some((s) => /Senator \(speaker 1\)/.test(s)), `no speaker showed: ${r.speakers.slice(0, 5)}`);
   assert(r.agenda.some((s) => /third reading/i.test(s)), `the amendment's agenda item never showed: ${r.agenda.slice(0, 5)}`);
   assert(r.inCamera, 'the Senate going in camera never showed');
@@ -504,8 +504,8 @@ await check('the sitting panel shows the agenda item, who has the floor, the quo
 
 await check('a counted vote is checked against its threshold (s.256 (6), members in office)', async () => {
   const r = await rec();
-  // 472 ayes against more than half of 733 in office; 149 senators against 1/3 of 250.
-  const joint = 'Threshold check: met · all 472 ≥ 367 · Senators 149 ≥ 84';
+  // 472 ayes against more than half of 730 in office; 149 senators against 1/3 of 250.
+  const joint = 'Threshold check: met · all 472 ≥ 366 · Senators 149 ≥ 84';
   assert(r.thresholds.includes(joint), `the joint vote's threshold check never showed "${joint}": ${r.thresholds}`);
   // The Senate's secret ballot: at least half of the 250 senators in office.
   assert(r.thresholds.includes('Threshold check: met · all 168 ≥ 125'), `the Senate ballot's check never showed: ${r.thresholds}`);
@@ -514,7 +514,7 @@ await check('a counted vote is checked against its threshold (s.256 (6), members
 await check('the quorum and the vote each show when they were taken (HH:MM, Bangkok)', async () => {
   const r = await rec();
   // 02:41 UTC, 02:33 UTC and 06:02 UTC are 09:41, 09:33 and 13:02 in Bangkok.
-  for (const want of ['692/367@09:41', '203/125@09:33', '189/125@13:02']) {
+  for (const want of ['692/365@09:41', '203/125@09:33', '189/125@13:02']) {
     const line = r.quorumTimes.find((q) => q.startsWith(`${want}|`));
     assert(line, `the quorum check ${want} never showed its time: ${r.quorumTimes}`);
     assert(line.split('|')[1] === `counted at ${want.split('@')[1]}`, `the quorum's time reads "${line.split('|')[1]}"`);
@@ -574,11 +574,11 @@ await check("a bill's stage advances (followed, and among the bills that moved o
   const order = (list) => list.map((s) => Number(s.split('@')[1]));
   const followed = r.stages[`follow:${FOLLOWED}`] || [];
   assert(followed.length >= 2, `the followed bill's stage never changed: ${followed}`);
-  assert(followed.at(-1).startsWith('SENATE_R3@'), `the followed bill ended at ${followed.at(-1)}, not SENATE_R3`);
+  assert(followed.at(-1).startsWith('HOUSE_SENATE_AMENDMENTS@'), `the followed bill ended at ${followed.at(-1)}, not HOUSE_SENATE_AMENDMENTS`);
   const p = order(followed);
   assert(p.every((x, i) => i === 0 || x >= p[i - 1]) && p.at(-1) > p[0], `progress did not advance: ${followed}`);
   const today = r.stages[`today:${AMENDMENT}`] || [];
-  assert(today.some((s) => s.startsWith('JOINT_R3@')), `the amendment never showed at JOINT_R3 among the bills that moved on the day: ${today}`);
+  assert(today.some((s) => s.startsWith('APPROVED@')), `the amendment never showed at APPROVED among the bills that moved on the day: ${today}`);
 });
 
 // ---- the bill browser and the list of sittings -------------------------------------------

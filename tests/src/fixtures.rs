@@ -34,6 +34,8 @@ pub fn bill_event(bill_id: &str, seq: u64, from: Option<Stage>, to: Stage) -> Ev
             deadline: None,
             money_bill: false,
             proposer: None,
+            recommended_by: None,
+            returned_on: None,
         }),
     }
 }

@@ -53,9 +53,10 @@ async fn the_state_answers_what_is_true_now() {
     assert_eq!(body["seq"], last);
     let bill = &body["bill"];
     assert_eq!(bill["stage"], "ENACTED");
-    assert_eq!(bill["timeline"].as_array().unwrap().len(), 9);
-    let third = &bill["timeline"][4];
-    assert_eq!(third["to"], "JOINT_R3");
+    assert_eq!(bill["timeline"].as_array().unwrap().len(), 10);
+    // The stage convention: the third reading's vote moves the bill to APPROVED.
+    let third = &bill["timeline"][5];
+    assert_eq!(third["to"], "APPROVED");
     assert_eq!(third["decided_by"]["vote_id"], "vote-1");
     assert_eq!(third["decided_by"]["result"], "passed");
     assert_eq!(bill["proposer"], "mps_and_senators");
@@ -86,7 +87,11 @@ async fn the_state_answers_what_is_true_now() {
     );
 
     // Filters: by stage and chamber; by day moved.
-    let (_, body, _) = get(&hub, "/v1/bills?stage=SENATE_R3&chamber=senate").await;
+    let (_, body, _) = get(
+        &hub,
+        "/v1/bills?stage=HOUSE_SENATE_AMENDMENTS&chamber=house",
+    )
+    .await;
     assert_eq!(body["items"][0]["bill_id"], "b-2565-0087");
     assert_eq!(body["total"], 1);
     let (_, body, _) = get(&hub, "/v1/bills?moved_on=2021-09-10").await;
@@ -104,8 +109,8 @@ async fn the_state_answers_what_is_true_now() {
     let (_, body, _) = get(&hub, "/v1/sittings/joint-2564-1-10").await;
     let s = &body["sitting"];
     assert_eq!(s["status"], "closed");
-    assert_eq!(s["quorum"]["required"], 367);
-    assert_eq!(s["quorum"]["in_office"], 733);
+    assert_eq!(s["quorum"]["required"], 365);
+    assert_eq!(s["quorum"]["in_office"], 730);
     assert_eq!(s["votes"][0]["result"], "passed");
     assert_eq!(s["votes"][0]["counts"].as_array().unwrap().len(), 6);
     let (_, body, _) = get(&hub, "/v1/sittings/live").await;
@@ -349,5 +354,5 @@ async fn the_rust_client_reads_a_bill_then_follows_it_from_there() {
         serde_json::to_value(&state).unwrap()["timeline"],
         body["bill"]["timeline"]
     );
-    assert_eq!(body["bill"]["stage"], "SENATE_R3");
+    assert_eq!(body["bill"]["stage"], "HOUSE_SENATE_AMENDMENTS");
 }

@@ -61,11 +61,11 @@ async fn a_file_is_stored_once_in_order_on_the_right_subjects() {
     let server = NatsServer::start();
     let p = pipeline(&server).await;
     let mut events = one_of_each_kind();
-    // The bill example is seq 5 of its bill; give it the four stages before it.
+    // The bill example is seq 6 of its bill; give it the five stages before it.
     let bill = events.remove(0);
     let mut all = bill_history(
         "b-2564-ca-0001",
-        &[Proposed, JointR1, ParliamentCommittee, JointR2],
+        &[Proposed, JointR1, ParliamentCommittee, JointR2, JointR3],
     );
     for e in &mut all {
         let sapha_proto::Body::BillStageChanged(b) = &mut e.body else {
@@ -73,7 +73,7 @@ async fn a_file_is_stored_once_in_order_on_the_right_subjects() {
         };
         b.bill_type = sapha_proto::stage::BillType::ConstitutionalAmendment;
         // 20 days apart, up to the third reading: the 15-day wait holds (s.256 (5)).
-        e.occurred_at = bill.occurred_at - chrono::Duration::days(20 * (5 - e.seq as i64));
+        e.occurred_at = bill.occurred_at - chrono::Duration::days(20 * (6 - e.seq as i64));
     }
     all.push(bill);
     all.extend(events);
@@ -475,7 +475,7 @@ async fn the_rules_that_need_a_bills_history_hold_across_a_restart() {
 #[tokio::test]
 async fn a_vote_result_that_contradicts_its_threshold_is_refused() {
     // The joint sitting of 10 Sep 2021: 472 ayes pass "more than half of the
-    // 733 members in office, with at least 1/3 of the senators".
+    // 730 members in office, with at least 1/3 of the senators".
     let server = NatsServer::start();
     let p = pipeline(&server).await;
     let sitting: Vec<_> = one_of_each_kind()

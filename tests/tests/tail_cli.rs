@@ -80,7 +80,7 @@ async fn tail_bill_waits_for_a_bill_the_hub_does_not_know_then_shows_it_with_its
         .into_iter()
         .filter(|e| e.aggregate_id == "b-2565-0087")
         .collect();
-    assert_eq!(bill.len(), 10);
+    assert_eq!(bill.len(), 11);
 
     let mut tail = Tail::start(&hub, &["--bill", "b-2565-0087"]);
     let waiting = tail
@@ -89,7 +89,7 @@ async fn tail_bill_waits_for_a_bill_the_hub_does_not_know_then_shows_it_with_its
     assert!(waiting.starts_with("! "), "{waiting}");
 
     // The bill appears: its heading, then its timeline, with the first move's note.
-    for e in &bill[..9] {
+    for e in &bill[..10] {
         publisher.publish(e).await;
     }
     tail.line(|l| l.starts_with("b-2565-0087 ") && l.contains("now at"))
@@ -97,8 +97,11 @@ async fn tail_bill_waits_for_a_bill_the_hub_does_not_know_then_shows_it_with_its
     let first = tail.line(|l| l.contains("introduced by the Cabinet")).await;
     assert!(first.starts_with("  15 Mar B.E. 2565 · "), "{first}");
     // Then every change after it, live, with its note too.
-    publisher.publish(&bill[9]).await;
-    let live = tail.line(|l| l.contains("Senate third reading")).await;
+    // The third reading's vote moves the bill on (the stage convention).
+    publisher.publish(&bill[10]).await;
+    let live = tail
+        .line(|l| l.contains("Senate third reading → House decision on the Senate's amendments"))
+        .await;
     assert!(
         live.contains("approved by the Senate with an amendment to section 4"),
         "{live}"

@@ -5,8 +5,10 @@
 //! construction and stays legal when a rule in `sapha_proto::stage::RULES` changes.
 //! Dates advance with the deadlines: the Senate has 60 days (30 for a money bill, each
 //! extendable by 30) or the bill is deemed approved; a budget bill 20 days; a withheld
-//! bill waits 180 days (a money bill may be taken up again at once); royal assent is
-//! sought 5 to 20 days after approval, and 15 days after an amendment's third reading.
+//! bill waits 180 days (10 for a money bill, s.138; only a rejected budget may be taken up again at once, s.143); an
+//! approved bill waits at `APPROVED` and is presented 6 to 20 days after approval (s.145), and 16 days or more after an
+//! amendment's third reading (s.256 (7)). Stages follow the convention of docs/LEGISLATIVE-MODEL.md: a reading stage is
+//! pending, and its decision moves the bill on.
 //! Readings fall on sitting days (House Wednesday and Thursday, Senate Monday and
 //! Tuesday, joint sittings Tuesday to Thursday). Bills still in progress at the
 //! horizon (two months after the last introduction) stop mid-way, as they would in a
@@ -553,7 +555,7 @@ fn weight(bill_type: BillType, from: Stage, to: Stage, deemed: bool) -> f64 {
         // approvals (the House's 105 days for the budget, s.143; an organic
         // act's committee, s.132; an unsigned re-presented bill, s.146) are too
         // rare to generate.
-        (Act, SenateR1 | SenateCommittee | SenateR2, PresentedForAssent, true) => 0.04,
+        (Act, SenateR1 | SenateCommittee | SenateR2, Approved, true) => 0.04,
         (_, _, _, true) => 0.0,
         // The Cabinet does not abandon its budget.
         (Budget, _, Withdrawn, _) => 0.0,
@@ -562,26 +564,27 @@ fn weight(bill_type: BillType, from: Stage, to: Stage, deemed: bool) -> f64 {
         (_, Proposed, Rejected, _) => 0.04,
         (ConstitutionalAmendment, JointR1, Rejected, _) => 0.6,
         (_, HouseR1 | JointR1, Rejected, _) => 0.12,
-        (ConstitutionalAmendment, JointR3, PresentedForAssent, _) => 0.6,
-        (ConstitutionalAmendment, JointR3, Referendum | ConstCourt | Rejected, _) => 0.13,
+        (ConstitutionalAmendment, JointR3, Rejected, _) => 0.13,
+        (ConstitutionalAmendment, Approved, PresentedForAssent, _) => 0.6,
+        (ConstitutionalAmendment, Approved, Referendum | ConstCourt, _) => 0.13,
         (_, JointR3, Rejected, _) => 0.05,
         (_, HouseR3, Rejected, _) => 0.03,
         (Act, SenateR1 | SenateR2, Withheld, _) => 0.03,
-        (Budget, SenateR1, Withheld | ConstCourt, _) => 0.03,
-        (_, SenateR3, PresentedForAssent, _) => 0.72,
+        (Budget, SenateR1, Withheld, _) => 0.03,
+        (_, SenateR3, Approved, _) => 0.72,
         (_, SenateR3, HouseSenateAmendments, _) => 0.22,
-        (_, SenateR3, Withheld | ConstCourt, _) => 0.03,
+        (_, SenateR3, Withheld, _) => 0.03,
+        (_, Approved, ConstCourt, _) => 0.03,
         (OrganicAct, OrganOpinions, ObjectionReconsider | ConstCourt, _) => 0.1,
         (OrganicAct, ObjectionReconsider, ConstCourt, _) => 0.05,
         (EmergencyDecree, Enacted | HouseApproval | SenateApproval, ConstCourt, _) => 0.04,
         (EmergencyDecree, HouseApproval, Rejected, _) => 0.04,
         (EmergencyDecree, SenateApproval, HouseReaffirm, _) => 0.04,
         (EmergencyDecree, HouseReaffirm, Rejected, _) => 0.3,
-        (_, HouseSenateAmendments, PresentedForAssent, _) => 0.7,
+        (_, HouseSenateAmendments, Approved, _) => 0.7,
         (_, HouseSenateAmendments, JointCommittee, _) => 0.25,
-        (_, HouseSenateAmendments | HouseReaffirm, ConstCourt, _) => 0.03,
         (_, HouseReaffirm, Rejected, _) => 0.3,
-        (_, JointCommittee, Withheld | ConstCourt, _) => 0.07,
+        (_, JointCommittee, Withheld, _) => 0.07,
         (_, ConstCourt, Rejected, _) => 0.12,
         (_, ConstCourt, Referendum, _) => 0.1,
         (_, PresentedForAssent, VetoReconsider, _) => 0.005,
@@ -593,9 +596,11 @@ fn weight(bill_type: BillType, from: Stage, to: Stage, deemed: bool) -> f64 {
 /// The `deadline` of a move into `to` on `day`, where the Constitution sets one:
 /// the Senate's clock (s.136, with its extension), the budget's 105 and 20 days
 /// (s.143), the organs' 10 days to object (s.132), the Court's 60 days on a decree
-/// (s.173) and 30 on an amendment (s.256 (9)), and the King's 90 days (s.146).
+/// (s.173) and 30 on an amendment (s.256 (9)), and the King's 90 days (s.146; 30
+/// on a second presentation after a reaffirmation, s.146 ¶2).
 fn deadline(
     bill_type: BillType,
+    from: Option<Stage>,
     to: Stage,
     day: NaiveDate,
     senate: Option<SenateClock>,
@@ -609,6 +614,7 @@ fn deadline(
         (_, ObjectionReconsider) => 30,
         (BillType::EmergencyDecree, ConstCourt) => 60,
         (BillType::ConstitutionalAmendment, ConstCourt) => 30,
+        (_, PresentedForAssent) if from == Some(VetoReconsider) => 30,
         (_, PresentedForAssent) => 90,
         _ => return None,
     };
@@ -650,7 +656,7 @@ impl Walk {
         let first = bill.step(day, rules.initial, Some(note), None);
         first.proposer = Some(proposer);
         first.money_bill = self.money && self.bill_type != BillType::Budget;
-        first.deadline = deadline(self.bill_type, rules.initial, day, None);
+        first.deadline = deadline(self.bill_type, None, rules.initial, day, None);
         let mut senate: Option<SenateClock> = None;
         let mut first_reading: Option<NaiveDate> = None;
         let mut previous: Option<Stage> = None;
@@ -723,7 +729,13 @@ impl Walk {
             let step = bill.step(day, to, note, None);
             step.deemed = deemed;
             step.money_bill = self.money && self.bill_type != BillType::Budget;
-            step.deadline = deadline(self.bill_type, to, day, senate.filter(|_| to == SenateR1));
+            step.deadline = deadline(
+                self.bill_type,
+                Some(stage),
+                to,
+                day,
+                senate.filter(|_| to == SenateR1),
+            );
             previous = Some(stage);
         }
         bill.into_events()
@@ -754,6 +766,11 @@ impl Walk {
             // A committee is appointed at the reading that accepts the bill in principle;
             // a reading that fails, fails that day.
             (_, HouseCommittee | ParliamentCommittee | SenateCommittee) => day,
+            // s.256 (5): an amendment's third reading votes 15 days after its second
+            // reading ended (entering JOINT_R3), the first not counted: D+16 at the earliest.
+            (JointR3, Approved | Rejected) if t == ConstitutionalAmendment => {
+                day + rng.days(16, 21)
+            }
             (HouseR1 | JointR1 | HouseR3 | JointR3 | HouseApproval, Rejected) => day,
             // The House has 105 days for the budget bill.
             (HouseCommittee, HouseR2) if t == Budget => day + rng.days(60, 80),
@@ -761,8 +778,7 @@ impl Walk {
             (ParliamentCommittee, JointR2) if t == OrganicAct => day + rng.days(30, 90),
             (ParliamentCommittee, JointR2) => day + rng.days(45, 120),
             (HouseR2, HouseR3) | (SenateR2, SenateR3) => day,
-            // An amendment waits 15 days between its second and third readings.
-            (JointR2, JointR3) if t == ConstitutionalAmendment => day + rng.days(15, 20),
+            // The second reading's last vote moves the bill to JOINT_R3 (the stage convention).
             (JointR2, JointR3) => day,
             (HouseR3, SenateR1) => {
                 let wait = if t == Budget { (1, 7) } else { (5, 21) };
@@ -780,11 +796,11 @@ impl Walk {
                 d
             }
             // A budget bill: the Senate decides within 20 days and cannot amend.
-            (SenateR1, PresentedForAssent) if t == Budget => day + rng.days(8, 20),
+            (SenateR1, Approved) if t == Budget => day + rng.days(1, 12),
             (SenateR1, Withheld) if t == Budget => day + rng.days(1, 20),
             (SenateR1, Withheld) => day,
             // The Senate missed its deadline: the bill is deemed approved (s.137).
-            (SenateR1 | SenateCommittee | SenateR2 | SenateR3, PresentedForAssent) if deemed => {
+            (SenateR1 | SenateCommittee | SenateR2 | SenateR3, Approved) if deemed => {
                 let clock = senate.expect("a bill in the Senate has a clock");
                 note = Some(Text::new(
                     format!("ถือว่าวุฒิสภาให้ความเห็นชอบ (พ้นกำหนด {} วัน)", clock.days),
@@ -793,14 +809,14 @@ impl Walk {
                         clock.days
                     ),
                 ));
-                clock.since + Duration::days(clock.days) + rng.days(6, 20)
+                clock.since + Duration::days(clock.days) + rng.days(1, 3)
             }
             (SenateCommittee, SenateR2) => {
                 let clock = senate.expect("a bill in the Senate has a clock");
                 let target = clock.since + rng.days(clock.days / 3, clock.days - 7);
                 target.max(day)
             }
-            (SenateR3, PresentedForAssent) => day + rng.days(6, 20),
+            (SenateR3, Approved) => day,
             (SenateR3, HouseSenateAmendments) => day + rng.days(7, 30),
             (SenateR3, Withheld) => day,
             // s.132: the courts and the organ have 10 days to object.
@@ -814,15 +830,20 @@ impl Walk {
             // A withheld budget bill may be taken up again at once (s.143), another
             // money bill after 10 days (s.138).
             (Withheld, _) if t == Budget => day + rng.days(1, 7),
-            (Withheld, _) if self.money => day + rng.days(10, 30),
-            (Withheld, _) => day + rng.days(180, 240),
-            (HouseSenateAmendments | HouseReaffirm, PresentedForAssent) => day + rng.days(10, 40),
+            // The first day is not counted (CCC s.193/3): D+11 and D+181 at the earliest.
+            (Withheld, _) if self.money => day + rng.days(11, 31),
+            (Withheld, _) => day + rng.days(181, 241),
             (HouseReaffirm, _) if t == EmergencyDecree => day + rng.days(0, 7),
             (HouseSenateAmendments | HouseReaffirm, _) => day + rng.days(7, 30),
             (JointCommittee, _) => day + rng.days(30, 90),
             // 15 days for a petition to the Court, then presented for assent (s.256 (7)).
-            (JointR3, PresentedForAssent) => day + rng.days(16, 25),
-            (JointR3, Referendum) => day + rng.days(90, 120),
+            (Approved, PresentedForAssent) if t == ConstitutionalAmendment => {
+                day + rng.days(16, 25)
+            }
+            (Approved, Referendum) => day + rng.days(90, 120),
+            // s.145: the Prime Minister waits 5 days, then presents within 20.
+            (Approved, PresentedForAssent) if t == Budget => day + rng.days(6, 8),
+            (Approved, PresentedForAssent) => day + rng.days(6, 20),
             (Referendum, _) => day + rng.days(30, 60),
             // The budget must be law by 1 October.
             (PresentedForAssent, RoyalAssent) if t == Budget => day + rng.days(2, 7),
@@ -845,5 +866,46 @@ impl Walk {
             _ => day + rng.days(7, 60),
         };
         (sitting_day(to, next), note)
+    }
+}
+
+#[cfg(test)]
+mod deadline_tests {
+    use super::*;
+    use sapha_proto::stage::{BillType, RULES};
+
+    #[test]
+    fn every_generated_deadline_is_one_the_rules_accept() {
+        // The generator's deadlines against the clocks of `sapha_proto::stage`, on
+        // every decided move: a second presentation has 30 days (s.146 ¶2), not 90.
+        let day = NaiveDate::from_ymd_opt(2024, 1, 10).unwrap();
+        let mut checked = 0;
+        for rules in RULES {
+            for rule in rules.rules {
+                for &to in rule.to {
+                    let Some(on) = deadline(rules.bill_type, Some(rule.from), to, day, None) else {
+                        continue;
+                    };
+                    let money = rules.bill_type == BillType::Budget;
+                    assert_eq!(
+                        rules.check_deadline(Some(rule.from), to, day, on, money),
+                        Ok(()),
+                        "{} {} -> {to}",
+                        rules.bill_type,
+                        rule.from
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 0);
+        let again = deadline(
+            BillType::Act,
+            Some(Stage::VetoReconsider),
+            Stage::PresentedForAssent,
+            day,
+            None,
+        );
+        assert_eq!(again, Some(day + Duration::days(30)));
     }
 }

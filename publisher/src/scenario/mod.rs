@@ -149,6 +149,8 @@ impl BillHistory {
                 deadline: None,
                 money_bill: false,
                 proposer: None,
+                recommended_by: None,
+                returned_on: None,
             }),
         });
         self.stage = Some(to);

@@ -373,17 +373,18 @@ fn amendment_2021_title() -> Text {
 /// The bill history of the amendment of sections 83 and 91 (the electoral system:
 /// two ballots, 400 constituency and 100 party-list MPs).
 ///
-/// Real: the third reading passed in the joint sitting of 10 Sep 2021, and the
-/// amendment became law in 2021. The other dates are set to be plausible and
-/// consistent with the rules (the 15-day wait between the second and third
-/// readings, royal assent within 5 + 20 days); they are not a source to cite.
+/// Real: the first reading of 24 Jun 2021 and its tally, the two-day second reading
+/// (24-25 Aug 2021), the third reading of 10 Sep 2021, royal assent on 7 Nov 2021,
+/// publication on 21 Nov and force on 22 Nov (see scenarios/README.md for the
+/// sources). Estimated: the introduction, the committee stage and the presentation
+/// (after the 15-day wait of s.256 (7)); they are not a source to cite.
 pub fn amendment_2021_history() -> Vec<Event> {
     let mut bill = BillHistory::new(
         AMENDMENT_2021_BILL_ID,
         BillType::ConstitutionalAmendment,
         amendment_2021_title(),
     );
-    let steps: [(NaiveDate, Stage, Option<Text>); 9] = [
+    let steps: [(NaiveDate, Stage, Option<Text>); 10] = [
         (
             date(2021, 6, 1),
             Stage::Proposed,
@@ -395,23 +396,36 @@ pub fn amendment_2021_history() -> Vec<Event> {
         (
             date(2021, 6, 24),
             Stage::JointR1,
+            // The tally: BBC Thai (552, 24, 130, 27); the aye split: dramathailand.com 3050.
             Some(Text::new(
-                "ที่ประชุมร่วมกันของรัฐสภารับหลักการ",
-                "accepted in principle by the joint sitting",
+                "ที่ประชุมร่วมกันของรัฐสภารับหลักการ: เห็นด้วย 552 (ส.ส. 342 ส.ว. 210) ไม่เห็นด้วย 24 งดออกเสียง 130 ไม่ลงคะแนนเสียง 27",
+                "accepted in principle by the joint sitting: aye 552 (MPs 342, senators 210), no 24, abstain 130, not voting 27",
             )),
         ),
         (date(2021, 6, 24), Stage::ParliamentCommittee, None),
-        (date(2021, 8, 25), Stage::JointR2, None),
+        // The second reading took two days, 24-25 Aug 2021 (Thansettakij, 4 Sep 2021).
+        (
+            date(2021, 8, 24),
+            Stage::JointR2,
+            Some(Text::new(
+                "พิจารณาวาระที่ 2 วันที่ 24-25 สิงหาคม 2564",
+                "second reading, 24-25 Aug 2021",
+            )),
+        ),
+        // The stage convention: the second reading ended on 25 Aug, the bill waits for
+        // its third reading (s.256 (5): 15 days from here).
+        (date(2021, 8, 25), Stage::JointR3, None),
         (
             date(2021, 9, 10),
-            Stage::JointR3,
+            Stage::Approved,
             Some(Text::new(
                 "ผ่านวาระที่ 3: เห็นด้วย 472 ไม่เห็นด้วย 33 งดออกเสียง 187",
                 "passed its third reading: aye 472, no 33, abstain 187",
             )),
         ),
         (date(2021, 9, 30), Stage::PresentedForAssent, None),
-        (date(2021, 11, 19), Stage::RoyalAssent, None),
+        // "ให้ไว้ ณ วันที่ ๗ พฤศจิกายน พ.ศ. ๒๕๖๔" (the act as given, OCS).
+        (date(2021, 11, 7), Stage::RoyalAssent, None),
         (date(2021, 11, 21), Stage::Published, None),
         (date(2021, 11, 22), Stage::Enacted, None),
     ];
@@ -434,13 +448,13 @@ pub fn joint_2021_09_10() -> Vec<Event> {
 }
 
 /// The sitting of 10 Sep 2021 with the amendment's history, in feed order: the
-/// history up to the second reading, the sitting, `JOINT_R3` right after the vote
+/// history up to the second reading, the sitting, `APPROVED` right after the vote
 /// result, then royal assent, publication and entry into force.
 ///
 /// Real: the date, the third reading by roll call, the requirement and the tally.
 /// Illustrative: the times, who spoke (by role), the motions and the quorum count.
-/// The quorum required is half of the 750 seats (500 MPs + 250 senators); the
-/// members actually in office were somewhat fewer because of vacancies.
+/// The quorum required is half of the members in office (s.120, "เท่าที่มีอยู่"),
+/// not of the 750 seats: see `JOINT_IN_OFFICE_2021_09_10`.
 pub fn joint_2021_09_10_feed() -> Vec<Event> {
     let day = date(2021, 9, 10);
     let bill_id = Some(AMENDMENT_2021_BILL_ID);
@@ -484,8 +498,9 @@ pub fn joint_2021_09_10_feed() -> Vec<Event> {
         )
     };
 
-    // The history before the sitting: introduced, first reading, committee, second reading.
-    f.bill(&mut history, 4);
+    // The history before the sitting: introduced, first reading, committee, second
+    // and third readings entered.
+    f.bill(&mut history, 5);
 
     f.lifecycle(
         bangkok(date(2021, 9, 7), 15, 0),
@@ -508,7 +523,7 @@ pub fn joint_2021_09_10_feed() -> Vec<Event> {
         &president,
         Text::new("ประธานรัฐสภา", "President of the National Assembly"),
     );
-    // s.120: half of the members in office (an estimated 733), not of the 750 seats.
+    // s.120: half of the members in office (730: 480 MPs, 250 senators), not of the 750 seats.
     f.quorum(f.at(9, 41), 692);
 
     f.item_started(
@@ -569,8 +584,8 @@ pub fn joint_2021_09_10_feed() -> Vec<Event> {
         VoteMethod::RollCall,
         (
             Text::new(
-                "คะแนนเสียงเห็นชอบเกินกึ่งหนึ่งของจำนวนสมาชิกทั้งหมดของทั้งสองสภา โดยต้องมีสมาชิกวุฒิสภาเห็นชอบไม่น้อยกว่าหนึ่งในสามของจำนวนสมาชิกวุฒิสภาทั้งหมด และสมาชิกสภาผู้แทนราษฎรจากพรรคการเมืองที่ไม่มีสมาชิกเป็นรัฐมนตรี ประธานสภา หรือรองประธานสภา เห็นชอบไม่น้อยกว่าร้อยละยี่สิบของทุกพรรคดังกล่าวรวมกัน (มาตรา 256 (6))",
-                "more than half of all members of both Houses, including at least one third of all senators and at least 20 per cent of the MPs of the parties that hold no ministerial, Speaker or Deputy Speaker post (section 256 (6))",
+                "คะแนนเสียงเห็นชอบเกินกึ่งหนึ่งของจำนวนสมาชิกทั้งหมดเท่าที่มีอยู่ของทั้งสองสภา โดยต้องมีสมาชิกวุฒิสภาเห็นชอบไม่น้อยกว่าหนึ่งในสามของจำนวนสมาชิกวุฒิสภาทั้งหมดเท่าที่มีอยู่ และสมาชิกสภาผู้แทนราษฎรจากพรรคการเมืองที่ไม่มีสมาชิกเป็นรัฐมนตรี ประธานสภา หรือรองประธานสภา เห็นชอบไม่น้อยกว่าร้อยละยี่สิบของทุกพรรคดังกล่าวรวมกัน (มาตรา 256 (6))",
+                "more than half of the members in office of both Houses, including at least one third of the senators in office and at least 20 per cent of the MPs of the parties that hold no ministerial, Speaker or Deputy Speaker post (section 256 (6))",
             ),
             third_reading_threshold_2021(),
         ),
@@ -624,7 +639,7 @@ fn senate_2023_bill_title() -> Text {
 /// its Senate third reading that day. Entirely illustrative.
 pub fn senate_2023_bill_history() -> Vec<Event> {
     let mut bill = BillHistory::new(SENATE_2023_BILL_ID, BillType::Act, senate_2023_bill_title());
-    let steps: [(NaiveDate, Stage, Option<Text>); 10] = [
+    let steps: [(NaiveDate, Stage, Option<Text>); 11] = [
         (
             date(2022, 3, 15),
             Stage::Proposed,
@@ -639,9 +654,12 @@ pub fn senate_2023_bill_history() -> Vec<Event> {
         (date(2023, 1, 10), Stage::SenateR1, None),
         (date(2023, 1, 10), Stage::SenateCommittee, None),
         (date(2023, 2, 28), Stage::SenateR2, None),
+        // The stage convention: the second reading ends, the third is under way.
+        (date(2023, 2, 28), Stage::SenateR3, None),
+        // The third reading's vote moves the bill on (s.137 (3)).
         (
             date(2023, 2, 28),
-            Stage::SenateR3,
+            Stage::HouseSenateAmendments,
             Some(Text::new(
                 "วุฒิสภาเห็นชอบโดยมีการแก้ไขมาตรา 4 ส่งคืนสภาผู้แทนราษฎร",
                 "approved by the Senate with an amendment to section 4; returned to the House",
@@ -670,7 +688,8 @@ pub fn senate_2023_02_28() -> Vec<Event> {
 ///
 /// ONLY THE SITTING'S DATE, NUMBER, SESSION AND OPENING TIME ARE REAL. The agenda, the
 /// bill, the speakers, the quorum count, the tallies and every other time are
-/// illustrative (a plausible Senate day of 250 senators), not a record of that day.
+/// illustrative (a plausible Senate day, at most 250 senators in office), not a record
+/// of that day.
 pub fn senate_2023_02_28_feed() -> Vec<Event> {
     let day = date(2023, 2, 28);
     let bill_id = Some(SENATE_2023_BILL_ID);
@@ -686,7 +705,8 @@ pub fn senate_2023_02_28_feed() -> Vec<Event> {
             year: 4,
         },
     ));
-    // Illustrative: the full Senate of 250 is assumed in office.
+    // Estimated, an upper bound: 250 seats; 249 were in office in Aug 2022 (Bangkok
+    // Biz News politics/1020094); the figure of 28 Feb 2023 was not found.
     f.in_office = 250;
 
     let president = person(
@@ -859,6 +879,8 @@ pub fn senate_2023_02_28_feed() -> Vec<Event> {
     for (minute, section) in [(5, "5"), (8, "6"), (10, "7")] {
         f.section(f.at(13, minute), "item-5", section);
     }
+    // SENATE_R2 -> SENATE_R3: the second reading is over, the third begins.
+    f.bill(&mut history, 1);
     f.vote_opened(
         f.at(13, 15),
         "vote-2",
@@ -877,7 +899,7 @@ pub fn senate_2023_02_28_feed() -> Vec<Event> {
         VoteOutcome::Passed,
         bill_id,
     );
-    // SENATE_R2 -> SENATE_R3, published as soon as the result is announced.
+    // SENATE_R3 -> HOUSE_SENATE_AMENDMENTS, published as soon as the result is announced.
     f.bill(&mut history, 1);
     f.item_ended(f.at(13, 20), "item-5", Disposition::Completed);
 

@@ -175,11 +175,43 @@ fn the_joint_vote_of_10_sep_2021_carries_exactly_the_real_tally() {
 }
 
 #[test]
+fn the_joint_sitting_of_10_sep_2021_counts_the_730_members_in_office() {
+    // Daily News 256036: 730 in office (480 MPs, 250 senators): a quorum of 365,
+    // more than half is 366; the requirement says "เท่าที่มีอยู่" (in office).
+    let sitting = joint_2021_09_10();
+    let quorum = sitting
+        .iter()
+        .find_map(|e| match &e.body {
+            Body::QuorumChecked(q) => Some(q),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!((quorum.in_office, quorum.required), (Some(730), 365));
+    let opened = sitting
+        .iter()
+        .find_map(|e| match &e.body {
+            Body::VoteOpened(v) => Some(v),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(opened.requirement.th.matches("เท่าที่มีอยู่").count(), 2);
+    assert_eq!(opened.requirement.en.matches("in office").count(), 2);
+    let threshold = opened.threshold.as_ref().unwrap();
+    let needed: Vec<_> = threshold
+        .parts
+        .iter()
+        .map(|p| p.ayes_needed(p.members_in_office.unwrap()))
+        .collect();
+    assert_eq!(needed, [Some(366), Some(84)]);
+}
+
+#[test]
 fn the_amendment_reaches_its_third_reading_on_10_sep_2021() {
     let history = amendment_2021_history();
+    // The stage convention: the third reading's vote moves the bill to APPROVED.
     let r3 = history
         .iter()
-        .find(|e| stage_change(e).map(|b| b.to_stage) == Some(Stage::JointR3))
+        .find(|e| stage_change(e).map(|b| b.to_stage) == Some(Stage::Approved))
         .expect("a third reading");
     assert_eq!(r3.occurred_at.to_rfc3339(), "2021-09-10T00:00:00+00:00");
     let stages: Vec<Stage> = history
@@ -195,14 +227,37 @@ fn the_amendment_reaches_its_third_reading_on_10_sep_2021() {
             Stage::ParliamentCommittee,
             Stage::JointR2,
             Stage::JointR3,
+            Stage::Approved,
             Stage::PresentedForAssent,
             Stage::RoyalAssent,
             Stage::Published,
             Stage::Enacted
         ]
     );
-    // The 15-day wait between the second and third readings.
-    assert!(history[4].occurred_at - history[3].occurred_at >= chrono::Duration::days(15));
+    // The 15-day wait between the end of the second reading (entering JOINT_R3)
+    // and the third reading's vote (entering APPROVED), D+16 (s.256 (5)).
+    assert_eq!(
+        history[4].occurred_at.date_naive().to_string(),
+        "2021-08-25"
+    );
+    assert!(history[5].occurred_at - history[4].occurred_at >= chrono::Duration::days(16));
+    // The sourced dates (scenarios/README.md): the second reading began on
+    // 24 Aug 2021 (it took two days), royal assent was given on 7 Nov 2021.
+    let day = |stage: Stage| {
+        history
+            .iter()
+            .find(|e| stage_change(e).map(|b| b.to_stage) == Some(stage))
+            .map(|e| e.occurred_at.date_naive().to_string())
+    };
+    assert_eq!(day(Stage::JointR1).as_deref(), Some("2021-06-24"));
+    assert_eq!(day(Stage::JointR2).as_deref(), Some("2021-08-24"));
+    assert_eq!(day(Stage::RoyalAssent).as_deref(), Some("2021-11-07"));
+    assert_eq!(day(Stage::Published).as_deref(), Some("2021-11-21"));
+    let first_reading = stage_change(&history[1]).unwrap().note.clone().unwrap();
+    assert!(first_reading.th.contains("552"), "{}", first_reading.th);
+    assert!(first_reading
+        .en
+        .contains("aye 552 (MPs 342, senators 210), no 24, abstain 130, not voting 27"));
     // In the feed, the stage change follows the vote result that caused it.
     let feed = joint_2021_09_10_feed();
     let result = feed
@@ -380,9 +435,11 @@ fn generated_dates_respect_the_deadlines() {
             // 60 days, extendable by 30.
             assert!(r3 - r1 <= chrono::Duration::days(90), "{bill_id}");
         }
-        if let (Some(r2), Some(r3)) = (day(Stage::JointR2), day(Stage::JointR3)) {
+        if let (Some(r3), Some(vote)) = (day(Stage::JointR3), day(Stage::Approved)) {
             if bill_type == BillType::ConstitutionalAmendment {
-                assert!(r3 - r2 >= chrono::Duration::days(15), "{bill_id}");
+                // 15 days from the end of the second reading, the first not counted
+                // (s.256 (5), CCC s.193/3).
+                assert!(vote - r3 >= chrono::Duration::days(16), "{bill_id}");
             }
         }
         if bill_type == BillType::Budget {

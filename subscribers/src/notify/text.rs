@@ -81,6 +81,8 @@ mod tests {
             deadline: None,
             money_bill: false,
             proposer: None,
+            recommended_by: None,
+            returned_on: None,
         }
     }
 

@@ -187,14 +187,16 @@ SAPHA_VAPID_PRIVATE_KEY="$vapid_key" "$sapha" notify --nats-url "$nats_url" \
 extra_pids+=($!)
 wait_for "the notifier's VAPID key" curl -fsS -o /dev/null "http://127.0.0.1:$hub_port/v1/push/key"
 # The followed bill's next stage, published once the page follows it: the
-# Senate amended b-2565-0087 at its third reading, so it goes back to the House.
+# Senate amended b-2565-0087 at its third reading, so it is before the House
+# (HOUSE_SENATE_AMENDMENTS); the House disagrees, and a joint committee of both
+# Houses is set up (s.137 (3)).
 python3 - "$work/push-move.ndjson" <<'PY'
 import json, sys
 last = [json.loads(l) for l in open("scenarios/senate-2566-02-28.ndjson")
         if '"b-2565-0087"' in l and '"bill.stage_changed"' in l][-1]
 move = dict(last, seq=last["seq"] + 1, event_id=f"e-b-2565-0087-{last['seq'] + 1}",
             occurred_at="2023-03-07T00:00:00Z")
-move["data"] = dict(last["data"], from_stage=last["data"]["to_stage"], to_stage="HOUSE_SENATE_AMENDMENTS")
+move["data"] = dict(last["data"], from_stage=last["data"]["to_stage"], to_stage="JOINT_COMMITTEE")
 move["data"].pop("note", None)
 open(sys.argv[1], "w").write(json.dumps(move, ensure_ascii=False) + "\n")
 PY

@@ -373,7 +373,7 @@ await check('a page opened mid-sitting shows the agenda item, quorum and vote at
     }), AMENDMENT);
     log(`followed ${AMENDMENT} from a result: timeline ${tl.steps.join(' → ')}; subscribed ${JSON.stringify(tl.sub)}`);
     assert(tl.seen === 0, `the timeline needed ${tl.seen} events`);
-    assert(tl.steps[0] === 'PROPOSED' && tl.steps.includes('JOINT_R2') && tl.stage === 'JOINT_R2', `the timeline is ${tl.steps} at ${tl.stage}`);
+    assert(tl.steps[0] === 'PROPOSED' && tl.steps.includes('JOINT_R3') && tl.stage === 'JOINT_R3', `the timeline is ${tl.steps} at ${tl.stage}`);
     assert(tl.sub.topics.includes(`bill.${AMENDMENT}`) && tl.sub.since === seqBefore, `not subscribed to bill.${AMENDMENT} with since=${seqBefore}: ${JSON.stringify(tl.sub)}`);
     assert(tl.button === 'true', 'the result\'s follow button does not say it is followed');
     mid = { ctx, page: p2 };
@@ -964,7 +964,7 @@ if (pushRun && pushRun.follower && PUSH_RECEIVED_URL && PLAY_PUSH) {
       return m || null;
     }, 'the push message at the local push service', 15000);
     assert(got.payload.lang === 'th', `the message's language is ${got.payload.lang}`);
-    assert(got.payload.to_stage === 'HOUSE_SENATE_AMENDMENTS', `to_stage ${got.payload.to_stage}`);
+    assert(got.payload.to_stage === 'JOINT_COMMITTEE', `to_stage ${got.payload.to_stage}`);
     assert(got.topic === FOLLOWED && got.urgency === 'normal' && got.ttl > 0, `headers: topic ${got.topic}, urgency ${got.urgency}, ttl ${got.ttl}`);
     assert(got.payload.url === `${HUB_URL}/?bill=${FOLLOWED}`, `url ${got.payload.url}`);
     log(`push service decrypted: "${got.payload.title.th}" / "${got.payload.body.th}"`);
@@ -981,10 +981,19 @@ await check('Web Push: the service worker shows a pushed bill move in the page\'
   const payload = (pushRun && pushRun.delivered) || { v: 1, lang: 'th', title: { th: 'ร่างที่ติดตามเข้าสู่วาระที่ 3', en: 'A followed bill is at its third reading' },
     body: { th: `${FOLLOWED}: วุฒิสภา วาระที่ 3`, en: `${FOLLOWED}: Senate third reading` }, bill_id: FOLLOWED, to_stage: 'SENATE_R3',
     event_id: 'browser-test-push-1', seq: 1, correction: false, url: `/?bill=${FOLLOWED}`, tag: `bill-${FOLLOWED}` };
-  await cdp.send('ServiceWorker.deliverPushMessage', { origin: HUB_ORIGIN, registrationId: reg.registrationId, data: JSON.stringify(payload) });
+  const deliver = () => cdp.send('ServiceWorker.deliverPushMessage', { origin: HUB_ORIGIN, registrationId: reg.registrationId, data: JSON.stringify(payload) });
   const notifications = (tag) => pushPage.evaluate((t) => navigator.serviceWorker.ready.then((r) => r.getNotifications({ tag: t }))
     .then((ns) => ns.map((n) => ({ title: n.title, body: n.body, tag: n.tag, lang: n.lang, data: n.data }))), tag);
-  const shown = await until(async () => (await notifications(payload.tag))[0], 'the notification', 5000);
+  // On a loaded box the DevTools delivery has gone missing (about one run in
+  // nine, before and after issue 21): deliver once more before failing, and
+  // say so in the log. The same payload twice shows one notification (its tag).
+  await deliver();
+  let shown = await until(async () => (await notifications(payload.tag))[0], 'the notification', 5000).catch(() => null);
+  if (!shown) {
+    log('the DevTools push delivery went missing; delivering it once more');
+    await deliver();
+    shown = await until(async () => (await notifications(payload.tag))[0], 'the notification (second delivery)', 10000);
+  }
   assert(shown.title === payload.title.th && shown.body === payload.body.th, `the notification reads "${shown.title}" / "${shown.body}"`);
   assert(shown.lang === 'th' && shown.tag === payload.tag, `lang ${shown.lang}, tag ${shown.tag}`);
   // The worker keeps only same-origin links, as a path.

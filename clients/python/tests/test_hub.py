@@ -98,7 +98,7 @@ def test_hub_restart_mid_stream(stack, sig):
 def test_snapshot_then_subscribe(stack):
     lines = scenario_lines()[:400]
     bill_lines = [line for line in lines if f'"aggregate_id":"{BILL}"' in line]
-    assert len(bill_lines) == 14
+    assert len(bill_lines) == 12  # b-2566-0001 in the first 400 lines of the generated file (regenerated for issue 22: APPROVED stages shift the lines)
 
     async def main():
         await asyncio.to_thread(stack.publish, lines[:100])

@@ -351,3 +351,13 @@ pub fn scenario(file: &str) -> Vec<sapha_proto::Event> {
         .map(|l| sapha_proto::Event::from_json(l).expect("a shipped scenario event parses"))
         .collect()
 }
+
+/// Waits until a GET of `url` answers 2xx, for at most `deadline`.
+pub async fn wait_http_ok(url: &str, deadline: Duration) -> bool {
+    wait_until(deadline, || async move {
+        reqwest::get(url)
+            .await
+            .is_ok_and(|r| r.status().is_success())
+    })
+    .await
+}

@@ -95,16 +95,7 @@ impl TestHub {
     }
 
     pub async fn wait_ready(&self) {
-        let url = self.http("/readyz");
-        let ok = sapha_tests::wait_until(WAIT, || {
-            let url = url.clone();
-            async move {
-                reqwest::get(&url)
-                    .await
-                    .is_ok_and(|r| r.status().is_success())
-            }
-        })
-        .await;
+        let ok = sapha_tests::wait_http_ok(&self.http("/readyz"), WAIT).await;
         assert!(ok, "the hub did not become ready");
     }
 

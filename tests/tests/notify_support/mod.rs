@@ -137,16 +137,7 @@ pub async fn announce_channels(nats_url: &str) {
 /// bills it does not know).
 pub async fn wait_bills_known(hub: &TestHub, bills: &[&str]) {
     for bill in bills {
-        let url = hub.http(&format!("/v1/bills/{bill}"));
-        let known = sapha_tests::wait_until(WAIT, || {
-            let url = url.clone();
-            async move {
-                reqwest::get(&url)
-                    .await
-                    .is_ok_and(|r| r.status().is_success())
-            }
-        })
-        .await;
+        let known = sapha_tests::wait_http_ok(&hub.http(&format!("/v1/bills/{bill}")), WAIT).await;
         assert!(known, "the hub does not know {bill}");
     }
 }
